@@ -1,0 +1,3 @@
+from tradeswarm.cli import main
+
+main()

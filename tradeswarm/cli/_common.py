@@ -1,0 +1,121 @@
+"""What every command shares: the root group, `--json`, one-line errors and exit codes.
+
+Exit codes (DESIGN.md): 0 success or CERTIFIED; 1 NOT_CERTIFIED or an operation failed;
+2 bad input or configuration; 3 CONDITIONAL. An error is one line on stderr, never a
+traceback (set TRADESWARM_DEBUG=1 to see one). With `--json` the command prints exactly one
+JSON document on stdout, also on error (`{"error": ..., "exit_code": ...}`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from typing import Any, Callable
+
+import click
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_CONDITIONAL = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """Bad input or configuration: exit code 2."""
+
+
+class OperationError(Exception):
+    """The operation was attempted and failed: exit code 1."""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tradeswarm")
+def cli() -> None:
+    """tradeswarm: certify an automated trading swarm for production.
+
+    Every command takes --json and then prints exactly one JSON document.
+    """
+
+
+def _wants_json() -> bool:
+    return "--json" in sys.argv[1:]
+
+
+def json_option(fn: Callable) -> Callable:
+    """Add `--json` to a command; the command receives it as `as_json`."""
+    return click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON document.")(fn)
+
+
+def emit(as_json: bool, document: Any, human: str | Callable[[], str]) -> None:
+    """Print `document` as JSON, or the human rendering (a string or a callable making one)."""
+    if as_json:
+        click.echo(json.dumps(document, indent=2, default=str))
+    else:
+        click.echo(human() if callable(human) else human)
+
+
+def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
+    """A plain aligned text table for terminals."""
+    if not rows:
+        return "(none)"
+    columns = columns or list(rows[0])
+    cells = [[str(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()  # noqa: E731
+    return "\n".join([line([c.upper() for c in columns]), *(line(r) for r in cells)])
+
+
+def scrub(text: str) -> str:
+    """Mask any configured secret that found its way into a message."""
+    from tradeswarm.settings import Settings
+
+    try:
+        secrets = Settings().secret_values()
+    except Exception:  # settings themselves invalid: nothing to scrub with
+        secrets = []
+    for s in secrets:
+        text = text.replace(s, "***")
+    return text
+
+
+def _fail(message: str, code: int) -> int:
+    message = scrub(" ".join(str(message).split()))  # one line, whatever the cause printed
+    if _wants_json():
+        click.echo(json.dumps({"error": message, "exit_code": code}))
+    click.echo(f"tradeswarm: error: {message}", err=True)
+    return code
+
+
+def run_cli(argv: list[str] | None = None) -> int:
+    """Run the CLI and map every outcome to an exit code without printing a traceback."""
+    try:
+        rv = cli.main(args=argv, prog_name="tradeswarm", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.exceptions.Abort:
+        return _fail("aborted", 130)
+    except click.ClickException as e:  # bad flags, missing arguments, bad values
+        return _fail(e.format_message(), EXIT_USAGE)
+    except UsageError as e:
+        return _fail(str(e), EXIT_USAGE)
+    except OperationError as e:
+        return _fail(str(e), EXIT_FAIL)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except Exception as e:  # a bug or an unexpected failure: still one line
+        if os.environ.get("TRADESWARM_DEBUG"):
+            raise
+        return _fail(f"{type(e).__name__}: {e}", EXIT_FAIL)
+    return rv if isinstance(rv, int) else EXIT_OK
+
+
+def command(*args: Any, **kwargs: Any) -> Callable:
+    """`cli.command` whose function may return an int exit code."""
+
+    def deco(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*a: Any, **kw: Any) -> Any:
+            return fn(*a, **kw)
+
+        return cli.command(*args, **kwargs)(wrapper)
+
+    return deco

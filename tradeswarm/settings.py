@@ -1,0 +1,47 @@
+"""All configuration read from the environment, in one place.
+
+Secrets are `SecretStr`: their repr is masked, and code must call `.get_secret_value()`
+explicitly at the single point where a client is built. Nothing else may unwrap them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Environment-driven settings; unknown variables are ignored."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    e2b_api_key: SecretStr | None = Field(default=None, alias="E2B_API_KEY")
+    e2b_domain: str | None = Field(default=None, alias="E2B_DOMAIN")
+    alpaca_api_key: SecretStr | None = Field(default=None, alias="ALPACA_API_KEY")
+    alpaca_api_secret: SecretStr | None = Field(default=None, alias="ALPACA_API_SECRET")
+    alpaca_data_url: str | None = Field(default=None, alias="ALPACA_DATA_URL")
+    alpaca_trading_url: str | None = Field(default=None, alias="ALPACA_TRADING_URL")
+    state_dir: Path = Field(default=Path(".swarm"), alias="TRADESWARM_STATE_DIR")
+
+    @property
+    def provider(self) -> str:
+        """`e2b` when an E2B key is configured, else the embedded `local` sandboxd."""
+        return "e2b" if self.e2b_api_key is not None else "local"
+
+    @property
+    def has_alpaca(self) -> bool:
+        return self.alpaca_api_key is not None and self.alpaca_api_secret is not None
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for scrubbing outputs and for canary tests."""
+        secrets = (self.e2b_api_key, self.alpaca_api_key, self.alpaca_api_secret)
+        return [s.get_secret_value() for s in secrets if s is not None and s.get_secret_value()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests build `Settings(...)` directly instead)."""
+    return Settings()
