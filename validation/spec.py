@@ -1,0 +1,519 @@
+"""The certification spec: one YAML file says what a certification runs and how it is judged.
+
+Every section is a pydantic model with `extra="forbid"`, so a misspelt key is an error that
+names its path (`stress.faults.kil_sandboxes: unknown key`). Threshold expressions are parsed
+while the spec loads, so a bad one is reported before anything runs. `Spec.model_json_schema()`
+is the JSON Schema (`tradeswarm spec schema`).
+
+>>> spec = load_spec("smoke")
+>>> spec.name, spec.stress.tasks, sum(spec.scoring.weights.values())
+('smoke', 100, 100.0)
+>>> load_spec("smoke", overrides={"stres": {}})  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+validation.spec.SpecError: spec .../smoke.yaml: stres: unknown key
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from validation import thresholds
+
+PROFILES_DIR = Path(__file__).parent / "profiles"
+PRICES_DIR = Path(__file__).parent / "prices"
+CATEGORIES = ("functionality", "performance", "cost", "reliability", "documentation")
+STRATEGY_NAMES = ("sma_crossover", "momentum", "mean_reversion", "breakout", "risk_manager")
+
+# The metrics an `sla` entry may name: where the judge reads them and which category they score in.
+LATENCY_OPS = (
+    "sandbox_create", "sandbox_exec", "sandbox_status", "sandbox_kill", "sandbox_write",
+    "sandbox_read", "agent_deploy", "task", "consensus",
+)
+SCALAR_METRICS = {  # name: (category, evidence path, dimension allowed besides a bare number)
+    "success_rate": ("reliability", "stress.success_rate", "ratio"),
+    "error_rate": ("reliability", "stress.error_rate", "ratio"),
+    "throughput_per_s": ("performance", "stress.throughput_per_s", None),
+}
+
+
+class SpecError(ValueError):
+    """The spec is invalid; the message names the source and the key path of each problem."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class SandboxesSpec(_Strict):
+    """How many sandboxes the certification provisions and how fast."""
+
+    count: int = Field(2, ge=1, le=200)
+    template: str = "trading"
+    max_concurrent: int = Field(10, ge=1)
+    create_rate_per_s: float | None = Field(None, gt=0)
+    pool_size: int = Field(0, ge=0)
+    vcpu: float = Field(2.0, gt=0, description="vCPUs per sandbox (metered by the cost meter)")
+    memory_mb: int = Field(512, gt=0)
+    timeout_s: int = Field(300, gt=0)
+
+
+class AgentSpec(_Strict):
+    """One agent type deployed `count` times on `symbols`."""
+
+    type: Literal["sma_crossover", "momentum", "mean_reversion", "breakout", "risk_manager"]
+    symbols: list[str] = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+    count: int = Field(1, ge=1)
+
+
+class ContractSpec(_Strict):
+    """Data contract settings (validation.contract reads them)."""
+
+    max_gap_days: int = Field(10, ge=1, description="longest allowed hole, in trading days")
+    min_rows: int = Field(250, ge=1)
+    max_move: float = Field(0.25, gt=0, description="largest single-bar close-to-close move (fraction)")
+    marked: dict[str, list[date]] = Field(default_factory=dict, description="symbol: dates whose large move is known and allowed")
+
+
+class SyntheticSpec(_Strict):
+    symbols: int = Field(0, ge=0)
+    bars: int = Field(1000, ge=10)
+
+
+class DataSpec(_Strict):
+    """The datasets a certification validates and backtests on."""
+
+    datasets: list[str] = Field(default_factory=lambda: ["SPX", "NDX", "GOOG"], min_length=1)
+    start: date | None = None
+    end: date | None = None
+    source: Literal["shipped", "alpaca"] = "shipped"
+    synthetic: SyntheticSpec = Field(default_factory=SyntheticSpec)
+    contract: ContractSpec = Field(default_factory=ContractSpec)
+
+    @model_validator(mode="after")
+    def _window(self) -> "DataSpec":
+        if self.start and self.end and self.start >= self.end:
+            raise ValueError(f"start {self.start} must be before end {self.end}")
+        return self
+
+
+def _expand_grid(value: Any) -> Any:
+    """`"a:b:step"` → the inclusive list a, a+step, … ≤ b; lists pass through."""
+    if not isinstance(value, str):
+        return value
+    try:
+        a, b, step = (float(x) for x in value.split(":"))
+    except ValueError:
+        raise ValueError(f"sweep grid {value!r}: expected a list or 'start:stop:step'") from None
+    if step <= 0 or b < a:
+        raise ValueError(f"sweep grid {value!r}: need step > 0 and stop >= start")
+    n = int((b - a) / step + 1e-9) + 1
+    as_int = all(float(x).is_integer() for x in (a, b, step))
+    return [int(a + i * step) if as_int else round(a + i * step, 12) for i in range(n)]
+
+
+class StrategyBacktestSpec(_Strict):
+    """One strategy to backtest: fixed `params`, or a `sweep` grid (every combination is a trial)."""
+
+    name: Literal["sma_crossover", "momentum", "mean_reversion", "breakout", "risk_manager"]
+    params: dict[str, Any] = Field(default_factory=dict)
+    sweep: dict[str, list[float | int]] = Field(default_factory=dict)
+
+    @field_validator("sweep", mode="before")
+    @classmethod
+    def _grids(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: _expand_grid(g) for k, g in v.items()}
+        return v
+
+    @property
+    def trials(self) -> int:
+        n = 1
+        for grid in self.sweep.values():
+            n *= len(grid)
+        return n
+
+
+class GatesSpec(_Strict):
+    """Backtest validity gates (engineer C computes them; the judge scores them)."""
+
+    dsr_min: float = Field(0.95, ge=0, le=1)
+    walk_forward_max_degradation: float = Field(0.5, ge=0, description="allowed (IS - OOS) / |IS| Sharpe drop")
+    fee_stress_multiplier: float = Field(2.0, ge=1)
+    cost_stress_min_return: float = 0.0
+    lag_bars: int = Field(1, ge=1)
+    lag_max_drop: float = Field(0.5, ge=0, le=1, description="largest fraction of a positive return one extra bar of lag may remove")
+    min_trades: int = Field(5, ge=1)
+
+
+class BacktestSpec(_Strict):
+    strategies: list[StrategyBacktestSpec] = Field(min_length=1)
+    symbols: list[str] | None = Field(None, description="default: data.datasets")
+    fees: float = Field(0.001, ge=0)
+    slippage: float = Field(0.0005, ge=0)
+    cash: float = Field(100_000.0, gt=0)
+    size_granularity: float | None = Field(1.0, description="1 = whole shares; null = fractional")
+    walk_forward_folds: int = Field(3, ge=2)
+    gates: GatesSpec = Field(default_factory=GatesSpec)
+
+
+class FaultsSpec(_Strict):
+    """Faults injected on purpose during the stress test (all off by default)."""
+
+    kill_sandboxes: int = Field(0, ge=0)
+    fail_rate: float = Field(0.0, ge=0, le=1)
+    latency_ms: float = Field(0.0, ge=0)
+    latency_fraction: float = Field(0.0, ge=0, le=1)
+    create_failures: int = Field(0, ge=0)
+    rate_limit_s: float = Field(0.0, ge=0)
+
+    def enabled(self) -> list[str]:
+        """Names of the faults this spec injects."""
+        on = {
+            "kill_sandboxes": self.kill_sandboxes > 0,
+            "fail_rate": self.fail_rate > 0,
+            "latency": self.latency_ms > 0 and self.latency_fraction > 0,
+            "create_failures": self.create_failures > 0,
+            "rate_limit": self.rate_limit_s > 0,
+        }
+        return [k for k, v in on.items() if v]
+
+
+class AbortSpec(_Strict):
+    error_rate: float = Field(0.5, gt=0, le=1)
+    warmup_tasks: int = Field(50, ge=0)
+
+
+class StressSpec(_Strict):
+    tasks: int = Field(1000, ge=1)
+    mode: Literal["open", "closed"] = "open"
+    rate: float | None = Field(200.0, gt=0, description="tasks per second (open mode)")
+    concurrency: int | None = Field(16, ge=1, description="in-flight tasks (closed mode)")
+    consensus_share: float = Field(0.1, ge=0, le=1)
+    consensus_k: int = Field(3, ge=1)
+    task_timeout_s: float = Field(5.0, gt=0)
+    window: int = Field(250, ge=10, description="bars of data per task")
+    faults: FaultsSpec = Field(default_factory=FaultsSpec)
+    abort: AbortSpec = Field(default_factory=AbortSpec)
+
+    @model_validator(mode="after")
+    def _mode_needs(self) -> "StressSpec":
+        if self.mode == "open" and self.rate is None:
+            raise ValueError("mode 'open' needs a rate")
+        if self.mode == "closed" and self.concurrency is None:
+            raise ValueError("mode 'closed' needs a concurrency")
+        return self
+
+
+class SlaRule(_Strict):
+    """One threshold expression on a metric; a plain string is shorthand for `{expr: ...}`."""
+
+    expr: str
+    critical: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, v: Any) -> Any:
+        return {"expr": v} if isinstance(v, str) else v
+
+    @field_validator("expr")
+    @classmethod
+    def _parses(cls, v: str) -> str:
+        thresholds.parse(v)  # ThresholdError is a ValueError: pydantic reports it at this key
+        return v
+
+    @property
+    def threshold(self) -> thresholds.Threshold:
+        return thresholds.parse(self.expr)
+
+
+def _check_sla(metric: str, rules: list[SlaRule]) -> None:
+    for rule in rules:
+        t = rule.threshold
+        if metric in LATENCY_OPS:
+            if t.aggregate not in (*thresholds.PERCENTILES, "max", "min", "mean", "avg", "count"):
+                raise ValueError(f"{metric}: {rule.expr!r} needs an aggregate such as p95, max or mean")
+            if t.dimension not in (None, "time") or (t.aggregate == "count" and t.unit):
+                raise ValueError(f"{metric}: {rule.expr!r} needs a time unit (ms, s) or none")
+        elif metric in SCALAR_METRICS:
+            if t.aggregate not in (None, "rate", "value"):
+                raise ValueError(f"{metric}: {rule.expr!r}: a single value takes no {t.aggregate!r}; write e.g. '>= 0.90'")
+            if t.dimension not in (None, SCALAR_METRICS[metric][2]):
+                raise ValueError(f"{metric}: {rule.expr!r}: unit {t.unit!r} does not fit this metric")
+        else:
+            known = ", ".join((*LATENCY_OPS, *SCALAR_METRICS))
+            raise ValueError(f"unknown SLA metric {metric!r} (known: {known})")
+
+
+def _default_sla() -> dict[str, list[SlaRule]]:
+    """The SLA table of the system we replace."""
+    table = {
+        "sandbox_create": ["p95 < 5000ms"],
+        "sandbox_exec": ["p95 < 2000ms"],
+        "sandbox_status": ["p95 < 500ms"],
+        "agent_deploy": ["p95 < 6000ms"],
+        "consensus": ["p95 < 1000ms"],
+        "success_rate": [">= 0.90"],
+        "error_rate": ["< 5%"],
+    }
+    return {k: [SlaRule.model_validate(e) for e in v] for k, v in table.items()}
+
+
+class ProductionScenario(_Strict):
+    """The production day a projection prices: sandboxes × hours × resources, plus calls."""
+
+    sandboxes: int = Field(5, ge=0)
+    hours_per_day: float = Field(8.0, ge=0, le=24)
+    vcpu: float = Field(1.0, gt=0)
+    memory_mb: int = Field(512, gt=0)
+    api_calls_per_day: int = Field(0, ge=0)
+
+
+class CostSpec(_Strict):
+    price_table: str = Field("e2b", description="a table in validation/prices (e2b, local) or a YAML path")
+    core_hour_usd: float | None = Field(None, ge=0, description="overrides the local table's $ per core-hour")
+    budget_daily_usd: float = Field(5.0, gt=0)
+    alert_fraction: float = Field(0.8, gt=0, le=1)
+    per_1000_tasks: str | None = Field("<= $0.50", description="threshold on cost per 1,000 tasks")
+    optimizations: list[str] = Field(
+        default_factory=lambda: ["pooling", "idle_cleanup", "batching", "template_caching"],
+        description="savings measured with and without each (evidence cost.savings_measurements)",
+    )
+    production: ProductionScenario = Field(default_factory=ProductionScenario)
+
+    @field_validator("per_1000_tasks")
+    @classmethod
+    def _money(cls, v: str | None) -> str | None:
+        if v is not None and thresholds.parse(v).dimension not in (None, "money"):
+            raise ValueError(f"{v!r}: cost per 1,000 tasks takes a $ amount")
+        return v
+
+    @field_validator("price_table")
+    @classmethod
+    def _table_exists(cls, v: str) -> str:
+        if not (PRICES_DIR / f"{v}.yaml").is_file() and not Path(v).is_file():
+            known = sorted(p.stem for p in PRICES_DIR.glob("*.yaml"))
+            raise ValueError(f"price table {v!r} not found (shipped: {', '.join(known)}, or a YAML path)")
+        return v
+
+
+class RequiredDoc(_Strict):
+    """An operator document the certification checks on disk (see validation.docs_check)."""
+
+    path: str
+    headings: list[str] = Field(default_factory=list, description="each must exist with a non-empty section")
+    mentions: list[str] = Field(default_factory=list, description="text that must appear; {version} = the project version")
+    covers: list[str] = Field(default_factory=list, description="code paths the doc describes; it must not be older than them by more than grace_days")
+    max_age_days: int | None = Field(None, ge=0, description="with no `covers`: last change within this many days")
+
+
+class DocumentationSpec(_Strict):
+    grace_days: int = Field(14, ge=0)
+    required: list[RequiredDoc] = Field(default_factory=list)
+
+
+class ScoringSpec(_Strict):
+    weights: dict[str, float] = Field(
+        default_factory=lambda: {"functionality": 30, "performance": 25, "cost": 20, "reliability": 15, "documentation": 10}
+    )
+    pass_threshold: float = Field(90.0, ge=0, le=100, alias="pass", serialization_alias="pass")
+    marginal: float = Field(75.0, ge=0, le=100)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, w: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(w) - set(CATEGORIES))
+        if unknown:
+            raise ValueError(f"unknown categories {unknown} (known: {', '.join(CATEGORIES)})")
+        missing = sorted(set(CATEGORIES) - set(w))
+        if missing:
+            raise ValueError(f"missing weights for {missing}")
+        if any(v < 0 for v in w.values()):
+            raise ValueError("weights must not be negative")
+        total = sum(w.values())
+        if abs(total - 100) > 1e-9:
+            raise ValueError(f"weights must sum to 100, they sum to {total:g}")
+        return {k: float(v) for k, v in w.items()}
+
+    @model_validator(mode="after")
+    def _order(self) -> "ScoringSpec":
+        if self.marginal > self.pass_threshold:
+            raise ValueError(f"marginal ({self.marginal:g}) must not exceed pass ({self.pass_threshold:g})")
+        return self
+
+
+class Waiver(_Strict):
+    """Accept one failing check for a while: reason, owner and expiry are required."""
+
+    check: str = Field(min_length=1, description="a check id")
+    reason: str = Field(min_length=10)
+    owner: str = Field(min_length=1)
+    expires: datetime
+
+    @field_validator("expires", mode="before")
+    @classmethod
+    def _day_end(cls, v: Any) -> Any:
+        # a bare date means "through that day" (UTC)
+        if isinstance(v, date) and not isinstance(v, datetime):
+            return datetime(v.year, v.month, v.day, 23, 59, 59, tzinfo=timezone.utc)
+        return v
+
+    @field_validator("expires")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
+
+    def active(self, now: datetime) -> bool:
+        now = now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+        return now <= self.expires
+
+
+class HistorySpec(_Strict):
+    """Comparison with the last `k` runs of the same profile."""
+
+    k: int = Field(5, ge=0)
+    alpha: float = Field(0.02, gt=0, lt=1, description="Mann-Whitney U significance (0.02 = Kayenta's 98 %)")
+    min_samples: int = Field(20, ge=3)
+    latency_warn_pct: float = Field(10.0, ge=0)
+    latency_fail_pct: float = Field(25.0, ge=0)
+    cost_warn_pct: float = Field(10.0, ge=0)
+    cost_fail_pct: float = Field(25.0, ge=0)
+
+    @model_validator(mode="after")
+    def _bands(self) -> "HistorySpec":
+        if self.latency_warn_pct > self.latency_fail_pct or self.cost_warn_pct > self.cost_fail_pct:
+            raise ValueError("warn bands must not exceed fail bands")
+        return self
+
+
+class Spec(_Strict):
+    """A certification spec (see docs and validation/profiles/*.yaml)."""
+
+    name: str = "custom"
+    description: str = ""
+    provider: Literal["local", "e2b"] = "local"
+    seed: int = 42
+    sandboxes: SandboxesSpec = Field(default_factory=SandboxesSpec)
+    agents: list[AgentSpec] = Field(min_length=1)
+    data: DataSpec = Field(default_factory=DataSpec)
+    backtest: BacktestSpec
+    stress: StressSpec = Field(default_factory=StressSpec)
+    sla: dict[str, list[SlaRule]] = Field(default_factory=_default_sla)
+    cost: CostSpec = Field(default_factory=CostSpec)
+    documentation: DocumentationSpec = Field(default_factory=DocumentationSpec)
+    scoring: ScoringSpec = Field(default_factory=ScoringSpec)
+    waivers: list[Waiver] = Field(default_factory=list)
+    history: HistorySpec = Field(default_factory=HistorySpec)
+
+    @field_validator("sla")
+    @classmethod
+    def _sla(cls, v: dict[str, list[SlaRule]]) -> dict[str, list[SlaRule]]:
+        for metric, rules in v.items():
+            _check_sla(metric, rules)
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Spec":
+        symbols = {s for a in self.agents for s in a.symbols} | set(self.backtest.symbols or ())
+        unknown = sorted(symbols - set(self.data.datasets))
+        if unknown and not self.data.synthetic.symbols:
+            raise ValueError(f"symbols {unknown} are not in data.datasets {self.data.datasets}")
+        if self.stress.consensus_share > 0 and self.stress.consensus_k > sum(a.count for a in self.agents):
+            raise ValueError(f"stress.consensus_k={self.stress.consensus_k} exceeds the number of agents deployed")
+        return self
+
+    @property
+    def agent_count(self) -> int:
+        return sum(a.count for a in self.agents)
+
+    @property
+    def backtest_symbols(self) -> list[str]:
+        return list(self.backtest.symbols or self.data.datasets)
+
+    def resolved(self) -> dict:
+        """The spec as plain JSON-ready data (for results.json and the run directory)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def _loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "<root>"
+
+
+def _format(source: str, err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        # pydantic appends the union branch / validator name to loc for some errors; drop those
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, ")
+        lines.append(f"{_loc(loc)}: {msg}")
+    return f"spec {source}: " + "; ".join(lines)
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
+def profile_names() -> list[str]:
+    return sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
+
+
+def _read(source: str | Path | dict) -> tuple[str, dict]:
+    if isinstance(source, dict):
+        return "<dict>", source
+    path = Path(source)
+    if isinstance(source, str) and source in profile_names():
+        path = PROFILES_DIR / f"{source}.yaml"
+    elif not path.is_file():
+        raise SpecError(f"spec {source}: no such file or profile (profiles: {', '.join(profile_names())})")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SpecError(f"spec {path}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"spec {path}: cannot read: {e}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"spec {path}: expected a mapping of sections at the top level")
+    return str(path), data
+
+
+def load_spec(source: str | Path | dict = "standard", *, overrides: dict | None = None) -> Spec:
+    """Load a profile by name (`smoke`, `standard`, `nightly`), a YAML file, or a dict.
+
+    `overrides` is merged in depth first (e.g. `{"provider": "e2b", "stress": {"tasks": 50}}`).
+    Raises `SpecError` whose message names the source and every bad key path.
+    """
+    name, data = _read(source)
+    if overrides:
+        data = _deep_merge(data, overrides)
+    try:
+        return Spec.model_validate(data)
+    except ValidationError as e:
+        raise SpecError(_format(name, e)) from None
+
+
+def json_schema() -> dict:
+    """The JSON Schema of a spec file."""
+    schema = Spec.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "tradeswarm certification spec"
+    return schema

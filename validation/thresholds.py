@@ -1,0 +1,132 @@
+"""Threshold expressions in a k6-like grammar, parsed once with errors that say what was expected.
+
+Grammar (whitespace between tokens is optional):
+
+```
+expression := [aggregate] comparator number [unit]
+aggregate  := p50 | p90 | p95 | p99 | p999 | p(95) | p(99.9) | max | min | mean | avg
+              | count | rate | value
+comparator := <  <=  >  >=  ==  !=
+number     := [$] decimal            e.g. 5000, 0.90, 1e-3, $5.00
+unit       := ms | s | % | $
+```
+
+Values are normalised to a base unit so they compare with measured figures directly: time to
+milliseconds (`5s` → 5000), percent to a fraction (`90%` → 0.9), dollars to USD. `str()` gives
+the canonical form, and `parse(str(t)) == t` holds for every threshold.
+
+>>> t = parse("p95 < 5s")
+>>> t.aggregate, t.op, t.value, t.unit
+('p95', '<', 5000.0, 's')
+>>> t.holds(4200.0), str(t)
+(True, 'p95 < 5s')
+>>> parse("rate >= 90%").value
+0.9
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+COMPARATORS = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+# base-unit factor and the dimension each unit measures
+UNITS: dict[str, tuple[float, str]] = {"ms": (1.0, "time"), "s": (1000.0, "time"), "%": (0.01, "ratio"), "$": (1.0, "money")}
+PERCENTILES = ("p50", "p90", "p95", "p99", "p999")
+AGGREGATES = (*PERCENTILES, "max", "min", "mean", "avg", "count", "rate", "value")
+
+_AGG = re.compile(r"\s*(p\(\s*(?P<pct>\d+(?:\.\d+)?)\s*\)|[A-Za-z_][A-Za-z0-9_]*)")
+_CMP = re.compile(r"\s*(<=|>=|==|!=|<|>)")
+_NUM = re.compile(r"\s*(?P<dollar>\$)?\s*(?P<num>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)")
+_UNIT = re.compile(r"\s*(ms|s|%|\$)")
+
+
+class ThresholdError(ValueError):
+    """A threshold expression that does not parse; the message names it and what was expected."""
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One parsed comparison: `aggregate op number unit`, with `value` in the base unit."""
+
+    aggregate: str | None
+    op: str
+    number: float
+    unit: str | None
+
+    @property
+    def value(self) -> float:
+        """The bound in base units (ms, fraction, USD)."""
+        return self.number * (UNITS[self.unit][0] if self.unit else 1.0)
+
+    @property
+    def dimension(self) -> str | None:
+        """`time`, `ratio`, `money`, or None for a bare number."""
+        return UNITS[self.unit][1] if self.unit else None
+
+    def holds(self, observed: float) -> bool:
+        """True when the observed value (base units) satisfies the bound; NaN never does."""
+        if observed is None or (isinstance(observed, float) and math.isnan(observed)):
+            return False
+        return bool(COMPARATORS[self.op](observed, self.value))
+
+    def __str__(self) -> str:
+        lhs = f"{self.aggregate} " if self.aggregate else ""
+        return f"{lhs}{self.op} {_fmt(self.number)}{self.unit or ''}"
+
+
+def _fmt(x: float) -> str:
+    """Shortest exact text of a float, without a trailing `.0`."""
+    s = repr(float(x))
+    return s[:-2] if s.endswith(".0") else s
+
+
+def _fail(text: str, pos: int, expected: str) -> ThresholdError:
+    rest = text[pos:].strip()
+    found = f"found {rest.split()[0]!r}" if rest else "found the end"
+    return ThresholdError(f"threshold {text!r}: expected {expected} at position {pos}, {found}")
+
+
+@lru_cache(maxsize=1024)
+def parse(text: str) -> Threshold:
+    """Parse one expression; raise `ThresholdError` naming the expression and what was expected."""
+    if not isinstance(text, str):
+        raise ThresholdError(f"threshold {text!r}: expected a string such as 'p95 < 5000ms'")
+    pos, aggregate = 0, None
+    m = _AGG.match(text, pos)
+    if m:
+        word = m.group(1)
+        if m.group("pct"):
+            word = "p" + m.group("pct").replace(".", "")
+        if word not in AGGREGATES:
+            raise _fail(text, pos, f"an aggregate ({', '.join(AGGREGATES)}, p(N)) or a comparator")
+        aggregate, pos = word, m.end()
+    m = _CMP.match(text, pos)
+    if not m:
+        raise _fail(text, pos, "a comparator (<, <=, >, >=, ==, !=)")
+    op, pos = m.group(1), m.end()
+    m = _NUM.match(text, pos)
+    if not m:
+        raise _fail(text, pos, "a number (e.g. 5000, 0.90, $5.00)")
+    number, pos = float(m.group("num")), m.end()
+    unit = "$" if m.group("dollar") else None
+    m = _UNIT.match(text, pos)
+    if m:
+        if unit is not None and m.group(1) != "$":
+            raise _fail(text, pos, "nothing after a $ amount")
+        unit, pos = m.group(1), m.end()
+    if text[pos:].strip():
+        raise _fail(text, pos, "a unit (ms, s, %, $) or the end")
+    if not math.isfinite(number):
+        raise _fail(text, 0, "a finite number")
+    return Threshold(aggregate, op, number, unit)
