@@ -24,9 +24,13 @@ from typing import Any, Mapping
 import pandas as pd
 
 from ._base import ACTIONS, BUY, HOLD, SELL, Strategy, StrategyParams
+from .breakout import breakout
+from .mean_reversion import mean_reversion
+from .momentum import momentum
+from .risk_manager import risk_manager
 from .sma_crossover import sma_crossover
 
-STRATEGIES: dict[str, Strategy] = {s.name: s for s in (sma_crossover,)}
+STRATEGIES: dict[str, Strategy] = {s.name: s for s in (sma_crossover, momentum, mean_reversion, breakout, risk_manager)}
 
 
 def get_strategy(name: str) -> Strategy:

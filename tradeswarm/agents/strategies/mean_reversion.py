@@ -1,0 +1,43 @@
+"""Bollinger-band mean reversion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, model_validator
+
+from ._base import BUY, HOLD, SELL, Strategy, StrategyParams
+from ._indicators import zscore
+
+
+class MeanReversionParams(StrategyParams):
+    window: int = Field(default=20, ge=5, le=500, description="bars of the band's mean and std")
+    entry_z: float = Field(default=2.0, gt=0.0, le=5.0, description="BUY at or below −entry_z")
+    exit_z: float = Field(default=0.0, ge=-5.0, le=5.0, description="SELL at or above exit_z")
+
+    @model_validator(mode="after")
+    def _exit_above_entry(self):
+        if self.exit_z <= -self.entry_z:
+            raise ValueError(f"exit_z ({self.exit_z}) must be > -entry_z ({-self.entry_z})")
+        return self
+
+
+def _compute(frame: pd.DataFrame, p: MeanReversionParams) -> tuple[np.ndarray, np.ndarray]:
+    close = frame["close"].to_numpy(dtype=float)
+    z = zscore(close, p.window)
+    sig = np.full(len(close), HOLD, dtype=np.int8)
+    sig[z <= -p.entry_z] = BUY
+    sig[z >= p.exit_z] = SELL
+    return sig, np.abs(z) / (2.0 * p.entry_z)
+
+
+mean_reversion = Strategy(
+    name="mean_reversion",
+    Params=MeanReversionParams,
+    rule=(
+        "BUY while close is at or below the lower Bollinger band (z-score of close over `window` "
+        "bars ≤ −entry_z); SELL once it is back at or above exit_z standard deviations from the mean."
+    ),
+    compute=_compute,
+    warmup_bars=lambda p: p.window - 1,
+)

@@ -1,0 +1,64 @@
+"""Lookback-return momentum, filtered by RSI and MACD."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, model_validator
+
+from ._base import BUY, HOLD, SELL, Strategy, StrategyParams
+from ._indicators import ema_length, rsi, shift, truncated_ema, zscore
+
+
+class MomentumParams(StrategyParams):
+    lookback: int = Field(default=20, ge=2, le=250, description="bars of the momentum return")
+    z_window: int = Field(default=60, ge=10, le=500, description="bars the return is z-scored over")
+    entry_z: float = Field(default=0.5, gt=0.0, le=5.0, description="|z| needed to act")
+    rsi_period: int = Field(default=14, ge=2, le=100)
+    rsi_overbought: float = Field(default=70.0, gt=50.0, lt=100.0, description="no BUY above this RSI")
+    rsi_oversold: float = Field(default=30.0, gt=0.0, lt=50.0, description="no SELL below this RSI")
+    macd_fast: int = Field(default=12, ge=2, le=100)
+    macd_slow: int = Field(default=26, ge=3, le=200)
+    macd_signal: int = Field(default=9, ge=2, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.macd_fast >= self.macd_slow:
+            raise ValueError(f"macd_fast ({self.macd_fast}) must be < macd_slow ({self.macd_slow})")
+        return self
+
+
+def _macd_histogram(close: np.ndarray, p: MomentumParams) -> np.ndarray:
+    macd = truncated_ema(close, p.macd_fast) - truncated_ema(close, p.macd_slow)
+    return macd - truncated_ema(macd, p.macd_signal)
+
+
+def _warmup(p: MomentumParams) -> int:
+    z_ready = p.lookback + p.z_window - 1
+    macd_ready = ema_length(p.macd_slow) - 1 + ema_length(p.macd_signal) - 1
+    return max(z_ready, p.rsi_period, macd_ready)
+
+
+def _compute(frame: pd.DataFrame, p: MomentumParams) -> tuple[np.ndarray, np.ndarray]:
+    close = frame["close"].to_numpy(dtype=float)
+    ret = close / shift(close, p.lookback) - 1.0
+    z = zscore(ret, p.z_window)
+    strength = rsi(close, p.rsi_period)
+    hist = _macd_histogram(close, p)
+    sig = np.full(len(close), HOLD, dtype=np.int8)
+    sig[(z > p.entry_z) & (strength < p.rsi_overbought) & (hist > 0)] = BUY
+    sig[(z < -p.entry_z) & (strength > p.rsi_oversold) & (hist < 0)] = SELL
+    return sig, np.abs(z) / (2.0 * p.entry_z)
+
+
+momentum = Strategy(
+    name="momentum",
+    Params=MomentumParams,
+    rule=(
+        "BUY while the lookback return's z-score is above entry_z, RSI is below overbought and "
+        "the MACD histogram is positive; SELL while the z-score is below −entry_z, RSI is above "
+        "oversold and the histogram is negative (EMAs truncated at four spans)."
+    ),
+    compute=_compute,
+    warmup_bars=_warmup,
+)

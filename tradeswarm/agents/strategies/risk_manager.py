@@ -1,0 +1,45 @@
+"""Risk manager: votes a veto when drawdown or realized volatility breach a limit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from ._base import HOLD, SELL, Strategy, StrategyParams
+from ._indicators import rolling_max, rolling_std
+
+TRADING_DAYS = 252
+
+
+class RiskManagerParams(StrategyParams):
+    peak_window: int = Field(default=126, ge=5, le=1000,
+                             description="bars the running peak looks back (bounded, so a live window sees it)")
+    max_drawdown: float = Field(default=0.15, gt=0.0, lt=1.0, description="veto at this fall from the peak")
+    vol_window: int = Field(default=20, ge=5, le=500, description="bars of realized volatility")
+    max_volatility: float = Field(default=0.45, gt=0.0, le=5.0, description="veto above this annualized vol")
+
+
+def _compute(frame: pd.DataFrame, p: RiskManagerParams) -> tuple[np.ndarray, np.ndarray]:
+    close = frame["close"].to_numpy(dtype=float)
+    drawdown = 1.0 - close / rolling_max(close, p.peak_window)
+    log_ret = np.diff(np.log(close), prepend=np.nan)
+    vol = rolling_std(log_ret, p.vol_window) * np.sqrt(TRADING_DAYS)
+    vol[: p.vol_window] = np.nan  # the first return needs a previous bar
+    sig = np.full(len(close), HOLD, dtype=np.int8)
+    sig[(drawdown >= p.max_drawdown) | (vol >= p.max_volatility)] = SELL
+    conf = np.fmax(drawdown / p.max_drawdown, vol / p.max_volatility)
+    return sig, conf
+
+
+risk_manager = Strategy(
+    name="risk_manager",
+    Params=RiskManagerParams,
+    rule=(
+        "Veto (SELL) when close has fallen max_drawdown or more below its peak of the last "
+        "peak_window bars, or when annualized realized volatility of the last vol_window log "
+        "returns reaches max_volatility; otherwise HOLD."
+    ),
+    compute=_compute,
+    warmup_bars=lambda p: max(p.peak_window - 1, p.vol_window),
+)

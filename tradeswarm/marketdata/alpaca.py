@@ -1,0 +1,228 @@
+"""Daily bars from Alpaca's market-data API (alpaca-py), cached locally as Parquet.
+
+The SDK follows `next_page_token` itself and retries 429/504 answers; this module adds
+what it lacks: client-side pacing under the plan's request limit, a guard for empty
+answers, errors that say what went wrong without echoing a key, and a per-symbol Parquet
+cache in the state directory that remembers which session dates it covers, so a nightly
+run fetches only the days it has not seen.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+from datetime import date, datetime, time as dtime, timedelta
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+from .._io import atomic_write_bytes
+from ..settings import Settings, get_settings
+from .schema import EXCHANGE_TZ, make_frame, session_timestamps
+
+_META_KEY = b"tradeswarm.coverage"
+
+
+class AlpacaDataError(RuntimeError):
+    """Alpaca market data could not be fetched; the message says why (never a key)."""
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret value replaced by `***`."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _session_date(value) -> date:
+    """A date from a date, an ISO string, or a (tz-aware or naive) timestamp."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    ts = pd.Timestamp(value)
+    return (ts.tz_convert(EXCHANGE_TZ) if ts.tz is not None else ts).date()
+
+
+def _ny_midnight(day: date) -> datetime:
+    return pd.Timestamp(datetime.combine(day, dtime()), tz=EXCHANGE_TZ).to_pydatetime()
+
+
+class AlpacaBars:
+    """Fetch daily bars for symbols and dates, through the Parquet cache.
+
+    `settings` supplies the keys (unwrapped only in `_client`) and `ALPACA_DATA_URL`
+    (the SDK's `url_override`). `retry_wait_s` overrides the SDK's fixed 3 s wait after a
+    429 (tests set 0); `min_interval_s` paces requests (the free plan allows 200/min).
+    `requests` counts the `get_stock_bars` calls made (each may be several HTTP pages).
+    """
+
+    def __init__(self, settings: Settings | None = None, *, feed: str = "iex", adjustment: str = "all",
+                 cache_dir: str | Path | None = None, retry_wait_s: float | None = None,
+                 min_interval_s: float = 60.0 / 200) -> None:
+        self._settings = settings or get_settings()
+        if not self._settings.has_alpaca:
+            raise AlpacaDataError("Alpaca keys are not set (ALPACA_API_KEY and ALPACA_API_SECRET)")
+        self.feed, self.adjustment = feed, adjustment
+        base = Path(cache_dir) if cache_dir is not None else self._settings.state_dir / "marketdata" / "alpaca"
+        self.cache_dir = base / f"{feed}-{adjustment}-1Day"
+        self.retry_wait_s = retry_wait_s
+        self.min_interval_s = min_interval_s
+        self.requests = 0
+        self._client_obj = None
+        self._last_request = 0.0
+        self._lock = threading.Lock()
+
+    def _client(self):
+        """The SDK client; the one place the Alpaca secrets are unwrapped."""
+        if self._client_obj is None:
+            from alpaca.data.historical import StockHistoricalDataClient
+
+            s = self._settings
+            self._client_obj = StockHistoricalDataClient(
+                s.alpaca_api_key.get_secret_value(), s.alpaca_api_secret.get_secret_value(),
+                url_override=s.alpaca_data_url,
+            )
+            if self.retry_wait_s is not None:
+                self._client_obj._retry_wait = self.retry_wait_s
+        return self._client_obj
+
+    # -- cache -------------------------------------------------------------------------
+    def _cache_path(self, symbol: str) -> Path:
+        return self.cache_dir / f"{symbol}.parquet"
+
+    def _read_cache(self, symbol: str) -> tuple[pd.DataFrame | None, tuple[date, date] | None]:
+        import pyarrow.parquet as pq
+
+        path = self._cache_path(symbol)
+        if not path.exists():
+            return None, None
+        table = pq.read_table(path)
+        meta = json.loads(table.schema.metadata[_META_KEY])
+        frame = table.to_pandas()
+        return frame, (date.fromisoformat(meta["start"]), date.fromisoformat(meta["end"]))
+
+    def _write_cache(self, symbol: str, frame: pd.DataFrame, coverage: tuple[date, date]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(frame)
+        meta = dict(table.schema.metadata or {})
+        meta[_META_KEY] = json.dumps({"start": coverage[0].isoformat(), "end": coverage[1].isoformat(),
+                                      "feed": self.feed, "adjustment": self.adjustment}).encode()
+        buf = io.BytesIO()
+        pq.write_table(table.replace_schema_metadata(meta), buf)
+        atomic_write_bytes(self._cache_path(symbol), buf.getvalue())
+
+    # -- fetching ----------------------------------------------------------------------
+    def _pace(self) -> None:
+        with self._lock:
+            wait = self._last_request + self.min_interval_s - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            self._last_request = time.monotonic()
+
+    def _fetch(self, symbols: list[str], start: date, end: date) -> dict[str, pd.DataFrame]:
+        """One `get_stock_bars` call (all pages) for `symbols` over session dates [start, end]."""
+        from alpaca.common.exceptions import APIError
+        from alpaca.data.enums import Adjustment, DataFeed
+        from alpaca.data.requests import StockBarsRequest
+        from alpaca.data.timeframe import TimeFrame
+
+        request = StockBarsRequest(
+            symbol_or_symbols=symbols, timeframe=TimeFrame.Day, start=_ny_midnight(start),
+            end=_ny_midnight(end), feed=DataFeed(self.feed), adjustment=Adjustment(self.adjustment),
+        )
+        self._pace()
+        self.requests += 1
+        try:
+            barset = self._client().get_stock_bars(request)
+        except APIError as exc:
+            raise self._api_error(exc, symbols) from None
+        except Exception as exc:  # connection refused, DNS, malformed answer
+            raise AlpacaDataError(self._scrub(f"Alpaca bars request for {', '.join(symbols)} failed: "
+                                              f"{type(exc).__name__}: {exc}")) from None
+        out = {}
+        for symbol in symbols:
+            bars = (barset.data or {}).get(symbol) or []
+            out[symbol] = pd.DataFrame(
+                {"open": [b.open for b in bars], "high": [b.high for b in bars], "low": [b.low for b in bars],
+                 "close": [b.close for b in bars], "volume": [b.volume for b in bars]},
+                index=session_timestamps([b.timestamp for b in bars]), dtype=float,
+            )
+        return out
+
+    def _scrub(self, text: str) -> str:
+        return scrub(text, self._settings.secret_values())
+
+    def _api_error(self, exc, symbols: list[str]) -> AlpacaDataError:
+        status = exc.status_code
+        try:
+            detail = exc.message
+        except (ValueError, KeyError, TypeError):
+            detail = str(exc)[:200]
+        what = {401: "authentication failed (check ALPACA_API_KEY / ALPACA_API_SECRET)",
+                403: "forbidden (the plan or keys do not permit this data; try feed=iex)",
+                429: f"rate limited (HTTP 429) after {self._client()._retry} retries"}.get(status, f"HTTP {status}")
+        return AlpacaDataError(self._scrub(f"Alpaca bars for {', '.join(symbols)}: {what}: {detail}"))
+
+    def bars(self, symbols: Iterable[str], start, end=None) -> dict[str, pd.DataFrame]:
+        """Schema frames of daily bars for `symbols` over session dates [start, end].
+
+        `end` defaults to today (New York). Days before today are cached once fetched;
+        today's bar may still change, so it is fetched again next time.
+        """
+        symbols = list(dict.fromkeys(symbols))
+        start_d = _session_date(start)
+        today = pd.Timestamp.now(tz=EXCHANGE_TZ).date()
+        end_d = min(_session_date(end) if end is not None else today, today)
+        if end_d < start_d:
+            raise ValueError(f"end {end_d} is before start {start_d}")
+        final_end = min(end_d, today - timedelta(days=1))
+
+        cached, plans = {}, {}
+        for symbol in symbols:
+            frame, coverage = self._read_cache(symbol)
+            cached[symbol] = (frame, coverage)
+            if coverage is None:
+                plans[symbol] = [(start_d, end_d)]
+                continue
+            segments = []
+            if start_d < coverage[0]:
+                segments.append((start_d, coverage[0] - timedelta(days=1)))
+            if end_d > coverage[1]:
+                segments.append((coverage[1] + timedelta(days=1), end_d))
+            plans[symbol] = segments
+
+        # symbols missing the same dates share one request (the nightly case)
+        by_segment: dict[tuple[date, date], list[str]] = {}
+        for symbol, segments in plans.items():
+            for seg in segments:
+                by_segment.setdefault(seg, []).append(symbol)
+        fetched: dict[str, list[pd.DataFrame]] = {s: [] for s in symbols}
+        for (seg_start, seg_end), group in by_segment.items():
+            for symbol, frame in self._fetch(group, seg_start, seg_end).items():
+                fetched[symbol].append(frame)
+
+        out = {}
+        for symbol in symbols:
+            frame, coverage = cached[symbol]
+            parts = ([frame] if frame is not None else []) + fetched[symbol]
+            merged = pd.concat(parts) if parts else pd.DataFrame()
+            merged = merged[~merged.index.duplicated(keep="last")].sort_index()
+            if fetched[symbol]:
+                cov_start = min(start_d, coverage[0]) if coverage else start_d
+                cov_end = max(final_end, coverage[1]) if coverage else final_end
+                if cov_end >= cov_start:
+                    self._write_cache(symbol, merged[merged.index < session_timestamps([cov_end + timedelta(days=1)])[0]],
+                                      (cov_start, cov_end))
+            lo, hi = session_timestamps([start_d, end_d])
+            window = merged[(merged.index >= lo) & (merged.index <= hi)] if len(merged) else merged
+            if window.empty:
+                raise AlpacaDataError(f"Alpaca returned no bars for {symbol} between {start_d} and {end_d} "
+                                      f"(feed={self.feed}); check the symbol and the dates")
+            out[symbol] = make_frame(window.index, window, symbol=symbol, source="alpaca", feed=self.feed,
+                                     adjustment=self.adjustment, timeframe="1Day")
+        return out
