@@ -1,0 +1,88 @@
+"""The stress run's configuration: the spec's `stress` section plus what the engine adds.
+
+Accepts the certification spec's `StressSpec` (or its dict) unchanged: `faults` may be the
+spec's `{kill_sandboxes, fail_rate, latency_ms, latency_fraction, create_failures,
+rate_limit_s}` block or a list of `kind=value[@at]` strings / `{kind, params}` dicts, and
+`abort` is `{error_rate, warmup_tasks}` (null turns the abort rule off).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from tradeswarm.stress.abort import AbortRule
+from tradeswarm.stress.faults import Fault, as_faults
+
+
+def _spec_faults(block: dict) -> list[str]:
+    """The spec's flat faults block as fault strings (zero/absent = off)."""
+    out = []
+    if block.get("kill_sandboxes"):
+        out.append(f"kill-sandbox={int(block['kill_sandboxes'])}")
+    if block.get("fail_rate"):
+        out.append(f"answer-fail={block['fail_rate']}")
+    if block.get("latency_ms") and block.get("latency_fraction"):
+        out.append(f"latency={block['latency_fraction']}:{block['latency_ms']}")
+    if block.get("create_failures"):
+        out.append(f"create-fail={int(block['create_failures'])}")
+    if block.get("rate_limit_s"):
+        out.append(f"rate-limit={block['rate_limit_s']}")
+    return out
+
+
+class StressConfig(BaseModel):
+    """Everything one stress run needs to know."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tasks: int = Field(1000, ge=1)
+    mode: Literal["open", "closed"] = "open"
+    rate: float | None = Field(200.0, gt=0)
+    concurrency: int | None = Field(16, ge=1)
+    consensus_share: float = Field(0.1, ge=0, le=1)
+    consensus_k: int = Field(3, ge=1)
+    task_timeout_s: float = Field(5.0, gt=0)
+    window: int = Field(250, ge=10)
+    symbols: list[str] = Field(default_factory=lambda: ["SPX"])
+    end: str | None = "2018-06-01"
+    max_in_flight: int = Field(1000, ge=1)
+    sample_interval_s: float = Field(0.5, gt=0)
+    faults: list[Fault] = Field(default_factory=list)
+    abort: AbortRule | None = Field(default_factory=AbortRule)
+
+    @field_validator("faults", mode="before")
+    @classmethod
+    def _faults(cls, v: Any) -> list[Fault]:
+        if isinstance(v, BaseModel):
+            v = v.model_dump()
+        if isinstance(v, dict):
+            v = _spec_faults(v)
+        return as_faults(v)
+
+    @field_validator("abort", mode="before")
+    @classmethod
+    def _abort(cls, v: Any) -> Any:
+        if isinstance(v, BaseModel) and not isinstance(v, AbortRule):
+            v = v.model_dump()
+        if isinstance(v, dict) and ("error_rate" in v or "warmup_tasks" in v):
+            return {"max_error_rate": v.get("error_rate", 0.5),
+                    "warmup": max(1, int(v.get("warmup_tasks", 50)))}
+        return v
+
+    @model_validator(mode="after")
+    def _mode_needs(self) -> "StressConfig":
+        if self.mode == "open" and self.rate is None:
+            raise ValueError("mode 'open' needs a rate")
+        if self.mode == "closed" and self.concurrency is None:
+            raise ValueError("mode 'closed' needs a concurrency")
+        return self
+
+    @classmethod
+    def of(cls, spec: Any, **overrides: Any) -> "StressConfig":
+        """From a `StressConfig`, the spec's `StressSpec`, or a dict of either."""
+        if isinstance(spec, cls) and not overrides:
+            return spec
+        data = spec.model_dump() if isinstance(spec, BaseModel) else dict(spec or {})
+        return cls.model_validate({**data, **overrides})

@@ -1,0 +1,230 @@
+"""The stress engine: drive N tasks through a coordinator, account for every one, measure.
+
+```python
+evidence = await run_stress(coord, spec.stress, recorder=rec, ledger_path=run_dir / "stress.db",
+                            seed=7, progress=lambda done, total: ...)
+evidence["lost"], evidence["latency"]["stress_task"]["p99"]
+```
+
+`coordinator` is anything with the contract's `execute(Task) -> TaskOutcome` and
+`consensus(symbol=, end=, k=) -> Decision` (docs/contracts.md §4). Latency is timed from each
+task's *intended* start (`stress_task`; see `tradeswarm.stress.load`), service time from its
+actual start (`stress_service`). A task the coordinator has not answered after
+`guard_factor × task_timeout_s` is recorded `timed_out` (class `engine_timeout`), so a hung
+coordinator shows up as timeouts, never as silently missing tasks. Counts come from the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from tradeswarm.stress import load
+from tradeswarm.stress.config import StressConfig
+from tradeswarm.stress.faults import FaultPlan, FaultTarget
+from tradeswarm.stress.ledger import Ledger
+from tradeswarm.stress.resources import ResourceSampler, SandboxMetrics
+from tradeswarm.stress.stats import summarize
+
+GUARD_FACTOR = 4.0
+_FAILED_DECISIONS = ("no_quorum", "no_votes")
+
+Progress = Callable[[int, int], None]
+
+
+def _default_task_factory(**fields: Any) -> Any:
+    from tradeswarm.swarm import Task
+
+    return Task(**fields)
+
+
+def _mean(xs: list[float]) -> float | None:
+    return round(float(np.mean(xs)), 3) if xs else None
+
+
+def _p95(xs: list[float]) -> float | None:
+    return round(float(np.percentile(xs, 95)), 3) if xs else None
+
+
+def _compare(affected: list[dict], baseline: list[dict]) -> dict:
+    """What a fault cost: retries, failures and latency of affected vs baseline tasks."""
+    lat_a = [r["latency_ms"] for r in affected]
+    lat_b = [r["latency_ms"] for r in baseline]
+    mean_a, mean_b = _mean(lat_a), _mean(lat_b)
+    return {"tasks_affected": len(affected),
+            "retries": sum(max(0, (r["attempts"] or 1) - 1) for r in affected),
+            "failed": sum(r["state"] == "failed" for r in affected),
+            "timed_out": sum(r["state"] == "timed_out" for r in affected),
+            "mean_latency_ms": mean_a, "baseline_mean_latency_ms": mean_b,
+            "p95_latency_ms": _p95(lat_a), "baseline_p95_latency_ms": _p95(lat_b),
+            "extra_latency_ms": (round(mean_a - mean_b, 3)
+                                 if mean_a is not None and mean_b is not None else None)}
+
+
+def fault_costs(records: list[dict], plan: FaultPlan, lost: int) -> list[dict]:
+    """Each injected fault with its cost: latency fault = delayed vs undelayed tasks; answer
+    failures = retried vs first-try tasks; mid-run faults = tasks submitted after vs before."""
+    out = []
+    for rec in plan.records:
+        kind = rec["kind"]
+        if kind == "latency":
+            split = [r["delay_ms"] > 0 for r in records]
+        elif kind == "answer-fail":
+            split = [(r["attempts"] or 1) > 1 or r["error_class"] == "InjectedFault"
+                     for r in records]
+        else:
+            at = rec["t_s"] if rec["t_s"] is not None else float("inf")
+            split = [r["submitted_s"] >= at for r in records]
+        affected = [r for r, s in zip(records, split) if s]
+        baseline = [r for r, s in zip(records, split) if not s]
+        detail = rec["detail"]
+        recovered = rec["injected"] and "error" not in detail and lost == 0
+        if kind in ("create-fail", "rate-limit"):
+            recovered = recovered and bool(detail.get("scale_up", {}).get("ok", False))
+        out.append({"kind": kind, "params": rec["params"], "injected": rec["injected"],
+                    "at_s": rec["t_s"], "recovered": bool(recovered), "detail": detail,
+                    "cost": _compare(affected, baseline)})
+    return out
+
+
+def _series(finish_s: list[float]) -> list[list[int]]:
+    """Completed-or-failed tasks per whole second of the run: [[t_s, n], ...], gaps as zeros."""
+    if not finish_s:
+        return []
+    counts = Counter(int(t) for t in finish_s)
+    return [[t, counts.get(t, 0)] for t in range(max(counts) + 1)]
+
+
+async def run_stress(coordinator: Any, spec_stress: Any, *, recorder: Any = None,
+                     ledger_path: str | Path, seed: int = 0, progress: Progress | None = None,
+                     fault_target: FaultTarget | None = None,
+                     sandbox_metrics: SandboxMetrics | None = None,
+                     task_factory: Callable[..., Any] | None = None,
+                     id_prefix: str = "t") -> dict:
+    """Run the stress test and return the contract's `stress` evidence plus `latency`
+    summaries (`stress_task`, `stress_service`, `stress_signal`, `stress_consensus`)."""
+    cfg = StressConfig.of(spec_stress)
+    make_task = task_factory or _default_task_factory
+    rng = np.random.default_rng(seed)
+    n = cfg.tasks
+    kinds = np.where(rng.random(n) < cfg.consensus_share, "consensus", "signal")
+    symbols = [cfg.symbols[j] for j in rng.integers(0, len(cfg.symbols), n)]
+    ids = [f"{id_prefix}{i:06d}" for i in range(n)]
+    plan = FaultPlan(cfg.faults, fault_target, n, seed)
+    guard_s = GUARD_FACTOR * cfg.task_timeout_s
+
+    ledger = Ledger(ledger_path)
+    ledger.set_meta(config=cfg.model_dump(), seed=seed, status="running", started_at=time.time())
+    ledger.plan(ids)
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    records: list[dict] = []
+    per_agent: Counter = Counter()
+    state = {"submitted": 0, "finished": 0, "errors": 0, "abort_reason": None}
+    t_start = loop.time()
+    wall_offset = time.time() - t_start
+
+    async def one(i: int, intended: float) -> None:
+        kind = str(kinds[i])
+        ledger.submitted(ids[i], kind, intended + wall_offset)
+        state["submitted"] += 1
+        plan.on_submitted(state["submitted"])
+        started = loop.time()
+        delay = plan.delay_ms() if kind == "signal" else 0.0
+        agents, attempts, error = [], 1, None
+        try:
+            if kind == "signal":
+                task = make_task(id=ids[i], symbol=symbols[i], end=cfg.end, window=cfg.window,
+                                 delay_ms=delay)
+                out = await asyncio.wait_for(coordinator.execute(task), guard_s)
+                status, attempts, error = out.status, out.attempts, out.error_class
+                agents = [out.agent_id] if out.agent_id else []
+            else:
+                dec = await asyncio.wait_for(
+                    coordinator.consensus(symbol=symbols[i], end=cfg.end, k=cfg.consensus_k),
+                    guard_s)
+                status = "failed" if dec.reason in _FAILED_DECISIONS else "completed"
+                error = dec.reason if status == "failed" else None
+                agents = [v.agent_id for v in dec.votes]
+        except asyncio.TimeoutError:
+            status, error = "timed_out", "engine_timeout"
+        except Exception as e:  # a coordinator error is this task's failure, not the run's
+            status, error = "failed", type(e).__name__
+        end = loop.time()
+        latency_ms, service_ms = (end - intended) * 1000.0, (end - started) * 1000.0
+        ledger.finished(ids[i], status, agent_id=",".join(agents) or None, attempts=attempts,
+                        latency_ms=latency_ms, service_ms=service_ms, error_class=error)
+        per_agent.update(agents)
+        records.append({"kind": kind, "state": status, "latency_ms": latency_ms,
+                        "service_ms": service_ms, "attempts": attempts, "error_class": error,
+                        "delay_ms": delay, "submitted_s": started - t_start,
+                        "finished_s": end - t_start})
+        state["finished"] += 1
+        state["errors"] += status != "completed"
+        if progress is not None:
+            progress(state["finished"], n)
+        if cfg.abort is not None and not stop.is_set():
+            reason = cfg.abort.check(state["finished"], state["errors"])
+            if reason:
+                state["abort_reason"] = reason
+                stop.set()
+
+    try:
+        async with ResourceSampler(cfg.sample_interval_s, sandbox_metrics) as sampler:
+            await plan.start()
+            try:
+                if cfg.mode == "open":
+                    await load.open_loop(n, cfg.rate, one, stop=stop, max_in_flight=cfg.max_in_flight)
+                else:
+                    await load.closed_loop(n, cfg.concurrency, one, stop=stop)
+            finally:
+                await plan.finish()
+        duration_s = max(loop.time() - t_start, 1e-9)
+        counts = ledger.counts()
+        errors_by_class = ledger.errors_by_class()
+        by_kind = ledger.by_kind()
+        aborted = state["abort_reason"] is not None
+        ledger.set_meta(status="aborted" if aborted else "finished", finished_at=time.time(),
+                        abort_reason=state["abort_reason"])
+    finally:
+        ledger.close()
+
+    finals = counts["completed"] + counts["failed"] + counts["timed_out"]
+    lat = {"stress_task": [r["latency_ms"] for r in records],
+           "stress_service": [r["service_ms"] for r in records],
+           "stress_signal": [r["latency_ms"] for r in records if r["kind"] == "signal"],
+           "stress_consensus": [r["latency_ms"] for r in records if r["kind"] == "consensus"]}
+    if recorder is not None:
+        for op, samples in lat.items():
+            for ms in samples:
+                recorder.record(op, ms)
+    return {
+        **{k: counts[k] for k in ("submitted", "completed", "failed", "timed_out", "lost",
+                                  "duplicated", "not_submitted", "orphaned")},
+        "duration_s": round(duration_s, 3),
+        "throughput_per_s": round(finals / duration_s, 2),
+        "success_rate": round(counts["completed"] / counts["submitted"], 4) if counts["submitted"] else None,
+        "error_rate": round((finals - counts["completed"]) / finals, 4) if finals else None,
+        "errors_by_class": errors_by_class,
+        "aborted": aborted,
+        "abort_reason": state["abort_reason"],
+        "mode": cfg.mode,
+        "rate": cfg.rate if cfg.mode == "open" else None,
+        "concurrency": cfg.concurrency if cfg.mode == "closed" else None,
+        "tasks": n,
+        "by_kind": by_kind,
+        "retries": sum(max(0, (r["attempts"] or 1) - 1) for r in records),
+        "faults": fault_costs(records, plan, counts["lost"]),
+        "throughput_series": _series([r["finished_s"] for r in records]),
+        "per_agent": dict(sorted(per_agent.items())),
+        "resources": sampler.summary(),
+        "latency": {op: summarize(samples, seed=seed) for op, samples in lat.items()},
+        "ledger": str(ledger_path),
+        "seed": seed,
+    }

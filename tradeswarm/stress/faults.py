@@ -1,0 +1,205 @@
+"""Faults injected on purpose during a stress run, and what each one cost.
+
+Off by default. Each fault is written `kind=value[@at]` on the command line (or as
+`{kind, params}` in the spec); `at` is the fraction of the tasks submitted before it fires:
+
+| kind | value | effect |
+|---|---|---|
+| `kill-sandbox` | count | kill that many agent sandboxes (default at 0.3); the coordinator must re-dispatch and replace |
+| `answer-fail` | fraction (or `N%`) | that share of agent answers fail (agent-side, from the start) |
+| `latency` | `fraction:ms` | that share of signal tasks carry `delay_ms` (the agent sleeps before answering) |
+| `create-fail` | count | sandboxd fails the next `count` creates, then the swarm scales up by one agent |
+| `rate-limit` | seconds | sandboxd answers 429 for that long, then the swarm scales up by one agent |
+
+The scale-up after `create-fail` / `rate-limit` gives the fault a create to hit mid-run; the
+fault is `recovered` when that agent still came up. The real effects go through a
+`FaultTarget` (the swarm adapter in `tradeswarm.stress.swarm_faults`).
+
+>>> parse_fault("kill-sandbox=2").params
+{'count': 2, 'at': 0.3}
+>>> parse_fault("latency=0.1:200").params
+{'fraction': 0.1, 'ms': 200.0}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any, Iterable, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+FAULT_KINDS = ("kill-sandbox", "answer-fail", "latency", "create-fail", "rate-limit")
+_DEFAULT_AT = {"kill-sandbox": 0.3, "answer-fail": 0.0, "latency": 0.0, "create-fail": 0.3,
+               "rate-limit": 0.3}
+
+
+class FaultError(ValueError):
+    """A fault that cannot be parsed or is unknown (the CLI exits 2 on it)."""
+
+
+class Fault(BaseModel):
+    """One fault: its kind and canonical parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    params: dict[str, Any]
+
+
+def _fraction(text: str, what: str) -> float:
+    value = float(text[:-1]) / 100.0 if text.endswith("%") else float(text)
+    if not 0.0 <= value <= 1.0:
+        raise FaultError(f"{what} must be a fraction in [0, 1] or a percentage, got {text!r}")
+    return value
+
+
+def _count(text: str, what: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise FaultError(f"{what} must be >= 1, got {text!r}")
+    return value
+
+
+def parse_fault(text: str) -> Fault:
+    """Parse `kind=value[@at]`; raises `FaultError` naming the known kinds."""
+    kind, sep, rest = text.strip().partition("=")
+    if kind not in FAULT_KINDS:
+        raise FaultError(f"unknown fault {kind!r}; known: {', '.join(FAULT_KINDS)}")
+    if not sep or not rest:
+        raise FaultError(f"fault {kind!r} needs a value, e.g. {kind}=1")
+    value, _, at_text = rest.partition("@")
+    try:
+        at = _fraction(at_text, "@at") if at_text else _DEFAULT_AT[kind]
+        if kind == "kill-sandbox":
+            params = {"count": _count(value, "kill-sandbox count")}
+        elif kind == "answer-fail":
+            params = {"fraction": _fraction(value, "answer-fail")}
+        elif kind == "latency":
+            frac, _, ms = value.partition(":")
+            params = {"fraction": _fraction(frac, "latency fraction"), "ms": float(ms or 100)}
+            if params["ms"] <= 0:
+                raise FaultError("latency ms must be > 0")
+        elif kind == "create-fail":
+            params = {"count": _count(value, "create-fail count")}
+        else:
+            params = {"seconds": float(value)}
+            if params["seconds"] <= 0:
+                raise FaultError("rate-limit seconds must be > 0")
+    except ValueError as e:
+        raise FaultError(f"bad fault {text!r}: {e}") from None
+    if kind not in ("answer-fail", "latency"):
+        params["at"] = at
+    return Fault(kind=kind, params=params)
+
+
+def as_faults(items: Iterable[Any] | None) -> list[Fault]:
+    """Faults from CLI strings, `{kind, params}` dicts or `Fault`s, validated the same way."""
+    out = []
+    for item in items or ():
+        if isinstance(item, Fault):
+            out.append(item)
+        elif isinstance(item, str):
+            out.append(parse_fault(item))
+        else:
+            item = dict(item)
+            params = dict(item.get("params") or {})
+            kind = item.get("kind", "")
+            value = {"kill-sandbox": "count", "answer-fail": "fraction", "create-fail": "count",
+                     "rate-limit": "seconds"}.get(kind)
+            if kind == "latency":
+                text = f"latency={params.get('fraction', 0.1)}:{params.get('ms', 100)}"
+            elif value is None:
+                raise FaultError(f"unknown fault {kind!r}; known: {', '.join(FAULT_KINDS)}")
+            else:
+                text = f"{kind}={params.get(value, 1)}"
+            if "at" in params:
+                text += f"@{params['at']}"
+            out.append(parse_fault(text))
+    return out
+
+
+class FaultTarget(Protocol):
+    """The real levers a fault pulls (implemented against the live swarm and sandboxd)."""
+
+    async def kill_sandboxes(self, count: int) -> list[str]: ...
+    async def set_answer_fail(self, fraction: float) -> None: ...
+    async def fail_next_creates(self, count: int) -> None: ...
+    async def rate_limit(self, seconds: float) -> None: ...
+    async def add_agent(self) -> dict: ...
+
+
+class FaultPlan:
+    """Fires the configured faults at their point in the run and remembers when and what."""
+
+    def __init__(self, faults: list[Fault], target: FaultTarget | None, n_tasks: int,
+                 seed: int) -> None:
+        if faults and target is None:
+            raise FaultError("faults need a fault target (the live swarm)")
+        self.faults = faults
+        self.target = target
+        self.n_tasks = n_tasks
+        self.records: list[dict] = [{"kind": f.kind, "params": dict(f.params), "injected": False,
+                                     "t_s": None, "detail": {}} for f in faults]
+        self._pending = [i for i, f in enumerate(faults) if f.kind in
+                         ("kill-sandbox", "create-fail", "rate-limit")]
+        self._background: set[asyncio.Task] = set()
+        latency = [f for f in faults if f.kind == "latency"]
+        self._latency = latency[0].params if latency else None
+        self._rng = random.Random(seed)
+        self._t0 = time.monotonic()
+
+    def delay_ms(self) -> float:
+        """The injected delay for the next signal task (0 for most), seeded."""
+        if self._latency is None or self._rng.random() >= self._latency["fraction"]:
+            return 0.0
+        return self._latency["ms"]
+
+    async def start(self) -> None:
+        """Apply the faults that hold for the whole run (answer failures, latency)."""
+        self._t0 = time.monotonic()
+        for rec, f in zip(self.records, self.faults):
+            if f.kind == "answer-fail":
+                await self.target.set_answer_fail(f.params["fraction"])
+                self._mark(rec)
+            elif f.kind == "latency":
+                self._mark(rec)
+
+    def on_submitted(self, submitted: int) -> None:
+        """Fire each mid-run fault once `at` of the tasks are submitted (in the background)."""
+        for i in list(self._pending):
+            if submitted >= self.faults[i].params["at"] * self.n_tasks:
+                self._pending.remove(i)
+                task = asyncio.create_task(self._fire(i))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+
+    async def _fire(self, i: int) -> None:
+        f, rec = self.faults[i], self.records[i]
+        self._mark(rec)
+        t = time.monotonic()
+        try:
+            if f.kind == "kill-sandbox":
+                rec["detail"]["killed"] = await self.target.kill_sandboxes(f.params["count"])
+            else:
+                if f.kind == "create-fail":
+                    await self.target.fail_next_creates(f.params["count"])
+                else:
+                    await self.target.rate_limit(f.params["seconds"])
+                # a create to hit mid-run: the fault is recovered when this agent comes up
+                rec["detail"]["scale_up"] = await self.target.add_agent()
+                rec["detail"]["scale_up_s"] = round(time.monotonic() - t, 3)
+        except Exception as e:  # the fault's own failure is evidence too
+            rec["detail"]["error"] = f"{type(e).__name__}: {e}"
+
+    def _mark(self, rec: dict) -> None:
+        rec["injected"] = True
+        rec["t_s"] = round(time.monotonic() - self._t0, 3)
+
+    async def finish(self) -> None:
+        """Wait for faults still firing and lift the run-long ones."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        if any(f.kind == "answer-fail" for f in self.faults):
+            await self.target.set_answer_fail(0.0)
