@@ -46,12 +46,14 @@ class InjectedFault(RuntimeError):
 
 def load_frame(symbol: str, synthetic: dict | None = None):
     """The full history of `symbol`: a shipped series, or a seeded synthetic one for `SYN*`."""
-    from tradeswarm import marketdata
-
     if symbol.upper().startswith("SYN"):
+        from tradeswarm.marketdata.synthetic import synthetic_frame
+
         syn = {**SYNTHETIC_DEFAULT, **(synthetic or {})}
-        return marketdata.synthetic([symbol], bars=int(syn["bars"]), seed=int(syn["seed"]))[symbol]
-    return marketdata.load_symbol(symbol)
+        return synthetic_frame(symbol, bars=int(syn["bars"]), seed=int(syn["seed"]))
+    from tradeswarm.marketdata.shipped import load_symbol
+
+    return load_symbol(symbol)
 
 
 def window_of(frame, end: str | None, window: int, stops: dict | None = None):
