@@ -1,0 +1,110 @@
+"""Each strategy's rule on prices built so the right answer is known by hand."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from tradeswarm.agents.strategies import STRATEGIES, get_strategy, latest_signal
+
+
+def _frame(close, high=None, low=None):
+    close = np.asarray(close, dtype=float)
+    idx = pd.date_range("2021-01-04", periods=len(close), freq="B", tz="UTC", name="timestamp")
+    return pd.DataFrame({"open": close, "high": close if high is None else high,
+                         "low": close if low is None else low, "close": close, "volume": 1e6}, index=idx)
+
+
+def _noisy(n, seed=0, drift=0.0, vol=0.01, start=100.0):
+    rng = np.random.default_rng(seed)
+    return start * np.exp(np.cumsum(rng.normal(drift, vol, n)))
+
+
+def test_breakout_uses_previous_bars_channel():
+    close = np.full(40, 100.0)
+    high, low = close + 1.0, close - 1.0
+    close[30], high[30] = 102.0, 102.5   # closes above the previous 20 highs (101)
+    close[31], high[31] = 102.2, 102.4   # above 101 but not above the channel that now holds 102.5
+    close[35], low[35] = 98.0, 97.5      # below the previous 10 lows (99)
+    sig = get_strategy("breakout").signal(_frame(close, high, low), {"entry": 20, "exit": 10}).to_numpy()
+    assert sig[30] == 1
+    assert sig[31] == 0
+    assert sig[35] == -1
+    assert np.count_nonzero(sig) == 2
+
+
+def test_mean_reversion_buys_below_the_band_and_sells_back_at_the_mean():
+    close = list(_noisy(60, seed=1, vol=0.002)) + [90.0]
+    sig = get_strategy("mean_reversion").signal(_frame(close), {"window": 20, "entry_z": 2.0, "exit_z": 0.5})
+    assert sig.iloc[-1] == 1
+    up = list(_noisy(60, seed=1, vol=0.002)) + [110.0]
+    assert get_strategy("mean_reversion").signal(_frame(up), {"window": 20, "entry_z": 2.0, "exit_z": 0.5}).iloc[-1] == -1
+
+
+def test_momentum_buys_in_an_uptrend_and_sells_in_a_downtrend():
+    flat = _noisy(200, seed=2, vol=0.005)
+    rising = np.concatenate([flat, flat[-1] * np.exp(np.cumsum(np.full(40, 0.004) + np.random.default_rng(3).normal(0, 0.004, 40)))])
+    falling = np.concatenate([flat, flat[-1] * np.exp(np.cumsum(np.full(40, -0.004) + np.random.default_rng(3).normal(0, 0.004, 40)))])
+    params = {"rsi_overbought": 95.0, "rsi_oversold": 5.0}
+    up = get_strategy("momentum").signal(_frame(rising), params).to_numpy()[205:]  # the trend has begun
+    down = get_strategy("momentum").signal(_frame(falling), params).to_numpy()[205:]  # the trend has begun
+    assert (up == 1).sum() > 10 and (up == -1).sum() == 0
+    assert (down == -1).sum() > 10 and (down == 1).sum() == 0
+
+
+def test_momentum_rsi_filter_blocks_overbought_buys():
+    rising = np.concatenate([_noisy(200, seed=2, vol=0.005), 100 * np.exp(np.cumsum(np.full(40, 0.01)))])
+    strict = get_strategy("momentum").signal(_frame(rising), {"rsi_overbought": 60.0}).to_numpy()[200:]
+    loose = get_strategy("momentum").signal(_frame(rising), {"rsi_overbought": 99.0}).to_numpy()[200:]
+    assert (loose == 1).sum() > (strict == 1).sum()
+
+
+def test_risk_manager_vetoes_a_drawdown_and_not_a_calm_market():
+    calm = _noisy(200, seed=4, vol=0.003)
+    assert latest_signal("risk_manager", _frame(calm))["veto"] is False
+    crash = np.concatenate([calm, calm[-1] * np.linspace(1.0, 0.8, 10)])  # −20 %, at low volatility
+    out = latest_signal("risk_manager", _frame(crash), {"max_drawdown": 0.15, "max_volatility": 5.0})
+    assert out == {**out, "action": "SELL", "veto": True}
+
+
+def test_risk_manager_vetoes_volatility_alone():
+    wild = _noisy(200, seed=5, vol=0.05)  # ~80 % annualized
+    out = latest_signal("risk_manager", _frame(wild), {"max_drawdown": 0.99, "max_volatility": 0.45})
+    assert out["veto"] is True
+    tame = latest_signal("risk_manager", _frame(wild), {"max_drawdown": 0.99, "max_volatility": 4.0})
+    assert tame["veto"] is False
+
+
+def test_only_risk_manager_ever_vetoes():
+    frame = _frame(np.concatenate([_noisy(200, seed=6), np.linspace(120, 60, 30)]))
+    for name in STRATEGIES:
+        out = latest_signal(name, frame)
+        assert out["veto"] is (name == "risk_manager" and out["action"] == "SELL")
+
+
+@pytest.mark.parametrize("name,bad", [
+    ("momentum", {"macd_fast": 30, "macd_slow": 26}),
+    ("momentum", {"lookback": 1}),
+    ("mean_reversion", {"entry_z": 1.0, "exit_z": -1.5}),
+    ("mean_reversion", {"window": 2}),
+    ("breakout", {"entry": 10, "exit": 20}),
+    ("risk_manager", {"max_drawdown": 1.5}),
+    ("risk_manager", {"unknown": 1}),
+])
+def test_bad_params_are_refused(name, bad):
+    with pytest.raises(ValidationError):
+        get_strategy(name).params(bad)
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_every_strategy_documents_its_rule(name):
+    strategy = get_strategy(name)
+    assert len(strategy.rule) > 40
+    assert strategy.Params.model_config["extra"] == "forbid"
+    conf = strategy.confidence(_frame(_noisy(400, seed=7, vol=0.02)))
+    assert conf.between(0.0, 1.0).all()
+
+
+def test_empty_frame_is_a_clear_error():
+    with pytest.raises(ValueError, match="empty frame"):
+        latest_signal("sma_crossover", _frame([]))
