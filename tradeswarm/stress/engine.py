@@ -38,7 +38,7 @@ Progress = Callable[[int, int], None]
 
 
 def _default_task_factory(**fields: Any) -> Any:
-    from tradeswarm.swarm import Task
+    from tradeswarm.swarm.task import Task
 
     return Task(**fields)
 

@@ -1,0 +1,137 @@
+"""The engine's own logic against plain async coordinators that really sleep and really fail.
+
+These pin timing, abort and accounting rules of the engine itself; the accounting under
+injected faults through the real swarm is in test_swarm_faults.py.
+"""
+
+import asyncio
+import time
+from types import SimpleNamespace as NS
+
+import pytest
+
+from tradeswarm.metrics import LatencyRecorder
+from tradeswarm.stress.engine import run_stress
+from tradeswarm.stress.ledger import Ledger
+from tradeswarm.swarm.task import Task, TaskOutcome
+
+
+class SleepyCoordinator:
+    """Answers after `service_ms`; fails tasks whose number is in `fail_every` multiples."""
+
+    def __init__(self, service_ms=2.0, fail_every=0, stall_at=None, stall_s=0.0, hang=False):
+        self.service_ms, self.fail_every = service_ms, fail_every
+        self.stall_at, self.stall_s, self.hang = stall_at, stall_s, hang
+        self.calls = 0
+
+    async def execute(self, task: Task) -> TaskOutcome:
+        self.calls += 1
+        n = int(task.id.lstrip("t"))
+        if n == self.stall_at:
+            time.sleep(self.stall_s)  # blocks the event loop: the dispatcher stalls with it
+        if self.hang:
+            await asyncio.sleep(3600)
+        await asyncio.sleep((self.service_ms + task.delay_ms) / 1000.0)
+        failed = self.fail_every and n % self.fail_every == 0
+        return TaskOutcome(task.id, "failed" if failed else "completed", f"a{n % 4}", 1,
+                           self.service_ms, "Boom" if failed else None)
+
+    async def consensus(self, symbol, end, k):
+        await asyncio.sleep(self.service_ms / 1000.0)
+        return NS(reason="decided", votes=[NS(agent_id=f"a{j}") for j in range(k)])
+
+
+def run(coord, tmp_path, **cfg):
+    cfg = {"consensus_share": 0.0, **cfg}
+    return asyncio.run(run_stress(coord, cfg, ledger_path=tmp_path / "l.db", seed=1,
+                                  recorder=LatencyRecorder()))
+
+
+def test_open_loop_latency_from_intended_start_counts_a_dispatcher_stall(tmp_path):
+    calm = run(SleepyCoordinator(), tmp_path / "a", tasks=300, rate=500)
+    stalled = run(SleepyCoordinator(stall_at=50, stall_s=0.4), tmp_path / "b", tasks=300, rate=500)
+    # ~200 tasks were due during the 400 ms stall: each waited, from its intended start
+    assert stalled["latency"]["stress_task"]["p50"] > 50 > calm["latency"]["stress_task"]["p50"]
+    assert stalled["latency"]["stress_task"]["max"] >= 350
+    # service time (from actual start) hides the stall for all but the stalled task itself
+    assert stalled["latency"]["stress_service"]["p95"] < 50
+    assert stalled["lost"] == 0 and stalled["completed"] == 300
+
+
+def test_closed_loop_keeps_fixed_concurrency_and_counts_everything(tmp_path):
+    coord = SleepyCoordinator(service_ms=5)
+    r = run(coord, tmp_path, tasks=200, mode="closed", concurrency=8)
+    assert r["mode"] == "closed" and r["concurrency"] == 8 and r["rate"] is None
+    assert r["submitted"] == r["completed"] == coord.calls == 200
+    # 8 in flight × 5 ms: ~1600/s at best, so 200 tasks take at least 125 ms
+    assert r["duration_s"] >= 0.12
+
+
+def test_abort_rule_fires_on_errors_and_leaves_the_rest_unsubmitted(tmp_path):
+    r = run(SleepyCoordinator(fail_every=2), tmp_path, tasks=400, rate=400,
+            abort={"error_rate": 0.3, "warmup_tasks": 40})
+    assert r["aborted"] and "error rate" in r["abort_reason"] and "warm-up 40" in r["abort_reason"]
+    assert r["not_submitted"] > 0
+    assert r["submitted"] + r["not_submitted"] == 400
+    assert r["lost"] == 0 and r["submitted"] == r["completed"] + r["failed"] + r["timed_out"]
+    assert r["errors_by_class"] == {"Boom": r["failed"]}
+    meta = Ledger.open_existing(r["ledger"]).meta()
+    assert meta["status"] == "aborted" and meta["abort_reason"] == r["abort_reason"]
+
+
+def test_abort_rule_does_not_fire_without_errors(tmp_path):
+    r = run(SleepyCoordinator(), tmp_path, tasks=400, rate=400,
+            abort={"error_rate": 0.3, "warmup_tasks": 40})
+    assert not r["aborted"] and r["abort_reason"] is None and r["not_submitted"] == 0
+
+
+def test_a_hung_coordinator_shows_as_timed_out_never_as_lost(tmp_path):
+    r = run(SleepyCoordinator(hang=True), tmp_path, tasks=20, rate=200, task_timeout_s=0.05,
+            abort=None)
+    assert r["timed_out"] == 20 and r["lost"] == 0
+    assert r["errors_by_class"] == {"engine_timeout": 20}
+
+
+def test_a_raising_coordinator_is_a_failed_task_with_its_class(tmp_path):
+    class Raising(SleepyCoordinator):
+        async def execute(self, task):
+            raise ConnectionResetError("gone")
+
+    r = run(Raising(), tmp_path, tasks=30, rate=300, abort=None)
+    assert r["failed"] == 30 and r["errors_by_class"] == {"ConnectionResetError": 30}
+
+
+def test_injected_latency_moves_p95_and_p99_and_costs_show_it(tmp_path):
+    base = run(SleepyCoordinator(), tmp_path / "a", tasks=300, rate=600)
+    slow = run(SleepyCoordinator(), tmp_path / "b", tasks=300, rate=600,
+               faults=["latency=0.1:80"])
+    assert slow["latency"]["stress_task"]["p95"] > base["latency"]["stress_task"]["p95"] + 50
+    assert slow["latency"]["stress_task"]["p99"] > base["latency"]["stress_task"]["p99"] + 50
+    (fault,) = slow["faults"]
+    assert fault["kind"] == "latency" and fault["injected"]
+    assert 10 <= fault["cost"]["tasks_affected"] <= 60
+    assert fault["cost"]["extra_latency_ms"] >= 70
+
+
+def test_mix_of_kinds_and_per_agent_load_and_series(tmp_path):
+    r = run(SleepyCoordinator(), tmp_path, tasks=300, rate=600, consensus_share=0.3,
+            consensus_k=3)
+    assert set(r["by_kind"]) == {"signal", "consensus"}
+    assert sum(r["by_kind"].values()) == 300
+    assert 50 <= r["by_kind"]["consensus"] <= 130
+    assert sum(n for _, n in r["throughput_series"]) == 300
+    assert sum(r["per_agent"].values()) == r["by_kind"]["signal"] + 3 * r["by_kind"]["consensus"]
+    assert r["latency"]["stress_consensus"]["count"] == r["by_kind"]["consensus"]
+    assert r["resources"]["coordinator"]["samples"] >= 1
+
+
+def test_recorder_receives_the_raw_samples(tmp_path):
+    rec = LatencyRecorder()
+    asyncio.run(run_stress(SleepyCoordinator(), {"tasks": 50, "rate": 500, "consensus_share": 0},
+                           ledger_path=tmp_path / "l.db", recorder=rec))
+    assert rec.count("stress_task") == 50 and rec.count("stress_service") == 50
+
+
+def test_faults_without_a_target_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="fault target"):
+        run(SleepyCoordinator(), tmp_path, tasks=10, faults=["kill-sandbox=1"])

@@ -1,0 +1,58 @@
+"""Fault parsing: CLI strings, spec blocks, and clear errors for the unknown."""
+
+import pytest
+
+from tradeswarm.stress.config import StressConfig
+from tradeswarm.stress.faults import FaultError, as_faults, parse_fault
+
+
+@pytest.mark.parametrize("text,kind,params", [
+    ("kill-sandbox=2", "kill-sandbox", {"count": 2, "at": 0.3}),
+    ("kill-sandbox=1@0.5", "kill-sandbox", {"count": 1, "at": 0.5}),
+    ("answer-fail=10%", "answer-fail", {"fraction": 0.1}),
+    ("answer-fail=0.25", "answer-fail", {"fraction": 0.25}),
+    ("latency=0.2:150", "latency", {"fraction": 0.2, "ms": 150.0}),
+    ("create-fail=3", "create-fail", {"count": 3, "at": 0.3}),
+    ("rate-limit=1.5", "rate-limit", {"seconds": 1.5, "at": 0.3}),
+])
+def test_parse_fault(text, kind, params):
+    f = parse_fault(text)
+    assert (f.kind, f.params) == (kind, params)
+
+
+@pytest.mark.parametrize("text,msg", [
+    ("explode=1", "unknown fault 'explode'"),
+    ("kill-sandbox", "needs a value"),
+    ("kill-sandbox=0", ">= 1"),
+    ("answer-fail=1.5", "fraction"),
+    ("latency=0.1:-5", "> 0"),
+    ("rate-limit=abc", "bad fault"),
+])
+def test_bad_faults_are_refused_with_a_clear_message(text, msg):
+    with pytest.raises(FaultError, match=msg):
+        parse_fault(text)
+
+
+def test_spec_faults_block_becomes_faults_and_zero_means_off():
+    cfg = StressConfig.of({"faults": {"kill_sandboxes": 1, "fail_rate": 0.0, "latency_ms": 40,
+                                      "latency_fraction": 0.1, "rate_limit_s": 0}})
+    assert [f.kind for f in cfg.faults] == ["kill-sandbox", "latency"]
+    assert StressConfig.of({}).faults == []
+
+
+def test_dict_faults_round_trip():
+    (f,) = as_faults([{"kind": "create-fail", "params": {"count": 2, "at": 0.1}}])
+    assert f.params == {"count": 2, "at": 0.1}
+    with pytest.raises(FaultError):
+        as_faults([{"kind": "meteor", "params": {}}])
+
+
+def test_spec_abort_block_maps_to_the_rule():
+    cfg = StressConfig.of({"abort": {"error_rate": 0.2, "warmup_tasks": 10}})
+    assert (cfg.abort.max_error_rate, cfg.abort.warmup) == (0.2, 10)
+    assert StressConfig.of({"abort": None}).abort is None
+
+
+def test_open_mode_needs_a_rate():
+    with pytest.raises(ValueError, match="needs a rate"):
+        StressConfig.of({"mode": "open", "rate": None})
