@@ -119,7 +119,11 @@ def _definition():
             import great_expectations as gx
             import great_expectations.expectations as gxe
 
+            from great_expectations.data_context.types.base import ProgressBarsConfig
+
             ctx = gx.get_context(mode="ephemeral")
+            # tqdm bars on stderr would garble CLI output and logs
+            ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
             batch = (ctx.data_sources.add_pandas("tradeswarm").add_dataframe_asset("ohlcv")
                      .add_batch_definition_whole_dataframe("frame"))
             suite = ctx.suites.add(gx.ExpectationSuite(name="ohlcv_contract"))
