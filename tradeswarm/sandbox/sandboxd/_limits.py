@@ -1,0 +1,138 @@
+"""Resource containment of a sandbox's processes: rlimits in the child and a pids cgroup.
+
+RLIMIT_NPROC does not bind root (the kernel exempts uid 0), and sandboxd usually runs as
+root in CI, so a fork bomb is contained by a per-sandbox `pids` cgroup (v1 or v2) when the
+machine offers a writable one, else by RLIMIT_NPROC (which binds every other user).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+_CGROUP_ROOTS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup"))
+
+
+@dataclass(frozen=True)
+class ResourceLimits:
+    """Per-sandbox limits; memory is address space (RLIMIT_AS), the only one a child can set."""
+
+    cpu_seconds: int = 600
+    memory_mb: int = 4096
+    max_processes: int = 256
+    max_file_mb: int = 1024
+
+    def rlimits(self) -> list[tuple[int, int]]:
+        return [
+            (resource.RLIMIT_CPU, self.cpu_seconds),
+            (resource.RLIMIT_AS, self.memory_mb * 1024 * 1024),
+            (resource.RLIMIT_FSIZE, self.max_file_mb * 1024 * 1024),
+            (resource.RLIMIT_NPROC, self.max_processes),
+            (resource.RLIMIT_CORE, 0),
+        ]
+
+
+def _writable_pids_root() -> Path | None:
+    for root in _CGROUP_ROOTS:
+        if (root / "cgroup.procs").exists() and os.access(root, os.W_OK):
+            if root.name == "pids" or "pids" in _read(root / "cgroup.subtree_control"):
+                return root
+    return None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+class PidsCgroups:
+    """One pids cgroup per sandbox under a directory owned by this server instance."""
+
+    def __init__(self, instance: str) -> None:
+        root = _writable_pids_root()
+        self.base: Path | None = None
+        if root is not None:
+            try:
+                base = root / f"tradeswarm-{instance}"
+                base.mkdir(exist_ok=True)
+                self.base = base
+            except OSError:
+                self.base = None
+
+    @property
+    def available(self) -> bool:
+        return self.base is not None
+
+    def create(self, sandbox_id: str, max_pids: int) -> Path | None:
+        if self.base is None:
+            return None
+        path = self.base / sandbox_id
+        try:
+            path.mkdir()
+            (path / "pids.max").write_text(str(max_pids))
+        except OSError:
+            return None
+        return path
+
+    @staticmethod
+    def pids(path: Path | None) -> list[int]:
+        if path is None:
+            return []
+        return [int(p) for p in _read(path / "cgroup.procs").split()]
+
+    def kill_all(self, path: Path | None, deadline_s: float = 2.0) -> None:
+        """SIGKILL every process in the cgroup until it is empty, then remove it."""
+        if path is None:
+            return
+        end = time.monotonic() + deadline_s
+        while True:
+            pids = self.pids(path)
+            if not pids or time.monotonic() > end:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.002)
+        try:
+            path.rmdir()
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        if self.base is not None:
+            for child in self.base.iterdir() if self.base.exists() else ():
+                if child.is_dir():
+                    self.kill_all(child)
+            try:
+                self.base.rmdir()
+            except OSError:
+                pass
+
+
+def make_preexec(limits: ResourceLimits, cgroup: Path | None):
+    """The function the child runs between fork and exec: join the cgroup, set the rlimits."""
+    procs = str(cgroup / "cgroup.procs") if cgroup is not None else None
+    rlimits = limits.rlimits()
+
+    def preexec() -> None:
+        if procs is not None:
+            fd = os.open(procs, os.O_WRONLY)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
+        for which, value in rlimits:
+            try:
+                resource.setrlimit(which, (value, value))
+            except (ValueError, OSError):
+                pass
+
+    return preexec

@@ -1,0 +1,217 @@
+"""Running sandboxd: in the foreground (`serve`) or as a background daemon (`start`/`stop`).
+
+Everything lives in `<state_dir>/sandboxd/`: `token` (mode 0600, the credential every
+request needs), `endpoint.json` (url, port, pid; written once the socket listens),
+`sandboxd.pid`, `sandboxd.log`, the prepared `templates/` and the live `sandboxes/`.
+
+>>> from pathlib import Path
+>>> paths = DaemonPaths.of(Path(".swarm"))
+>>> paths.token.name
+'token'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tradeswarm._io import atomic_write_json, atomic_write_text
+
+
+@dataclass(frozen=True)
+class DaemonPaths:
+    root: Path
+
+    @classmethod
+    def of(cls, state_dir: Path) -> "DaemonPaths":
+        return cls(Path(state_dir).absolute() / "sandboxd")
+
+    @property
+    def token(self) -> Path:
+        return self.root / "token"
+
+    @property
+    def endpoint(self) -> Path:
+        return self.root / "endpoint.json"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.root / "sandboxd.pid"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "sandboxd.log"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a running sandboxd listens and the token it wants."""
+
+    url: str
+    token: str
+    pid: int
+
+
+def read_endpoint(state_dir: Path) -> Endpoint | None:
+    """The endpoint of the sandboxd owning `state_dir`, or None when none was started."""
+    paths = DaemonPaths.of(state_dir)
+    try:
+        info = json.loads(paths.endpoint.read_text())
+        token = paths.token.read_text().strip()
+    except (OSError, ValueError):
+        return None
+    return Endpoint(url=info["url"], token=token, pid=int(info["pid"]))
+
+
+def probe(ep: Endpoint, timeout_s: float = 1.0) -> bool:
+    """True when the server at `ep` answers an authenticated health check."""
+    try:
+        r = httpx.get(f"{ep.url}/health", headers={"X-API-KEY": ep.token}, timeout=timeout_s)
+    except httpx.HTTPError:
+        return False
+    return r.status_code == 204
+
+
+def running(state_dir: Path) -> Endpoint | None:
+    ep = read_endpoint(state_dir)
+    return ep if ep is not None and probe(ep) else None
+
+
+def serve(state_dir: Path, port: int = 0, max_sandboxes: int = 10, create_rate_per_s: float = 50.0,
+          memory_mb: int | None = None, log_level: str = "warning") -> None:
+    """Run sandboxd in the foreground until SIGINT/SIGTERM; writes the endpoint when listening."""
+    import asyncio
+    import logging
+
+    import uvicorn
+
+    from tradeswarm.sandbox.sandboxd._limits import ResourceLimits
+    from tradeswarm.sandbox.sandboxd.app import SandboxdApp
+    from tradeswarm.sandbox.sandboxd.registry import Registry, ServerLimits
+
+    paths = DaemonPaths.of(state_dir)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    atomic_write_text(paths.token, token + "\n", mode=0o600)
+    resources = ResourceLimits(memory_mb=memory_mb) if memory_mb else ResourceLimits()
+    limits = ServerLimits(max_sandboxes=max_sandboxes, create_rate_per_s=create_rate_per_s,
+                          resources=resources, memory_mb=resources.memory_mb)
+    registry = Registry(paths.root, limits)
+    app = SandboxdApp(registry, token)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted sockets inherit it
+    sock.bind(("127.0.0.1", port))  # loopback only, never a routable address
+    sock.listen(1024)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on",
+                            timeout_keep_alive=75, loop="asyncio", http="h11" if _no_httptools() else "auto")
+    server = uvicorn.Server(config)
+    atomic_write_json(paths.endpoint, {"url": url, "pid": os.getpid(), "port": sock.getsockname()[1],
+                                       "started": time.time()})
+    atomic_write_text(paths.pidfile, f"{os.getpid()}\n")
+    try:
+        asyncio.run(server.serve(sockets=[sock]))
+    finally:
+        registry.close()
+        for p in (paths.endpoint, paths.pidfile):
+            try:
+                p.unlink()
+            except FileNotFoundError:
+                pass
+
+
+def _no_httptools() -> bool:
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        return True
+    return False
+
+
+def start(state_dir: Path, wait_s: float = 30.0, extra_args: list[str] | None = None) -> Endpoint:
+    """Start sandboxd as a detached daemon (unless one is running) and wait until it answers."""
+    ep = running(state_dir)
+    if ep is not None:
+        return ep
+    paths = DaemonPaths.of(state_dir)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    for stale in (paths.endpoint, paths.pidfile):
+        stale.unlink(missing_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("E2B_", "ALPACA_"))}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[3]) + os.pathsep + env.get("PYTHONPATH", "")
+    with open(paths.log, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tradeswarm", "sandboxd", "serve", "--state-dir", str(state_dir),
+             *(extra_args or [])],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True,
+        )
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"sandboxd exited with code {proc.returncode} at start; see {paths.log}")
+        ep = read_endpoint(state_dir)
+        if ep is not None and ep.pid == proc.pid and probe(ep, 0.5):
+            return ep
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"sandboxd did not answer within {wait_s:.0f}s; see {paths.log}")
+
+
+def stop(state_dir: Path, wait_s: float = 10.0) -> bool:
+    """Stop the daemon of `state_dir` (SIGTERM, then SIGKILL); False when none was running."""
+    paths = DaemonPaths.of(state_dir)
+    try:
+        pid = int(paths.pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return False
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        paths.pidfile.unlink(missing_ok=True)
+        paths.endpoint.unlink(missing_ok=True)
+        return False
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie child of ours counts as gone
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def status(state_dir: Path) -> dict:
+    """What is known about the daemon of `state_dir` (never the token)."""
+    ep = read_endpoint(state_dir)
+    if ep is None:
+        return {"running": False, "state_dir": str(DaemonPaths.of(state_dir).root)}
+    info: dict = {"running": probe(ep), "url": ep.url, "pid": ep.pid, "state_dir": str(DaemonPaths.of(state_dir).root)}
+    if info["running"]:
+        try:
+            info.update(httpx.get(f"{ep.url}/admin/stats", headers={"X-API-KEY": ep.token}, timeout=2).json())
+        except (httpx.HTTPError, ValueError):
+            pass
+    return info

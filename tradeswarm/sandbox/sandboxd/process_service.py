@@ -1,0 +1,195 @@
+"""envd's `process.Process` Connect service: real subprocesses in the sandbox's workspace.
+
+Each command runs in its own session (so its process group is the unit a timeout or a kill
+signals), with the sandbox's scrubbed environment, its rlimits and its pids cgroup. Output is
+read by one task per pipe and fanned out to the subscribed streams (the Start call and any
+Connect calls) without copies beyond the bytes object the pipe returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import AsyncIterator
+
+from connectrpc.code import Code
+from connectrpc.errors import ConnectError
+from protobuf import Oneof
+
+from e2b.envd.process import process_pb as pb
+from e2b.envd.process.process_connect import Process
+
+from tradeswarm.sandbox.sandboxd._limits import make_preexec
+from tradeswarm.sandbox.sandboxd.registry import ApiError, Proc, Registry, SandboxRecord
+from tradeswarm.sandbox.sandboxd.workspace import resolve_path, sandbox_of
+
+KEEPALIVE_S = 30.0
+_READ_CHUNK = 65536
+_END = object()
+_BASH = ("/bin/bash", "bash", "/usr/bin/bash")
+
+
+def _event(field: str, value) -> pb.ProcessEvent:
+    return pb.ProcessEvent(event=Oneof(field, value))
+
+
+def _find(rec: SandboxRecord, selector: pb.ProcessSelector | None) -> Proc:
+    sel = selector.selector if selector is not None else None
+    match sel:
+        case Oneof(field="pid", value=pid):
+            proc = rec.procs.get(pid)
+        case Oneof(field="tag", value=tag):
+            proc = next((p for p in rec.procs.values() if p.tag == tag), None)
+        case _:
+            proc = None
+    if proc is None or proc.end is not None:
+        raise ConnectError(Code.NOT_FOUND, f"process {sel.value if sel else None!r} not found")
+    return proc
+
+
+class ProcessService(Process):
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    async def _spawn(self, rec: SandboxRecord, cfg: pb.ProcessConfig, stdin: bool, tag: str | None,
+                     timeout_ms: float | None) -> tuple[Proc, asyncio.Queue]:
+        try:
+            cwd = resolve_path(rec, cfg.cwd) if cfg.has_field("cwd") and cfg.cwd else rec.workspace
+        except ApiError as e:
+            raise ConnectError(Code.INVALID_ARGUMENT, e.message) from None
+        env = rec.base_env()
+        env.update(cfg.envs)
+        args = list(cfg.args)
+        if cfg.cmd in _BASH and args[:1] == ["-l"]:
+            # A login shell would source the host's /etc/profile (slow, and it resets PATH):
+            # the sandbox keeps its own scrubbed environment instead.
+            args.insert(0, "--noprofile")
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                cfg.cmd, *args, cwd=str(cwd), env=env,
+                stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                start_new_session=True, preexec_fn=make_preexec(rec.limits, rec.cgroup),
+            )
+        except OSError as e:
+            raise ConnectError(Code.INVALID_ARGUMENT, f"failed to start {cfg.cmd!r}: {e}") from None
+        entry = Proc(pid=proc.pid, proc=proc, cmd=cfg.cmd, args=list(cfg.args), envs=dict(cfg.envs),
+                     cwd=str(cwd), tag=tag)
+        queue: asyncio.Queue = asyncio.Queue()
+        entry.subscribers.append(queue)
+        rec.procs[proc.pid] = entry
+        if timeout_ms:
+            # The client's deadline ends its stream; the command must not outlive it.
+            entry.deadline = asyncio.get_running_loop().call_later(timeout_ms / 1000.0, entry.kill)
+        asyncio.get_running_loop().create_task(self._pump(rec, entry))
+        return entry, queue
+
+    async def _pump(self, rec: SandboxRecord, entry: Proc) -> None:
+        async def read(stream: asyncio.StreamReader, name: str) -> None:
+            while chunk := await stream.read(_READ_CHUNK):
+                ev = pb.StartResponse(event=_event("data", pb.ProcessEvent.DataEvent(output=Oneof(name, chunk))))
+                for q in entry.subscribers:
+                    q.put_nowait(ev)
+
+        readers = asyncio.gather(read(entry.proc.stdout, "stdout"), read(entry.proc.stderr, "stderr"))
+        code = await entry.proc.wait()
+        if entry.deadline is not None:
+            entry.deadline.cancel()
+        # What the command left running in its group would hold the pipes open: it goes too.
+        entry.kill()
+        try:
+            await asyncio.wait_for(readers, 2.0)
+        except TimeoutError:
+            pass  # a process that escaped the group still holds a pipe; the sandbox kill reaps it
+        if code < 0:
+            status = f"signal: {signal.Signals(-code).name.removeprefix('SIG').lower()}"
+            code = -1 if code == -signal.SIGKILL else 128 - code
+        else:
+            status = f"exit status {code}"
+        entry.end = (code, status)
+        end = pb.ProcessEvent.EndEvent(exit_code=code, exited=True, status=status)
+        ev = pb.StartResponse(event=_event("end", end))
+        for q in entry.subscribers:
+            q.put_nowait(ev)
+            q.put_nowait(_END)
+        rec.procs.pop(entry.pid, None)
+
+    async def _stream(self, entry: Proc, queue: asyncio.Queue, first, wrap) -> AsyncIterator:
+        yield wrap(first)
+        try:
+            while True:
+                try:
+                    ev = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                except TimeoutError:
+                    yield wrap(_event("keepalive", pb.ProcessEvent.KeepAlive()))
+                    continue
+                if ev is _END:
+                    return
+                yield ev if wrap is _start_response else wrap(ev.event)
+        finally:
+            if queue in entry.subscribers:
+                entry.subscribers.remove(queue)
+
+    def start(self, request: pb.StartRequest, ctx) -> AsyncIterator[pb.StartResponse]:
+        return self._start(request, ctx)
+
+    async def _start(self, request, ctx):
+        rec = sandbox_of(self.registry, ctx)
+        tag = request.tag if request.has_field("tag") else None
+        stdin = bool(request.stdin) if request.has_field("stdin") else False
+        entry, queue = await self._spawn(rec, request.process, stdin, tag, ctx.timeout_ms)
+        first = _event("start", pb.ProcessEvent.StartEvent(pid=entry.pid))
+        async for ev in self._stream(entry, queue, first, _start_response):
+            yield ev
+
+    def connect(self, request: pb.ConnectRequest, ctx) -> AsyncIterator[pb.ConnectResponse]:
+        return self._connect(request, ctx)
+
+    async def _connect(self, request, ctx):
+        rec = sandbox_of(self.registry, ctx)
+        entry = _find(rec, request.process)
+        queue: asyncio.Queue = asyncio.Queue()
+        entry.subscribers.append(queue)
+        first = _event("start", pb.ProcessEvent.StartEvent(pid=entry.pid))
+        async for ev in self._stream(entry, queue, first, _connect_response):
+            yield ev
+
+    async def list(self, request, ctx) -> pb.ListResponse:
+        rec = sandbox_of(self.registry, ctx)
+        return pb.ListResponse(processes=[
+            pb.ProcessInfo(config=pb.ProcessConfig(cmd=p.cmd, args=p.args, envs=p.envs, cwd=p.cwd),
+                           pid=p.pid, tag=p.tag)
+            for p in rec.procs.values() if p.end is None
+        ])
+
+    async def send_input(self, request: pb.SendInputRequest, ctx) -> pb.SendInputResponse:
+        entry = _find(sandbox_of(self.registry, ctx), request.process)
+        stdin = entry.proc.stdin
+        if stdin is None or stdin.is_closing():
+            raise ConnectError(Code.FAILED_PRECONDITION, "stdin is not open for this process")
+        match request.input.input if request.input is not None else None:
+            case Oneof(field="stdin", value=data):
+                stdin.write(data)  # the transport buffers; no drain per call keeps this O(1)
+            case _:
+                raise ConnectError(Code.INVALID_ARGUMENT, "only stdin input is supported")
+        return pb.SendInputResponse()
+
+    async def close_stdin(self, request, ctx) -> pb.CloseStdinResponse:
+        entry = _find(sandbox_of(self.registry, ctx), request.process)
+        if entry.proc.stdin is not None:
+            entry.proc.stdin.close()
+        return pb.CloseStdinResponse()
+
+    async def send_signal(self, request: pb.SendSignalRequest, ctx) -> pb.SendSignalResponse:
+        entry = _find(sandbox_of(self.registry, ctx), request.process)
+        sig = {pb.Signal.SIGTERM: signal.SIGTERM}.get(request.signal, signal.SIGKILL)
+        entry.kill(sig)
+        return pb.SendSignalResponse()
+
+
+def _start_response(event: pb.ProcessEvent) -> pb.StartResponse:
+    return pb.StartResponse(event=event)
+
+
+def _connect_response(event: pb.ProcessEvent) -> pb.ConnectResponse:
+    return pb.ConnectResponse(event=event)

@@ -1,0 +1,241 @@
+"""The sandboxes a sandboxd instance holds: creation from templates, limits, lifetime, faults.
+
+Everything here runs on the server's event loop; no locks are needed because no method
+awaits between reading and changing the registry's state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import signal
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tradeswarm.sandbox.sandboxd._limits import PidsCgroups, ResourceLimits
+from tradeswarm.sandbox.sandboxd.templates import TEMPLATE_ENVS, copy_template, prepare_templates
+
+ENVD_VERSION = "0.6.4"  # every feature gate in e2b/envd/versions.py is on from here
+MAX_TIMEOUT_S = 24 * 3600  # E2B Pro's maximum lifetime
+
+
+class ApiError(Exception):
+    """An error answered as E2B does: HTTP status and a JSON body `{code, message}`."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+@dataclass
+class ServerLimits:
+    """E2B-style account limits: concurrent sandboxes and create rate (token bucket)."""
+
+    max_sandboxes: int = 10
+    create_rate_per_s: float = 50.0
+    create_burst: int = 20
+    resources: ResourceLimits = field(default_factory=ResourceLimits)
+    cpu_count: int = 2
+    memory_mb: int = 4096
+
+
+@dataclass
+class Proc:
+    """One process started in a sandbox, with the subscribers of its output stream."""
+
+    pid: int
+    proc: asyncio.subprocess.Process
+    cmd: str
+    args: list[str]
+    envs: dict[str, str]
+    cwd: str
+    tag: str | None
+    subscribers: list[asyncio.Queue] = field(default_factory=list)
+    end: tuple[int, str] | None = None  # (exit_code, status) once it exited
+    deadline: asyncio.TimerHandle | None = None
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the whole process group (the command and everything it started)."""
+        try:
+            os.killpg(self.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+@dataclass
+class SandboxRecord:
+    id: str
+    template: str
+    workspace: Path
+    envd_token: str
+    envs: dict[str, str]
+    metadata: dict[str, str]
+    started_at: datetime
+    end_at: float  # monotonic deadline
+    timeout_s: int
+    client_id: str
+    cgroup: Path | None
+    limits: ResourceLimits
+    procs: dict[int, Proc] = field(default_factory=dict)
+    cpu_sample: tuple[float, float] | None = None  # (monotonic, cpu seconds) of the last metrics call
+
+    def end_at_wall(self) -> datetime:
+        return datetime.fromtimestamp(time.time() + (self.end_at - time.monotonic()), tz=timezone.utc)
+
+    def base_env(self) -> dict[str, str]:
+        """The scrubbed environment: PATH, HOME, LANG, the template's and create's envs only."""
+        ws = str(self.workspace)
+        env = {"PATH": f"{ws}/bin:/usr/local/bin:/usr/bin:/bin", "HOME": ws, "LANG": "C.UTF-8",
+               "USER": "user", "E2B_SANDBOX": "true", "E2B_SANDBOX_ID": self.id}
+        env.update(TEMPLATE_ENVS.get(self.template, {}))
+        env.update(self.envs)
+        return env
+
+
+class Registry:
+    """Sandboxes by id, created under `state/sandboxes/` from templates in `state/templates/`."""
+
+    def __init__(self, state_dir: Path, limits: ServerLimits | None = None) -> None:
+        self.limits = limits or ServerLimits()
+        self.root = state_dir
+        self.workspaces = state_dir / "sandboxes"
+        shutil.rmtree(self.workspaces, ignore_errors=True)  # leftovers of a crashed server
+        self.workspaces.mkdir(parents=True, exist_ok=True)
+        self.templates = prepare_templates(state_dir / "templates")
+        self.cgroups = PidsCgroups(uuid.uuid4().hex[:12])
+        self.sandboxes: dict[str, SandboxRecord] = {}
+        self._idempotency: dict[str, str] = {}
+        self._tokens = float(self.limits.create_burst)
+        self._tokens_at = time.monotonic()
+        self._fail_next = 0
+        self._fail_message = "failed to place sandbox"
+        self._throttle_until = 0.0
+        self.counters = {"created": 0, "killed": 0, "expired": 0, "create_rejected": 0, "faults_injected": 0}
+
+    # -- faults (the admin endpoint) ------------------------------------------------------
+    def inject(self, fail_next: int = 0, throttle_s: float = 0.0, message: str | None = None) -> dict:
+        self._fail_next = max(0, int(fail_next))
+        if message:
+            self._fail_message = message
+        self._throttle_until = time.monotonic() + float(throttle_s) if throttle_s > 0 else 0.0
+        return self.fault_state()
+
+    def fault_state(self) -> dict:
+        return {"fail_next": self._fail_next,
+                "throttle_remaining_s": max(0.0, self._throttle_until - time.monotonic()),
+                "faults_injected": self.counters["faults_injected"]}
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def _admit(self) -> None:
+        """Refuse a create as E2B would: injected faults, the concurrency cap, the rate."""
+        now = time.monotonic()
+        if now < self._throttle_until:
+            self.counters["faults_injected"] += 1
+            raise ApiError(429, "Rate limit exceeded, please try again later (injected)",
+                           {"Retry-After": "1"})
+        if self._fail_next > 0:
+            self._fail_next -= 1
+            self.counters["faults_injected"] += 1
+            raise ApiError(500, self._fail_message)
+        if len(self.sandboxes) >= self.limits.max_sandboxes:
+            self.counters["create_rejected"] += 1
+            raise ApiError(429, f"You have reached the maximum number of concurrent sandboxes "
+                                f"({self.limits.max_sandboxes}). Kill some sandboxes or try again later.")
+        rate = self.limits.create_rate_per_s
+        if rate > 0:
+            self._tokens = min(float(self.limits.create_burst), self._tokens + (now - self._tokens_at) * rate)
+            self._tokens_at = now
+            if self._tokens < 1.0:
+                self.counters["create_rejected"] += 1
+                raise ApiError(429, f"Create rate limit exceeded ({rate:g}/s)",
+                               {"Retry-After": f"{(1.0 - self._tokens) / rate:.3f}"})
+            self._tokens -= 1.0
+
+    def create(self, template: str, timeout_s: int | None, metadata: dict | None, envs: dict | None,
+               idempotency_key: str | None = None) -> SandboxRecord:
+        if idempotency_key and idempotency_key in self._idempotency:
+            existing = self.sandboxes.get(self._idempotency[idempotency_key])
+            if existing is not None:
+                return existing
+        if template not in self.templates:
+            raise ApiError(404, f"template '{template}' not found (known: {', '.join(sorted(self.templates))})")
+        timeout_s = int(timeout_s if timeout_s is not None else 300)
+        if not 0 < timeout_s <= MAX_TIMEOUT_S:
+            raise ApiError(400, f"timeout must be between 1 and {MAX_TIMEOUT_S} seconds")
+        self._admit()
+        sid = "i" + uuid.uuid4().hex[:19]
+        workspace = self.workspaces / sid
+        try:
+            copy_template(self.templates[template], workspace)
+        except OSError as e:
+            shutil.rmtree(workspace, ignore_errors=True)
+            raise ApiError(500, f"failed to create workspace: {e}") from e
+        limits = self.limits.resources
+        rec = SandboxRecord(
+            id=sid, template=template, workspace=workspace, envd_token=secrets.token_urlsafe(24),
+            envs={str(k): str(v) for k, v in (envs or {}).items()},
+            metadata={str(k): str(v) for k, v in (metadata or {}).items()},
+            started_at=datetime.now(timezone.utc), end_at=time.monotonic() + timeout_s,
+            timeout_s=timeout_s, client_id=uuid.uuid4().hex[:8],
+            cgroup=self.cgroups.create(sid, limits.max_processes), limits=limits,
+        )
+        self.sandboxes[sid] = rec
+        if idempotency_key:
+            self._idempotency[idempotency_key] = sid
+        self.counters["created"] += 1
+        return rec
+
+    def get(self, sandbox_id: str) -> SandboxRecord:
+        rec = self.sandboxes.get(sandbox_id)
+        if rec is None:
+            raise ApiError(404, f"sandbox \"{sandbox_id}\" doesn't exist or you don't have access to it")
+        return rec
+
+    def set_timeout(self, sandbox_id: str, timeout_s: int) -> None:
+        if not 0 < int(timeout_s) <= MAX_TIMEOUT_S:
+            raise ApiError(400, f"timeout must be between 1 and {MAX_TIMEOUT_S} seconds")
+        self.get(sandbox_id).end_at = time.monotonic() + int(timeout_s)
+
+    def kill(self, sandbox_id: str, reason: str = "killed") -> None:
+        """Kill every process of the sandbox, remove its workspace and forget it."""
+        rec = self.get(sandbox_id)
+        del self.sandboxes[sandbox_id]
+        self._idempotency = {k: v for k, v in self._idempotency.items() if v != sandbox_id}
+        for p in rec.procs.values():
+            if p.deadline is not None:
+                p.deadline.cancel()
+            p.kill()
+        self.cgroups.kill_all(rec.cgroup)
+        shutil.rmtree(rec.workspace, ignore_errors=True)
+        self.counters["expired" if reason == "expired" else "killed"] += 1
+
+    def expire(self) -> list[str]:
+        """Kill the sandboxes whose lifetime has passed, as E2B does."""
+        now = time.monotonic()
+        gone = [sid for sid, rec in self.sandboxes.items() if rec.end_at <= now]
+        for sid in gone:
+            self.kill(sid, reason="expired")
+        return gone
+
+    def close(self) -> None:
+        for sid in list(self.sandboxes):
+            self.kill(sid)
+        self.cgroups.close()
+
+    # -- views --------------------------------------------------------------------------
+    def info(self, rec: SandboxRecord, detail: bool = False) -> dict:
+        out = {
+            "templateID": rec.template, "alias": rec.template, "sandboxID": rec.id,
+            "clientID": rec.client_id, "startedAt": rec.started_at.isoformat(),
+            "endAt": rec.end_at_wall().isoformat(), "cpuCount": self.limits.cpu_count,
+            "memoryMB": rec.limits.memory_mb, "diskSizeMB": 1024, "state": "running",
+            "envdVersion": ENVD_VERSION, "metadata": rec.metadata,
+        }
+        if detail:
+            out["envdAccessToken"] = rec.envd_token
+        return out

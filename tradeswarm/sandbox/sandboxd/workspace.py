@@ -1,0 +1,123 @@
+"""Paths inside a sandbox's workspace, and the filesystem surface envd offers over them.
+
+A relative path is relative to the workspace (the sandbox's HOME, as on E2B); an absolute
+path must already lie inside the workspace. Symlinks are resolved before the check, so
+neither `../` nor a link planted by a command reaches outside.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import shutil
+import stat as stat_mod
+from pathlib import Path
+
+from connectrpc.code import Code
+from connectrpc.errors import ConnectError
+
+from e2b.envd.filesystem import filesystem_pb as fpb
+from e2b.envd.filesystem.filesystem_connect import Filesystem
+
+from tradeswarm.sandbox.sandboxd.registry import ApiError, Registry, SandboxRecord
+
+
+def resolve_path(rec: SandboxRecord, path: str) -> Path:
+    """The real path of `path` in the workspace; ApiError(403) when it would leave it."""
+    root = rec.workspace.resolve()
+    rel = path[2:] if path.startswith("~/") else ("" if path == "~" else path)
+    target = Path(os.path.realpath(root / rel))  # an absolute `rel` replaces root, then is checked
+    if target != root and root not in target.parents:
+        raise ApiError(403, f"path {path!r} is outside the sandbox workspace")
+    return target
+
+
+def sandbox_of(registry: Registry, ctx) -> SandboxRecord:
+    """The sandbox a Connect request addresses (header `E2b-Sandbox-Id`), token checked."""
+    headers = ctx.request_headers
+    sid = headers.get("e2b-sandbox-id")
+    rec = registry.sandboxes.get(sid or "")
+    if rec is None:
+        raise ConnectError(Code.NOT_FOUND, f"sandbox {sid!r} not found")
+    if not hmac.compare_digest(headers.get("x-access-token", "").encode(), rec.envd_token.encode()):
+        raise ConnectError(Code.UNAUTHENTICATED, "invalid or missing access token")
+    return rec
+
+
+def entry_info(path: Path, root: Path) -> fpb.EntryInfo:
+    st = path.lstat()
+    is_link = stat_mod.S_ISLNK(st.st_mode)
+    if is_link:
+        kind = fpb.FileType.SYMLINK
+    elif stat_mod.S_ISDIR(st.st_mode):
+        kind = fpb.FileType.DIRECTORY
+    else:
+        kind = fpb.FileType.FILE
+    return fpb.EntryInfo(
+        name=path.name, type=kind, path=str(path), size=st.st_size, mode=stat_mod.S_IMODE(st.st_mode),
+        permissions=stat_mod.filemode(st.st_mode), owner="user", group="user", is_symlink=is_link,
+    )
+
+
+def write_info(path: Path) -> dict:
+    return {"name": path.name, "type": "file", "path": str(path)}
+
+
+class FilesystemService(Filesystem):
+    """`filesystem.Filesystem` RPCs behind files.list/exists/get_info/make_dir/remove/rename."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def _resolve(self, ctx, path: str) -> tuple[SandboxRecord, Path]:
+        rec = sandbox_of(self.registry, ctx)
+        try:
+            return rec, resolve_path(rec, path)
+        except ApiError as e:
+            raise ConnectError(Code.PERMISSION_DENIED, e.message) from None
+
+    async def stat(self, request, ctx):
+        rec, p = self._resolve(ctx, request.path)
+        if not p.exists():
+            raise ConnectError(Code.NOT_FOUND, f"path {request.path!r} not found")
+        return fpb.StatResponse(entry=entry_info(p, rec.workspace))
+
+    async def make_dir(self, request, ctx):
+        rec, p = self._resolve(ctx, request.path)
+        if p.exists():
+            raise ConnectError(Code.ALREADY_EXISTS, f"path {request.path!r} already exists")
+        p.mkdir(parents=True)
+        return fpb.MakeDirResponse(entry=entry_info(p, rec.workspace))
+
+    async def remove(self, request, ctx):
+        _, p = self._resolve(ctx, request.path)
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        elif p.exists() or p.is_symlink():
+            p.unlink()
+        else:
+            raise ConnectError(Code.NOT_FOUND, f"path {request.path!r} not found")
+        return fpb.RemoveResponse()
+
+    async def move(self, request, ctx):
+        rec, src = self._resolve(ctx, request.source)
+        _, dst = self._resolve(ctx, request.destination)
+        if not src.exists():
+            raise ConnectError(Code.NOT_FOUND, f"path {request.source!r} not found")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        src.rename(dst)
+        return fpb.MoveResponse(entry=entry_info(dst, rec.workspace))
+
+    async def list_dir(self, request, ctx):
+        rec, p = self._resolve(ctx, request.path)
+        if not p.is_dir():
+            raise ConnectError(Code.NOT_FOUND, f"directory {request.path!r} not found")
+        depth = max(1, request.depth or 1)
+        entries = []
+        for dirpath, dirnames, filenames in os.walk(p):
+            level = len(Path(dirpath).relative_to(p).parts) + 1
+            for name in sorted(dirnames + filenames):
+                entries.append(entry_info(Path(dirpath) / name, rec.workspace))
+            if level >= depth:
+                dirnames.clear()
+        return fpb.ListDirResponse(entries=entries)
