@@ -18,6 +18,7 @@ Protocol (one JSON object per line; stdout carries only protocol lines):
   {"class": name, "message": text}}`.
 - out `{"kind": "hb", "agent": id, "seq": n, "served": n, "errors": n, "pending": n, "t": unix}`
   every `heartbeat_s`.
+- in  `{"op": "set", "fail_rate": p}`: change the injected failure rate of a running agent.
 - in  `{"op": "stop"}` (or end of stdin): answer what is pending, then exit 0.
 
 Config: `agent_id`, `type`, `params`, `symbols`, `heartbeat_s` (1.0), `fail_rate` (0: the
@@ -242,8 +243,12 @@ def serve(cfg: dict, stdin, stdout) -> int:
                 send({"kind": "result", "id": None, "agent": agent.id,
                       "error": {"class": "BadRequest", "message": f"not JSON: {e}"}})
                 continue
-            if msg.get("op") == "stop":
+            op = msg.get("op")
+            if op == "stop":
                 break
+            if op == "set":
+                agent.fail_rate = float(msg.get("fail_rate", agent.fail_rate))
+                continue
             agent.handle(msg)
     finally:
         agent.close()

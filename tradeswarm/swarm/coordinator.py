@@ -1,0 +1,534 @@
+"""The coordinator: agents in sandboxes, task dispatch with re-dispatch, heartbeats, consensus.
+
+```python
+async with SandboxManager() as mgr, Coordinator(mgr, recorder=rec) as coord:
+    await coord.deploy("momentum", ["SPX"], count=3)
+    out = await coord.execute(Task(id="t1", symbol="SPX", end="2018-06-01"))
+    dec = await coord.consensus(symbol="SPX", end="2018-06-01", k=3)
+# leaving the block stops every agent and kills every sandbox the coordinator created
+```
+
+Exactly one final state per task id: a task whose agent dies is re-dispatched to another
+agent (the dead agent is excluded for that task); a resubmitted id returns the first
+outcome; an answer that arrives after its task was finalised or moved is dropped and
+counted (`late_answers`). An agent silent for `heartbeat_timeout_s` is declared dead and
+replaced by a new agent of the same spec.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from tradeswarm.agents.deploy import AgentSpec, start_agent, upload_runner, validate_spec
+from tradeswarm.swarm.agent import AgentDied, AgentHandle
+from tradeswarm.swarm.consensus import Decision, Rule, Vote, decide
+from tradeswarm.swarm.dispatch import Dispatcher, NoAgentError
+from tradeswarm.swarm.task import Task, TaskOutcome
+
+log = logging.getLogger(__name__)
+
+
+class DeployError(RuntimeError):
+    """Some agents of a deploy could not be started; `.deployed` holds the ones that were."""
+
+    def __init__(self, message: str, deployed: list[AgentHandle]) -> None:
+        super().__init__(message)
+        self.deployed = deployed
+
+
+@dataclass
+class _Slot:
+    """A sandbox the swarm places agents in."""
+
+    create: asyncio.Task | None = None
+    sandbox: Any = None
+    agents: set[str] = field(default_factory=set)
+    usable: bool = True
+    owned: bool = True
+    uploaded: asyncio.Task | None = None
+
+    async def get(self) -> Any:
+        if self.sandbox is None:
+            self.sandbox = await self.create
+        return self.sandbox
+
+
+class Coordinator:
+    """Deploys agents over sandboxes and serves tasks and consensus rounds through them.
+
+    - `dispatch`: `round_robin`, `least_loaded` or `capability` (see `tradeswarm.swarm.dispatch`).
+    - `agents_per_sandbox`: how many agents share one sandbox.
+    - `max_agents`: the concurrency cap `scale` and `deploy` keep within (default: the
+      manager's `max_concurrency` × `agents_per_sandbox`).
+    - `heartbeat_s`: how often runners beat; `heartbeat_timeout_s`: silence that kills.
+    - `rule`: the consensus `Rule`; `consensus_timeout_s`: how long votes are collected.
+    """
+
+    def __init__(self, mgr: Any, *, recorder: Any = None, dispatch: str = "least_loaded",
+                 task_timeout_s: float = 5.0, heartbeat_timeout_s: float = 5.0,
+                 heartbeat_s: float | None = None, agents_per_sandbox: int = 1,
+                 max_agents: int | None = None, template: str = "trading", rule: Rule | None = None,
+                 consensus_timeout_s: float | None = None, replace_dead: bool = True,
+                 ready_timeout_s: float = 30.0, synthetic: dict | None = None) -> None:
+        if agents_per_sandbox < 1:
+            raise ValueError("agents_per_sandbox must be >= 1")
+        self.mgr = mgr
+        self.recorder = recorder
+        self.dispatcher = Dispatcher(dispatch)
+        self.task_timeout_s = float(task_timeout_s)
+        self.heartbeat_timeout_s = float(heartbeat_timeout_s)
+        self.heartbeat_s = float(heartbeat_s if heartbeat_s is not None else min(1.0, heartbeat_timeout_s / 4))
+        self.agents_per_sandbox = agents_per_sandbox
+        cap = getattr(mgr, "max_concurrency", None) or 10
+        self.max_agents = int(max_agents if max_agents is not None else cap * agents_per_sandbox)
+        self.template = template
+        self.rule = rule or Rule()
+        self.consensus_timeout_s = float(consensus_timeout_s if consensus_timeout_s is not None else task_timeout_s)
+        self.replace_dead = replace_dead
+        self.ready_timeout_s = ready_timeout_s
+        self.synthetic = synthetic
+        self.agents: dict[str, AgentHandle] = {}
+        self._slots: dict[str, _Slot] = {}
+        self._pending_slots: list[_Slot] = []
+        self._final: dict[str, TaskOutcome] = {}
+        self._running: dict[str, asyncio.Future] = {}
+        self._background: set[asyncio.Task] = set()
+        self._changed = asyncio.Event()
+        self._monitor: asyncio.Task | None = None
+        self._closing = False
+        self._ids = itertools.count(1)
+        self._prefix = f"ag{os.getpid() % 10000:04d}{int(time.time() * 1000) % 100000:05d}"
+        self._rounds = itertools.count(1)
+        self.counters: Counter = Counter()
+
+    # --- context manager ---------------------------------------------------------------
+    async def __aenter__(self) -> "Coordinator":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.shutdown()
+
+    # --- deploy ------------------------------------------------------------------------
+    def live(self) -> list[AgentHandle]:
+        """Agents ready for tasks."""
+        return [a for a in self.agents.values() if a.alive]
+
+    def _record(self, op: str, ms: float) -> None:
+        if self.recorder is not None:
+            self.recorder.record(op, ms)
+
+    async def deploy(self, agent_type: str, symbols: Iterable[str] | str, params: dict | None = None,
+                     count: int = 1, *, sandbox_id: str | None = None, fail_rate: float = 0.0,
+                     fail_seed: int = 0) -> list[AgentHandle]:
+        """Deploy `count` agents after validating the spec; returns them once each is ready.
+
+        `ValueError` (nothing started) for an unknown type, invalid params or symbols, or a
+        count past the cap; `DeployError` if some agents failed (the others stay deployed).
+        """
+        spec = validate_spec(agent_type, symbols, params, fail_rate=fail_rate, fail_seed=fail_seed)
+        if count < 1:
+            raise ValueError(f"count must be >= 1, got {count}")
+        if len(self._occupied()) + count > self.max_agents:
+            raise ValueError(f"deploying {count} would exceed the cap of {self.max_agents} agents "
+                             f"({len(self._occupied())} running)")
+        return await self._deploy_spec(spec, count, sandbox_id=sandbox_id)
+
+    def _occupied(self) -> list[AgentHandle]:
+        return [a for a in self.agents.values() if a.state in ("deploying", "ready")]
+
+    async def _deploy_spec(self, spec: AgentSpec, count: int, *, sandbox_id: str | None = None) -> list[AgentHandle]:
+        if self._closing:
+            raise RuntimeError("coordinator is shut down")
+        self.counters["agents_requested"] += count
+        results = await asyncio.gather(*(self._deploy_one(spec, sandbox_id) for _ in range(count)),
+                                       return_exceptions=True)
+        ok = [r for r in results if isinstance(r, AgentHandle)]
+        bad = [r for r in results if not isinstance(r, AgentHandle)]
+        for r in bad:
+            if isinstance(r, asyncio.CancelledError):
+                raise r
+        self._ensure_monitor()
+        if bad:
+            first = bad[0]
+            raise DeployError(f"{len(bad)} of {count} agents failed to deploy: {type(first).__name__}: {first}", ok)
+        return ok
+
+    async def _deploy_one(self, spec: AgentSpec, sandbox_id: str | None = None) -> AgentHandle:
+        agent_id = f"{self._prefix}-{next(self._ids)}"
+        t0 = time.perf_counter()
+        slot_key, slot = self._place(agent_id, sandbox_id)
+        handle: AgentHandle | None = None
+        try:
+            sb = await slot.get()
+            if slot_key is None:  # a new sandbox: file it under its id
+                slot_key = sb.id
+                self._pending_slots.remove(slot)
+                self._slots[slot_key] = slot
+            if slot.uploaded is None:
+                slot.uploaded = asyncio.ensure_future(upload_runner(sb))
+            await asyncio.shield(slot.uploaded)
+            handle = await start_agent(sb, agent_id, spec, heartbeat_s=self.heartbeat_s,
+                                       ready_timeout_s=self.ready_timeout_s, synthetic=self.synthetic,
+                                       on_late=self._late, on_exit=self._exited, upload=False)
+            self.agents[agent_id] = handle
+        except BaseException:
+            self.counters["deploy_failures"] += 1
+            slot.agents.discard(agent_id)
+            if slot in self._pending_slots:
+                self._pending_slots.remove(slot)
+            await self._release_if_empty(slot_key, slot)
+            raise
+        finally:
+            self._record("agent_deploy", (time.perf_counter() - t0) * 1000.0)
+        self.counters["agents_deployed"] += 1
+        self._changed.set()
+        self._changed = asyncio.Event()
+        return handle
+
+    def _place(self, agent_id: str, sandbox_id: str | None) -> tuple[str | None, _Slot]:
+        """Reserve a place for an agent: the named sandbox, a sandbox with room, or a new one."""
+        if sandbox_id is not None:
+            slot = self._slots.get(sandbox_id)
+            if slot is None:
+                slot = _Slot(create=asyncio.ensure_future(self.mgr.connect(sandbox_id)), owned=False)
+                self._slots[sandbox_id] = slot
+            slot.agents.add(agent_id)
+            return sandbox_id, slot
+        candidates = [(k, s) for k, s in self._slots.items()
+                      if s.usable and s.owned and len(s.agents) < self.agents_per_sandbox]
+        candidates += [(None, s) for s in self._pending_slots if len(s.agents) < self.agents_per_sandbox]
+        if candidates:
+            key, slot = min(candidates, key=lambda ks: len(ks[1].agents))
+        else:
+            key, slot = None, _Slot(create=asyncio.ensure_future(
+                self.mgr.create(self.template, metadata={"tradeswarm": "agent"})))
+            self._pending_slots.append(slot)
+        slot.agents.add(agent_id)
+        return key, slot
+
+    async def _release_if_empty(self, key: str | None, slot: _Slot) -> None:
+        """Kill a sandbox the swarm created once no agent lives in it."""
+        if slot.agents or key is None or self._slots.get(key) is not slot:
+            if key is None and slot.create is not None and slot.create.done() and not slot.agents:
+                await self._kill_created(slot)
+            return
+        del self._slots[key]
+        if slot.owned:
+            await self._kill_created(slot)
+
+    async def _kill_created(self, slot: _Slot) -> None:
+        if slot.create is None:
+            return
+        try:
+            sb = slot.sandbox or await slot.create
+            await self.mgr.kill(sb.id)
+            self.counters["sandboxes_killed"] += 1
+        except Exception as e:  # already gone (killed from outside) or never created
+            log.debug("sandbox kill: %s", e)
+
+    # --- agent loss, heartbeats, replacement --------------------------------------------
+    def _late(self, agent_id: str, msg: dict) -> None:
+        self.counters["late_answers"] += 1
+
+    def _exited(self, handle: AgentHandle, reason: str) -> None:
+        if handle.state == "retiring" or self._closing:
+            handle.die(reason)
+            return
+        self._lose(handle, reason, sandbox_suspect=True)
+
+    def _lose(self, handle: AgentHandle, reason: str, *, sandbox_suspect: bool = False) -> None:
+        if handle.state == "dead":
+            return
+        was_ready = handle.state == "ready"
+        handle.die(reason)
+        self.counters["agents_lost"] += 1
+        slot = self._slots.get(handle.sandbox_id or "")
+        if slot is not None:
+            slot.agents.discard(handle.id)
+            if sandbox_suspect:
+                slot.usable = False
+        self._spawn(self._after_loss(handle, slot, was_ready))
+
+    async def _after_loss(self, handle: AgentHandle, slot: _Slot | None, was_ready: bool) -> None:
+        try:
+            await handle.proc.kill()  # a stopped (SIGSTOP) process is still killable
+        except Exception:
+            pass
+        if slot is not None and handle.sandbox_id is not None:
+            await self._release_if_empty(handle.sandbox_id, slot)
+        if was_ready and self.replace_dead and not self._closing:
+            try:
+                await self._deploy_spec(handle.spec, 1)
+                self.counters["agents_replaced"] += 1
+            except Exception as e:
+                self.counters["replace_failures"] += 1
+                log.warning("replacing agent %s failed: %s", handle.id, e)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _ensure_monitor(self) -> None:
+        if self._monitor is None or self._monitor.done():
+            self._monitor = asyncio.get_running_loop().create_task(self._watch_heartbeats())
+
+    async def _watch_heartbeats(self) -> None:
+        period = max(0.05, min(0.5, self.heartbeat_timeout_s / 5))
+        while not self._closing:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            for a in list(self.agents.values()):
+                if a.alive and a.silent_for(now) > self.heartbeat_timeout_s:
+                    self.counters["heartbeat_timeouts"] += 1
+                    self._lose(a, f"silent for {a.silent_for(now):.1f}s (heartbeat timeout)")
+
+    # --- tasks -------------------------------------------------------------------------
+    async def execute(self, task: Task) -> TaskOutcome:
+        """Run one task to its final state (completed, failed or timed_out), exactly once per id."""
+        done = self._final.get(task.id)
+        if done is not None:
+            self.counters["duplicate_submissions"] += 1
+            return done
+        running = self._running.get(task.id)
+        if running is not None:
+            self.counters["duplicate_submissions"] += 1
+            return await asyncio.shield(running)
+        fut = asyncio.get_running_loop().create_future()
+        self._running[task.id] = fut
+        self.counters["tasks_submitted"] += 1
+        try:
+            outcome = await self._run(task)
+        except BaseException:
+            del self._running[task.id]
+            fut.cancel()  # a duplicate submission waiting on it sees the cancellation
+            raise
+        self._final[task.id] = outcome
+        del self._running[task.id]
+        fut.set_result(outcome)
+        self.counters[f"tasks_{outcome.status}"] += 1
+        self._record("task", outcome.latency_ms)
+        return outcome
+
+    async def _wait_for_agents(self, seconds: float) -> bool:
+        """Wait until an agent becomes ready (a replacement), up to `seconds`."""
+        if seconds <= 0 or self._closing:
+            return False
+        try:
+            await asyncio.wait_for(self._changed.wait(), seconds)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    async def _run(self, task: Task) -> TaskOutcome:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        deadline = t0 + self.task_timeout_s
+        tried: set[str] = set()
+        attempts = 0
+        agent: AgentHandle | None = None
+
+        def outcome(status: str, error_class: str | None = None, signal: dict | None = None,
+                    error: str | None = None) -> TaskOutcome:
+            return TaskOutcome(task.id, status, agent.id if agent else None, attempts,
+                               (loop.time() - t0) * 1000.0, error_class, signal, error)
+
+        line = task.line()
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return outcome("timed_out", "Timeout", error=f"no answer within {self.task_timeout_s:g}s")
+            try:
+                agent = self.dispatcher.choose(list(self.agents.values()), symbol=task.symbol,
+                                               agent_type=task.agent_type, exclude=tried)
+            except NoAgentError as e:
+                replacing = any(a.state == "deploying" for a in self.agents.values()) or self._background
+                if replacing and await self._wait_for_agents(remaining):
+                    continue
+                agent = None
+                return outcome("failed", "NoAgent", error=str(e))
+            attempts += 1
+            tried.add(agent.id)
+            fut = agent.submit(task.id, line)
+            try:
+                async with asyncio.timeout(remaining):
+                    msg = await fut
+            except TimeoutError:
+                agent.forget(task.id)
+                return outcome("timed_out", "Timeout", error=f"no answer within {self.task_timeout_s:g}s")
+            except AgentDied:
+                self.counters["tasks_redispatched"] += 1
+                continue
+            agent.latencies.append((loop.time() - t0) * 1000.0)
+            if "error" in msg:
+                agent.errors += 1
+                err = msg["error"] or {}
+                return outcome("failed", err.get("class", "AgentError"), error=err.get("message"))
+            agent.served += 1
+            return outcome("completed", signal=msg.get("signal"))
+
+    # --- consensus ---------------------------------------------------------------------
+    async def consensus(self, symbol: str, end: str | None = None, k: int = 3, *, window: int = 250,
+                        rule: Rule | None = None, timeout_s: float | None = None,
+                        agent_types: Sequence[str] | None = None) -> Decision:
+        """Ask `k` agents (least loaded, or in turn) for their vote on one bar and decide.
+
+        Quorum is computed against `k` even when fewer agents could be asked, so a thin
+        swarm cannot decide alone. Errors and missing answers are not votes.
+        """
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        round_id = f"c{next(self._rounds)}"
+        pool = [a for a in self.agents.values() if agent_types is None or a.type in agent_types]
+        asked = self.dispatcher.pick(pool, k, symbol=symbol)
+        futures = {}
+        for a in asked:
+            tid = f"{round_id}:{a.id}"
+            futures[a] = (tid, a.submit(tid, Task(id=tid, symbol=symbol, end=end, window=window).line()))
+        if futures:
+            await asyncio.wait([f for _, f in futures.values()],
+                               timeout=timeout_s if timeout_s is not None else self.consensus_timeout_s)
+        votes: list[Vote] = []
+        errors: list[dict] = []
+        for a, (tid, fut) in futures.items():
+            if not fut.done():
+                a.forget(tid)
+                fut.cancel()
+                errors.append({"agent_id": a.id, "error_class": "Timeout"})
+                continue
+            if fut.exception() is not None:
+                errors.append({"agent_id": a.id, "error_class": type(fut.exception()).__name__})
+                continue
+            msg = fut.result()
+            if "error" in msg:
+                a.errors += 1
+                errors.append({"agent_id": a.id, "error_class": (msg["error"] or {}).get("class")})
+                continue
+            a.served += 1
+            s = msg["signal"]
+            votes.append(Vote(a.id, a.type, s["action"], float(s["confidence"]), bool(s.get("veto")),
+                              s.get("bar")))
+        dec = decide(votes, asked=k, rule=rule or self.rule)
+        dec.latency_ms = (loop.time() - t0) * 1000.0
+        dec.symbol = symbol
+        dec.errors = errors
+        self._record("consensus", dec.latency_ms)
+        self.counters["consensus_rounds"] += 1
+        self.counters["consensus_errors"] += len(errors)
+        self.counters[f"consensus_{dec.reason}"] += 1
+        self.counters["consensus_holds"] += dec.action == "HOLD"
+        return dec
+
+    # --- scale, fault levers, shutdown ---------------------------------------------------
+    async def scale(self, count: int) -> dict:
+        """Grow (copies of the running specs, in turn) or shrink (least busy first) to `count`."""
+        if not 0 <= count <= self.max_agents:
+            raise ValueError(f"count must be within 0..{self.max_agents} (the cap), got {count}")
+        current = self._occupied()
+        added, removed = [], []
+        if count > len(current):
+            specs = [a.spec for a in current] or [a.spec for a in self.agents.values()]
+            if not specs:
+                raise ValueError("nothing to scale: deploy an agent first")
+            need = count - len(current)
+            by_spec = Counter(specs[i % len(specs)] for i in range(need))
+            groups = await asyncio.gather(*(self._deploy_spec(s, n) for s, n in by_spec.items()),
+                                          return_exceptions=True)
+            for g in groups:
+                if isinstance(g, BaseException):
+                    if isinstance(g, DeployError):
+                        added += g.deployed
+                    raise g
+                added += g
+        elif count < len(current):
+            victims = sorted(current, key=lambda a: (a.inflight, a.served, -a.deployed_at))[: len(current) - count]
+            await asyncio.gather(*(self.retire(a) for a in victims))
+            removed = victims
+        return {"agents": len(self._occupied()), "added": [a.id for a in added],
+                "removed": [a.id for a in removed]}
+
+    async def retire(self, handle: AgentHandle, drain_s: float | None = None) -> None:
+        """Stop one agent: no new tasks, wait for its pending ones, stop it, free its sandbox."""
+        if handle.state == "dead":
+            return
+        handle.state = "retiring"
+        deadline = time.monotonic() + (drain_s if drain_s is not None else self.task_timeout_s)
+        while handle.pending and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        handle.die("retired")
+        try:
+            await handle.proc.kill()
+        except Exception:
+            pass
+        slot = self._slots.get(handle.sandbox_id or "")
+        if slot is not None:
+            slot.agents.discard(handle.id)
+            await self._release_if_empty(handle.sandbox_id, slot)
+        self.agents.pop(handle.id, None)
+        self.counters["agents_retired"] += 1
+
+    async def set_fail_rate(self, fraction: float) -> None:
+        """Change the injected answer-failure rate of every live agent (a stress-test lever)."""
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"fraction must be within [0, 1], got {fraction}")
+        for a in self.live():
+            a.send(f'{{"op":"set","fail_rate":{float(fraction)}}}\n')
+
+    def sandbox_ids(self) -> list[str]:
+        """The sandboxes this coordinator created and still holds."""
+        return [k for k, s in self._slots.items() if s.owned]
+
+    async def shutdown(self) -> None:
+        """Stop every agent and kill every sandbox this coordinator created (idempotent)."""
+        if self._closing and not self._slots and not self._pending_slots:
+            return
+        self._closing = True
+        await asyncio.shield(self._teardown())
+
+    async def _teardown(self) -> None:
+        for t in [self._monitor, *self._background]:
+            if t is not None:
+                t.cancel()
+        for a in self.agents.values():
+            a.die("shutdown")
+            if a.watcher is not None:
+                a.watcher.cancel()
+        foreign = [a for a in self.agents.values() if a.sandbox_id in self._slots
+                   and not self._slots[a.sandbox_id].owned and a.proc is not None]
+        await asyncio.gather(*(a.proc.kill() for a in foreign), return_exceptions=True)
+        slots = [*self._slots.values(), *self._pending_slots]
+        self._slots.clear()
+        self._pending_slots.clear()
+        await asyncio.gather(*(self._kill_created(s) for s in slots if s.owned), return_exceptions=True)
+
+    # --- evidence ------------------------------------------------------------------------
+    def evidence(self) -> dict:
+        """The `agents` and `consensus` evidence (docs/contracts.md §5) plus task accounting."""
+        c = self.counters
+        live = self.live()
+        now = time.monotonic()
+        healthy = [a for a in live if a.silent_for(now) <= self.heartbeat_timeout_s]
+        return {
+            "agents": {"requested": c["agents_requested"], "deployed": c["agents_deployed"],
+                       "healthy": len(healthy), "replaced": c["agents_replaced"],
+                       "deploy_failures": c["deploy_failures"],
+                       "by_type": dict(Counter(a.type for a in live)),
+                       "lost": c["agents_lost"], "heartbeat_timeouts": c["heartbeat_timeouts"],
+                       "retired": c["agents_retired"], "replace_failures": c["replace_failures"]},
+            "consensus": {"rounds": c["consensus_rounds"], "decided": c["consensus_decided"],
+                          "holds": c["consensus_holds"], "no_quorum": c["consensus_no_quorum"],
+                          "vetoed": c["consensus_vetoed"], "errors": c["consensus_errors"]},
+            "tasks": {"submitted": c["tasks_submitted"], "completed": c["tasks_completed"],
+                      "failed": c["tasks_failed"], "timed_out": c["tasks_timed_out"],
+                      "redispatched": c["tasks_redispatched"], "late_answers": c["late_answers"],
+                      "duplicate_submissions": c["duplicate_submissions"]},
+        }
