@@ -1,0 +1,1 @@
+"""Prefect flows: the certification pipeline, backtests, the stress test."""

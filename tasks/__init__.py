@@ -1,0 +1,1 @@
+"""Thin Prefect tasks: one logical step or side effect each."""

@@ -1,0 +1,112 @@
+"""Sharded stress runs: each shard drives its own sub-swarm; the ledgers merge into one.
+
+A shard is one Prefect task (see `flows/stress.py`) that batches its share of the tasks
+internally: `run_shard` deploys a sub-swarm on the sandbox server named by the settings
+(env: `E2B_DOMAIN`, `E2B_API_KEY`, ...), runs the engine with shard-unique task ids
+(`s<index>-...`) and its own ledger, and tears the sub-swarm down. `merge_shards` copies every
+shard ledger into one and counts the merged run by SQL, exactly like a single-process run.
+
+>>> split_tasks(1000, 3)
+[334, 333, 333]
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from tradeswarm.stress.config import StressConfig
+from tradeswarm.stress.ledger import Ledger
+from tradeswarm.stress.stats import summarize
+
+STRESS_OPS = ("stress_task", "stress_service", "stress_signal", "stress_consensus")
+
+
+def split_tasks(total: int, shards: int) -> list[int]:
+    """`total` tasks over `shards` shards, the remainder going to the first ones."""
+    if shards < 1:
+        raise ValueError("shards must be >= 1")
+    base, extra = divmod(total, shards)
+    return [base + (i < extra) for i in range(shards)]
+
+
+def shard_config(spec: Any, index: int, shards: int) -> StressConfig:
+    """The shard's share of the run: its task count; rate split evenly in open mode."""
+    cfg = StressConfig.of(spec)
+    share = split_tasks(cfg.tasks, shards)[index]
+    over: dict[str, Any] = {"tasks": max(share, 1)}
+    if cfg.mode == "open":
+        over["rate"] = cfg.rate / shards
+    else:
+        over["concurrency"] = max(1, cfg.concurrency // shards)
+    return StressConfig.of(cfg.model_dump(), **over)
+
+
+async def run_shard(index: int, shards: int, spec: Any, swarm: dict, run_dir: str | Path,
+                    seed: int = 0) -> dict:
+    """Deploy a sub-swarm, run this shard's tasks through it, tear it down; JSON-ready result."""
+    from tradeswarm.metrics import LatencyRecorder
+    from tradeswarm.stress.engine import run_stress
+    from tradeswarm.stress.swarm import stress_swarm
+
+    cfg = shard_config(spec, index, shards)
+    ledger = Path(run_dir) / f"stress-shard{index}.db"
+    rec = LatencyRecorder()
+    async with stress_swarm(**swarm, recorder=rec, task_timeout_s=cfg.task_timeout_s) as target:
+        evidence = await run_stress(target.coordinator, cfg, recorder=rec, ledger_path=ledger,
+                                    seed=seed + index, fault_target=target,
+                                    sandbox_metrics=target.sandbox_metrics,
+                                    id_prefix=f"s{index}-")
+    return {"index": index, "ledger": str(ledger), "evidence": evidence,
+            "samples": {op: rec.samples(op) for op in rec.operations()}}
+
+
+def merge_shards(results: list[dict], run_dir: str | Path, seed: int = 0) -> dict:
+    """One `stress` evidence for the whole run, counted by SQL from the merged ledgers."""
+    results = sorted(results, key=lambda r: r["index"])
+    path = Path(run_dir) / "stress.db"
+    if path.exists():  # a re-run of the merge must not count shards twice
+        path.unlink()
+    with Ledger(path) as merged:
+        merged.merge_from([r["ledger"] for r in results])
+        counts = merged.counts()
+        errors_by_class = merged.errors_by_class()
+        by_kind = merged.by_kind()
+        merged.set_meta(status="merged", shards=len(results), merged_at=time.time())
+    evs = [r["evidence"] for r in results]
+    duration = max(e["duration_s"] for e in evs)
+    finals = counts["completed"] + counts["failed"] + counts["timed_out"]
+    series: dict[int, int] = {}
+    for e in evs:
+        for t, n in e["throughput_series"]:
+            series[t] = series.get(t, 0) + n
+    samples = {op: [ms for r in results for ms in r["samples"].get(op, [])] for op in STRESS_OPS}
+    aborted = [e["abort_reason"] for e in evs if e["aborted"]]
+    first = evs[0]
+    return {
+        **{k: counts[k] for k in ("submitted", "completed", "failed", "timed_out", "lost",
+                                  "duplicated", "not_submitted", "orphaned")},
+        "duration_s": duration,
+        "throughput_per_s": round(finals / duration, 2) if duration else None,
+        "success_rate": round(counts["completed"] / counts["submitted"], 4) if counts["submitted"] else None,
+        "error_rate": round((finals - counts["completed"]) / finals, 4) if finals else None,
+        "errors_by_class": errors_by_class,
+        "aborted": bool(aborted),
+        "abort_reason": "; ".join(f"shard {i}: {a}" for i, a in enumerate(aborted)) or None,
+        "mode": first["mode"],
+        "rate": sum(e["rate"] for e in evs) if first["mode"] == "open" else None,
+        "concurrency": sum(e["concurrency"] for e in evs) if first["mode"] == "closed" else None,
+        "tasks": sum(e["tasks"] for e in evs),
+        "by_kind": by_kind,
+        "retries": sum(e["retries"] for e in evs),
+        "faults": [{**f, "shard": r["index"]} for r in results for f in r["evidence"]["faults"]],
+        "throughput_series": [[t, series[t]] for t in sorted(series)],
+        "per_agent": {f"s{r['index']}/{a}": n for r in results
+                      for a, n in r["evidence"]["per_agent"].items()},
+        "resources": {f"shard{r['index']}": r["evidence"]["resources"] for r in results},
+        "latency": {op: summarize(v, seed=seed) for op, v in samples.items()},
+        "ledger": str(path),
+        "shards": len(results),
+        "seed": seed,
+    }
