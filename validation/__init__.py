@@ -1,7 +1,7 @@
 """The judge: certification spec, threshold expressions, checks, cost, scoring, verdict, history.
 
-Pure logic (no Prefect). The names below are imported lazily so that importing one submodule
-(e.g. `validation.contract`, which pulls great-expectations) does not load the others.
+Pure logic (no Prefect). The data contract (`validation.contract`, great-expectations), the
+reference simulator and the backtest gates live beside it and are imported on their own.
 
 ```python
 from validation import load_spec, SpecError, judge
@@ -13,28 +13,12 @@ j.verdict, j.readiness_score
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from validation.checks import Check
+from validation.history import load_history
+from validation.judge import Judgement, judge  # the function shadows the submodule's name on purpose
+from validation.spec import Spec, SpecError, json_schema, load_spec
+from validation.thresholds import ThresholdError
+from validation.thresholds import parse as parse_threshold
 
-_EXPORTS = {
-    "load_spec": "validation.spec",
-    "Spec": "validation.spec",
-    "SpecError": "validation.spec",
-    "json_schema": "validation.spec",
-    "ThresholdError": "validation.thresholds",
-    "parse_threshold": ("validation.thresholds", "parse"),
-    "judge": "validation.judge",
-    "Judgement": "validation.judge",
-    "Check": "validation.checks",
-    "load_history": "validation.history",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    target = _EXPORTS.get(name)
-    if target is None:
-        raise AttributeError(f"module 'validation' has no attribute {name!r}")
-    module, attr = target if isinstance(target, tuple) else (target, name)
-    return getattr(import_module(module), attr)
+__all__ = ["Check", "Judgement", "Spec", "SpecError", "ThresholdError", "judge", "json_schema", "load_history",
+           "load_spec", "parse_threshold"]

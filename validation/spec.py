@@ -267,13 +267,11 @@ def _default_sla() -> dict[str, list[SlaRule]]:
 
 
 class ProductionScenario(_Strict):
-    """The production day a projection prices: sandboxes × hours × resources, plus calls."""
+    """The production day a projection prices: sandboxes × hours; each sandbox's resources and
+    call rate are the ones the run measured (validation.cost)."""
 
     sandboxes: int = Field(5, ge=0)
-    hours_per_day: float = Field(8.0, ge=0, le=24)
-    vcpu: float = Field(1.0, gt=0)
-    memory_mb: int = Field(512, gt=0)
-    api_calls_per_day: int = Field(0, ge=0)
+    hours_per_day: float = Field(8.0, gt=0, le=24)
 
 
 class CostSpec(_Strict):

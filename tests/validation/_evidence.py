@@ -1,0 +1,96 @@
+"""A complete, healthy evidence dict (docs/contracts.md §5) and a documented repo, for judge tests."""
+
+from __future__ import annotations
+
+import copy
+import random
+from pathlib import Path
+
+from validation.spec import Spec
+
+VERSION = "9.8.7"
+
+
+def latency(samples: list[float]) -> dict:
+    """Summary stats of samples the way the stress engine reports them."""
+    xs = sorted(samples)
+
+    def q(p: float) -> float:
+        return xs[min(len(xs) - 1, int(p * len(xs)))]
+
+    return {"count": len(xs), "p50": q(0.5), "p90": q(0.9), "p95": q(0.95), "p99": q(0.99), "p999": q(0.999),
+            "max": xs[-1], "mean": sum(xs) / len(xs), "p95_ci": [q(0.93), q(0.97)], "p99_ci": [q(0.98), xs[-1]],
+            "insufficient": ["p999"] if len(xs) < 1000 else []}
+
+
+def samples(seed: int = 1, n: int = 200, scale: float = 1.0) -> dict[str, list[float]]:
+    rng = random.Random(seed)
+    base = {"sandbox_create": 300, "sandbox_exec": 40, "sandbox_status": 5, "agent_deploy": 900,
+            "consensus": 60, "task": 20, "sandbox_kill": 30}
+    return {op: [rng.lognormvariate(0, 0.3) * m * scale for _ in range(n)] for op, m in base.items()}
+
+
+def good_evidence(spec: Spec, *, seed: int = 1) -> dict:
+    """Evidence of a run that meets every threshold of `spec`."""
+    s = samples(seed)
+    tasks = spec.stress.tasks
+    failed = int(tasks * 0.02)
+    faults = [{"kind": k, "params": {}, "injected": 1, "recovered": True, "cost": {"tasks_retried": 1}}
+              for k in spec.stress.faults.enabled()]
+    return {
+        "duration_s": 20.0,
+        "latency": {op: latency(v) for op, v in s.items()},
+        "samples": s,
+        "sandboxes": {"created": spec.sandboxes.count, "killed": spec.sandboxes.count, "leaked": 0,
+                      "create_failures": 0, "lifecycle_ok": True, "errors": []},
+        "agents": {"requested": spec.agent_count, "deployed": spec.agent_count, "healthy": spec.agent_count,
+                   "replaced": 0, "deploy_failures": 0, "by_type": {}},
+        "consensus": {"rounds": 10, "decided": 7, "holds": 3, "no_quorum": 0, "vetoed": 0, "errors": 0},
+        "portfolio": {"orders": 4, "fills": 4, "rejected": 0, "invariant_violations": 0, "equity": 1e5, "cash": 5e4},
+        "parity": [{"strategy": a.type, "symbol": a.symbols[0], "bars": 500, "mismatches": 0} for a in spec.agents],
+        "stress": {"submitted": tasks, "completed": tasks - failed, "failed": failed, "timed_out": 0, "lost": 0,
+                   "duplicated": 0, "duration_s": 5.0, "throughput_per_s": tasks / 5.0,
+                   "success_rate": (tasks - failed) / tasks, "error_rate": failed / tasks, "errors_by_class": {},
+                   "aborted": False, "abort_reason": None, "mode": "open", "faults": faults},
+        "cost": {"meter": {"sandboxes": spec.sandboxes.count, "sandbox_seconds": 40.0, "vcpu_seconds": 40.0,
+                           "gib_seconds": 20.0, "api_calls": {}, "api_calls_total": 0, "stored_bytes": 0},
+                 "tasks": tasks, "elapsed_s": 20.0,
+                 "savings_measurements": {n: {"with": 1.0, "without": 2.0, "unit": "s"} for n in spec.cost.optimizations}},
+        "backtests": [{"strategy": st.name, "symbol": sym, "params": {}, "trials": st.trials, "total_return": 0.5,
+                       "trades": 20, "gates": {"dsr": 0.97, "psr": 0.99, "walk_forward": {"degradation": 0.2},
+                                               "cost_stress_return": 0.3, "lag_return": 0.45, "min_trades_ok": True},
+                       "crosscheck": {"agree": True, "first_divergence": None, "equity_rel_diff": 0.0}}
+                      for st in spec.backtest.strategies for sym in spec.backtest_symbols],
+        "data_validation": [{"dataset": d, "rows": 750, "expectations": 12, "failed": 0, "failures": []}
+                            for d in spec.data.datasets],
+    }
+
+
+def with_(evidence: dict, path: str, value) -> dict:
+    """A deep copy of `evidence` with one dotted path set."""
+    out = copy.deepcopy(evidence)
+    cur = out
+    parts = path.split(".")
+    for p in parts[:-1]:
+        cur = cur[int(p)] if isinstance(cur, list) else cur[p]
+    last = parts[-1]
+    if isinstance(cur, list):
+        cur[int(last)] = value
+    else:
+        cur[last] = value
+    return out
+
+
+def documented_repo(root: Path, spec: Spec) -> Path:
+    """Write every document `spec` requires, satisfying its rule, under `root`."""
+    (root / "pyproject.toml").write_text(f'[project]\nname = "x"\nversion = "{VERSION}"\n')
+    for doc in spec.documentation.required:
+        body = [f"# {doc.path}", "", "Intro mentioning " + " and ".join(m.replace("{version}", VERSION) for m in doc.mentions), ""]
+        for h in doc.headings:
+            body += [f"## {h}", "", f"Text about {h}.", ""]
+        p = root / doc.path
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("\n".join(body))
+        for c in doc.covers:
+            (root / c).mkdir(parents=True, exist_ok=True)
+    return root

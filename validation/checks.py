@@ -1,0 +1,465 @@
+"""Checks: each measured figure of the evidence against its threshold, with a status that cannot lie.
+
+A check reads one place of the evidence (`evidence`, e.g. `latency.sandbox_create.p95`). When
+that place is absent the status is `nodata`, which scores as a failure; a value of the wrong
+type is `error`. Statuses: `pass`, `fail`, `warn` (within the bound but past an alert level),
+`nodata`, `error`, `waived` (a failing check accepted by an active waiver).
+
+Which category holds what (the choice for data quality and backtest validity is ours):
+
+| category | checks |
+|---|---|
+| functionality | sandbox lifecycle, agent deploy, consensus, portfolio invariants, live/backtest parity, **data contract per dataset**, **backtest cross-check** and coverage — the system computes correct results on correct inputs |
+| performance | latency SLAs, throughput, latency regressions against history |
+| cost | budget (projection and forecast), cost per 1,000 tasks, savings of each optimization, cost regression |
+| reliability | success and error rates, stress accounting, abort, leaked sandboxes, recovery from each injected fault, **backtest validity gates** (DSR, walk-forward, cost stress, lag) — whether the results can be relied on |
+| documentation | each operator document the spec requires (validation.docs_check) |
+
+>>> c = threshold_check("perf.x", "performance", "x", "p95 < 5000ms", {"latency": {"x": {"p95": 7000.0}}}, "latency.x.p95", "ms")
+>>> c.status, c.observed
+('fail', 7000.0)
+>>> threshold_check("perf.x", "performance", "x", "p95 < 5000ms", {}, "latency.x.p95", "ms").status
+'nodata'
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from validation import thresholds
+from validation.spec import LATENCY_OPS, SCALAR_METRICS, Spec
+
+STATUSES = ("pass", "fail", "warn", "nodata", "error", "waived")
+PASSING = ("pass", "warn", "waived")
+MISSING = object()
+
+
+@dataclass
+class Check:
+    """One judged measurement (the results.json `checks[]` entry)."""
+
+    id: str
+    category: str
+    description: str
+    threshold: str
+    observed: Any
+    unit: str | None
+    status: str
+    critical: bool
+    evidence: str
+    details: dict = field(default_factory=dict)
+    waiver: dict | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.status in PASSING
+
+    @property
+    def blocks(self) -> bool:
+        """A critical check that did not pass (fail, nodata or error) blocks certification."""
+        return self.critical and not self.passed
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+_PATH = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def lookup(evidence: Any, path: str) -> Any:
+    """The value at a dotted path (`a.b[2].c`), or `MISSING`."""
+    cur = evidence
+    for name, index in _PATH.findall(path):
+        if index:
+            if not isinstance(cur, list) or int(index) >= len(cur):
+                return MISSING
+            cur = cur[int(index)]
+        elif isinstance(cur, dict) and name in cur:
+            cur = cur[name]
+        else:
+            return MISSING
+    return cur
+
+
+def _number(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def judged(value: Any, t: thresholds.Threshold) -> str:
+    """Status of one value against a threshold: nodata when absent, error when not a number."""
+    if value is MISSING or value is None:
+        return "nodata"
+    n = _number(value)
+    if n is None or n != n:  # NaN is a broken measurement, not a pass
+        return "error"
+    return "pass" if t.holds(n) else "fail"
+
+
+def threshold_check(cid: str, category: str, description: str, expr: str, evidence: dict, path: str,
+                    unit: str | None, *, critical: bool = False, value: Any = MISSING, details: dict | None = None) -> Check:
+    """A check of the value at `path` (or `value`, already computed) against `expr`."""
+    t = thresholds.parse(expr)
+    v = lookup(evidence, path) if value is MISSING else value
+    status = judged(v, t)
+    observed = _number(v) if status != "error" else repr(v)
+    return Check(cid, category, description, expr, observed, unit, status, critical, path, details or {})
+
+
+def _flag_check(cid: str, category: str, description: str, evidence: dict, path: str, *, expect: bool = True,
+                critical: bool = True, details: dict | None = None) -> Check:
+    v = lookup(evidence, path)
+    if v is MISSING or v is None:
+        status = "nodata"
+    elif not isinstance(v, bool):
+        status = "error"
+    else:
+        status = "pass" if v is expect else "fail"
+    return Check(cid, category, description, f"== {str(expect).lower()}", v if v is not MISSING else None, None,
+                 status, critical, path, details or {})
+
+
+def _section(evidence: dict, name: str) -> dict:
+    v = evidence.get(name)
+    return v if isinstance(v, dict) else {}
+
+
+# ----------------------------------------------------------------------------- functionality
+
+def functionality_checks(spec: Spec, ev: dict) -> list[Check]:
+    sb, agents, cons, pf = (_section(ev, k) for k in ("sandboxes", "agents", "consensus", "portfolio"))
+    out = [
+        _flag_check("func.sandbox_lifecycle", "functionality",
+                    "Sandboxes are created, run commands, report status and are killed (real lifecycle)",
+                    ev, "sandboxes.lifecycle_ok", details={"errors": sb.get("errors", [])[:5]}),
+        threshold_check("func.agent_deploy", "functionality",
+                        f"All {spec.agent_count} requested agents are deployed and pass the health handshake",
+                        f">= {spec.agent_count}", ev, "agents.healthy", "agents", critical=True,
+                        details={k: agents.get(k) for k in ("requested", "deployed", "deploy_failures", "replaced") if k in agents}),
+    ]
+    rounds = _number(cons.get("rounds"))
+    out.append(threshold_check(
+        "func.consensus", "functionality", "Consensus rounds complete without errors (at least one round held)",
+        "== 0", ev, "consensus.errors", "errors", critical=True,
+        value=cons.get("errors") if rounds else None,
+        details={k: cons.get(k) for k in ("rounds", "decided", "holds", "no_quorum", "vetoed") if k in cons}))
+    fills = _number(pf.get("fills"))
+    out.append(threshold_check(
+        "func.portfolio_invariants", "functionality",
+        "Portfolio invariant (equity = cash + Σ quantity × price) holds after every fill; needs at least one fill",
+        "max <= 0", ev, "portfolio.invariant_violations", "violations", critical=True,
+        value=pf.get("invariant_violations") if fills else None,
+        details={k: pf.get(k) for k in ("orders", "fills", "rejected") if k in pf}))
+    out.append(_parity_check(ev))
+    out.extend(_data_checks(spec, ev))
+    out.extend(_backtest_correctness(spec, ev))
+    return out
+
+
+def _parity_check(ev: dict) -> Check:
+    rows = ev.get("parity")
+    value: Any = None
+    details: dict = {}
+    if isinstance(rows, list) and rows:
+        try:
+            value = sum(int(r["mismatches"]) for r in rows)
+            details = {"compared": len(rows), "bars": sum(int(r.get("bars", 0)) for r in rows),
+                       "mismatched": [f"{r.get('strategy')}/{r.get('symbol')}" for r in rows if r["mismatches"]][:10]}
+        except (KeyError, TypeError, ValueError):
+            value = "malformed parity evidence"
+    return threshold_check("func.parity", "functionality",
+                           "Live agents and backtests give the same signal on every compared bar",
+                           "== 0", ev, "parity", "mismatches", critical=True, value=value, details=details)
+
+
+def _data_checks(spec: Spec, ev: dict) -> list[Check]:
+    rows = ev.get("data_validation") if isinstance(ev.get("data_validation"), list) else []
+    by_name = {r.get("dataset"): (i, r) for i, r in enumerate(rows) if isinstance(r, dict)}
+    names = list(dict.fromkeys([*spec.data.datasets, *(n for n in by_name if n)]))
+    out = []
+    for name in names:
+        i, row = by_name.get(name, (None, {}))
+        path = f"data_validation[{i}].failed" if i is not None else f"data_validation[dataset={name}]"
+        out.append(threshold_check(
+            f"func.data.{name}", "functionality",
+            f"Dataset {name} passes the data contract (every expectation) before it is used",
+            "== 0", ev, path, "failed expectations", critical=True,
+            value=row.get("failed") if row else None,
+            details={"rows": row.get("rows"), "expectations": row.get("expectations"),
+                     "failures": (row.get("failures") or [])[:10]} if row else {}))
+    return out
+
+
+def _backtests(ev: dict) -> list[dict]:
+    rows = ev.get("backtests")
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+
+
+def _backtest_correctness(spec: Spec, ev: dict) -> list[Check]:
+    rows = _backtests(ev)
+    agree: Any = None
+    details: dict = {}
+    if rows:
+        checks = [r.get("crosscheck") for r in rows]
+        if any(not isinstance(c, dict) or not isinstance(c.get("agree"), bool) for c in checks):
+            agree = None  # a configuration without a cross-check: missing evidence
+            details["unchecked"] = [f"{r.get('strategy')}/{r.get('symbol')}" for r, c in zip(rows, checks)
+                                    if not isinstance(c, dict) or not isinstance(c.get("agree"), bool)][:10]
+        else:
+            bad = [(r, c) for r, c in zip(rows, checks) if not c["agree"]]
+            agree = len(bad)
+            if bad:
+                r, c = bad[0]
+                details["first_disagreement"] = {"strategy": r.get("strategy"), "symbol": r.get("symbol"),
+                                                 "params": r.get("params"), "first_divergence": c.get("first_divergence"),
+                                                 "equity_rel_diff": c.get("equity_rel_diff")}
+            details["compared"] = len(rows)
+    expected = {(s.name, sym) for s in spec.backtest.strategies for sym in spec.backtest_symbols}
+    got = {(r.get("strategy"), r.get("symbol")) for r in rows}
+    missing = sorted(f"{a}/{b}" for a, b in expected - got)
+    return [
+        threshold_check("func.backtest.crosscheck", "functionality",
+                        "Every reported backtest agrees trade for trade with the independent reference simulator",
+                        "== 0", ev, "backtests[].crosscheck.agree", "disagreements", critical=True, value=agree, details=details),
+        threshold_check("func.backtest.coverage", "functionality",
+                        "Every strategy of the spec was backtested on every symbol it names",
+                        "== 0", ev, "backtests[].strategy,symbol", "missing", value=len(missing) if rows else None,
+                        details={"expected": len(expected), "missing": missing[:20]}),
+    ]
+
+
+# ----------------------------------------------------------------------------- SLA (performance + rates)
+
+def sla_checks(spec: Spec, ev: dict) -> list[Check]:
+    out = []
+    for metric, rules in spec.sla.items():
+        for rule in rules:
+            t = rule.threshold
+            if metric in LATENCY_OPS:
+                out.append(_latency_check(metric, rule.expr, t, rule.critical, ev))
+            else:
+                category, path, _ = SCALAR_METRICS[metric]
+                prefix = "perf" if category == "performance" else "rel"
+                unit = "tasks/s" if metric == "throughput_per_s" else "ratio"
+                out.append(threshold_check(f"{prefix}.{metric}", category, f"{metric.replace('_', ' ')} {rule.expr}",
+                                           rule.expr, ev, path, unit, critical=rule.critical))
+    return out
+
+
+def _latency_check(op: str, expr: str, t: thresholds.Threshold, critical: bool, ev: dict) -> Check:
+    agg = "mean" if t.aggregate == "avg" else t.aggregate
+    stats = lookup(ev, f"latency.{op}")
+    cid, path = f"perf.{op}.{agg}", f"latency.{op}.{agg}"
+    description = f"{op.replace('_', ' ')} latency {expr}"
+    details: dict = {}
+    if isinstance(stats, dict):
+        details = {k: stats.get(k) for k in ("count", "p50", "p95", "p99", "max", f"{agg}_ci") if k in stats}
+        if agg in (stats.get("insufficient") or ()):  # too few samples to support this percentile
+            details["reason"] = f"too few samples ({stats.get('count')}) to support {agg}"
+            return Check(cid, "performance", description, expr, None, "ms", "nodata", critical, path, details)
+        if agg != "count" and not _number(stats.get("count")):
+            details["reason"] = "no samples recorded"
+            return Check(cid, "performance", description, expr, None, "ms", "nodata", critical, path, details)
+    return threshold_check(cid, "performance", description, expr, ev, path, "count" if agg == "count" else "ms",
+                           critical=critical, details=details)
+
+
+# ----------------------------------------------------------------------------- reliability
+
+_FAULT_ALIASES = {
+    "kill_sandboxes": {"kill_sandboxes", "kill_sandbox", "kill-sandbox", "kill-sandboxes"},
+    "fail_rate": {"fail_rate", "fail-rate", "agent_fail", "fail"},
+    "latency": {"latency", "latency_ms", "added_latency"},
+    "create_failures": {"create_failures", "create_failure", "create-failures", "create_fail"},
+    "rate_limit": {"rate_limit", "rate-limit", "rate_limit_s", "429"},
+}
+
+
+def reliability_checks(spec: Spec, ev: dict) -> list[Check]:
+    st = _section(ev, "stress")
+    out = [_accounting_check(spec, ev, st),
+           _flag_check("rel.stress.not_aborted", "reliability", "The stress test ran to the end (the abort rule did not fire)",
+                       ev, "stress.aborted", expect=False, details={"abort_reason": st.get("abort_reason")}),
+           threshold_check("rel.sandboxes.leaked", "reliability", "Every sandbox the run created is gone at the end",
+                           "max <= 0", ev, "sandboxes.leaked", "sandboxes", critical=True,
+                           details={k: lookup(ev, f"sandboxes.{k}") for k in ("created", "killed")
+                                    if lookup(ev, f"sandboxes.{k}") is not MISSING})]
+    out.extend(_fault_checks(spec, ev, st))
+    out.extend(_gate_checks(spec, ev))
+    return out
+
+
+def _accounting_check(spec: Spec, ev: dict, st: dict) -> Check:
+    keys = ("submitted", "completed", "failed", "timed_out", "lost", "duplicated")
+    vals = {k: _number(st.get(k)) for k in keys}
+    value: Any = None
+    details = {k: v for k, v in vals.items() if v is not None}
+    if all(v is not None for v in vals.values()):
+        unaccounted = vals["submitted"] - (vals["completed"] + vals["failed"] + vals["timed_out"])
+        short = 0 if st.get("aborted") else max(0.0, spec.stress.tasks - vals["submitted"])
+        details.update({"unaccounted": unaccounted, "not_submitted": short, "planned": spec.stress.tasks})
+        value = vals["lost"] + vals["duplicated"] + abs(unaccounted) + short
+    return threshold_check("rel.stress.accounting", "reliability",
+                           "Every stress task ends in exactly one final state (ledger: none lost, none duplicated)",
+                           "== 0", ev, "stress.lost+duplicated+unaccounted", "tasks", critical=True,
+                           value=value, details=details)
+
+
+def _fault_checks(spec: Spec, ev: dict, st: dict) -> list[Check]:
+    wanted = spec.stress.faults.enabled()
+    if not wanted:
+        return [Check("rel.faults", "reliability", "Recovery from injected faults (the spec injects none)",
+                      "injected > 0 and recovered", None, None, "nodata", False, "stress.faults",
+                      {"reason": "no fault configured in stress.faults: recovery is not demonstrated"})]
+    reported = st.get("faults") if isinstance(st.get("faults"), list) else []
+    out = []
+    for kind in wanted:
+        idx = next((i for i, f in enumerate(reported) if isinstance(f, dict)
+                    and str(f.get("kind", "")).lower() in _FAULT_ALIASES[kind]), None)
+        f = reported[idx] if idx is not None else {}
+        injected, recovered = _number(f.get("injected")), f.get("recovered")
+        if idx is None or not injected:
+            status, reason = "nodata", "fault configured but not injected"
+        elif not isinstance(recovered, bool):
+            status, reason = "error", "recovery not reported"
+        else:
+            status, reason = ("pass" if recovered else "fail"), None
+        details = {"injected": injected, "recovered": recovered, "cost": f.get("cost"), "params": f.get("params")}
+        if reason:
+            details["reason"] = reason
+        out.append(Check(f"rel.faults.{kind}", "reliability", f"The swarm recovers from the injected fault '{kind}'",
+                         "injected > 0 and recovered", injected, "faults", status, False,
+                         f"stress.faults[{idx if idx is not None else '?'}]", details))
+    return out
+
+
+def _wf_degradation(g: dict) -> float | None:
+    wf = g.get("walk_forward")
+    if not isinstance(wf, dict):
+        return None
+    if _number(wf.get("degradation")) is not None:
+        return float(wf["degradation"])
+    is_, oos = _number(wf.get("is_sharpe")), _number(wf.get("oos_sharpe"))
+    return (is_ - oos) / abs(is_) if is_ and oos is not None else None
+
+
+def _lag_kept(r: dict, g: dict, max_drop: float) -> float | None:
+    """The lag test as a pass/fail margin: ≥ 0 when one extra bar of lag keeps enough of the return."""
+    total, lagged = _number(r.get("total_return")), _number(g.get("lag_return"))
+    if total is None or lagged is None:
+        return None
+    if total <= 0:  # nothing to collapse: a losing strategy cannot hide a look-ahead gain
+        return 0.0
+    return lagged - (1 - max_drop) * total
+
+
+def _gate_checks(spec: Spec, ev: dict) -> list[Check]:
+    gates = spec.backtest.gates
+    rows = _backtests(ev)
+    gate_defs = [
+        ("dsr", f"Deflated Sharpe ratio ≥ {gates.dsr_min:g} given every trial counted", f">= {gates.dsr_min!r}",
+         lambda r, g: _number(g.get("dsr")), "dsr"),
+        ("walk_forward", f"Walk-forward out-of-sample Sharpe degradation ≤ {gates.walk_forward_max_degradation:g}",
+         f"<= {gates.walk_forward_max_degradation!r}", lambda r, g: _wf_degradation(g), "degradation"),
+        ("cost_stress", f"Return with fees × {gates.fee_stress_multiplier:g} stays ≥ {gates.cost_stress_min_return:g}",
+         f">= {gates.cost_stress_min_return!r}", lambda r, g: _number(g.get("cost_stress_return")), "return"),
+        ("lag", f"One extra bar of lag keeps ≥ {1 - gates.lag_max_drop:.0%} of a positive return (no look-ahead collapse)",
+         ">= 0", lambda r, g: _lag_kept(r, g, gates.lag_max_drop), "margin"),
+    ]
+    out = []
+    for name, description, expr, extract, unit in gate_defs:
+        t = thresholds.parse(expr)
+        per, too_few, failed, missing = [], [], [], []
+        for r in rows:
+            label = f"{r.get('strategy')}/{r.get('symbol')}"
+            g = r.get("gates") if isinstance(r.get("gates"), dict) else {}
+            trades = _number(r.get("trades"))
+            if g.get("min_trades_ok") is False or (trades is not None and trades < gates.min_trades):
+                too_few.append(label)
+                continue
+            v = extract(r, g)
+            if v is None:
+                missing.append(label)
+                continue
+            per.append(v)
+            if not t.holds(v):
+                failed.append({"config": label, "params": r.get("params"), "value": v})
+        if failed:
+            status = "fail"
+        elif missing or not per:
+            status = "nodata"  # a gate not computed, or no configuration with enough trades to judge
+        else:
+            status = "pass"
+        worst = (min(per) if t.op in (">", ">=") else max(per)) if per else None
+        out.append(Check(f"rel.backtest.{name}", "reliability", description, f"{'min' if t.op in ('>', '>=') else 'max'} {expr}",
+                         worst, unit, status, False, f"backtests[].gates.{name}",
+                         {"evaluated": len(per), "failed": failed[:10], "too_few_trades": too_few[:10],
+                          "not_computed": missing[:10], "min_trades": gates.min_trades}))
+    return out
+
+
+# ----------------------------------------------------------------------------- cost
+
+def cost_checks(spec: Spec, cost: dict) -> list[Check]:
+    c = spec.cost
+    out = [
+        _budget_check("cost.budget.projected", "Projected daily cost of the production scenario is within budget",
+                      cost.get("projected_daily_usd"), c.budget_daily_usd, c.alert_fraction, True, "cost.projected_daily_usd",
+                      {"production": c.production.model_dump(), "price_table": cost.get("price_table"),
+                       "per_sandbox": cost.get("breakdown", {}).get("per_sandbox")}),
+        _budget_check("cost.budget.forecast", "The run's observed spending rate, sustained for a production day, is within budget",
+                      cost.get("projected_daily_observed_usd"), c.budget_daily_usd, c.alert_fraction, False,
+                      "cost.projected_daily_observed_usd", {"total_usd": cost.get("total_usd")}),
+    ]
+    if c.per_1000_tasks:
+        out.append(threshold_check("cost.per_1000_tasks", "cost", f"Cost per 1,000 tasks {c.per_1000_tasks}",
+                                   c.per_1000_tasks, cost, "per_1000_tasks_usd", "USD"))
+        out[-1].evidence = "cost.per_1000_tasks_usd"
+    for row in cost.get("savings", []):
+        pct = row.get("saved_pct")
+        details = {k: row.get(k) for k in ("with", "without", "unit", "saved")}
+        if pct is None:
+            details["reason"] = "not measured with and without in this run" if row.get("without") is None else "baseline is zero"
+        chk = threshold_check(f"cost.savings.{row['name']}", "cost",
+                              f"The '{row['name']}' optimization saves something, measured with and without it",
+                              "> 0%", {}, "", "%", value=None if pct is None else pct / 100.0, details=details)
+        chk.observed = pct
+        chk.evidence = f"cost.savings_measurements.{row['name']}"
+        out.append(chk)
+    return out
+
+
+def _budget_check(cid: str, description: str, value: float | None, budget: float, alert: float, critical: bool,
+                  path: str, details: dict) -> Check:
+    expr = f"< ${budget:.2f}"
+    status = judged(value, thresholds.parse(f"< {budget!r}"))
+    if status == "pass" and value >= alert * budget:
+        status = "warn"
+        details = {**details, "alert": f"at or above {alert:.0%} of the budget (${alert * budget:.2f})"}
+    return Check(cid, "cost", description, expr, value, "USD/day", status, critical, path, details)
+
+
+# ----------------------------------------------------------------------------- waivers
+
+def apply_waivers(checks: list[Check], spec: Spec, now: datetime) -> list[dict]:
+    """Mark non-passing checks covered by an active waiver as `waived`; expired waivers count as absent.
+
+    A waiver's `check` is a check id or an fnmatch pattern (`doc.*`). Returns every waiver with
+    whether it was active and which checks it waived.
+    """
+    report = []
+    for w in spec.waivers:
+        active = w.active(now)
+        hit = []
+        if active:
+            for c in checks:
+                if fnmatch.fnmatchcase(c.id, w.check) and c.status not in ("pass", "warn", "waived"):
+                    c.waiver = {"reason": w.reason, "owner": w.owner, "expires": w.expires.isoformat(), "was": c.status}
+                    c.status = "waived"
+                    hit.append(c.id)
+        report.append({"check": w.check, "owner": w.owner, "reason": w.reason, "expires": w.expires.isoformat(),
+                       "active": active, "waived": hit})
+    return report

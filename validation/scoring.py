@@ -1,0 +1,61 @@
+"""Readiness score and verdict, Kayenta-style but with missing evidence counted as failure.
+
+- Every check is **evaluated**, whatever its status; `nodata` and `error` are evaluated and not
+  passed (Kayenta lets a group with no data score 100 and drops errors from the denominator;
+  a certification must not).
+- **Passed** = `pass`, `warn` (within the bound, past an alert level) and `waived` (an active
+  waiver with a reason, an owner and an expiry accepts the failure on the record; the check keeps
+  its place in the denominator so waiving never shrinks it).
+- Category score = passed ÷ evaluated × 100; a category without any check scores 0 (nothing was
+  shown to work).
+- Readiness = Σ weight × score ÷ 100 (weights sum to 100).
+- Verdict: `CERTIFIED` when readiness ≥ pass and no critical check is blocking; `CONDITIONAL`
+  when readiness ≥ marginal and none is blocking; otherwise `NOT_CERTIFIED`. A critical check
+  blocks when its status is `fail`, `nodata` or `error` (a waived one does not).
+
+>>> from validation.checks import Check
+>>> mk = lambda cat, status, crit=False: Check("x", cat, "", "", None, None, status, crit, "")
+>>> cats = category_scores([mk("cost", "pass"), mk("cost", "nodata")], {"cost": 100.0})
+>>> cats[0]["score"], readiness(cats)
+(50.0, 50.0)
+>>> verdict(95.0, [mk("cost", "fail", crit=True)], pass_threshold=90, marginal=75)
+'NOT_CERTIFIED'
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from validation.checks import Check
+
+CERTIFIED, CONDITIONAL, NOT_CERTIFIED = "CERTIFIED", "CONDITIONAL", "NOT_CERTIFIED"
+
+
+def category_scores(checks: Iterable[Check], weights: dict[str, float]) -> list[dict]:
+    """`[{name, weight, score, passed, evaluated}]` in the order of `weights`."""
+    checks = list(checks)
+    out = []
+    for name, weight in weights.items():
+        mine = [c for c in checks if c.category == name]
+        passed = sum(1 for c in mine if c.passed)
+        score = passed / len(mine) * 100.0 if mine else 0.0
+        out.append({"name": name, "weight": weight, "score": score, "passed": passed, "evaluated": len(mine)})
+    return out
+
+
+def readiness(categories: list[dict]) -> float:
+    """Σ weight × score ÷ 100."""
+    return sum(c["weight"] * c["score"] for c in categories) / 100.0
+
+
+def verdict(score: float, checks: Iterable[Check], *, pass_threshold: float, marginal: float) -> str:
+    """CERTIFIED / CONDITIONAL / NOT_CERTIFIED from the readiness score and the critical checks."""
+    if any(c.blocks for c in checks):
+        return NOT_CERTIFIED
+    # round away float dust so that exactly 90 computed as 89.99999999999999 still reaches 90
+    score = round(score, 9)
+    if score >= pass_threshold:
+        return CERTIFIED
+    if score >= marginal:
+        return CONDITIONAL
+    return NOT_CERTIFIED
