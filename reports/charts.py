@@ -1,0 +1,184 @@
+"""PNG charts of a run, drawn headless with matplotlib's Agg backend.
+
+matplotlib is imported inside the functions (it costs ~0.5 s), and figures are made with
+`matplotlib.figure.Figure` rather than pyplot, so no global figure state leaks between
+runs rendered in one process. A chart is drawn only from evidence the run carries; the
+functions return the file names they wrote.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+from reports._format import is_number
+from reports.markdown import STRESS_OP
+from tradeswarm._io import atomic_write_bytes
+
+CHART_NAMES = ("readiness.png", "stress_latency.png", "stress_throughput.png", "equity_curves.png")
+_DPI = 80
+
+
+def _figure(width: float = 8, height: float = 4):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+
+
+def _save(fig, path: Path) -> None:
+    buf = io.BytesIO()
+    # no Software/date metadata: the same run renders the same bytes
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def score_bands(results: dict) -> tuple[float, float]:
+    """The spec's pass and marginal thresholds (infinite when the run does not carry them)."""
+    spec = results.get("spec") if isinstance(results.get("spec"), dict) else {}
+    scoring = spec.get("scoring") if isinstance(spec.get("scoring"), dict) else {}
+    inf = float("inf")
+    passing, marginal = scoring.get("pass"), scoring.get("marginal")
+    return (float(passing) if is_number(passing) else inf, float(marginal) if is_number(marginal) else inf)
+
+
+def _numbers(xs: Any) -> list[float]:
+    return [float(x) for x in xs if is_number(x)] if isinstance(xs, list) else []
+
+
+def readiness_chart(results: dict, path: Path) -> bool:
+    """Horizontal bars: score per category, with its weight in the label."""
+    cats = [c for c in results.get("categories") or [] if isinstance(c, dict) and is_number(c.get("score"))]
+    if not cats:
+        return False
+    fig = _figure(7, 0.5 * len(cats) + 1.2)
+    ax = fig.add_subplot()
+    names = [f"{c.get('name', '?')} (weight {c.get('weight', '?')})" for c in cats]
+    scores = [float(c["score"]) for c in cats]
+    passing, marginal = score_bands(results)
+    colors = ["#2e7d32" if s >= passing else "#f9a825" if s >= marginal else "#c62828" for s in scores]
+    ax.barh(names[::-1], scores[::-1], color=colors[::-1])
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("category score")
+    ax.set_title(f"Readiness {results.get('readiness_score', '?')} / 100 — {results.get('verdict', '')}")
+    _save(fig, path)
+    return True
+
+
+def stress_latency_chart(samples: dict | None, path: Path) -> bool:
+    """Histogram and CDF of the stress test's task latencies, with P50/P95/P99 marked."""
+    import numpy as np
+
+    xs = np.asarray(_numbers((samples or {}).get(STRESS_OP)))
+    if xs.size < 2:
+        return False
+    fig = _figure(10, 4)
+    ax_h, ax_c = fig.subplots(1, 2)
+    ax_h.hist(xs, bins=min(60, max(10, xs.size // 20)), color="#1565c0")
+    ax_h.set_xlabel("task latency (ms)")
+    ax_h.set_ylabel("tasks")
+    ax_h.set_title(f"Task latency, {xs.size:,} samples")
+    srt = np.sort(xs)
+    ax_c.plot(srt, np.arange(1, srt.size + 1) / srt.size, color="#1565c0")
+    for q, style in ((50, ":"), (95, "--"), (99, "-.")):
+        v = float(np.percentile(srt, q))
+        ax_c.axvline(v, color="#555", linestyle=style, label=f"P{q} {v:,.1f} ms")
+    ax_c.set_xlabel("task latency (ms)")
+    ax_c.set_ylabel("fraction of tasks")
+    ax_c.set_title("Cumulative distribution")
+    ax_c.legend(loc="lower right")
+    _save(fig, path)
+    return True
+
+
+def throughput_chart(results: dict, path: Path) -> bool:
+    """Completed tasks per interval over the stress test."""
+    series = (results.get("stress") or {}).get("throughput_series") if isinstance(results.get("stress"), dict) else None
+    points = [p for p in series or [] if isinstance(p, (list, tuple)) and len(p) == 2 and all(is_number(x) for x in p)]
+    if len(points) < 2:
+        return False
+    fig = _figure(8, 3.5)
+    ax = fig.add_subplot()
+    ax.plot([p[0] for p in points], [p[1] for p in points], marker=".", color="#6a1b9a")
+    ax.set_xlabel("time since start (s)")
+    ax.set_ylabel("tasks finished per interval")
+    ax.set_title("Stress throughput over time")
+    _save(fig, path)
+    return True
+
+
+def equity_chart(results: dict, path: Path) -> bool:
+    """Equity curves of the backtests that carry one (`equity_curve`: values or [x, value] pairs)."""
+    curves = []
+    for b in results.get("backtests") or []:
+        curve = b.get("equity_curve") if isinstance(b, dict) else None
+        if not isinstance(curve, list) or len(curve) < 2:
+            continue
+        ys = [p[1] if isinstance(p, (list, tuple)) and len(p) == 2 else p for p in curve]
+        ys = _numbers(ys)
+        if len(ys) >= 2:
+            curves.append((f"{b.get('strategy', '?')} / {b.get('symbol', '?')}", ys))
+    if not curves:
+        return False
+    fig = _figure(8, 4)
+    ax = fig.add_subplot()
+    for label, ys in curves:
+        ax.plot(range(len(ys)), ys, label=label, linewidth=1)
+    ax.set_xlabel("bar")
+    ax.set_ylabel("equity ($)")
+    ax.set_title("Backtest equity curves")
+    ax.legend(fontsize="small")
+    _save(fig, path)
+    return True
+
+
+def render_charts(results: dict, samples: dict | None, charts_dir: Path) -> list[Path]:
+    """Draw every chart the evidence supports into `charts_dir`; remove stale ones of ours."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    charts_dir = Path(charts_dir)
+    made = []
+    jobs = {
+        "readiness.png": lambda p: readiness_chart(results, p),
+        "stress_latency.png": lambda p: stress_latency_chart(samples, p),
+        "stress_throughput.png": lambda p: throughput_chart(results, p),
+        "equity_curves.png": lambda p: equity_chart(results, p),
+    }
+    for name, draw in jobs.items():
+        path = charts_dir / name
+        if draw(path):
+            made.append(path)
+        elif path.exists():  # a re-render without that evidence must not show an old chart
+            path.unlink()
+    return made
+
+
+def trend_chart(runs: list[dict], path: Path, bands: tuple[float, float] | None = None) -> bool:
+    """Readiness score per run over time, one line per profile (for the runs index).
+
+    `bands` are the pass and marginal thresholds to draw (those of the newest run's spec).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    by_profile: dict[str, list[tuple[int, float]]] = {}
+    for i, r in enumerate(runs):
+        if is_number(r.get("readiness_score")):
+            by_profile.setdefault(str(r.get("profile", "?")), []).append((i, float(r["readiness_score"])))
+    if not by_profile:
+        return False
+    fig = _figure(8, 3.5)
+    ax = fig.add_subplot()
+    for profile, pts in sorted(by_profile.items()):
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=profile)
+    for y, color in zip(bands or (), ("#2e7d32", "#f9a825")):
+        if is_number(y):
+            ax.axhline(y, color=color, linestyle="--", linewidth=0.8)
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("run (oldest first)")
+    ax.set_ylabel("readiness score")
+    ax.set_title("Readiness trend")
+    ax.legend()
+    _save(fig, path)
+    return True

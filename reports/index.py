@@ -1,0 +1,106 @@
+"""The runs index: `index.md` and `index_trend.png` in the runs root, listing every run.
+
+Two certifications may finish at the same moment and both update the index: an exclusive
+`flock` on `.index.lock` in the runs root serialises the updates, and each file is written
+atomically, so a reader sees the old index or the new one and never loses a run.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from reports._format import DASH, code, esc, fmt_score, fmt_time, is_number, table
+from reports.markdown import VERDICT_MARK
+from tradeswarm._io import atomic_write_text
+
+INDEX_NAME = "index.md"
+TREND_NAME = "index_trend.png"
+LOCK_NAME = ".index.lock"
+
+
+@contextmanager
+def index_lock(runs_root: Path) -> Iterator[None]:
+    """Hold the runs root's index lock (blocking) for the duration of the block."""
+    runs_root.mkdir(parents=True, exist_ok=True)
+    with open(runs_root / LOCK_NAME, "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def collect_runs(runs_root: Path) -> list[dict]:
+    """One entry per run directory (a folder holding results.json), oldest first.
+
+    A run whose results.json cannot be read is listed with `error` set, not dropped.
+    """
+    runs = []
+    for d in sorted(p for p in Path(runs_root).iterdir() if p.is_dir()):
+        rf = d / "results.json"
+        if not rf.is_file():
+            continue
+        entry = {"dir": d.name}
+        try:
+            data = json.loads(rf.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as e:
+            entry["error"] = f"unreadable results.json ({type(e).__name__})"
+            runs.append(entry)
+            continue
+        for key in ("run_id", "started_at", "profile", "provider", "verdict", "readiness_score", "spec"):
+            entry[key] = data.get(key)
+        entry["has_report"] = (d / "report.md").is_file()
+        runs.append(entry)
+    runs.sort(key=lambda r: (str(r.get("started_at") or ""), r["dir"]))
+    return runs
+
+
+def index_markdown(runs: list[dict], *, trend: bool) -> str:
+    """The index page: newest run first."""
+    lines = ["# Certification runs", ""]
+    if not runs:
+        return "\n".join(lines + ["No runs yet.", ""])
+    if trend:
+        lines += ["![readiness trend](index_trend.png)", ""]
+    rows = []
+    for r in reversed(runs):
+        if "error" in r:
+            rows.append([DASH, code(r["dir"]), DASH, esc(r["error"]), DASH, DASH])
+            continue
+        verdict = str(r.get("verdict") or DASH)
+        link = f"[report]({r['dir']}/report.md)" if r.get("has_report") else "no report"
+        rows.append(
+            [
+                fmt_time(r.get("started_at")),
+                code(r.get("run_id") or r["dir"]),
+                code(r.get("profile") or DASH),
+                f"{VERDICT_MARK.get(verdict, '❔')} {esc(verdict)}",
+                fmt_score(r.get("readiness_score")) if is_number(r.get("readiness_score")) else DASH,
+                link,
+            ]
+        )
+    lines.append(table(["date", "run", "profile", "verdict", "score", "report"], rows, "lllllr"))
+    return "\n".join(lines) + "\n"
+
+
+def update_index(runs_root: Path) -> list[Path]:
+    """Rewrite `index.md` (and the trend chart) of `runs_root` from its run directories."""
+    from reports.charts import score_bands, trend_chart
+
+    runs_root = Path(runs_root)
+    with index_lock(runs_root):
+        runs = collect_runs(runs_root)
+        ok = [r for r in runs if "error" not in r]
+        bands = score_bands(ok[-1]) if ok else None
+        trend_path = runs_root / TREND_NAME
+        has_trend = trend_chart(ok, trend_path, bands)
+        if not has_trend and trend_path.exists():
+            trend_path.unlink()
+        written = [atomic_write_text(runs_root / INDEX_NAME, index_markdown(runs, trend=has_trend))]
+        return written + ([trend_path] if has_trend else [])

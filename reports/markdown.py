@@ -1,0 +1,688 @@
+"""The analyst's report: results.json → GitHub-flavoured Markdown.
+
+The verdict comes first, then the key metrics, then one section per area of evidence. A
+section whose evidence is absent says so ("not measured in this run"); the report never
+fills a gap with a number. Every number is a value of results.json passed through a
+formatter of `reports._format`, and every text that came from agents or data is escaped.
+
+>>> md = markdown_report({"run_id": "r1", "verdict": "CERTIFIED", "readiness_score": 95.0})
+>>> md.splitlines()[2]
+'> **✅ CERTIFIED** · readiness **95.0 / 100**'
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Iterable
+
+from reports._format import (
+    DASH,
+    NOT_MEASURED,
+    code,
+    esc,
+    fmt_bytes,
+    fmt_generic,
+    fmt_int,
+    fmt_keyed,
+    fmt_ms,
+    fmt_num,
+    fmt_pct,
+    fmt_pct_value,
+    fmt_score,
+    fmt_seconds,
+    fmt_signed,
+    fmt_time,
+    fmt_usd,
+    fmt_value,
+    is_number,
+    kv_table,
+    one_line,
+    table,
+)
+
+VERDICT_MARK = {"CERTIFIED": "✅", "CONDITIONAL": "⚠️", "NOT_CERTIFIED": "❌"}
+STATUS_MARK = {"pass": "✓", "fail": "✗", "warn": "⚠", "nodata": "✗", "error": "✗", "waived": "○"}
+STATUS_LABEL = {"nodata": "no data"}
+PROBLEM_STATUSES = ("fail", "error", "nodata", "warn")
+STRESS_OP = "task"  # the latency the stress engine records per task (docs/contracts.md §4)
+AGENT_OPS = ("agent_deploy", "consensus")
+_PCTS = (("p50", "P50"), ("p95", "P95"), ("p99", "P99"))
+
+
+def status_text(status: Any) -> str:
+    """`pass` → `✓ pass`, `nodata` → `✗ no data`; unknown statuses are shown as they are."""
+    s = one_line(status) if status is not None else "unknown"
+    return f"{STATUS_MARK.get(s, '?')} {STATUS_LABEL.get(s, s)}"
+
+
+def summary_rows(results: dict) -> list[dict]:
+    """The key-metrics table as plain-text rows: one per check, in the judge's order.
+
+    Each row: `check`, `category`, `target`, `actual`, `status`, `critical`. The text is not
+    Markdown-escaped (the terminal and Prefect's table artifact show it as it is).
+    """
+    rows = []
+    for c in _checks(results):
+        rows.append(
+            {
+                "check": one_line(c.get("id", "?")),
+                "category": one_line(c.get("category", "")),
+                "target": one_line(c.get("threshold")) if c.get("threshold") not in (None, "") else DASH,
+                "actual": fmt_value(c.get("observed"), c.get("unit")),
+                "status": status_text(c.get("status")),
+                "critical": bool(c.get("critical")),
+            }
+        )
+    return rows
+
+
+def markdown_report(results: dict, *, charts: Iterable[str] = ()) -> str:
+    """Render the whole report; `charts` names the files present in the run's `charts/` folder."""
+    charts = set(charts)
+    parts = [
+        _header(results),
+        _key_metrics(results),
+        _sandboxes(results),
+        _agents(results),
+        _backtests(results, charts),
+        _data_quality(results),
+        _stress(results, charts),
+        _cost(results),
+        _readiness(results, charts),
+        _known_issues(results),
+        _checklist(results),
+        _history(results),
+        _environment(results),
+    ]
+    return "\n\n".join(p.strip("\n") for p in parts) + "\n"
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _checks(results: dict) -> list[dict]:
+    checks = results.get("checks")
+    return [c for c in checks if isinstance(c, dict)] if isinstance(checks, list) else []
+
+
+def _section(title: str, *blocks: str | None) -> str:
+    body = [b for b in blocks if b]
+    return "\n\n".join([f"## {title}", *(body or [f"_{NOT_MEASURED}._"])])
+
+
+def _missing(what: str) -> str:
+    return f"_{what}: {NOT_MEASURED}._"
+
+
+def _dict(results: dict, key: str) -> dict | None:
+    v = results.get(key)
+    return v if isinstance(v, dict) and v else None
+
+
+def _list(results: dict, key: str) -> list | None:
+    v = results.get(key)
+    return v if isinstance(v, list) and v else None
+
+
+def _yes_no(v: Any) -> str:
+    return DASH if v is None else ("yes" if v else "no")
+
+
+def _kv(d: dict, fields: Iterable[tuple[str, str, Callable[[Any], str]]]) -> str:
+    """Name/value rows for the fields of `d` that were measured."""
+    pairs = [(label, fmt(d[key])) for key, label, fmt in fields if key in d]
+    return kv_table(pairs) if pairs else ""
+
+
+def _generic_dict(d: Any) -> str:
+    """`k=v` pairs of a small dict of measurements, each value formatted by its key."""
+    if not isinstance(d, dict) or not d:
+        return DASH
+    text = ", ".join(f"{esc(k)} {esc(fmt_keyed(str(k), v))}" for k, v in d.items() if v is not None and not isinstance(v, (dict, list)))
+    return text or DASH
+
+
+def _chart(charts: set[str], name: str, alt: str) -> str | None:
+    return f"![{alt}](charts/{name})" if name in charts else None
+
+
+def _ci(ci: Any) -> str:
+    if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(is_number(x) for x in ci):
+        return f"{fmt_ms(ci[0])} – {fmt_ms(ci[1])}"
+    return DASH
+
+
+def _latency_table(results: dict, ops: list[str], pcts=_PCTS, with_ci: bool = True) -> str | None:
+    """Percentiles per operation; a percentile the samples cannot support says so."""
+    latency = _dict(results, "latency") or {}
+    rows = []
+    for op in ops:
+        st = latency.get(op)
+        if not isinstance(st, dict):
+            continue
+        insufficient = set(st.get("insufficient") or ())
+        row = [code(op), fmt_int(st.get("count"))]
+        for key, _label in pcts:
+            if key in insufficient:
+                row.append("insufficient samples")
+                if with_ci and key in ("p95", "p99"):
+                    row.append(DASH)
+                continue
+            row.append(fmt_ms(st.get(key)))
+            if with_ci and key in ("p95", "p99"):
+                row.append(_ci(st.get(f"{key}_ci")))
+        row.append(fmt_ms(st.get("max")))
+        rows.append(row)
+    if not rows:
+        return None
+    headers = ["operation", "samples"]
+    for key, label in pcts:
+        headers.append(label)
+        if with_ci and key in ("p95", "p99"):
+            headers.append(f"{label} CI")
+    headers.append("max")
+    return table(headers, rows, "lr" + "r" * (len(headers) - 2))
+
+
+# ---------------------------------------------------------------- sections
+
+
+def _header(results: dict) -> str:
+    verdict = one_line(results.get("verdict") or "NO VERDICT")
+    mark = VERDICT_MARK.get(verdict, "❔")
+    score = results.get("readiness_score")
+    score_text = f"**{fmt_score(score)} / 100**" if is_number(score) else f"**{NOT_MEASURED}**"
+    badge = f"> **{mark} {esc(verdict)}** · readiness {score_text}"
+    scoring = ((results.get("spec") or {}).get("scoring") or {}) if isinstance(results.get("spec"), dict) else {}
+    bands = []
+    if is_number(scoring.get("pass")):
+        bands.append(f"certified at ≥ {fmt_score(scoring['pass'])}")
+    if is_number(scoring.get("marginal")):
+        bands.append(f"conditional at ≥ {fmt_score(scoring['marginal'])}")
+    lines = [f"# Certification report {code(results.get('run_id', '?'))}", "", badge]
+    if bands:
+        lines.append(f"> {', '.join(bands)}; a failed critical check means not certified")
+    critical = [c for c in _checks(results) if c.get("critical") and c.get("status") in ("fail", "error", "nodata")]
+    if critical:
+        lines.append(f"> critical checks failing: {', '.join(code(c.get('id', '?')) for c in critical)}")
+    lines += [
+        "",
+        " · ".join(
+            [
+                f"profile {code(results.get('profile', DASH))}",
+                f"provider {code(results.get('provider', DASH))}",
+                f"started {fmt_time(results.get('started_at'))}",
+                f"took {fmt_seconds(results.get('duration_s'))}",
+            ]
+        ),
+    ]
+    return "\n".join(lines)
+
+
+def _key_metrics(results: dict) -> str:
+    rows = summary_rows(results)
+    if not rows:
+        return _section("Key metrics", _missing("checks"))
+    body = table(
+        ["check", "category", "target", "actual", "status"],
+        (
+            [code(r["check"]) + (" (critical)" if r["critical"] else ""), esc(r["category"]), esc(r["target"]), esc(r["actual"]), r["status"]]
+            for r in rows
+        ),
+        "lllrl",
+    )
+    return _section("Key metrics", body)
+
+
+def _sandboxes(results: dict) -> str:
+    sb = _dict(results, "sandboxes")
+    latency = _dict(results, "latency") or {}
+    ops = sorted(op for op in latency if op.startswith("sandbox_"))
+    summary = None
+    if sb or "sandboxes_leaked" in results:
+        d = dict(sb or {})
+        if "sandboxes_leaked" in results:
+            d["sandboxes_leaked"] = results["sandboxes_leaked"]
+        summary = _kv(
+            d,
+            [
+                ("created", "created", fmt_int),
+                ("killed", "killed", fmt_int),
+                ("leaked", "leaked (sandbox layer)", fmt_int),
+                ("sandboxes_leaked", "leaked at the end of the run", fmt_int),
+                ("create_failures", "create failures", fmt_int),
+                ("lifecycle_ok", "full lifecycle worked", _yes_no),
+            ],
+        )
+    errors = (sb or {}).get("errors") or []
+    err_block = ("Errors:\n\n" + "\n".join(f"- {esc(e)}" for e in errors)) if errors else None
+    lat = _latency_table(results, ops)
+    return _section(
+        "Sandboxes",
+        summary or _missing("sandbox lifecycle counts"),
+        err_block,
+        "Lifecycle latencies (CI: bootstrap confidence interval of the percentile):\n\n" + lat if lat else _missing("sandbox latencies"),
+    )
+
+
+def _agents(results: dict) -> str:
+    agents = _dict(results, "agents")
+    consensus = _dict(results, "consensus")
+    portfolio = _dict(results, "portfolio")
+    parity = _list(results, "parity")
+    blocks = []
+    if agents:
+        blocks.append(
+            "### Agents\n\n"
+            + _kv(
+                agents,
+                [
+                    ("requested", "requested", fmt_int),
+                    ("deployed", "deployed", fmt_int),
+                    ("healthy", "healthy", fmt_int),
+                    ("replaced", "replaced", fmt_int),
+                    ("deploy_failures", "deploy failures", fmt_int),
+                ],
+            )
+        )
+        by_type = agents.get("by_type") or {}
+        if by_type:
+            blocks.append(table(["agent type", "agents"], ([code(k), fmt_int(v)] for k, v in by_type.items()), "lr"))
+    else:
+        blocks.append("### Agents\n\n" + _missing("agent deployment"))
+    if consensus:
+        blocks.append(
+            "### Consensus\n\n"
+            + _kv(
+                consensus,
+                [
+                    ("rounds", "rounds", fmt_int),
+                    ("decided", "decided", fmt_int),
+                    ("holds", "held (no action)", fmt_int),
+                    ("no_quorum", "no quorum", fmt_int),
+                    ("vetoed", "vetoed by the risk manager", fmt_int),
+                    ("errors", "errors", fmt_int),
+                ],
+            )
+        )
+    else:
+        blocks.append("### Consensus\n\n" + _missing("consensus"))
+    lat = _latency_table(results, list(AGENT_OPS))
+    blocks.append("Latencies:\n\n" + lat if lat else _missing("deploy and consensus latencies"))
+    if portfolio:
+        blocks.append(
+            "### Portfolio\n\n"
+            + _kv(
+                portfolio,
+                [
+                    ("orders", "orders", fmt_int),
+                    ("fills", "fills", fmt_int),
+                    ("rejected", "rejected", fmt_int),
+                    ("invariant_violations", "invariant violations", fmt_int),
+                    ("equity", "equity", fmt_usd),
+                    ("cash", "cash", fmt_usd),
+                ],
+            )
+        )
+    else:
+        blocks.append("### Portfolio\n\n" + _missing("portfolio"))
+    if parity:
+        rows = [
+            [esc(p.get("strategy")), esc(p.get("symbol")), fmt_int(p.get("bars")), fmt_int(p.get("mismatches"))]
+            for p in parity
+            if isinstance(p, dict)
+        ]
+        blocks.append("### Live/backtest parity\n\n" + table(["strategy", "dataset", "bars", "mismatches"], rows, "llrr"))
+    else:
+        blocks.append("### Live/backtest parity\n\n" + _missing("parity"))
+    return _section("Agents and consensus", *blocks)
+
+
+def _backtests(results: dict, charts: set[str]) -> str:
+    bts = [b for b in (_list(results, "backtests") or []) if isinstance(b, dict)]
+    if not bts:
+        return _section("Backtests", _missing("backtests"))
+    metrics = table(
+        ["strategy", "dataset", "trials", "return", "CAGR", "volatility", "Sharpe", "Sortino", "max DD", "win rate", "profit factor", "trades", "benchmark"],
+        (
+            [
+                esc(b.get("strategy")),
+                esc(b.get("symbol")),
+                fmt_int(b.get("trials")),
+                fmt_pct(b.get("total_return")),
+                fmt_pct(b.get("cagr")),
+                fmt_pct(b.get("volatility")),
+                fmt_num(b.get("sharpe")),
+                fmt_num(b.get("sortino")),
+                fmt_pct(b.get("max_drawdown")),
+                fmt_pct(b.get("win_rate")),
+                fmt_num(b.get("profit_factor")),
+                fmt_int(b.get("trades")),
+                fmt_pct(b.get("benchmark_return")),
+            ]
+            for b in bts
+        ),
+        "ll" + "r" * 11,
+    )
+    gate_rows = []
+    for b in bts:
+        g = b.get("gates") if isinstance(b.get("gates"), dict) else {}
+        x = b.get("crosscheck") if isinstance(b.get("crosscheck"), dict) else {}
+        agree = x.get("agree")
+        cross = DASH if agree is None else ("✓ agrees" if agree else "✗ diverges")
+        if x.get("first_divergence"):
+            cross += f" at {esc(x['first_divergence'])}"
+        gate_rows.append(
+            [
+                esc(b.get("strategy")),
+                esc(b.get("symbol")),
+                fmt_num(g.get("dsr"), 3),
+                fmt_num(g.get("psr"), 3),
+                _generic_dict(g.get("walk_forward")),
+                fmt_pct(g.get("cost_stress_return")),
+                fmt_pct(g.get("lag_return")),
+                _yes_no(g.get("min_trades_ok")),
+                cross,
+                fmt_generic(x.get("equity_rel_diff")) if "equity_rel_diff" in x else DASH,
+            ]
+        )
+    gates = table(
+        ["strategy", "dataset", "DSR", "PSR", "walk-forward", "return with 2× costs", "return with 1-bar lag", "enough trades", "reference simulator", "equity difference"],
+        gate_rows,
+        "llrrlrrlll",
+    )
+    equity = _chart(charts, "equity_curves.png", "equity curves")
+    return _section(
+        "Backtests",
+        "Filled at the next bar's open; every parameter trial counted.\n\n" + metrics,
+        "Validity gates (deflated and probabilistic Sharpe ratio, walk-forward, cost and lag stress) and the cross-check by the independent reference simulator:\n\n"
+        + gates,
+        equity or _missing("equity curves"),
+    )
+
+
+def _data_quality(results: dict) -> str:
+    dv = [d for d in (_list(results, "data_validation") or []) if isinstance(d, dict)]
+    if not dv:
+        return _section("Data quality", _missing("data validation"))
+    summary = table(
+        ["dataset", "rows", "expectations", "failed", "status"],
+        (
+            [
+                esc(d.get("dataset")),
+                fmt_int(d.get("rows")),
+                fmt_int(d.get("expectations")),
+                fmt_int(d.get("failed")),
+                status_text("pass" if d.get("failed") == 0 else "fail") if is_number(d.get("failed")) else DASH,
+            ]
+            for d in dv
+        ),
+        "lrrrl",
+    )
+    failing = []
+    for d in dv:
+        for f in d.get("failures") or []:
+            if not isinstance(f, dict):
+                continue
+            sample = f.get("sample")
+            sample_text = code(json.dumps(sample[:3] if isinstance(sample, list) else sample, default=str)) if sample not in (None, []) else DASH
+            failing.append(
+                [esc(d.get("dataset")), esc(f.get("expectation")), esc(f.get("column")), fmt_int(f.get("unexpected_count")), sample_text]
+            )
+    blocks = [summary]
+    if failing:
+        blocks.append("Failing expectations (first sample rows):\n\n" + table(["dataset", "expectation", "column", "unexpected", "sample"], failing, "lllrl"))
+    return _section("Data quality", *blocks)
+
+
+def _stress(results: dict, charts: set[str]) -> str:
+    st = _dict(results, "stress")
+    if not st:
+        return _section("Stress test", _missing("stress test"))
+    accounting = table(
+        ["submitted", "completed", "failed", "timed out", "lost", "duplicated"],
+        [[fmt_int(st.get(k)) for k in ("submitted", "completed", "failed", "timed_out", "lost", "duplicated")]],
+        "rrrrrr",
+    )
+    load = _kv(
+        st,
+        [
+            ("mode", "load model", lambda v: esc(v)),
+            ("rate", "target rate (tasks/s)", fmt_generic),
+            ("concurrency", "concurrency", fmt_int),
+            ("duration_s", "duration", fmt_seconds),
+            ("throughput_per_s", "throughput (tasks/s)", lambda v: fmt_num(v, 1)),
+            ("success_rate", "success rate", fmt_pct),
+            ("error_rate", "error rate", fmt_pct),
+        ],
+    )
+    lat = _latency_table(
+        results,
+        [STRESS_OP],
+        pcts=(("p50", "P50"), ("p90", "P90"), ("p95", "P95"), ("p99", "P99"), ("p999", "P99.9")),
+    )
+    latency_blocks = [
+        "### Task latency\n\n" + (lat if lat else _missing("task latency")),
+        _chart(charts, "stress_latency.png", "task latency histogram and CDF"),
+        _chart(charts, "stress_throughput.png", "throughput over time"),
+    ]
+    errors = st.get("errors_by_class") or {}
+    err = (
+        "### Errors by class\n\n" + table(["error class", "tasks"], ([code(k), fmt_int(v)] for k, v in errors.items()), "lr")
+        if errors
+        else "### Errors by class\n\nNo task failed with an error."
+    )
+    faults = [f for f in st.get("faults") or [] if isinstance(f, dict)]
+    if faults:
+        fault_block = "### Faults injected\n\n" + table(
+            ["fault", "parameters", "injected", "recovered", "what it cost"],
+            (
+                [
+                    code(f.get("kind", "?")),
+                    _generic_dict(f.get("params")),
+                    fmt_generic(f.get("injected")),
+                    fmt_generic(f.get("recovered")),
+                    _generic_dict(f.get("cost")),
+                ]
+                for f in faults
+            ),
+            "llrrl",
+        )
+    else:
+        fault_block = "### Faults injected\n\nNone were configured for this run."
+    if "aborted" in st:
+        abort = "### Abort rule\n\n" + (
+            f"✗ The run was aborted early: {esc(st.get('abort_reason') or 'no reason recorded')}."
+            if st.get("aborted")
+            else "The abort rule did not fire."
+        )
+    else:
+        abort = "### Abort rule\n\n" + _missing("abort rule")
+    per_agent = st.get("per_agent") or {}
+    per_agent_block = (
+        "### Load per agent\n\n" + table(["agent", "tasks"], ([code(k), fmt_int(v)] for k, v in per_agent.items()), "lr")
+        if per_agent
+        else None
+    )
+    resources = st.get("resources") or {}
+    res_block = (
+        "### Resources\n\n"
+        + table(["where", "measured"], ([esc(k), _generic_dict(v)] for k, v in resources.items() if isinstance(v, dict)), "ll")
+        if resources
+        else None
+    )
+    return _section("Stress test", "### Accounting\n\nEvery task ends in exactly one final state.\n\n" + accounting, load, *latency_blocks, err, fault_block, abort, per_agent_block, res_block)
+
+
+def _cost(results: dict) -> str:
+    cost = _dict(results, "cost")
+    if not cost:
+        return _section("Cost", _missing("cost"))
+    main = _kv(
+        cost,
+        [
+            ("total_usd", "this run", fmt_usd),
+            ("projected_daily_usd", "projected per day (production scenario)", fmt_usd),
+            ("projected_daily_observed_usd", "projected per day (at this run's observed rate)", fmt_usd),
+            ("budget_daily_usd", "daily budget", fmt_usd),
+            ("alert_fraction", "alert at fraction of budget", fmt_pct),
+            ("per_1000_tasks_usd", "per 1,000 tasks", fmt_usd),
+            ("price_table", "price table", lambda v: code(v)),
+        ],
+    )
+    breakdown = cost.get("breakdown") or {}
+    bd = (
+        "### Breakdown\n\n" + table(["item", "value"], ([esc(k), esc(fmt_keyed(str(k), v)) if not isinstance(v, dict) else _generic_dict(v)] for k, v in breakdown.items()), "ll")
+        if breakdown
+        else "### Breakdown\n\n" + _missing("cost breakdown")
+    )
+    savings = [s for s in cost.get("savings") or [] if isinstance(s, dict)]
+    sv = (
+        "### Savings of each optimization (measured with and without)\n\n"
+        + table(
+            ["optimization", "with", "without", "saved"],
+            (
+                [
+                    esc(s.get("name")),
+                    fmt_value(s.get("with"), s.get("unit")) if s.get("unit") else fmt_generic(s.get("with")),
+                    fmt_value(s.get("without"), s.get("unit")) if s.get("unit") else fmt_generic(s.get("without")),
+                    fmt_pct_value(s.get("saved_pct")),
+                ]
+                for s in savings
+            ),
+            "lrrr",
+        )
+        if savings
+        else "### Savings of each optimization\n\n" + _missing("savings")
+    )
+    return _section("Cost", main, bd, sv)
+
+
+def _readiness(results: dict, charts: set[str]) -> str:
+    cats = [c for c in (_list(results, "categories") or []) if isinstance(c, dict)]
+    if not cats:
+        return _section("Readiness score", _missing("category scores"))
+    body = table(
+        ["category", "weight", "score", "passed", "evaluated"],
+        ([esc(c.get("name")), fmt_generic(c.get("weight")), fmt_score(c.get("score")), fmt_int(c.get("passed")), fmt_int(c.get("evaluated"))] for c in cats),
+        "lrrrr",
+    )
+    note = "Score = passed ÷ evaluated × 100 per category (missing evidence counts as evaluated and not passed); readiness = Σ weight × score ÷ 100."
+    return _section("Readiness score", note, body, _chart(charts, "readiness.png", "readiness by category"))
+
+
+def _known_issues(results: dict) -> str:
+    checks = _checks(results)
+    if not checks:
+        return _section("Known issues", _missing("checks"))
+    issues = [c for c in checks if c.get("status") in PROBLEM_STATUSES]
+    if not issues:
+        return _section("Known issues", "None: every check passed or was waived.")
+    order = {s: i for i, s in enumerate(PROBLEM_STATUSES)}
+    issues.sort(key=lambda c: (not c.get("critical"), order[c["status"]]))
+    lines = []
+    for c in issues:
+        crit = " **critical**" if c.get("critical") else ""
+        line = (
+            f"- {status_text(c.get('status'))}{crit} {code(c.get('id', '?'))}: {esc(c.get('description') or '')}"
+            f" — target {esc(c.get('threshold') or DASH)}, actual {esc(fmt_value(c.get('observed'), c.get('unit')))}"
+            f"; evidence {code(c.get('evidence') or DASH)}"
+        )
+        details = _generic_dict(c.get("details"))
+        lines.append(line + (f" ({details})" if details != DASH else ""))
+    for c in (c for c in checks if c.get("status") == "waived"):
+        w = c.get("waiver") if isinstance(c.get("waiver"), dict) else {}
+        lines.append(
+            f"- {status_text('waived')} {code(c.get('id', '?'))}: {esc(c.get('description') or '')}; "
+            f"was {esc(w.get('was') or DASH)}, waived by {esc(w.get('owner') or DASH)} until {fmt_time(w.get('expires'))}: {esc(w.get('reason') or DASH)}"
+        )
+    return _section("Known issues", "Failed, unmeasured, errored and marginal checks, critical first:", "\n".join(lines))
+
+
+def check_group(check: dict) -> str:
+    """The checklist item a check belongs to: its `group`, else its id without the last part.
+
+    `perf.sandbox_create.p95` → `perf.sandbox_create`, `func.data.SPX` → `func.data`; a
+    two-part id (`func.parity`) belongs to its prefix (`func`), an id without dots to its category.
+    """
+    if check.get("group"):
+        return str(check["group"])
+    parts = str(check.get("id", "")).split(".")
+    if len(parts) >= 3:
+        return ".".join(parts[:-1])
+    return parts[0] if len(parts) == 2 else str(check.get("category", "other"))
+
+
+def _checklist(results: dict) -> str:
+    checks = _checks(results)
+    if not checks:
+        return _section("Production checklist", _missing("checks"))
+    groups: dict[str, list[dict]] = {}
+    for c in checks:
+        groups.setdefault(check_group(c), []).append(c)
+    lines = []
+    for name, cs in groups.items():
+        ok = [c for c in cs if c.get("status") in ("pass", "warn", "waived")]
+        bad = [c for c in cs if c not in ok]
+        mark = "✓" if not bad else "✗"
+        line = f"- {mark} {code(name)} — {len(ok)} of {len(cs)} checks hold"
+        if bad:
+            line += "; failing: " + ", ".join(code(c.get("id", "?")) for c in bad)
+        lines.append(line)
+    return _section("Production checklist", "\n".join(lines))
+
+
+def _history(results: dict) -> str:
+    if "history" not in results:
+        return _section("Change since the previous run", _missing("history comparison"))
+    h = results.get("history")
+    if not isinstance(h, dict) or not h.get("previous_run_id"):
+        return _section("Change since the previous run", "This is the first run of this profile: there is nothing to compare with.")
+    pairs = [("previous run", code(h["previous_run_id"]))]
+    if is_number(h.get("readiness_delta")):
+        pairs.append(("readiness change (points)", fmt_signed(fmt_score(h["readiness_delta"]), h["readiness_delta"])))
+    if is_number(h.get("cost_delta_usd")):
+        pairs.append(("cost change", fmt_signed(fmt_usd(h["cost_delta_usd"]), h["cost_delta_usd"])))
+    if is_number(h.get("cost_delta_pct")):
+        pairs.append(("cost change (%)", fmt_signed(fmt_pct_value(h["cost_delta_pct"]), h["cost_delta_pct"])))
+    regs = h.get("regressions") or []
+    if regs and all(isinstance(r, dict) for r in regs):
+        cols: list[str] = []
+        for r in regs:
+            cols += [k for k in r if k not in cols]
+        reg = "Regressions (significance test and magnitude both tripped):\n\n" + table(
+            [esc(c) for c in cols], ([esc(fmt_keyed(c, r.get(c))) if c in r else DASH for c in cols] for r in regs)
+        )
+    elif regs:
+        reg = "Regressions:\n\n" + "\n".join(f"- {esc(r)}" for r in regs)
+    else:
+        reg = "No latency regression against the previous runs."
+    return _section("Change since the previous run", kv_table(pairs), reg)
+
+
+def _environment(results: dict) -> str:
+    pairs = [
+        ("run", code(results.get("run_id", DASH))),
+        ("profile", code(results.get("profile", DASH))),
+        ("provider", code(results.get("provider", DASH))),
+        ("started", fmt_time(results.get("started_at"))),
+        ("finished", fmt_time(results.get("finished_at"))),
+        ("git SHA", code(results.get("git_sha") or DASH)),
+        ("inputs SHA-256", code(results.get("inputs_sha256") or DASH)),
+        ("seed", code(results["seed"]) if results.get("seed") is not None else DASH),
+    ]
+    blocks = [kv_table(pairs)]
+    machine = _dict(results, "machine")
+    blocks.append(
+        "Machine:\n\n" + table(["", "value"], ([esc(k), esc(fmt_keyed(str(k), v))] for k, v in machine.items()), "ll")
+        if machine
+        else _missing("machine description")
+    )
+    versions = _dict(results, "versions")
+    blocks.append(
+        "Versions:\n\n" + table(["component", "version"], ([esc(k), code(v)] for k, v in versions.items()), "ll") if versions else _missing("versions")
+    )
+    stages = _dict(results, "stages")
+    if stages:
+        blocks.append("Stage timings:\n\n" + table(["stage", "time"], ([esc(k), fmt_seconds(v)] for k, v in stages.items()), "lr"))
+    return _section("Environment", *blocks)

@@ -1,0 +1,67 @@
+"""Render a run directory: report.md, junit.xml and charts/*.png from results.json.
+
+results.json (and samples.json beside it) are written by the pipeline; this module only
+reads them, so a run can be re-rendered at any time (`tradeswarm report RUN_DIR`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from reports.charts import render_charts
+from reports.junit import junit_xml
+from reports.markdown import markdown_report
+from tradeswarm._io import atomic_write_text
+
+SCHEMA = "tradeswarm.certification/v1"
+
+
+class RunDirError(ValueError):
+    """The run directory or its results.json cannot be rendered (bad input)."""
+
+
+def _read_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise RunDirError(f"{path} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise RunDirError(f"cannot read {path}: {type(e).__name__}") from None
+
+
+def load_run(run_dir: Path) -> tuple[dict, dict | None]:
+    """results.json (checked to be a certification result) and samples.json if present."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunDirError(f"run directory not found: {run_dir}")
+    rf = run_dir / "results.json"
+    if not rf.is_file():
+        raise RunDirError(f"no results.json in {run_dir}")
+    results = _read_json(rf)
+    if not isinstance(results, dict):
+        raise RunDirError(f"{rf} is not a JSON object")
+    if results.get("schema") != SCHEMA:
+        raise RunDirError(f"{rf} has schema {results.get('schema')!r}, expected {SCHEMA!r}")
+    sf = run_dir / "samples.json"
+    samples = _read_json(sf) if sf.is_file() else None
+    if samples is not None and not isinstance(samples, dict):
+        raise RunDirError(f"{sf} is not a JSON object")
+    return results, samples
+
+
+def render(results: dict, run_dir: Path, *, samples: dict | None = None) -> list[Path]:
+    """Write report.md, junit.xml and charts into `run_dir`; return the paths written."""
+    run_dir = Path(run_dir)
+    charts = render_charts(results, samples, run_dir / "charts")
+    written = [
+        atomic_write_text(run_dir / "report.md", markdown_report(results, charts=[p.name for p in charts])),
+        atomic_write_text(run_dir / "junit.xml", junit_xml(results)),
+    ]
+    return written + charts
+
+
+def render_run(run_dir: Path) -> list[Path]:
+    """Re-render a run directory from its results.json (and samples.json if present)."""
+    results, samples = load_run(run_dir)
+    return render(results, run_dir, samples=samples)
