@@ -21,6 +21,7 @@ import pandas as pd
 
 from .._io import atomic_write_bytes
 from ..settings import Settings, get_settings
+from ._alpaca_errors import describe_failure
 from .schema import EXCHANGE_TZ, make_frame, session_timestamps
 
 _META_KEY = b"tradeswarm.coverage"
@@ -28,14 +29,6 @@ _META_KEY = b"tradeswarm.coverage"
 
 class AlpacaDataError(RuntimeError):
     """Alpaca market data could not be fetched; the message says why (never a key)."""
-
-
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every secret value replaced by `***`."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
 
 
 def _session_date(value) -> date:
@@ -126,7 +119,6 @@ class AlpacaBars:
 
     def _fetch(self, symbols: list[str], start: date, end: date) -> dict[str, pd.DataFrame]:
         """One `get_stock_bars` call (all pages) for `symbols` over session dates [start, end]."""
-        from alpaca.common.exceptions import APIError
         from alpaca.data.enums import Adjustment, DataFeed
         from alpaca.data.requests import StockBarsRequest
         from alpaca.data.timeframe import TimeFrame
@@ -139,11 +131,9 @@ class AlpacaBars:
         self.requests += 1
         try:
             barset = self._client().get_stock_bars(request)
-        except APIError as exc:
-            raise self._api_error(exc, symbols) from None
-        except Exception as exc:  # connection refused, DNS, malformed answer
-            raise AlpacaDataError(self._scrub(f"Alpaca bars request for {', '.join(symbols)} failed: "
-                                              f"{type(exc).__name__}: {exc}")) from None
+        except Exception as exc:  # APIError, connection refused, malformed answer
+            raise AlpacaDataError(describe_failure(exc, f"Alpaca bars for {', '.join(symbols)}",
+                                                   self._settings.secret_values())) from None
         out = {}
         for symbol in symbols:
             bars = (barset.data or {}).get(symbol) or []
@@ -153,20 +143,6 @@ class AlpacaBars:
                 index=session_timestamps([b.timestamp for b in bars]), dtype=float,
             )
         return out
-
-    def _scrub(self, text: str) -> str:
-        return scrub(text, self._settings.secret_values())
-
-    def _api_error(self, exc, symbols: list[str]) -> AlpacaDataError:
-        status = exc.status_code
-        try:
-            detail = exc.message
-        except (ValueError, KeyError, TypeError):
-            detail = str(exc)[:200]
-        what = {401: "authentication failed (check ALPACA_API_KEY / ALPACA_API_SECRET)",
-                403: "forbidden (the plan or keys do not permit this data; try feed=iex)",
-                429: f"rate limited (HTTP 429) after {self._client()._retry} retries"}.get(status, f"HTTP {status}")
-        return AlpacaDataError(self._scrub(f"Alpaca bars for {', '.join(symbols)}: {what}: {detail}"))
 
     def bars(self, symbols: Iterable[str], start, end=None) -> dict[str, pd.DataFrame]:
         """Schema frames of daily bars for `symbols` over session dates [start, end].
