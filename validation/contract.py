@@ -34,7 +34,7 @@ refused with `DataContractError`.
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
@@ -58,21 +58,11 @@ class ContractSettings:
     @classmethod
     def from_any(cls, settings: "ContractSettings | Mapping[str, Any] | Any | None") -> "ContractSettings":
         """Accept None (defaults), an instance, a mapping, or any object with these attributes."""
-        if settings is None:
-            return cls()
-        if isinstance(settings, cls):
-            return settings
-        names = {f.name for f in fields(cls)}
-        if isinstance(settings, Mapping):
-            unknown = set(settings) - names
-            if unknown:
-                raise ValueError(f"unknown data contract settings {sorted(unknown)}; known: {sorted(names)}")
-            values = dict(settings)
-        else:
-            values = {n: getattr(settings, n) for n in names if hasattr(settings, n)}
-        if "marked_dates" in values:
-            values["marked_dates"] = tuple(str(pd.Timestamp(d).date()) for d in values["marked_dates"] or ())
-        return cls(**values)
+        from tradeswarm.backtest.settings import coerce
+
+        cfg = coerce(cls, settings)
+        marked = tuple(str(pd.Timestamp(d).date()) for d in cfg.marked_dates or ())
+        return cfg if marked == cfg.marked_dates else cls(**{**asdict(cfg), "marked_dates": marked})
 
 
 class DataContractError(ValueError):

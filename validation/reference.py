@@ -109,7 +109,7 @@ def crosscheck(engine_trades: list[dict], engine_final_equity: float, reference:
     ref_eq = reference.final_equity
     rel = abs(engine_final_equity - ref_eq) / abs(ref_eq) if ref_eq else abs(engine_final_equity)
     return {
-        "agree": first is None and rel <= REL_TOL,
+        "agree": bool(first is None and rel <= REL_TOL),
         "first_divergence": first,
         "equity_rel_diff": float(rel),
         "trades": len(reference.trades),
