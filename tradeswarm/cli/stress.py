@@ -1,1 +1,144 @@
-"""Commands of this group are registered here (see tradeswarm.cli)."""
+"""The `stress` command: drive N tasks through a freshly deployed swarm, with exact accounting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tradeswarm.cli._common import UsageError, command, emit, json_option, table
+
+_COUNT_COLUMNS = ("submitted", "completed", "failed", "timed_out", "lost", "duplicated",
+                  "not_submitted")
+
+
+def _render(ev: dict) -> str:
+    lines = [table([{k: ev[k] for k in _COUNT_COLUMNS}])]
+    lines.append(f"\nmode {ev['mode']}  "
+                 + (f"rate {ev['rate']:g}/s" if ev["mode"] == "open" else f"concurrency {ev['concurrency']}")
+                 + f"  duration {ev['duration_s']:.2f} s  throughput {ev['throughput_per_s']:.1f} tasks/s"
+                 f"  success {ev['success_rate']}  errors {ev['errors_by_class'] or 'none'}")
+    lat = [{"op": op, **{k: s[k] for k in ("count", "p50", "p95", "p99", "p999", "max")},
+            "p99_ci": s["p99_ci"], "insufficient": ",".join(s["insufficient"]) or "-"}
+           for op, s in ev["latency"].items() if s["count"]]
+    lines += ["", "latency (ms, from intended start; stress_service = from actual start)", table(lat)]
+    if ev["faults"]:
+        lines += ["", "faults", table([{"kind": f["kind"], "params": f["params"],
+                                         "injected": f["injected"], "recovered": f["recovered"],
+                                         **{k: f["cost"][k] for k in ("tasks_affected", "retries", "failed",
+                                                                      "timed_out", "extra_latency_ms")}}
+                                        for f in ev["faults"]])]
+    coord = ev["resources"]["coordinator"]
+    lines.append(f"\ncoordinator cpu mean {coord['cpu_pct_mean']} %  rss max {coord['mem_mb_max']} MB;"
+                 f" sandboxes sampled: {len(ev['resources']['sandboxes'])}")
+    if ev["aborted"]:
+        lines.append(f"ABORTED: {ev['abort_reason']}")
+    lines.append(f"ledger: {ev['ledger']}")
+    return "\n".join(lines)
+
+
+def _inspect(path: str, as_json: bool) -> int:
+    from tradeswarm.stress.ledger import Ledger
+
+    try:
+        led = Ledger.open_existing(path)
+    except FileNotFoundError as e:
+        raise UsageError(str(e)) from None
+    with led:
+        doc = {"ledger": path, "counts": led.counts(), "meta": led.meta(),
+               "lost_ids": led.lost_ids(), "duplicated_ids": led.duplicated_ids(),
+               "errors_by_class": led.errors_by_class()}
+    c = doc["counts"]
+    emit(as_json, doc, lambda: "\n".join([
+        table([{k: c[k] for k in _COUNT_COLUMNS}]),
+        f"status: {doc['meta'].get('status', 'unknown')}",
+        f"lost ids: {', '.join(doc['lost_ids']) or 'none'}",
+        f"duplicated ids: {', '.join(doc['duplicated_ids']) or 'none'}"]))
+    return 0 if c["lost"] == c["duplicated"] == 0 else 1
+
+
+@command("stress")
+@click.option("--tasks", default=1000, show_default=True, type=click.IntRange(1))
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Open loop: tasks per second (default 200).")
+@click.option("--concurrency", type=click.IntRange(1), help="Closed loop: tasks in flight.")
+@click.option("--agents", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option("--agent-type", "agent_types", multiple=True, help="Agent types, used in turn (default: four strategies).")
+@click.option("--symbols", default="SPX", show_default=True, help="Comma-separated symbols.")
+@click.option("--consensus-share", default=0.1, show_default=True, type=click.FloatRange(0, 1))
+@click.option("--consensus-k", default=3, show_default=True, type=click.IntRange(1))
+@click.option("--fault", "faults", multiple=True, metavar="KIND=VALUE[@AT]",
+              help="kill-sandbox=K, answer-fail=P, latency=F:MS, create-fail=N, rate-limit=S (repeatable).")
+@click.option("--abort-error-rate", default=0.5, show_default=True, type=click.FloatRange(0, 1))
+@click.option("--warmup", default=50, show_default=True, type=click.IntRange(1))
+@click.option("--task-timeout", default=5.0, show_default=True, type=click.FloatRange(min=0, min_open=True))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--out", type=click.Path(file_okay=False), help="Run directory (default: <state dir>/stress/<time>).")
+@click.option("--inspect", "inspect_path", type=click.Path(dir_okay=False), help="Read a ledger (e.g. of a crashed run) and exit.")
+@json_option
+def stress(tasks, rate, concurrency, agents, agent_types, symbols, consensus_share, consensus_k,
+           faults, abort_error_rate, warmup, task_timeout, seed, out, inspect_path, as_json):
+    """Run the stress test: N tasks through a swarm deployed for it on the sandbox server.
+
+    Open loop (`--rate`, the default at 200/s) times each task from its intended start, so
+    stalls count; closed loop (`--concurrency`) keeps C tasks in flight. Every task id is
+    recorded in a SQLite ledger with its final state; the counts are read back from it.
+    Exit 0 when the run finished with nothing lost or duplicated, 1 when it aborted or the
+    ledger shows a lost or duplicated task.
+
+    Example: `tradeswarm stress --tasks 200 --rate 100 --fault kill-sandbox=1 --json`;
+    `tradeswarm stress --inspect runs/x/stress.db` reads a crashed run's ledger.
+    """
+    if inspect_path:
+        return _inspect(inspect_path, as_json)
+    if rate is not None and concurrency is not None:
+        raise UsageError("--rate and --concurrency are mutually exclusive (open vs closed loop)")
+    import asyncio
+    import time
+
+    from tradeswarm import progress
+    from tradeswarm._io import atomic_write_json
+    from tradeswarm.settings import Settings
+    from tradeswarm.stress.config import StressConfig
+    from tradeswarm.stress.engine import run_stress
+    from tradeswarm.stress.faults import FaultError, as_faults
+    from tradeswarm.stress.swarm import DEFAULT_TYPES, stress_swarm
+
+    sym = [s.strip() for s in symbols.split(",") if s.strip()]
+    types = list(agent_types) or list(DEFAULT_TYPES)
+    if consensus_share > 0 and consensus_k > agents:
+        raise UsageError(f"--consensus-k {consensus_k} exceeds --agents {agents}")
+    try:
+        cfg = StressConfig(
+            tasks=tasks, mode="closed" if concurrency else "open", rate=rate or 200.0,
+            concurrency=concurrency or 16, consensus_share=consensus_share,
+            consensus_k=consensus_k, symbols=sym, task_timeout_s=task_timeout,
+            faults=as_faults(faults), abort={"max_error_rate": abort_error_rate, "warmup": warmup})
+    except FaultError as e:
+        raise UsageError(str(e)) from None
+    settings = Settings()
+    run_dir = Path(out) if out else settings.state_dir / "stress" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    async def go() -> dict:
+        from tradeswarm.metrics import LatencyRecorder
+
+        rec = LatencyRecorder()
+        async with stress_swarm(agents=agents, agent_types=types, symbols=sym, settings=settings,
+                                recorder=rec, task_timeout_s=task_timeout) as target:
+            ev = await run_stress(target.coordinator, cfg, recorder=rec,
+                                  ledger_path=run_dir / "stress.db", seed=seed,
+                                  progress=lambda d, n: progress.advance("stress", d, n),
+                                  fault_target=target, sandbox_metrics=target.sandbox_metrics)
+            ev["swarm"] = target.coordinator.evidence()
+        return ev
+
+    previous = progress.set_sink(None if as_json else progress.TerminalSink())
+    try:
+        ev = asyncio.run(go())
+    finally:
+        progress.set_sink(previous)
+    if not as_json:
+        click.echo("", err=True)  # end the progress line
+    atomic_write_json(run_dir / "stress.json", ev)
+    emit(as_json, ev, lambda: _render(ev))
+    return 1 if ev["aborted"] or ev["lost"] or ev["duplicated"] else 0
