@@ -1,0 +1,150 @@
+"""What a caller holds: a `Sandbox`, a `BackgroundProcess` in it, a `CommandResult`.
+
+All latencies are recorded by operation name (`sandbox_exec`, `sandbox_write`,
+`sandbox_read`) into the manager's `LatencyRecorder`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Awaitable, Callable, Union
+
+from e2b import AsyncSandbox
+from e2b.exceptions import TimeoutException
+from e2b.sandbox.commands.command_handle import CommandExitException
+
+if TYPE_CHECKING:
+    from tradeswarm.sandbox.manager import SandboxManager
+
+OutputCallback = Union[Callable[[str], None], Callable[[str], Awaitable[None]]]
+
+
+class SandboxError(Exception):
+    """A sandbox operation failed (after retries, where retrying made sense)."""
+
+
+class SandboxNotFound(SandboxError, LookupError):
+    """The sandbox id is unknown to the service (never existed, killed, or expired)."""
+
+
+class CommandTimeout(SandboxError, TimeoutError):
+    """A command outlived its timeout; the server killed its whole process group."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+    duration_ms: float
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+class BackgroundProcess:
+    """A command running in the background with an open stdin."""
+
+    def __init__(self, sandbox: "Sandbox", handle) -> None:
+        self._sandbox = sandbox
+        self._handle = handle
+        self.pid: int = handle.pid
+
+    async def send_stdin(self, data: str | bytes) -> None:
+        """Write to the process's stdin (one small RPC, no shell involved)."""
+        await self._sandbox._sdk.commands.send_stdin(self.pid, data)
+
+    async def close_stdin(self) -> None:
+        await self._handle.close_stdin()
+
+    async def kill(self) -> bool:
+        """SIGKILL the process and its group; False when it had already ended."""
+        try:
+            return await self._handle.kill()
+        except Exception:  # already gone: the server no longer knows the pid
+            return False
+
+    async def wait(self) -> CommandResult:
+        """Wait until the process ends; a non-zero exit is a result, not an exception."""
+        t0 = time.perf_counter()
+        try:
+            res = await self._handle.wait()
+            code, out, err = res.exit_code, res.stdout, res.stderr
+        except CommandExitException as e:
+            code, out, err = e.exit_code, e.stdout, e.stderr
+        return CommandResult(code, out or "", err or "", (time.perf_counter() - t0) * 1000.0)
+
+
+class Sandbox:
+    """One sandbox the manager created; `id`, `template` and `name` identify it."""
+
+    def __init__(self, manager: "SandboxManager", sdk: AsyncSandbox, template: str, name: str | None) -> None:
+        self._manager = manager
+        self._sdk = sdk
+        self.id: str = sdk.sandbox_id
+        self.template = template
+        self.name = name
+        self.released_at: float | None = None
+
+    def __repr__(self) -> str:
+        return f"Sandbox(id={self.id!r}, template={self.template!r}, name={self.name!r})"
+
+    async def run(self, cmd: str, timeout_s: float = 60, envs: dict[str, str] | None = None,
+                  cwd: str | None = None) -> CommandResult:
+        """Run `cmd` under `bash -l -c` and wait for it; raises CommandTimeout past `timeout_s`."""
+        self._manager._check_envs(envs)
+        rec = self._manager.recorder
+        t0 = time.perf_counter()
+        try:
+            res = await self._sdk.commands.run(cmd, envs=envs, cwd=cwd, timeout=timeout_s)
+            code, out, err = res.exit_code, res.stdout, res.stderr
+        except CommandExitException as e:
+            code, out, err = e.exit_code, e.stdout, e.stderr
+        except TimeoutException as e:
+            raise CommandTimeout(f"command timed out after {timeout_s}s in sandbox {self.id}") from e
+        finally:
+            ms = (time.perf_counter() - t0) * 1000.0
+            if rec is not None:
+                rec.record("sandbox_exec", ms)
+        return CommandResult(code, out or "", err or "", ms)
+
+    async def start(self, cmd: str, on_stdout: OutputCallback | None = None, on_stderr: OutputCallback | None = None,
+                    envs: dict[str, str] | None = None, cwd: str | None = None,
+                    timeout_s: float = 0) -> BackgroundProcess:
+        """Start `cmd` in the background with stdin open; callbacks get decoded text chunks.
+
+        Output is not accumulated (a long-lived worker's output would grow without bound):
+        use the callbacks. `timeout_s=0` lets the process run until killed or the sandbox ends.
+        """
+        self._manager._check_envs(envs)
+        handle = await self._sdk.commands.run(cmd, background=True, envs=envs, cwd=cwd, stdin=True,
+                                              on_stdout=on_stdout, on_stderr=on_stderr, timeout=timeout_s,
+                                              retain_output=False)
+        return BackgroundProcess(self, handle)
+
+    async def write(self, path: str, data: bytes | str) -> None:
+        rec = self._manager.recorder
+        t0 = time.perf_counter()
+        try:
+            await self._sdk.files.write(path, data)
+        finally:
+            if rec is not None:
+                rec.record("sandbox_write", (time.perf_counter() - t0) * 1000.0)
+
+    async def read(self, path: str) -> bytes:
+        rec = self._manager.recorder
+        t0 = time.perf_counter()
+        try:
+            return bytes(await self._sdk.files.read(path, format="bytes"))
+        finally:
+            if rec is not None:
+                rec.record("sandbox_read", (time.perf_counter() - t0) * 1000.0)
+
+    async def kill(self) -> bool:
+        return await self._manager.kill(self.id)
+
+    async def metrics(self) -> list:
+        """The service's CPU/memory samples for this sandbox (`e2b` SandboxMetrics)."""
+        return await self._sdk.get_metrics()

@@ -1,0 +1,320 @@
+"""`SandboxManager`: create, pool, reuse and always clean up sandboxes, over the e2b SDK.
+
+```python
+async with SandboxManager() as mgr:            # E2B with E2B_API_KEY, else the local sandboxd
+    sb = await mgr.create("trading")
+    res = await sb.run("python -c 'import pandas; print(pandas.__version__)'")
+    assert res.exit_code == 0
+# every sandbox the manager created is killed here, also on exceptions and cancellation
+```
+
+Latencies: `sandbox_create`, `sandbox_status`, `sandbox_kill` (plus the handles' `sandbox_exec`,
+`sandbox_write`, `sandbox_read`). Counters: `created`, `killed`, `create_failures`, `retries`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import defaultdict
+from typing import Any
+
+from e2b import AsyncSandbox
+from e2b.exceptions import NotFoundException
+
+from tradeswarm.costmeter import CostMeter
+from tradeswarm.metrics import LatencyRecorder
+from tradeswarm.sandbox._provider import connection_params
+from tradeswarm.sandbox._retry import RateLimiter, with_retries
+from tradeswarm.sandbox.handles import Sandbox, SandboxError, SandboxNotFound
+from tradeswarm.settings import Settings
+
+#: Metadata key naming the manager that created a sandbox (for leak checks across runs).
+OWNER_KEY = "tradeswarm_owner"
+
+
+class SandboxManager:
+    """Creates sandboxes and guarantees they are killed when the manager closes.
+
+    - `max_concurrency`: lifecycle calls (create/kill) in flight at once.
+    - `rate_per_s`: client-side create rate (None: no limit beyond the service's).
+    - `pool_size`: sandboxes of `pool_template` created on entry and handed out by `acquire`.
+    - `idle_timeout_s`: released sandboxes idle longer than this are killed (lazily, and by a
+      janitor task while the manager is open).
+    """
+
+    def __init__(self, settings: Settings | None = None, recorder: LatencyRecorder | None = None,
+                 meter: CostMeter | None = None, max_concurrency: int = 10, rate_per_s: float | None = None,
+                 pool_size: int = 0, idle_timeout_s: float | None = None, pool_template: str = "trading",
+                 retry_attempts: int = 5) -> None:
+        self.settings = settings or Settings()
+        self.recorder = recorder
+        self.meter = meter
+        self.pool_size = pool_size
+        self.pool_template = pool_template
+        self.idle_timeout_s = idle_timeout_s
+        self.retry_attempts = retry_attempts
+        self.owner = uuid.uuid4().hex[:12]
+        self.counters = {"created": 0, "killed": 0, "create_failures": 0, "retries": 0}
+        self._params: dict[str, Any] | None = None
+        self._sem = asyncio.Semaphore(max_concurrency)
+        self._rate = RateLimiter(rate_per_s, burst=max(1, int(rate_per_s or 1)))
+        self._live: dict[str, Sandbox] = {}
+        self._ever: set[str] = set()
+        self._idle: dict[str, list[Sandbox]] = defaultdict(list)  # template -> released or pooled
+        self._resources: dict[str, tuple[float, float]] = {}  # template -> (vcpu, memory_mb)
+        self._janitor: asyncio.Task | None = None
+        self._bg: set[asyncio.Task] = set()  # pool refills and idle kills in flight
+        self._refilling = 0
+        self._secrets = self.settings.secret_values()
+
+    # -- context ------------------------------------------------------------------------
+    async def __aenter__(self) -> "SandboxManager":
+        await self._connect()
+        if self.idle_timeout_s:
+            self._janitor = asyncio.get_running_loop().create_task(self._janitor_loop())
+        if self.pool_size:
+            try:
+                await asyncio.gather(*(self._fill_one(self.pool_template) for _ in range(self.pool_size)))
+            except BaseException:
+                await self.close()
+                raise
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def _connect(self) -> dict[str, Any]:
+        if self._params is None:
+            self._params = await asyncio.to_thread(connection_params, self.settings)
+        return self._params
+
+    @property
+    def provider(self) -> str:
+        return self.settings.provider
+
+    async def close(self) -> None:
+        """Kill every sandbox this manager created and still holds; safe to call twice.
+
+        If the kills themselves are cancelled (a second Ctrl-C), the rest are killed
+        synchronously so that nothing is left behind.
+        """
+        if self._janitor is not None:
+            self._janitor.cancel()
+            self._janitor = None
+        # Refills are awaited, not cancelled: a create cancelled mid-flight could leave a
+        # sandbox the service made but this manager never learnt about.
+        if self._bg:
+            await asyncio.gather(*self._bg, return_exceptions=True)
+        ids = list(self._live)
+        if not ids:
+            return
+        try:
+            await asyncio.gather(*(self.kill(i) for i in ids), return_exceptions=True)
+        except asyncio.CancelledError:
+            self._kill_sync([i for i in ids if i in self._live])
+            raise
+        left = [i for i in ids if i in self._live]
+        if left:  # a kill failed transiently beyond its retries: one last synchronous attempt
+            self._kill_sync(left)
+
+    def _kill_sync(self, ids: list[str]) -> None:
+        from e2b import Sandbox as SyncSandbox
+
+        for sid in ids:
+            try:
+                SyncSandbox.kill(sid, **(self._params or {}))
+            except Exception:
+                continue
+            self._forget(sid)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def _check_envs(self, envs: dict[str, str] | None) -> None:
+        """Refuse to pass a configured secret into a sandbox, under any variable name."""
+        for value in (envs or {}).values():
+            if any(s and s in str(value) for s in self._secrets):
+                raise ValueError("refusing to pass a configured secret into a sandbox environment")
+
+    async def create(self, template: str = "trading", name: str | None = None, metadata: dict[str, str] | None = None,
+                     timeout_s: int = 300, envs: dict[str, str] | None = None) -> Sandbox:
+        """Create a sandbox from `template` (retrying transient failures with one idempotency key)."""
+        self._check_envs(envs)
+        self._reap_idle()
+        params = await self._connect()
+        meta = {**(metadata or {}), OWNER_KEY: self.owner}
+        if name:
+            meta["name"] = name
+        key = uuid.uuid4().hex
+        t0 = time.perf_counter()
+
+        async def attempt() -> AsyncSandbox:
+            await self._rate.acquire()
+            async with self._sem:
+                return await AsyncSandbox.create(template, timeout=timeout_s, metadata=meta, envs=envs or {},
+                                                 idempotency_key=key, **params)
+
+        def count_retry(_: BaseException) -> None:
+            self.counters["retries"] += 1
+
+        try:
+            sdk = await with_retries(attempt, attempts=self.retry_attempts, on_retry=count_retry)
+        except BaseException:
+            self.counters["create_failures"] += 1
+            raise
+        finally:
+            if self.recorder is not None:
+                self.recorder.record("sandbox_create", (time.perf_counter() - t0) * 1000.0)
+        sb = Sandbox(self, sdk, template, name)
+        self._live[sb.id] = sb
+        self._ever.add(sb.id)
+        self.counters["created"] += 1
+        if self.meter is not None:
+            vcpu, mem = await self._template_resources(template, sb.id)
+            self.meter.sandbox_started(sb.id, vcpu=vcpu, memory_mb=mem)
+        return sb
+
+    async def _template_resources(self, template: str, sandbox_id: str) -> tuple[float, float]:
+        if template not in self._resources:
+            info = await AsyncSandbox.get_info(sandbox_id, **self._params)
+            self._resources[template] = (float(info.cpu_count), float(info.memory_mb))
+        return self._resources[template]
+
+    async def kill(self, sandbox_id: str) -> bool:
+        """Kill a sandbox; False when the service no longer knew it."""
+        params = await self._connect()
+        t0 = time.perf_counter()
+        try:
+            async def attempt() -> bool:
+                async with self._sem:
+                    return await AsyncSandbox.kill(sandbox_id, **params)
+
+            existed = await with_retries(attempt, attempts=self.retry_attempts)
+        finally:
+            if self.recorder is not None:
+                self.recorder.record("sandbox_kill", (time.perf_counter() - t0) * 1000.0)
+        self._forget(sandbox_id)
+        return existed
+
+    def _forget(self, sandbox_id: str) -> None:
+        sb = self._live.pop(sandbox_id, None)
+        if sb is not None:
+            self.counters["killed"] += 1
+            pool = self._idle.get(sb.template, [])
+            if sb in pool:
+                pool.remove(sb)
+            if self.meter is not None:
+                self.meter.sandbox_stopped(sandbox_id)
+
+    async def status(self, sandbox_id: str) -> dict[str, Any]:
+        """The service's view of one sandbox; raises SandboxNotFound when it is gone."""
+        params = await self._connect()
+        t0 = time.perf_counter()
+        try:
+            info = await with_retries(lambda: AsyncSandbox.get_info(sandbox_id, **params), attempts=self.retry_attempts)
+        except NotFoundException as e:
+            raise SandboxNotFound(f"sandbox {sandbox_id} not found") from e
+        finally:
+            if self.recorder is not None:
+                self.recorder.record("sandbox_status", (time.perf_counter() - t0) * 1000.0)
+        return _info_dict(info)
+
+    async def list(self, mine_only: bool = False) -> list[dict[str, Any]]:
+        """Every running sandbox the key can see (`mine_only`: created by this manager)."""
+        from e2b.sandbox.sandbox_api import SandboxQuery
+
+        params = await self._connect()
+        query = SandboxQuery(metadata={OWNER_KEY: self.owner}) if mine_only else None
+        pager = AsyncSandbox.list(query=query, **params)
+        out: list[dict[str, Any]] = []
+        while pager.has_next:
+            out.extend(_info_dict(i) for i in await pager.next_items())
+        return out
+
+    async def leaked(self) -> list[str]:
+        """Ids this manager ever created that the service still reports alive."""
+        alive = {i["id"] for i in await self.list()}
+        return sorted(alive & self._ever)
+
+    # -- pool and reuse ---------------------------------------------------------------------
+    async def _fill_one(self, template: str) -> None:
+        sb = await self.create(template)
+        sb.released_at = time.monotonic()
+        self._idle[template].append(sb)
+
+    async def acquire(self, template: str = "trading", **create_kwargs: Any) -> Sandbox:
+        """A warm sandbox of `template` from the pool or the idle set, else a new one."""
+        self._reap_idle()
+        idle = self._idle.get(template)
+        if idle:
+            sb = idle.pop()
+            sb.released_at = None
+            if template == self.pool_template and self.pool_size:
+                self._schedule_refill(template)
+            return sb
+        return await self.create(template, **create_kwargs)
+
+    async def release(self, sb: Sandbox) -> None:
+        """Hand a sandbox back for reuse; it is killed once idle longer than `idle_timeout_s`."""
+        if sb.id not in self._live:
+            return
+        sb.released_at = time.monotonic()
+        self._idle[sb.template].append(sb)
+        self._reap_idle()
+
+    def _schedule_refill(self, template: str) -> None:
+        if len(self._idle[template]) + self._refilling >= self.pool_size:
+            return
+        self._refilling += 1
+
+        async def refill() -> None:
+            try:
+                await self._fill_one(template)
+            finally:
+                self._refilling -= 1
+
+        self._background(refill())
+
+    def _background(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._bg.add(task)
+        # A failed refill is already counted in create_failures; the next acquire creates on demand.
+        task.add_done_callback(lambda t: (self._bg.discard(t), t.cancelled() or t.exception()))
+
+    def _reap_idle(self) -> None:
+        if not self.idle_timeout_s:
+            return
+        now = time.monotonic()
+        for template, idle in self._idle.items():
+            keep = self.pool_size if template == self.pool_template else 0
+            stale = [sb for sb in idle if sb.released_at is not None and now - sb.released_at > self.idle_timeout_s]
+            for sb in stale[: max(0, len(idle) - keep)]:
+                idle.remove(sb)
+                self._background(self.kill(sb.id))
+
+    async def _janitor_loop(self) -> None:
+        interval = max(0.05, min(5.0, self.idle_timeout_s / 4))
+        while True:
+            await asyncio.sleep(interval)
+            self._reap_idle()
+
+    def idle_count(self, template: str | None = None) -> int:
+        if template is not None:
+            return len(self._idle.get(template, []))
+        return sum(len(v) for v in self._idle.values())
+
+    @property
+    def live(self) -> list[Sandbox]:
+        return list(self._live.values())
+
+
+def _info_dict(info) -> dict[str, Any]:
+    return {
+        "id": info.sandbox_id, "template": info.template_id, "state": str(getattr(info.state, "value", info.state)),
+        "started_at": info.started_at.isoformat(), "end_at": info.end_at.isoformat(),
+        "cpu_count": info.cpu_count, "memory_mb": info.memory_mb, "metadata": dict(info.metadata or {}),
+        "name": (info.metadata or {}).get("name"),
+    }
+
+
+__all__ = ["SandboxManager", "SandboxError", "SandboxNotFound", "OWNER_KEY"]
