@@ -32,7 +32,8 @@ class AgentHandle:
         self.symbols: tuple[str, ...] = tuple(spec.symbols)
         self.sandbox_id = sandbox_id
         self.proc: Any = None
-        self.pid: int | None = None
+        self.pid: int | None = None  # the process id sandboxd knows (for reconnecting)
+        self.runner_pid: int | None = None  # the interpreter's own pid, from its ready line
         self.state = "deploying"
         self.death: str | None = None
         self.pending: dict[str, asyncio.Future] = {}
@@ -95,7 +96,7 @@ class AgentHandle:
             self.heartbeats += 1
             self.runner = {k: msg.get(k) for k in ("seq", "served", "errors", "pending")}
         elif kind == "ready":
-            self.pid = msg.get("pid", self.pid)
+            self.runner_pid = msg.get("pid")
             if not self.ready.done():
                 self.ready.set_result(msg)
         elif kind == "fatal" and not self.ready.done():
@@ -165,7 +166,7 @@ class AgentHandle:
         """What `tradeswarm agents` shows and the registry persists."""
         lat = sorted(self.latencies)
         return {"agent_id": self.id, "type": self.type, "symbols": list(self.symbols),
-                "params": dict(self.spec.params), "sandbox_id": self.sandbox_id, "pid": self.pid,
+                "params": dict(self.spec.params), "sandbox_id": self.sandbox_id, "pid": self.pid, "runner_pid": self.runner_pid,
                 "state": self.state, "death": self.death, "inflight": self.inflight,
                 "served": self.served, "errors": self.errors, "heartbeats": self.heartbeats,
                 "silent_s": round(self.silent_for(), 3), "deploy_ms": self.deploy_ms,

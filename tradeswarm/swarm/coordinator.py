@@ -391,9 +391,12 @@ class Coordinator:
         pool = [a for a in self.agents.values() if agent_types is None or a.type in agent_types]
         asked = self.dispatcher.pick(pool, k, symbol=symbol)
         futures = {}
+        answered: dict[str, float] = {}
         for a in asked:
             tid = f"{round_id}:{a.id}"
-            futures[a] = (tid, a.submit(tid, Task(id=tid, symbol=symbol, end=end, window=window).line()))
+            fut = a.submit(tid, Task(id=tid, symbol=symbol, end=end, window=window).line())
+            fut.add_done_callback(lambda _f, aid=a.id: answered.setdefault(aid, loop.time()))
+            futures[a] = (tid, fut)
         if futures:
             await asyncio.wait([f for _, f in futures.values()],
                                timeout=timeout_s if timeout_s is not None else self.consensus_timeout_s)
@@ -416,7 +419,7 @@ class Coordinator:
             a.served += 1
             s = msg["signal"]
             votes.append(Vote(a.id, a.type, s["action"], float(s["confidence"]), bool(s.get("veto")),
-                              s.get("bar")))
+                              s.get("bar"), round((answered[a.id] - t0) * 1000.0, 3)))
         dec = decide(votes, asked=k, rule=rule or self.rule)
         dec.latency_ms = (loop.time() - t0) * 1000.0
         dec.symbol = symbol
