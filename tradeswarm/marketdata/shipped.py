@@ -1,9 +1,8 @@
 """The real daily OHLCV shipped in `data/`, verified against `manifest.json` on load.
 
-The data directory is found relative to the package (`<root>/data` beside `tradeswarm/`),
-which holds both in the repository and in a sandbox's `trading` template
-(`<workspace>/lib/tradeswarm/` next to `<workspace>/data/`); `TRADESWARM_DATA_DIR`
-overrides it.
+The data directory is found relative to the package: `<root>/data` beside `<root>/tradeswarm/`
+in the repository, `<workspace>/data/` beside `<workspace>/lib/tradeswarm/` in a sandbox's
+`trading` template; `TRADESWARM_DATA_DIR` overrides it.
 """
 
 from __future__ import annotations
@@ -29,13 +28,19 @@ _LOCK = threading.Lock()
 
 
 def data_dir() -> Path:
-    """`$TRADESWARM_DATA_DIR` if set, else the `data/` folder beside the `tradeswarm` package."""
+    """`$TRADESWARM_DATA_DIR` if set, else the `data/` folder that holds `manifest.json`.
+
+    Looked for beside the package's parent (the repository: `<root>/tradeswarm`, `<root>/data`)
+    and one level up (a sandbox template: `<ws>/lib/tradeswarm`, `<ws>/data`).
+    """
     override = os.environ.get("TRADESWARM_DATA_DIR")
     if override:
         return Path(override)
     import tradeswarm
 
-    return Path(tradeswarm.__file__).resolve().parent.parent / "data"
+    package = Path(tradeswarm.__file__).resolve().parent
+    candidates = [package.parent / "data", package.parent.parent / "data"]
+    return next((c for c in candidates if (c / "manifest.json").is_file()), candidates[0])
 
 
 def manifest(directory: Path | None = None) -> dict:
