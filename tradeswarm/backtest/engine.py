@@ -58,16 +58,27 @@ def expand_grid(strategy, grid: Mapping[str, Sequence[Any]]) -> tuple[list[dict]
     if unknown:
         raise ValueError(f"{strat.name}: unknown parameter(s) {sorted(unknown)}; known: {sorted(known)}")
     names = list(grid)
-    combos, invalid = [], 0
+    combos, invalid, first_error = [], 0, None
     for values in itertools.product(*(list(grid[n]) for n in names)):
         params = dict(zip(names, values))
         try:
             combos.append(strat.params(params).model_dump())
-        except ValueError:
+        except ValueError as e:
             invalid += 1
+            first_error = first_error or f"{params}: {_reason(e)}"
     if not combos:
-        raise ValueError(f"{strat.name}: no valid parameter combination in the sweep grid")
+        raise ValueError(f"{strat.name}: no valid parameter combination (first refused {first_error})")
     return combos, invalid
+
+
+def _reason(error: ValueError) -> str:
+    """One line from a pydantic validation error (or any ValueError)."""
+    errors = getattr(error, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        where = ".".join(str(x) for x in first.get("loc", ()))
+        return f"{where + ': ' if where else ''}{first.get('msg')}"
+    return str(error).splitlines()[0]
 
 
 def signal_matrix(frame: pd.DataFrame, strategy, combos: list[dict]) -> np.ndarray:
