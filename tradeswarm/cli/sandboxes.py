@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from tradeswarm.cli._common import OperationError, cli, command, emit, json_option
+from tradeswarm.cli._common import OperationError, UsageError, cli, command, emit, json_option, table
 
 
 def _state_dir(value: str | None) -> Path:
@@ -77,4 +77,193 @@ def sandboxd_status(state_dir, as_json) -> int:
     return 0 if info.get("running") else 1
 
 
-__all__ = ["command"]
+
+
+# -- sandboxes ----------------------------------------------------------------------------
+_COLUMNS = ["id", "name", "template", "state", "started_at", "end_at"]
+
+
+def _settings():
+    from tradeswarm.settings import Settings
+
+    return Settings()
+
+
+def _params(settings, autostart: bool = False) -> dict:
+    """SDK connection parameters; a missing local server is an operation failure (exit 1)."""
+    from tradeswarm.sandbox._provider import connection_params
+
+    try:
+        return connection_params(settings, autostart=autostart)
+    except (ConnectionError, RuntimeError) as e:
+        raise OperationError(f"{e}; start it with `tradeswarm sandboxd start`") from None
+
+
+def _sdk_errors(ref: str = ""):
+    """Translate SDK failures into the CLI's two error kinds (bad input 2, failure 1)."""
+    import contextlib
+
+    import httpx
+    from e2b.exceptions import AuthenticationException, NotFoundException, SandboxException
+
+    @contextlib.contextmanager
+    def translate():
+        try:
+            yield
+        except NotFoundException as e:
+            raise UsageError(f"not found: {ref or e}") from None
+        except AuthenticationException as e:
+            raise OperationError(f"authentication failed: {e}") from None
+        except (httpx.TransportError, ConnectionError) as e:
+            raise OperationError(f"sandbox service unreachable: {type(e).__name__}") from None
+        except SandboxException as e:
+            status = getattr(e, "status_code", None) or (int(str(e)[:3]) if str(e)[:3].isdigit() else None)
+            if status in (400, 404, 422):  # the service refused the input (e.g. an unknown template)
+                raise UsageError(str(e).removeprefix(f"{status}: ")) from None
+            raise OperationError(str(e)) from None
+
+    return translate()
+
+
+def _row(info, names: dict) -> dict:
+    from tradeswarm.sandbox.manager import _info_dict
+
+    row = _info_dict(info)
+    row["name"] = row["name"] or names.get(row["id"], {}).get("name")
+    return row
+
+
+@command("create")
+@click.option("--template", "-t", default="trading", show_default=True, help="Template: base or trading (or an E2B template).")
+@click.option("--count", "-n", default=1, show_default=True, type=click.IntRange(1, 100))
+@click.option("--name", default=None, help="A name for the sandbox (suffixed -1, -2... when --count > 1).")
+@click.option("--timeout", "timeout_s", default=3600, show_default=True, type=click.IntRange(1, 86400),
+              help="Lifetime in seconds; the service kills the sandbox after it.")
+@json_option
+def create_cmd(template, count, name, timeout_s, as_json) -> None:
+    """Create sandboxes that outlive this command (destroy them with `tradeswarm destroy`)."""
+    from datetime import datetime, timezone
+
+    from e2b import Sandbox
+
+    from tradeswarm.sandbox.cli_state import CliState
+
+    settings = _settings()
+    params = _params(settings, autostart=True)
+    state = CliState(settings.state_dir)
+    created = []
+    for i in range(count):
+        sb_name = name if (name is None or count == 1) else f"{name}-{i + 1}"
+        meta = {"tradeswarm_cli": "1", **({"name": sb_name} if sb_name else {})}
+        with _sdk_errors(f"template {template!r}"):
+            sb = Sandbox.create(template, timeout=timeout_s, metadata=meta, **params)
+        with state.update() as entries:
+            entries[sb.sandbox_id] = {"name": sb_name, "template": template,
+                                      "created_at": datetime.now(timezone.utc).isoformat()}
+        created.append({"id": sb.sandbox_id, "name": sb_name, "template": template})
+    emit(as_json, {"created": created}, lambda: table(created, ["id", "name", "template"]))
+
+
+@command("list")
+@click.option("--status", "status_filter", default=None, type=click.Choice(["running", "paused"]),
+              help="Only sandboxes in this state.")
+@click.option("--all", "show_all", is_flag=True, help="Every sandbox the service reports, not only the CLI's.")
+@json_option
+def list_cmd(status_filter, show_all, as_json) -> None:
+    """List the sandboxes this CLI created (that are still alive)."""
+    from e2b import Sandbox
+    from e2b.sandbox.sandbox_api import SandboxQuery, SandboxState
+
+    from tradeswarm.sandbox.cli_state import CliState
+
+    settings = _settings()
+    params = _params(settings)
+    names = CliState(settings.state_dir).read()
+    query = SandboxQuery(state=[SandboxState(status_filter)]) if status_filter else None
+    rows = []
+    with _sdk_errors():
+        pager = Sandbox.list(query=query, **params)
+        while pager.has_next:
+            rows.extend(_row(i, names) for i in pager.next_items())
+    if not show_all:
+        rows = [r for r in rows if r["id"] in names]
+    emit(as_json, {"sandboxes": rows}, lambda: table(rows, _COLUMNS))
+
+
+@command("status")
+@click.argument("sandbox")
+@json_option
+def status_cmd(sandbox, as_json) -> None:
+    """Show one sandbox (by id, or by the name given at create)."""
+    from e2b import Sandbox
+
+    from tradeswarm.sandbox.cli_state import CliState
+
+    settings = _settings()
+    params = _params(settings)
+    state = CliState(settings.state_dir)
+    sid = state.resolve(sandbox)
+    with _sdk_errors(f"sandbox {sandbox!r}"):
+        info = Sandbox.get_info(sid, **params)
+    row = _row(info, state.read())
+    emit(as_json, row, lambda: "\n".join(f"{k}: {v}" for k, v in row.items()))
+
+
+@command("destroy")
+@click.argument("sandbox")
+@click.option("--force", is_flag=True, help="Also forget a sandbox the service no longer knows (exit 0).")
+@json_option
+def destroy_cmd(sandbox, force, as_json) -> None:
+    """Kill a sandbox and forget it; an unknown id is an error unless --force."""
+    from e2b import Sandbox
+
+    from tradeswarm.sandbox.cli_state import CliState
+
+    settings = _settings()
+    params = _params(settings)
+    state = CliState(settings.state_dir)
+    sid = state.resolve(sandbox)
+    with _sdk_errors(f"sandbox {sandbox!r}"):
+        existed = Sandbox.kill(sid, **params)
+    with state.update() as entries:
+        known = entries.pop(sid, None) is not None
+    if not existed and not force:
+        raise UsageError(f"not found: sandbox {sandbox!r}" + (" (forgotten locally)" if known else ""))
+    emit(as_json, {"id": sid, "killed": existed}, f"{sid} {'destroyed' if existed else 'was already gone'}")
+
+
+@command("exec", context_settings={"ignore_unknown_options": True})
+@click.argument("sandbox")
+@click.argument("cmd", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option("--timeout", "timeout_s", default=60.0, show_default=True, type=click.FloatRange(0.1))
+@json_option
+def exec_cmd(sandbox, cmd, timeout_s, as_json) -> int:
+    """Run `CMD...` in a sandbox (`tradeswarm exec ID -- CMD...`); exits with its exit code."""
+    import shlex
+    import sys
+
+    from e2b import Sandbox
+    from e2b.exceptions import TimeoutException
+    from e2b.sandbox.commands.command_handle import CommandExitException
+
+    from tradeswarm.sandbox.cli_state import CliState
+
+    settings = _settings()
+    params = _params(settings)
+    sid = CliState(settings.state_dir).resolve(sandbox)
+    line = cmd[0] if len(cmd) == 1 else shlex.join(cmd)
+    stream = {} if as_json else {"on_stdout": lambda s: sys.stdout.write(s), "on_stderr": lambda s: sys.stderr.write(s)}
+    with _sdk_errors(f"sandbox {sandbox!r}"):
+        sb = Sandbox.connect(sid, **params)
+        try:
+            res = sb.commands.run(line, timeout=timeout_s, **stream)
+            code, out, err = res.exit_code, res.stdout, res.stderr
+        except CommandExitException as e:
+            code, out, err = e.exit_code, e.stdout, e.stderr
+        except TimeoutException:
+            raise OperationError(f"command timed out after {timeout_s:g}s (killed)") from None
+    if as_json:
+        emit(True, {"id": sid, "exit_code": code, "stdout": out, "stderr": err}, "")
+    else:
+        sys.stdout.flush()
+    return code if 0 <= code < 256 else 1

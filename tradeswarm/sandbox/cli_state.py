@@ -1,0 +1,53 @@
+"""Which sandboxes the CLI created, and their names, kept across invocations.
+
+`<state_dir>/sandboxes.json` maps sandbox id → `{name, template, created_at}`. Every update
+is a read-modify-write under an exclusive `flock` on `sandboxes.lock`, and the file is
+replaced atomically, so two CLI processes running at once never lose an entry.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from tradeswarm._io import atomic_write_json
+
+
+class CliState:
+    def __init__(self, state_dir: Path) -> None:
+        self.dir = Path(state_dir)
+        self.path = self.dir / "sandboxes.json"
+        self.lock_path = self.dir / "sandboxes.lock"
+
+    def read(self) -> dict[str, dict]:
+        try:
+            data = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {}
+        except ValueError as e:
+            raise ValueError(f"{self.path} is not valid JSON: {e}") from None
+        return data if isinstance(data, dict) else {}
+
+    @contextmanager
+    def update(self) -> Iterator[dict[str, dict]]:
+        """Yield the entries for changing in place; written back atomically under the lock."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                entries = self.read()
+                yield entries
+                atomic_write_json(self.path, entries)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def resolve(self, ref: str) -> str:
+        """A sandbox id from an id or a name the CLI gave it (names resolve to their id)."""
+        entries = self.read()
+        if ref in entries:
+            return ref
+        by_name = [sid for sid, e in entries.items() if e.get("name") == ref]
+        return by_name[0] if len(by_name) == 1 else ref
