@@ -135,3 +135,10 @@ def test_recorder_receives_the_raw_samples(tmp_path):
 def test_faults_without_a_target_are_refused(tmp_path):
     with pytest.raises(ValueError, match="fault target"):
         run(SleepyCoordinator(), tmp_path, tasks=10, faults=["kill-sandbox=1"])
+
+
+def test_reusing_a_ledger_is_refused_instead_of_forging_duplicates(tmp_path):
+    # Found in a real CLI run: a second run into the same --out counted every id twice.
+    run(SleepyCoordinator(), tmp_path, tasks=5, rate=100)
+    with pytest.raises(FileExistsError, match="fresh run directory"):
+        run(SleepyCoordinator(), tmp_path, tasks=5, rate=100)

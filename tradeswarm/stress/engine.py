@@ -86,6 +86,8 @@ def fault_costs(records: list[dict], plan: FaultPlan, lost: int) -> list[dict]:
         recovered = rec["injected"] and "error" not in detail and lost == 0
         if kind in ("create-fail", "rate-limit"):
             recovered = recovered and bool(detail.get("scale_up", {}).get("ok", False))
+        elif kind == "kill-sandbox":
+            recovered = recovered and bool(detail.get("recovery", {}).get("ok", False))
         out.append({"kind": kind, "params": rec["params"], "injected": rec["injected"],
                     "at_s": rec["t_s"], "recovered": bool(recovered), "detail": detail,
                     "cost": _compare(affected, baseline)})
@@ -118,6 +120,8 @@ async def run_stress(coordinator: Any, spec_stress: Any, *, recorder: Any = None
     plan = FaultPlan(cfg.faults, fault_target, n, seed)
     guard_s = GUARD_FACTOR * cfg.task_timeout_s
 
+    if Path(ledger_path).exists():  # appending to an old run's ledger would forge duplicates
+        raise FileExistsError(f"ledger {ledger_path} already exists: use a fresh run directory")
     ledger = Ledger(ledger_path)
     ledger.set_meta(config=cfg.model_dump(), seed=seed, status="running", started_at=time.time())
     ledger.plan(ids)

@@ -128,6 +128,7 @@ class FaultTarget(Protocol):
     async def fail_next_creates(self, count: int) -> None: ...
     async def rate_limit(self, seconds: float) -> None: ...
     async def add_agent(self) -> dict: ...
+    async def wait_recovered(self, timeout_s: float) -> dict: ...
 
 
 class FaultPlan:
@@ -197,9 +198,15 @@ class FaultPlan:
         rec["injected"] = True
         rec["t_s"] = round(time.monotonic() - self._t0, 3)
 
-    async def finish(self) -> None:
-        """Wait for faults still firing and lift the run-long ones."""
+    async def finish(self, recovery_timeout_s: float = 15.0) -> None:
+        """Wait for faults still firing, lift the run-long ones, and (after kills) wait for
+        the swarm to be back at strength: that is what `recovered` means for a kill."""
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        kills = [r for r in self.records if r["kind"] == "kill-sandbox" and r["injected"]]
+        if kills:
+            recovery = await self.target.wait_recovered(recovery_timeout_s)
+            for rec in kills:
+                rec["detail"]["recovery"] = recovery
         if any(f.kind == "answer-fail" for f in self.faults):
             await self.target.set_answer_fail(0.0)

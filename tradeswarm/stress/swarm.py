@@ -31,6 +31,8 @@ class SwarmTarget:
         self.coordinator = coordinator
         self.mgr = mgr
         self.settings = settings
+        self._params: dict | None = None
+        self.expected_agents = len(coordinator.live())
 
     async def kill_sandboxes(self, count: int) -> list[str]:
         """Kill `count` of the swarm's sandboxes under its agents (the coordinator must notice)."""
@@ -42,33 +44,39 @@ class SwarmTarget:
         await self.coordinator.set_fail_rate(fraction)
 
     async def fail_next_creates(self, count: int) -> None:
-        await self._admin({"fail_next": count})
+        from tradeswarm.sandbox.faults import inject_faults
+
+        await asyncio.to_thread(inject_faults, self.settings, fail_next=count)
 
     async def rate_limit(self, seconds: float) -> None:
-        await self._admin({"throttle_s": seconds})
+        from tradeswarm.sandbox.faults import inject_faults
+
+        await asyncio.to_thread(inject_faults, self.settings, throttle_s=seconds)
 
     async def add_agent(self) -> dict:
-        """Scale up by one agent; `ok` when it came up despite the injected create faults."""
-        n = len(self.coordinator.live())
+        """Deploy one more agent like a running one; `ok` when it came up despite create faults.
+
+        (A deploy of a copied spec rather than `scale`: it names the one agent this fault adds.)
+        """
+        spec = next(iter(self.coordinator.live())).spec
         try:
-            res = await self.coordinator.scale(n + 1)
+            added = await self.coordinator.deploy(spec.type, list(spec.symbols), dict(spec.params),
+                                                  count=1, fail_rate=spec.fail_rate)
         except Exception as e:
             return {"ok": False, "error": f"{type(e).__name__}: {e}"}
-        return {"ok": bool(res["added"]), "agents": res["agents"], "added": res["added"]}
+        self.expected_agents += len(added)
+        return {"ok": bool(added), "added": [a.id for a in added]}
 
-    async def _admin(self, body: dict) -> None:
-        import httpx
-
-        from tradeswarm.sandbox.sandboxd import daemon
-
-        if self.settings.provider != "local":
-            raise RuntimeError("create/429 faults need the local sandboxd (E2B has no admin lever)")
-        ep = daemon.running(self.settings.state_dir)
-        if ep is None:
-            raise RuntimeError("sandboxd is not running")
-        async with httpx.AsyncClient(timeout=5.0) as client:
-            r = await client.post(f"{ep.url}/admin/faults", json=body, headers={"X-API-KEY": ep.token})
-            r.raise_for_status()
+    async def wait_recovered(self, timeout_s: float) -> dict:
+        """Wait until the swarm has its expected number of live agents again (replacements)."""
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        while len(self.coordinator.live()) < self.expected_agents and loop.time() - t0 < timeout_s:
+            await asyncio.sleep(0.05)
+        live = len(self.coordinator.live())
+        return {"ok": live >= self.expected_agents, "live": live, "expected": self.expected_agents,
+                "waited_s": round(loop.time() - t0, 3),
+                "replaced": self.coordinator.evidence()["agents"]["replaced"]}
 
     async def sandbox_metrics(self) -> dict[str, dict]:
         """CPU % and memory of each of the swarm's sandboxes, from the SDK's metrics call."""
@@ -76,7 +84,9 @@ class SwarmTarget:
 
         from tradeswarm.sandbox._provider import connection_params
 
-        params = connection_params(self.settings, autostart=False)
+        if self._params is None:  # a sync probe: off the loop, once, so sampling never stalls it
+            self._params = await asyncio.to_thread(connection_params, self.settings, False)
+        params = self._params
         ids = self.coordinator.sandbox_ids()
         answers = await asyncio.gather(*(AsyncSandbox.get_metrics(sid, **params) for sid in ids),
                                        return_exceptions=True)
