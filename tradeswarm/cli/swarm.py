@@ -66,14 +66,15 @@ async def swarm_session(*, heartbeat_timeout_s: float = 5.0, settings: Any = Non
         records = registry.load(settings.state_dir)
     except registry.RegistryError as e:
         raise UsageError(str(e)) from None
-    async with SandboxManager(settings=settings, keep_on_exit=True) as mgr:
-        coord = Coordinator(mgr, heartbeat_timeout_s=heartbeat_timeout_s, replace_dead=False)
-        try:
-            await coord.attach(records)
-            yield coord
-        finally:
-            live = await coord.detach()
-            registry.save(settings.state_dir, [registry.record_of(a, coord.heartbeat_s) for a in live])
+    # Not `async with`: closing the manager would kill the sandboxes the agents live in.
+    mgr = SandboxManager(settings=settings)
+    coord = Coordinator(mgr, heartbeat_timeout_s=heartbeat_timeout_s, replace_dead=False, monitor=False)
+    try:
+        await coord.attach(records)
+        yield coord
+    finally:
+        live = await coord.detach()
+        registry.save(settings.state_dir, [registry.record_of(a, coord.heartbeat_s) for a in live])
 
 
 def _run(coro: Any) -> Any:

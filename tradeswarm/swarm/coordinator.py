@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import os
 import time
@@ -26,7 +27,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from tradeswarm.agents.deploy import AgentSpec, start_agent, upload_runner, validate_spec
+from tradeswarm.agents.deploy import AgentSpec, start_agent, upload_runner, validate_spec, watch
+from tradeswarm.swarm._reconnect import connect_process, connect_sandbox, disconnect_process
 from tradeswarm.swarm.agent import AgentDied, AgentHandle
 from tradeswarm.swarm.consensus import Decision, Rule, Vote, decide
 from tradeswarm.swarm.dispatch import Dispatcher, NoAgentError
@@ -69,6 +71,8 @@ class Coordinator:
       manager's `max_concurrency` × `agents_per_sandbox`).
     - `heartbeat_s`: how often runners beat; `heartbeat_timeout_s`: silence that kills.
     - `rule`: the consensus `Rule`; `consensus_timeout_s`: how long votes are collected.
+    - `sandbox_timeout_s`: the lifetime asked for each sandbox; `monitor=False` turns off the
+      heartbeat watch (a CLI call that only looks must not declare agents dead).
     """
 
     def __init__(self, mgr: Any, *, recorder: Any = None, dispatch: str = "least_loaded",
@@ -76,7 +80,8 @@ class Coordinator:
                  heartbeat_s: float | None = None, agents_per_sandbox: int = 1,
                  max_agents: int | None = None, template: str = "trading", rule: Rule | None = None,
                  consensus_timeout_s: float | None = None, replace_dead: bool = True,
-                 ready_timeout_s: float = 30.0, synthetic: dict | None = None) -> None:
+                 ready_timeout_s: float = 30.0, synthetic: dict | None = None,
+                 sandbox_timeout_s: int = 3600, monitor: bool = True) -> None:
         if agents_per_sandbox < 1:
             raise ValueError("agents_per_sandbox must be >= 1")
         self.mgr = mgr
@@ -94,6 +99,8 @@ class Coordinator:
         self.replace_dead = replace_dead
         self.ready_timeout_s = ready_timeout_s
         self.synthetic = synthetic
+        self.sandbox_timeout_s = sandbox_timeout_s
+        self.monitor = monitor
         self.agents: dict[str, AgentHandle] = {}
         self._slots: dict[str, _Slot] = {}
         self._pending_slots: list[_Slot] = []
@@ -167,10 +174,11 @@ class Coordinator:
         handle: AgentHandle | None = None
         try:
             sb = await slot.get()
-            if slot_key is None:  # a new sandbox: file it under its id
+            if slot_key is None:  # a new sandbox: file it under its id (once, for all sharers)
                 slot_key = sb.id
-                self._pending_slots.remove(slot)
-                self._slots[slot_key] = slot
+                if slot in self._pending_slots:
+                    self._pending_slots.remove(slot)
+                    self._slots[slot_key] = slot
             if slot.uploaded is None:
                 slot.uploaded = asyncio.ensure_future(upload_runner(sb))
             await asyncio.shield(slot.uploaded)
@@ -208,7 +216,8 @@ class Coordinator:
             key, slot = min(candidates, key=lambda ks: len(ks[1].agents))
         else:
             key, slot = None, _Slot(create=asyncio.ensure_future(
-                self.mgr.create(self.template, metadata={"tradeswarm": "agent"})))
+                self.mgr.create(self.template, metadata={"tradeswarm": "agent"},
+                                timeout_s=self.sandbox_timeout_s)))
             self._pending_slots.append(slot)
         slot.agents.add(agent_id)
         return key, slot
@@ -277,6 +286,8 @@ class Coordinator:
         task.add_done_callback(self._background.discard)
 
     def _ensure_monitor(self) -> None:
+        if not self.monitor:
+            return
         if self._monitor is None or self._monitor.done():
             self._monitor = asyncio.get_running_loop().create_task(self._watch_heartbeats())
 
@@ -431,6 +442,87 @@ class Coordinator:
         self.counters["consensus_holds"] += dec.action == "HOLD"
         return dec
 
+    # --- reconnecting (agents that outlive one CLI call) ---------------------------------
+    async def attach(self, records: Iterable[dict]) -> list[AgentHandle]:
+        """Reconnect to agents a previous process deployed (registry records); dead ones stay dead."""
+        handles = await asyncio.gather(*(self._attach_one(r) for r in records))
+        self._ensure_monitor()
+        return list(handles)
+
+    async def _attach_one(self, rec: dict) -> AgentHandle:
+        spec = AgentSpec(rec["type"], dict(rec.get("params") or {}), tuple(rec.get("symbols") or ()),
+                         float(rec.get("fail_rate") or 0.0), int(rec.get("fail_seed") or 0))
+        handle = AgentHandle(rec["agent_id"], spec, rec["sandbox_id"], on_late=self._late)
+        handle.pid = rec.get("pid")
+        handle.deployed_at = rec.get("deployed_at") or handle.deployed_at
+        self.agents[handle.id] = handle
+        slot = self._slots.get(handle.sandbox_id)
+        if slot is None:
+            slot = self._slots[handle.sandbox_id] = _Slot(create=asyncio.ensure_future(
+                connect_sandbox(self.mgr, handle.sandbox_id, self.sandbox_timeout_s)))
+        slot.agents.add(handle.id)
+        try:
+            sb = await slot.get()
+            handle.proc = await connect_process(sb, handle.pid, handle.feed, handle.feed_stderr)
+        except Exception as e:
+            handle.die(f"gone ({type(e).__name__})")
+            slot.agents.discard(handle.id)
+            slot.usable = False
+            if slot.sandbox is not None:  # the sandbox lives on without its agent: do not leak it
+                await self._release_if_empty(handle.sandbox_id, slot)
+            return handle
+        handle.mark_ready(rec.get("deploy_ms"))
+        watch(handle, self._exited)
+        return handle
+
+    async def detach(self) -> list[AgentHandle]:
+        """Stop following every agent without stopping it; returns the live ones (to record)."""
+        self._closing = True
+        for t in [self._monitor, *self._background]:
+            if t is not None:
+                t.cancel()
+        live = self.live()
+        for a in self.agents.values():
+            if a.watcher is not None:
+                a.watcher.cancel()
+            if a.proc is not None:
+                while a._flushing:  # let queued lines (e.g. a retire's stop) reach the agent
+                    await asyncio.sleep(0.005)
+                await disconnect_process(a.proc)
+        self._slots.clear()
+        self._pending_slots.clear()
+        return live
+
+    async def probe_heartbeats(self, wait_s: float) -> list[dict]:
+        """Wait up to `wait_s` for a heartbeat from every live agent; rows with `healthy`."""
+        deadline = time.monotonic() + wait_s
+        start = {a.id: a.heartbeats for a in self.agents.values()}
+        while time.monotonic() < deadline and any(
+                a.alive and a.heartbeats <= start[a.id] for a in self.agents.values()):
+            await asyncio.sleep(0.05)
+        return [{**a.info(), "healthy": a.alive and a.heartbeats > start[a.id]} for a in self.agents.values()]
+
+    async def probe_latency(self, timeout_s: float = 2.0) -> list[dict]:
+        """Send each live agent one task on its first symbol; rows with `probe_ms` (None: no answer)."""
+        loop = asyncio.get_running_loop()
+
+        async def one(a: AgentHandle) -> dict:
+            tid = f"probe{next(self._rounds)}:{a.id}"
+            t0 = loop.time()
+            fut = a.submit(tid, Task(id=tid, symbol=a.symbols[0]).line())
+            try:
+                async with asyncio.timeout(timeout_s):
+                    msg = await fut
+                ms = round((loop.time() - t0) * 1000.0, 3) if "signal" in msg else None
+            except (TimeoutError, AgentDied):
+                a.forget(tid)
+                ms = None
+            return {**a.info(), "probe_ms": ms}
+
+        live = self.live()
+        rows = await asyncio.gather(*(one(a) for a in live))
+        return [*rows, *({**a.info(), "probe_ms": None} for a in self.agents.values() if a not in live)]
+
     # --- scale, fault levers, shutdown ---------------------------------------------------
     async def scale(self, count: int) -> dict:
         """Grow (copies of the running specs, in turn) or shrink (least busy first) to `count`."""
@@ -443,8 +535,11 @@ class Coordinator:
             if not specs:
                 raise ValueError("nothing to scale: deploy an agent first")
             need = count - len(current)
-            by_spec = Counter(specs[i % len(specs)] for i in range(need))
-            groups = await asyncio.gather(*(self._deploy_spec(s, n) for s, n in by_spec.items()),
+            by_spec: dict[str, list] = {}
+            for i in range(need):
+                s = specs[i % len(specs)]
+                by_spec.setdefault(json.dumps(s.to_dict(), sort_keys=True), [s, 0])[1] += 1
+            groups = await asyncio.gather(*(self._deploy_spec(s, n) for s, n in by_spec.values()),
                                           return_exceptions=True)
             for g in groups:
                 if isinstance(g, BaseException):
