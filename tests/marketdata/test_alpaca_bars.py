@@ -117,6 +117,8 @@ def test_get_frames_routes_unknown_symbols_to_alpaca(server, tmp_path):
     assert len(frames["AAA"]) == len(frames["SPX"])
 
 
-def test_get_frames_without_keys_names_the_problem(tmp_path):
+def test_get_frames_without_keys_names_the_problem(tmp_path, monkeypatch):
+    monkeypatch.delenv("ALPACA_API_KEY", raising=False)
+    monkeypatch.delenv("ALPACA_API_SECRET", raising=False)
     with pytest.raises(ValueError, match="AAA.*Alpaca keys are not set"):
         get_frames(["SPX", "AAA"], start="2018-01-01", settings=Settings(TRADESWARM_STATE_DIR=str(tmp_path)))
