@@ -47,6 +47,153 @@ PROBLEM_STATUSES = ("fail", "error", "nodata", "warn")
 STRESS_OP = "task"  # the latency the stress engine records per task (docs/contracts.md §4)
 AGENT_OPS = ("agent_deploy", "consensus")
 _PCTS = (("p50", "P50"), ("p95", "P95"), ("p99", "P99"))
+_STRESS_PCTS = (("p50", "P50"), ("p90", "P90"), ("p95", "P95"), ("p99", "P99"), ("p999", "P99.9"))
+
+
+def _yes_no(v: Any) -> str:
+    return DASH if v is None else ("yes" if v else "no")
+
+
+def _text(v: Any) -> str:
+    return esc(v) if v is not None else DASH
+
+
+def _num1(v: Any) -> str:
+    return fmt_num(v, 1)
+
+
+def _num3(v: Any) -> str:
+    return fmt_num(v, 3)
+
+
+# (key, label, formatter) of each value a section shows; `shown_keys()` lists them for the docs
+SANDBOX_FIELDS = [
+    ("created", "created", fmt_int),
+    ("killed", "killed", fmt_int),
+    ("leaked", "leaked (sandbox layer)", fmt_int),
+    ("create_failures", "create failures", fmt_int),
+    ("lifecycle_ok", "full lifecycle worked", _yes_no),
+]
+AGENT_FIELDS = [
+    ("requested", "requested", fmt_int),
+    ("deployed", "deployed", fmt_int),
+    ("healthy", "healthy", fmt_int),
+    ("replaced", "replaced", fmt_int),
+    ("deploy_failures", "deploy failures", fmt_int),
+]
+CONSENSUS_FIELDS = [
+    ("rounds", "rounds", fmt_int),
+    ("decided", "decided", fmt_int),
+    ("holds", "held (no action)", fmt_int),
+    ("no_quorum", "no quorum", fmt_int),
+    ("vetoed", "vetoed by the risk manager", fmt_int),
+    ("errors", "errors", fmt_int),
+]
+PORTFOLIO_FIELDS = [
+    ("orders", "orders", fmt_int),
+    ("fills", "fills", fmt_int),
+    ("rejected", "rejected", fmt_int),
+    ("invariant_violations", "invariant violations", fmt_int),
+    ("equity", "equity", fmt_usd),
+    ("cash", "cash", fmt_usd),
+]
+PARITY_COLUMNS = [
+    ("strategy", "strategy", _text),
+    ("symbol", "dataset", _text),
+    ("bars", "bars", fmt_int),
+    ("mismatches", "mismatches", fmt_int),
+]
+BACKTEST_COLUMNS = [
+    ("strategy", "strategy", _text),
+    ("symbol", "dataset", _text),
+    ("trials", "trials", fmt_int),
+    ("total_return", "return", fmt_pct),
+    ("cagr", "CAGR", fmt_pct),
+    ("volatility", "volatility", fmt_pct),
+    ("sharpe", "Sharpe", fmt_num),
+    ("sortino", "Sortino", fmt_num),
+    ("max_drawdown", "max DD", fmt_pct),
+    ("win_rate", "win rate", fmt_pct),
+    ("profit_factor", "profit factor", fmt_num),
+    ("trades", "trades", fmt_int),
+    ("benchmark_return", "benchmark", fmt_pct),
+]
+GATE_COLUMNS = [  # keys inside backtests[].gates
+    ("dsr", "DSR", _num3),
+    ("psr", "PSR", _num3),
+    ("cost_stress_return", "return with stressed costs", fmt_pct),
+    ("lag_return", "return with extra lag", fmt_pct),
+    ("min_trades_ok", "enough trades", _yes_no),
+]
+DATA_COLUMNS = [
+    ("dataset", "dataset", _text),
+    ("rows", "rows", fmt_int),
+    ("expectations", "expectations", fmt_int),
+    ("failed", "failed", fmt_int),
+]
+FAILURE_COLUMNS = [  # keys inside data_validation[].failures[]
+    ("expectation", "expectation", _text),
+    ("column", "column", _text),
+    ("unexpected_count", "unexpected", fmt_int),
+]
+STRESS_ACCOUNTING = ["submitted", "completed", "failed", "timed_out", "lost", "duplicated"]
+STRESS_FIELDS = [
+    ("mode", "load model", _text),
+    ("rate", "target rate (tasks/s)", fmt_generic),
+    ("concurrency", "concurrency", fmt_int),
+    ("duration_s", "duration", fmt_seconds),
+    ("throughput_per_s", "throughput (tasks/s)", _num1),
+    ("success_rate", "success rate", fmt_pct),
+    ("error_rate", "error rate", fmt_pct),
+]
+COST_FIELDS = [
+    ("total_usd", "this run", fmt_usd),
+    ("projected_daily_usd", "projected per day (production scenario)", fmt_usd),
+    ("projected_daily_observed_usd", "projected per day (at this run's observed rate)", fmt_usd),
+    ("budget_daily_usd", "daily budget", fmt_usd),
+    ("alert_fraction", "alert at fraction of budget", fmt_pct),
+    ("per_1000_tasks_usd", "per 1,000 tasks", fmt_usd),
+    ("price_table", "price table", code),
+]
+CATEGORY_COLUMNS = [
+    ("name", "category", _text),
+    ("weight", "weight", fmt_generic),
+    ("score", "score", fmt_score),
+    ("passed", "passed", fmt_int),
+    ("evaluated", "evaluated", fmt_int),
+]
+LATENCY_KEYS = ["count", "p50", "p90", "p95", "p99", "p999", "max", "p95_ci", "p99_ci", "insufficient"]
+HISTORY_KEYS = ["previous_run_id", "readiness_delta", "cost_delta_usd", "cost_delta_pct", "regressions"]
+CHECK_KEYS = ["id", "category", "description", "threshold", "observed", "unit", "status", "critical", "evidence", "details", "waiver"]
+RUN_KEYS = [
+    "run_id", "profile", "provider", "started_at", "finished_at", "duration_s", "verdict", "readiness_score",
+    "git_sha", "inputs_sha256", "seed", "machine", "versions", "stages", "sandboxes_leaked",
+]
+
+
+def shown_keys() -> list[str]:
+    """Every results.json key path the report shows (`[]` marks a list, `<op>` an operation)."""
+    keys = list(RUN_KEYS) + ["spec.scoring.pass", "spec.scoring.marginal"]
+    keys += [f"checks[].{k}" for k in CHECK_KEYS]
+    keys += [f"categories[].{k}" for k, _, _ in CATEGORY_COLUMNS]
+    keys += [f"latency.<op>.{k}" for k in LATENCY_KEYS]
+    keys += [f"sandboxes.{k}" for k, _, _ in SANDBOX_FIELDS] + ["sandboxes.errors"]
+    keys += [f"agents.{k}" for k, _, _ in AGENT_FIELDS] + ["agents.by_type"]
+    keys += [f"consensus.{k}" for k, _, _ in CONSENSUS_FIELDS]
+    keys += [f"portfolio.{k}" for k, _, _ in PORTFOLIO_FIELDS]
+    keys += [f"parity[].{k}" for k, _, _ in PARITY_COLUMNS]
+    keys += [f"backtests[].{k}" for k, _, _ in BACKTEST_COLUMNS] + ["backtests[].equity_curve"]
+    keys += [f"backtests[].gates.{k}" for k, _, _ in GATE_COLUMNS] + ["backtests[].gates.walk_forward"]
+    keys += [f"backtests[].crosscheck.{k}" for k in ("agree", "first_divergence", "equity_rel_diff")]
+    keys += [f"data_validation[].{k}" for k, _, _ in DATA_COLUMNS]
+    keys += [f"data_validation[].failures[].{k}" for k, _, _ in FAILURE_COLUMNS] + ["data_validation[].failures[].sample"]
+    keys += [f"stress.{k}" for k in STRESS_ACCOUNTING] + [f"stress.{k}" for k, _, _ in STRESS_FIELDS]
+    keys += [f"stress.{k}" for k in ("errors_by_class", "aborted", "abort_reason", "throughput_series", "per_agent", "resources")]
+    keys += [f"stress.faults[].{k}" for k in ("kind", "params", "injected", "recovered", "cost")]
+    keys += [f"cost.{k}" for k, _, _ in COST_FIELDS] + ["cost.breakdown"]
+    keys += [f"cost.savings[].{k}" for k in ("name", "with", "without", "unit", "saved_pct")]
+    keys += [f"history.{k}" for k in HISTORY_KEYS]
+    return keys
 
 
 def status_text(status: Any) -> str:
@@ -124,10 +271,6 @@ def _list(results: dict, key: str) -> list | None:
     return v if isinstance(v, list) and v else None
 
 
-def _yes_no(v: Any) -> str:
-    return DASH if v is None else ("yes" if v else "no")
-
-
 def _kv(d: dict, fields: Iterable[tuple[str, str, Callable[[Any], str]]]) -> str:
     """Name/value rows for the fields of `d` that were measured."""
     pairs = [(label, fmt(d[key])) for key, label, fmt in fields if key in d]
@@ -140,6 +283,15 @@ def _generic_dict(d: Any) -> str:
         return DASH
     text = ", ".join(f"{esc(k)} {esc(fmt_keyed(str(k), v))}" for k, v in d.items() if v is not None and not isinstance(v, (dict, list)))
     return text or DASH
+
+
+def _rows(items: Iterable[dict], columns: list) -> list[list[str]]:
+    """Table cells of `items`, one column per (key, header, formatter)."""
+    return [[fmt(item.get(key)) for key, _, fmt in columns] for item in items]
+
+
+def _headers(columns: list) -> list[str]:
+    return [header for _, header, _ in columns]
 
 
 def _chart(charts: set[str], name: str, alt: str) -> str | None:
@@ -235,169 +387,69 @@ def _key_metrics(results: dict) -> str:
 
 
 def _sandboxes(results: dict) -> str:
-    sb = _dict(results, "sandboxes")
-    latency = _dict(results, "latency") or {}
-    ops = sorted(op for op in latency if op.startswith("sandbox_"))
-    summary = None
-    if sb or "sandboxes_leaked" in results:
-        d = dict(sb or {})
-        if "sandboxes_leaked" in results:
-            d["sandboxes_leaked"] = results["sandboxes_leaked"]
-        summary = _kv(
-            d,
-            [
-                ("created", "created", fmt_int),
-                ("killed", "killed", fmt_int),
-                ("leaked", "leaked (sandbox layer)", fmt_int),
-                ("sandboxes_leaked", "leaked at the end of the run", fmt_int),
-                ("create_failures", "create failures", fmt_int),
-                ("lifecycle_ok", "full lifecycle worked", _yes_no),
-            ],
-        )
-    errors = (sb or {}).get("errors") or []
-    err_block = ("Errors:\n\n" + "\n".join(f"- {esc(e)}" for e in errors)) if errors else None
+    sb = _dict(results, "sandboxes") or {}
+    ops = sorted(op for op in (_dict(results, "latency") or {}) if op.startswith("sandbox_"))
+    fields = SANDBOX_FIELDS + [("sandboxes_leaked", "leaked at the end of the run", fmt_int)]
+    summary = _kv({**sb, **({"sandboxes_leaked": results["sandboxes_leaked"]} if "sandboxes_leaked" in results else {})}, fields)
+    errors = sb.get("errors") or []
     lat = _latency_table(results, ops)
     return _section(
         "Sandboxes",
         summary or _missing("sandbox lifecycle counts"),
-        err_block,
-        "Lifecycle latencies (CI: bootstrap confidence interval of the percentile):\n\n" + lat if lat else _missing("sandbox latencies"),
+        ("Errors:\n\n" + "\n".join(f"- {esc(e)}" for e in errors)) if errors else None,
+        "Lifecycle latencies (CI: bootstrap 95% confidence interval of the percentile):\n\n" + lat if lat else _missing("sandbox latencies"),
     )
 
 
 def _agents(results: dict) -> str:
     agents = _dict(results, "agents")
+    blocks = ["### Agents\n\n" + (_kv(agents, AGENT_FIELDS) if agents else _missing("agent deployment"))]
+    by_type = (agents or {}).get("by_type") or {}
+    if by_type:
+        blocks.append(table(["agent type", "agents"], ([code(k), fmt_int(v)] for k, v in by_type.items()), "lr"))
     consensus = _dict(results, "consensus")
-    portfolio = _dict(results, "portfolio")
-    parity = _list(results, "parity")
-    blocks = []
-    if agents:
-        blocks.append(
-            "### Agents\n\n"
-            + _kv(
-                agents,
-                [
-                    ("requested", "requested", fmt_int),
-                    ("deployed", "deployed", fmt_int),
-                    ("healthy", "healthy", fmt_int),
-                    ("replaced", "replaced", fmt_int),
-                    ("deploy_failures", "deploy failures", fmt_int),
-                ],
-            )
-        )
-        by_type = agents.get("by_type") or {}
-        if by_type:
-            blocks.append(table(["agent type", "agents"], ([code(k), fmt_int(v)] for k, v in by_type.items()), "lr"))
-    else:
-        blocks.append("### Agents\n\n" + _missing("agent deployment"))
-    if consensus:
-        blocks.append(
-            "### Consensus\n\n"
-            + _kv(
-                consensus,
-                [
-                    ("rounds", "rounds", fmt_int),
-                    ("decided", "decided", fmt_int),
-                    ("holds", "held (no action)", fmt_int),
-                    ("no_quorum", "no quorum", fmt_int),
-                    ("vetoed", "vetoed by the risk manager", fmt_int),
-                    ("errors", "errors", fmt_int),
-                ],
-            )
-        )
-    else:
-        blocks.append("### Consensus\n\n" + _missing("consensus"))
+    blocks.append("### Consensus\n\n" + (_kv(consensus, CONSENSUS_FIELDS) if consensus else _missing("consensus")))
     lat = _latency_table(results, list(AGENT_OPS))
     blocks.append("Latencies:\n\n" + lat if lat else _missing("deploy and consensus latencies"))
-    if portfolio:
-        blocks.append(
-            "### Portfolio\n\n"
-            + _kv(
-                portfolio,
-                [
-                    ("orders", "orders", fmt_int),
-                    ("fills", "fills", fmt_int),
-                    ("rejected", "rejected", fmt_int),
-                    ("invariant_violations", "invariant violations", fmt_int),
-                    ("equity", "equity", fmt_usd),
-                    ("cash", "cash", fmt_usd),
-                ],
-            )
-        )
-    else:
-        blocks.append("### Portfolio\n\n" + _missing("portfolio"))
-    if parity:
-        rows = [
-            [esc(p.get("strategy")), esc(p.get("symbol")), fmt_int(p.get("bars")), fmt_int(p.get("mismatches"))]
-            for p in parity
-            if isinstance(p, dict)
-        ]
-        blocks.append("### Live/backtest parity\n\n" + table(["strategy", "dataset", "bars", "mismatches"], rows, "llrr"))
-    else:
-        blocks.append("### Live/backtest parity\n\n" + _missing("parity"))
+    portfolio = _dict(results, "portfolio")
+    blocks.append("### Portfolio\n\n" + (_kv(portfolio, PORTFOLIO_FIELDS) if portfolio else _missing("portfolio")))
+    parity = [p for p in _list(results, "parity") or [] if isinstance(p, dict)]
+    blocks.append(
+        "### Live/backtest parity\n\n"
+        + (table(_headers(PARITY_COLUMNS), _rows(parity, PARITY_COLUMNS), "llrr") if parity else _missing("parity"))
+    )
     return _section("Agents and consensus", *blocks)
+
+
+def _crosscheck(b: dict) -> list[str]:
+    x = b.get("crosscheck") if isinstance(b.get("crosscheck"), dict) else {}
+    agree = x.get("agree")
+    verdict = DASH if agree is None else ("✓ agrees" if agree else "✗ diverges")
+    if x.get("first_divergence"):
+        verdict += f" at {esc(x['first_divergence'])}"
+    return [verdict, fmt_generic(x["equity_rel_diff"]) if "equity_rel_diff" in x else DASH]
 
 
 def _backtests(results: dict, charts: set[str]) -> str:
     bts = [b for b in (_list(results, "backtests") or []) if isinstance(b, dict)]
     if not bts:
         return _section("Backtests", _missing("backtests"))
-    metrics = table(
-        ["strategy", "dataset", "trials", "return", "CAGR", "volatility", "Sharpe", "Sortino", "max DD", "win rate", "profit factor", "trades", "benchmark"],
-        (
-            [
-                esc(b.get("strategy")),
-                esc(b.get("symbol")),
-                fmt_int(b.get("trials")),
-                fmt_pct(b.get("total_return")),
-                fmt_pct(b.get("cagr")),
-                fmt_pct(b.get("volatility")),
-                fmt_num(b.get("sharpe")),
-                fmt_num(b.get("sortino")),
-                fmt_pct(b.get("max_drawdown")),
-                fmt_pct(b.get("win_rate")),
-                fmt_num(b.get("profit_factor")),
-                fmt_int(b.get("trades")),
-                fmt_pct(b.get("benchmark_return")),
-            ]
-            for b in bts
-        ),
-        "ll" + "r" * 11,
-    )
+    metrics = table(_headers(BACKTEST_COLUMNS), _rows(bts, BACKTEST_COLUMNS), "ll" + "r" * (len(BACKTEST_COLUMNS) - 2))
     gate_rows = []
-    for b in bts:
+    for b, cells in zip(bts, _rows(bts, BACKTEST_COLUMNS[:2])):
         g = b.get("gates") if isinstance(b.get("gates"), dict) else {}
-        x = b.get("crosscheck") if isinstance(b.get("crosscheck"), dict) else {}
-        agree = x.get("agree")
-        cross = DASH if agree is None else ("✓ agrees" if agree else "✗ diverges")
-        if x.get("first_divergence"):
-            cross += f" at {esc(x['first_divergence'])}"
-        gate_rows.append(
-            [
-                esc(b.get("strategy")),
-                esc(b.get("symbol")),
-                fmt_num(g.get("dsr"), 3),
-                fmt_num(g.get("psr"), 3),
-                _generic_dict(g.get("walk_forward")),
-                fmt_pct(g.get("cost_stress_return")),
-                fmt_pct(g.get("lag_return")),
-                _yes_no(g.get("min_trades_ok")),
-                cross,
-                fmt_generic(x.get("equity_rel_diff")) if "equity_rel_diff" in x else DASH,
-            ]
-        )
+        gate_rows.append(cells + _rows([g], GATE_COLUMNS)[0] + [_generic_dict(g.get("walk_forward"))] + _crosscheck(b))
     gates = table(
-        ["strategy", "dataset", "DSR", "PSR", "walk-forward", "return with 2× costs", "return with 1-bar lag", "enough trades", "reference simulator", "equity difference"],
+        _headers(BACKTEST_COLUMNS[:2]) + _headers(GATE_COLUMNS) + ["walk-forward", "reference simulator", "equity difference"],
         gate_rows,
-        "llrrlrrlll",
+        "llrrrrllll",
     )
-    equity = _chart(charts, "equity_curves.png", "equity curves")
     return _section(
         "Backtests",
         "Filled at the next bar's open; every parameter trial counted.\n\n" + metrics,
-        "Validity gates (deflated and probabilistic Sharpe ratio, walk-forward, cost and lag stress) and the cross-check by the independent reference simulator:\n\n"
-        + gates,
-        equity or _missing("equity curves"),
+        "Validity gates (deflated and probabilistic Sharpe ratio, cost and lag stress, walk-forward) and the cross-check "
+        "by the independent reference simulator:\n\n" + gates,
+        _chart(charts, "equity_curves.png", "equity curves") or _missing("equity curves"),
     )
 
 
@@ -405,34 +457,38 @@ def _data_quality(results: dict) -> str:
     dv = [d for d in (_list(results, "data_validation") or []) if isinstance(d, dict)]
     if not dv:
         return _section("Data quality", _missing("data validation"))
-    summary = table(
-        ["dataset", "rows", "expectations", "failed", "status"],
-        (
-            [
-                esc(d.get("dataset")),
-                fmt_int(d.get("rows")),
-                fmt_int(d.get("expectations")),
-                fmt_int(d.get("failed")),
-                status_text("pass" if d.get("failed") == 0 else "fail") if is_number(d.get("failed")) else DASH,
-            ]
-            for d in dv
-        ),
-        "lrrrl",
-    )
+    rows = [
+        cells + [status_text("pass" if d.get("failed") == 0 else "fail") if is_number(d.get("failed")) else DASH]
+        for d, cells in zip(dv, _rows(dv, DATA_COLUMNS))
+    ]
+    blocks = [table(_headers(DATA_COLUMNS) + ["status"], rows, "lrrrl")]
     failing = []
     for d in dv:
-        for f in d.get("failures") or []:
-            if not isinstance(f, dict):
-                continue
+        for f in (f for f in d.get("failures") or [] if isinstance(f, dict)):
             sample = f.get("sample")
-            sample_text = code(json.dumps(sample[:3] if isinstance(sample, list) else sample, default=str)) if sample not in (None, []) else DASH
-            failing.append(
-                [esc(d.get("dataset")), esc(f.get("expectation")), esc(f.get("column")), fmt_int(f.get("unexpected_count")), sample_text]
-            )
-    blocks = [summary]
+            shown = code(json.dumps(sample[:3] if isinstance(sample, list) else sample, default=str)) if sample not in (None, []) else DASH
+            failing.append([_text(d.get("dataset"))] + _rows([f], FAILURE_COLUMNS)[0] + [shown])
     if failing:
-        blocks.append("Failing expectations (first sample rows):\n\n" + table(["dataset", "expectation", "column", "unexpected", "sample"], failing, "lllrl"))
+        headers = ["dataset"] + _headers(FAILURE_COLUMNS) + ["sample rows"]
+        blocks.append("Failing expectations (up to three sample rows each):\n\n" + table(headers, failing, "lllrl"))
     return _section("Data quality", *blocks)
+
+
+def _faults(st: dict) -> str:
+    faults = [f for f in st.get("faults") or [] if isinstance(f, dict)]
+    if not faults:
+        return "### Faults injected\n\nNone were injected in this run."
+    rows = (
+        [code(f.get("kind", "?")), _generic_dict(f.get("params")), fmt_generic(f.get("injected")), fmt_generic(f.get("recovered")), _generic_dict(f.get("cost"))]
+        for f in faults
+    )
+    return "### Faults injected\n\n" + table(["fault", "parameters", "injected", "recovered", "what it cost"], rows, "llrrl")
+
+
+def _named_counts(title: str, d: Any, header: str, empty: str | None) -> str | None:
+    if isinstance(d, dict) and d:
+        return f"### {title}\n\n" + table([header, "tasks"], ([code(k), fmt_int(v)] for k, v in d.items()), "lr")
+    return f"### {title}\n\n{empty}" if empty else None
 
 
 def _stress(results: dict, charts: set[str]) -> str:
@@ -440,134 +496,71 @@ def _stress(results: dict, charts: set[str]) -> str:
     if not st:
         return _section("Stress test", _missing("stress test"))
     accounting = table(
-        ["submitted", "completed", "failed", "timed out", "lost", "duplicated"],
-        [[fmt_int(st.get(k)) for k in ("submitted", "completed", "failed", "timed_out", "lost", "duplicated")]],
-        "rrrrrr",
+        [k.replace("_", " ") for k in STRESS_ACCOUNTING], [[fmt_int(st.get(k)) for k in STRESS_ACCOUNTING]], "r" * len(STRESS_ACCOUNTING)
     )
-    load = _kv(
-        st,
-        [
-            ("mode", "load model", lambda v: esc(v)),
-            ("rate", "target rate (tasks/s)", fmt_generic),
-            ("concurrency", "concurrency", fmt_int),
-            ("duration_s", "duration", fmt_seconds),
-            ("throughput_per_s", "throughput (tasks/s)", lambda v: fmt_num(v, 1)),
-            ("success_rate", "success rate", fmt_pct),
-            ("error_rate", "error rate", fmt_pct),
-        ],
-    )
-    lat = _latency_table(
-        results,
-        [STRESS_OP],
-        pcts=(("p50", "P50"), ("p90", "P90"), ("p95", "P95"), ("p99", "P99"), ("p999", "P99.9")),
-    )
-    latency_blocks = [
-        "### Task latency\n\n" + (lat if lat else _missing("task latency")),
-        _chart(charts, "stress_latency.png", "task latency histogram and CDF"),
-        _chart(charts, "stress_throughput.png", "throughput over time"),
-    ]
-    errors = st.get("errors_by_class") or {}
-    err = (
-        "### Errors by class\n\n" + table(["error class", "tasks"], ([code(k), fmt_int(v)] for k, v in errors.items()), "lr")
-        if errors
-        else "### Errors by class\n\nNo task failed with an error."
-    )
-    faults = [f for f in st.get("faults") or [] if isinstance(f, dict)]
-    if faults:
-        fault_block = "### Faults injected\n\n" + table(
-            ["fault", "parameters", "injected", "recovered", "what it cost"],
-            (
-                [
-                    code(f.get("kind", "?")),
-                    _generic_dict(f.get("params")),
-                    fmt_generic(f.get("injected")),
-                    fmt_generic(f.get("recovered")),
-                    _generic_dict(f.get("cost")),
-                ]
-                for f in faults
-            ),
-            "llrrl",
-        )
-    else:
-        fault_block = "### Faults injected\n\nNone were configured for this run."
+    lat = _latency_table(results, [STRESS_OP], pcts=_STRESS_PCTS)
     if "aborted" in st:
-        abort = "### Abort rule\n\n" + (
+        abort = (
             f"✗ The run was aborted early: {esc(st.get('abort_reason') or 'no reason recorded')}."
             if st.get("aborted")
             else "The abort rule did not fire."
         )
     else:
-        abort = "### Abort rule\n\n" + _missing("abort rule")
-    per_agent = st.get("per_agent") or {}
-    per_agent_block = (
-        "### Load per agent\n\n" + table(["agent", "tasks"], ([code(k), fmt_int(v)] for k, v in per_agent.items()), "lr")
-        if per_agent
-        else None
+        abort = _missing("abort rule")
+    resources = {k: v for k, v in (st.get("resources") or {}).items() if isinstance(v, dict)}
+    return _section(
+        "Stress test",
+        "### Accounting\n\nEvery task ends in exactly one final state.\n\n" + accounting,
+        _kv(st, STRESS_FIELDS),
+        "### Task latency\n\n" + (lat or _missing("task latency")),
+        _chart(charts, "stress_latency.png", "task latency histogram and CDF"),
+        _chart(charts, "stress_throughput.png", "throughput over time"),
+        _named_counts("Errors by class", st.get("errors_by_class"), "error class", "No task failed with an error."),
+        _faults(st),
+        "### Abort rule\n\n" + abort,
+        _named_counts("Load per agent", st.get("per_agent"), "agent", None),
+        "### Resources\n\n" + table(["where", "measured"], ([esc(k), _generic_dict(v)] for k, v in resources.items()), "ll") if resources else None,
     )
-    resources = st.get("resources") or {}
-    res_block = (
-        "### Resources\n\n"
-        + table(["where", "measured"], ([esc(k), _generic_dict(v)] for k, v in resources.items() if isinstance(v, dict)), "ll")
-        if resources
-        else None
-    )
-    return _section("Stress test", "### Accounting\n\nEvery task ends in exactly one final state.\n\n" + accounting, load, *latency_blocks, err, fault_block, abort, per_agent_block, res_block)
 
 
 def _cost(results: dict) -> str:
     cost = _dict(results, "cost")
     if not cost:
         return _section("Cost", _missing("cost"))
-    main = _kv(
-        cost,
-        [
-            ("total_usd", "this run", fmt_usd),
-            ("projected_daily_usd", "projected per day (production scenario)", fmt_usd),
-            ("projected_daily_observed_usd", "projected per day (at this run's observed rate)", fmt_usd),
-            ("budget_daily_usd", "daily budget", fmt_usd),
-            ("alert_fraction", "alert at fraction of budget", fmt_pct),
-            ("per_1000_tasks_usd", "per 1,000 tasks", fmt_usd),
-            ("price_table", "price table", lambda v: code(v)),
-        ],
-    )
     breakdown = cost.get("breakdown") or {}
     bd = (
-        "### Breakdown\n\n" + table(["item", "value"], ([esc(k), esc(fmt_keyed(str(k), v)) if not isinstance(v, dict) else _generic_dict(v)] for k, v in breakdown.items()), "ll")
-        if breakdown
-        else "### Breakdown\n\n" + _missing("cost breakdown")
+        table(["item", "value"], ([esc(k), _generic_dict(v) if isinstance(v, dict) else esc(fmt_keyed(str(k), v))] for k, v in breakdown.items()), "ll")
+        if isinstance(breakdown, dict) and breakdown
+        else _missing("cost breakdown")
     )
     savings = [s for s in cost.get("savings") or [] if isinstance(s, dict)]
+
+    def measured(s: dict, key: str) -> str:
+        return fmt_value(s.get(key), s.get("unit")) if s.get(key) is not None else NOT_MEASURED
+
     sv = (
-        "### Savings of each optimization (measured with and without)\n\n"
-        + table(
+        table(
             ["optimization", "with", "without", "saved"],
-            (
-                [
-                    esc(s.get("name")),
-                    fmt_value(s.get("with"), s.get("unit")) if s.get("unit") else fmt_generic(s.get("with")),
-                    fmt_value(s.get("without"), s.get("unit")) if s.get("unit") else fmt_generic(s.get("without")),
-                    fmt_pct_value(s.get("saved_pct")),
-                ]
-                for s in savings
-            ),
+            ([esc(s.get("name")), esc(measured(s, "with")), esc(measured(s, "without")), fmt_pct_value(s.get("saved_pct"))] for s in savings),
             "lrrr",
         )
         if savings
-        else "### Savings of each optimization\n\n" + _missing("savings")
+        else _missing("savings")
     )
-    return _section("Cost", main, bd, sv)
+    return _section(
+        "Cost", _kv(cost, COST_FIELDS), "### Breakdown\n\n" + bd, "### Savings of each optimization (measured with and without)\n\n" + sv
+    )
 
 
 def _readiness(results: dict, charts: set[str]) -> str:
     cats = [c for c in (_list(results, "categories") or []) if isinstance(c, dict)]
     if not cats:
         return _section("Readiness score", _missing("category scores"))
-    body = table(
-        ["category", "weight", "score", "passed", "evaluated"],
-        ([esc(c.get("name")), fmt_generic(c.get("weight")), fmt_score(c.get("score")), fmt_int(c.get("passed")), fmt_int(c.get("evaluated"))] for c in cats),
-        "lrrrr",
+    note = (
+        "Score = passed ÷ evaluated × 100 per category (missing evidence counts as evaluated and not passed); "
+        "readiness = Σ weight × score ÷ 100."
     )
-    note = "Score = passed ÷ evaluated × 100 per category (missing evidence counts as evaluated and not passed); readiness = Σ weight × score ÷ 100."
+    body = table(_headers(CATEGORY_COLUMNS), _rows(cats, CATEGORY_COLUMNS), "lrrrr")
     return _section("Readiness score", note, body, _chart(charts, "readiness.png", "readiness by category"))
 
 
