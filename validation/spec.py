@@ -361,6 +361,11 @@ class Waiver(_Strict):
     @classmethod
     def _day_end(cls, v: Any) -> Any:
         # a bare date means "through that day" (UTC)
+        if isinstance(v, str) and len(v.strip()) == 10:
+            try:
+                v = date.fromisoformat(v.strip())
+            except ValueError:
+                return v
         if isinstance(v, date) and not isinstance(v, datetime):
             return datetime(v.year, v.month, v.day, 23, 59, 59, tzinfo=timezone.utc)
         return v

@@ -1,0 +1,83 @@
+"""Regression against history: flagged when samples shift, not when they don't."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from validation.history import compare, latency_regressions, load_history
+from validation.spec import HistorySpec
+
+H = HistorySpec()
+
+
+def _samples(seed: int, scale: float = 1.0, n: int = 300) -> dict[str, list[float]]:
+    rng = random.Random(seed)
+    return {"task": [rng.lognormvariate(0, 0.3) * 20 * scale for _ in range(n)]}
+
+
+def _run(i: int, scale: float = 1.0, per_1000: float = 0.01, profile: str = "smoke") -> dict:
+    return {"run_id": f"r{i}", "profile": profile, "started_at": f"2026-11-2{i}T02:00:00Z", "readiness_score": 90 + i,
+            "verdict": "CERTIFIED", "cost": {"total_usd": 0.1 * i, "per_1000_tasks_usd": per_1000},
+            "samples": _samples(100 + i, scale)}
+
+
+def test_no_regression_when_samples_come_from_the_same_distribution():
+    runs = [_run(i) for i in range(1, 6)]
+    for seed in range(10):
+        regs = latency_regressions(_samples(seed), runs, H)
+        assert regs[0]["status"] == "pass", regs
+
+
+def test_regression_flagged_when_latency_shifts_with_warn_and_fail_bands():
+    runs = [_run(i) for i in range(1, 6)]
+    assert latency_regressions(_samples(1, scale=1.15), runs, H)[0]["status"] == "warn"
+    fail = latency_regressions(_samples(1, scale=1.5), runs, H)[0]
+    assert fail["status"] == "fail" and fail["p_value"] < H.alpha and fail["change_pct"] > 25
+
+
+def test_both_gates_must_trip():
+    runs = [_run(i) for i in range(1, 6)]
+    # significant but small (+6 %, many samples): no flag
+    small = latency_regressions(_samples(1, scale=1.06, n=5000), runs, H)[0]
+    assert small["p_value"] < H.alpha and small["status"] == "pass"
+    # large but not significant (too noisy with few samples): 8 current samples drawn wide
+    tiny = HistorySpec(min_samples=3)
+    regs = latency_regressions({"task": [10, 40, 15, 35, 20, 30, 18, 60]}, runs, tiny)
+    assert regs[0]["p_value"] >= tiny.alpha and regs[0]["status"] == "pass"
+
+
+def test_too_few_samples_are_not_compared():
+    assert latency_regressions({"task": [1.0] * 5}, [_run(1)], H) == []
+
+
+def test_compare_section_and_checks():
+    runs = [_run(i) for i in range(1, 4)] + [_run(9, profile="nightly")]
+    section, checks = compare(H, "smoke", _samples(1, scale=1.5), {"total_usd": 0.45, "per_1000_tasks_usd": 0.02}, runs)
+    assert section["previous_run_id"] == "r3" and section["compared_runs"] == ["r3", "r2", "r1"]
+    assert section["cost_delta_usd"] == pytest.approx(0.15) and section["cost_delta_pct"] == pytest.approx(50.0)
+    ids = {c.id: c.status for c in checks}
+    assert ids == {"perf.regression.task": "fail", "cost.regression.per_1000_tasks": "fail"}
+    same, checks = compare(H, "smoke", _samples(7), {"total_usd": 0.3, "per_1000_tasks_usd": 0.0101}, runs)
+    assert {c.id: c.status for c in checks} == {"perf.regression.task": "pass", "cost.regression.per_1000_tasks": "pass"}
+
+
+def test_first_run_has_no_comparison():
+    section, checks = compare(H, "smoke", _samples(1), {}, [])
+    assert checks == [] and section["previous_run_id"] is None and section["regressions"] == []
+
+
+def test_load_history_reads_run_directories(tmp_path):
+    for i in range(1, 5):
+        r = _run(i, profile="smoke" if i != 2 else "standard")
+        d = tmp_path / r["run_id"]
+        d.mkdir()
+        (d / "samples.json").write_text(json.dumps(r.pop("samples")))
+        (d / "results.json").write_text(json.dumps(r))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "results.json").write_text("{not json")
+    runs = load_history(tmp_path, "smoke", 5, exclude_run_id="r4")
+    assert [r["run_id"] for r in runs] == ["r3", "r1"]
+    assert len(runs[0]["samples"]["task"]) == 300

@@ -1,0 +1,185 @@
+"""judge(): evidence in, checks, scores and a verdict out; every break of the evidence moves them."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from _judge_fixtures import documented_repo, good_evidence, latency, samples, with_
+from validation import judge, load_spec
+from validation.checks import PASSING
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def smoke():
+    return load_spec("smoke")
+
+
+@pytest.fixture
+def repo(tmp_path, smoke):
+    return documented_repo(tmp_path, smoke)
+
+
+def _judge(spec, ev, repo, **kw):
+    return judge(spec, ev, now=NOW, repo_root=repo, **kw)
+
+
+@pytest.mark.parametrize("profile", ["smoke", "standard", "nightly"])
+def test_healthy_evidence_is_certified_with_every_check_passing(profile, tmp_path):
+    spec = load_spec(profile)
+    j = judge(spec, good_evidence(spec), now=NOW, repo_root=documented_repo(tmp_path, spec))
+    assert [c.id for c in j.checks if c.status != "pass"] == []
+    assert j.readiness_score == 100.0 and j.verdict == "CERTIFIED"
+    assert [c["name"] for c in j.categories] == ["functionality", "performance", "cost", "reliability", "documentation"]
+    json.dumps(j.to_dict(), allow_nan=False)  # results.json material: strict JSON
+
+
+def test_injected_latency_flips_the_sla_check_and_the_verdict(smoke, repo):
+    ev = good_evidence(smoke)
+    slow = with_(ev, "latency.sandbox_create", latency([x + 6000 for x in ev["samples"]["sandbox_create"]]))
+    j = _judge(smoke, slow, repo)
+    c = j.check("perf.sandbox_create.p95")
+    assert c.status == "fail" and c.observed > 5000 and c.evidence == "latency.sandbox_create.p95"
+    assert j.verdict == "NOT_CERTIFIED" and j.readiness_score < 100
+    assert _judge(smoke, ev, repo).verdict == "CERTIFIED"  # and back
+
+
+BREAKS = [
+    ("sandboxes.lifecycle_ok", False, "func.sandbox_lifecycle", "fail"),
+    ("sandboxes.lifecycle_ok", "yes", "func.sandbox_lifecycle", "error"),
+    ("agents.healthy", 2, "func.agent_deploy", "fail"),
+    ("consensus.errors", 1, "func.consensus", "fail"),
+    ("consensus.rounds", 0, "func.consensus", "nodata"),
+    ("portfolio.invariant_violations", 1, "func.portfolio_invariants", "fail"),
+    ("portfolio.fills", 0, "func.portfolio_invariants", "nodata"),
+    ("parity.0.mismatches", 3, "func.parity", "fail"),
+    ("parity", [], "func.parity", "nodata"),
+    ("data_validation.0.failed", 2, "func.data.SPX", "fail"),
+    ("data_validation", [], "func.data.SPX", "nodata"),
+    ("backtests.0.crosscheck.agree", False, "func.backtest.crosscheck", "fail"),
+    ("backtests.0.crosscheck", None, "func.backtest.crosscheck", "nodata"),
+    ("stress.lost", 1, "rel.stress.accounting", "fail"),
+    ("stress.duplicated", 1, "rel.stress.accounting", "fail"),
+    ("stress.completed", 10, "rel.stress.accounting", "fail"),
+    ("stress.submitted", 60, "rel.stress.accounting", "fail"),
+    ("stress.aborted", True, "rel.stress.not_aborted", "fail"),
+    ("sandboxes.leaked", 1, "rel.sandboxes.leaked", "fail"),
+    ("stress.faults.0.recovered", False, "rel.faults.fail_rate", "fail"),
+    ("stress.faults.0.injected", 0, "rel.faults.fail_rate", "nodata"),
+    ("stress.faults", [], "rel.faults.latency", "nodata"),
+    ("stress.success_rate", 0.8, "rel.success_rate", "fail"),
+    ("stress.error_rate", 0.06, "rel.error_rate", "fail"),
+    ("stress.throughput_per_s", 1.0, "perf.throughput_per_s", "fail"),
+    ("backtests.0.gates.dsr", 0.5, "rel.backtest.dsr", "fail"),
+    ("backtests.0.gates.walk_forward", {"degradation": 0.9}, "rel.backtest.walk_forward", "fail"),
+    ("backtests.0.gates.walk_forward", {}, "rel.backtest.walk_forward", "nodata"),
+    ("backtests.0.gates.cost_stress_return", -0.1, "rel.backtest.cost_stress", "fail"),
+    ("backtests.0.gates.lag_return", 0.1, "rel.backtest.lag", "fail"),
+    ("latency.task.p95", "fast", "perf.task.p95", "error"),
+    ("latency.task.insufficient", ["p95"], "perf.task.p95", "nodata"),
+    ("latency.consensus.count", 0, "perf.consensus.p95", "nodata"),
+    ("cost.meter", None, "cost.budget.projected", "nodata"),
+    ("cost.savings_measurements", {}, "cost.savings.pooling", "nodata"),
+]
+
+
+@pytest.mark.parametrize("path, value, check_id, status", BREAKS, ids=[f"{b[0]}={b[1]!r}" for b in BREAKS])
+def test_each_break_in_the_evidence_moves_its_check_and_the_score(smoke, repo, path, value, check_id, status):
+    ev = good_evidence(smoke)
+    assert _judge(smoke, ev, repo).check(check_id).status == "pass"
+    j = _judge(smoke, with_(ev, path, value), repo)
+    assert j.check(check_id).status == status
+    assert j.readiness_score < 100.0
+    assert j.verdict != "CERTIFIED" or not j.check(check_id).critical
+
+
+@pytest.mark.parametrize("section", ["latency", "sandboxes", "agents", "consensus", "portfolio", "parity", "stress",
+                                     "cost", "backtests", "data_validation"])
+def test_a_missing_section_is_never_a_pass(smoke, repo, section):
+    ev = good_evidence(smoke)
+    del ev[section]
+    j = _judge(smoke, ev, repo)
+    assert any(c.status == "nodata" for c in j.checks)
+    assert j.verdict == "NOT_CERTIFIED"  # every section feeds at least one critical check
+
+
+def test_empty_evidence_scores_low_and_fails(smoke, repo):
+    j = _judge(smoke, {}, repo)
+    assert j.verdict == "NOT_CERTIFIED" and j.readiness_score <= 10.0  # only documentation passes
+    assert all(c.status != "pass" for c in j.checks if c.category != "documentation")
+
+
+def test_too_few_trades_gives_nodata_not_a_pass(smoke, repo):
+    ev = good_evidence(smoke)
+    for b in ev["backtests"]:
+        b["trades"] = 2
+    j = _judge(smoke, ev, repo)
+    assert j.check("rel.backtest.dsr").status == "nodata"
+    assert j.check("rel.backtest.dsr").details["too_few_trades"]
+    ev["backtests"][0]["trades"] = 20  # one configuration with enough trades is judged on its own
+    assert _judge(smoke, ev, repo).check("rel.backtest.dsr").status == "pass"
+
+
+def test_crosscheck_disagreement_is_critical_and_carries_the_first_divergence(smoke, repo):
+    ev = good_evidence(smoke)
+    ev["backtests"][1]["crosscheck"] = {"agree": False, "first_divergence": {"bar": 17, "field": "entry_price"},
+                                        "equity_rel_diff": 0.01}
+    j = _judge(smoke, ev, repo)
+    c = j.check("func.backtest.crosscheck")
+    assert c.critical and c.status == "fail" and c.details["first_disagreement"]["first_divergence"]["bar"] == 17
+    assert j.verdict == "NOT_CERTIFIED"
+
+
+def test_missing_documents_fail_documentation_only(smoke, tmp_path):
+    spec = smoke
+    j = judge(spec, good_evidence(spec), now=NOW, repo_root=tmp_path)  # an empty tree: no docs at all
+    cat = {c["name"]: c for c in j.categories}
+    assert cat["documentation"]["score"] == 0 and j.readiness_score == 90.0
+    assert j.verdict == "CERTIFIED"  # exactly on the pass line: documentation is not critical
+    j = judge(load_spec("smoke", overrides={"scoring": {"pass": 95}}), good_evidence(spec), now=NOW, repo_root=tmp_path)
+    assert j.verdict == "CONDITIONAL"
+
+
+def _waived_spec(expires):
+    return load_spec("smoke", overrides={"waivers": [
+        {"check": "perf.sandbox_create.p95", "reason": "cold template cache on the CI runner", "owner": "release-eng",
+         "expires": expires.isoformat()}]})
+
+
+def test_an_active_waiver_accepts_a_failure_and_an_expired_one_does_not(smoke, repo):
+    ev = good_evidence(smoke)
+    slow = with_(ev, "latency.sandbox_create.p95", 7000.0)
+    j = _judge(_waived_spec(NOW + timedelta(days=1)), slow, repo)
+    c = j.check("perf.sandbox_create.p95")
+    assert c.status == "waived" and c.waiver["owner"] == "release-eng" and c.waiver["was"] == "fail"
+    assert j.verdict == "CERTIFIED" and j.waivers[0]["waived"] == ["perf.sandbox_create.p95"]
+    j = _judge(_waived_spec(NOW - timedelta(seconds=1)), slow, repo)
+    assert j.check("perf.sandbox_create.p95").status == "fail" and j.verdict == "NOT_CERTIFIED"
+    assert j.waivers[0]["active"] is False
+
+
+def test_history_regression_becomes_a_check_and_readiness_delta_is_reported(smoke, repo):
+    past = []
+    for i in range(3):
+        ev = good_evidence(smoke, seed=10 + i)
+        r = _judge(smoke, ev, repo).to_dict() | {"run_id": f"r{i}", "profile": "smoke",
+                                                  "started_at": f"2026-11-2{i}T02:00:00Z", "samples": ev["samples"]}
+        past.append(r)
+    ev = good_evidence(smoke)
+    j = _judge(smoke, ev, repo, history=past)
+    assert j.check("perf.regression.task").status == "pass" and j.history["readiness_delta"] == 0.0
+    assert j.history["previous_run_id"] == "r2"
+    slow = copy.deepcopy(ev)
+    slow["samples"] = samples(seed=1, scale=1.6)
+    j = _judge(smoke, slow, repo, history=past)
+    assert j.check("perf.regression.task").status == "fail"
+    regressed = [c.id for c in j.checks if c.status == "fail"]
+    assert len(regressed) == 7 and all(i.startswith("perf.regression.") for i in regressed)  # every op slowed
+    assert j.history["readiness_delta"] == pytest.approx(-25 * 7 / 14)  # performance lost 7 of 14 checks
+    assert j.verdict == "CONDITIONAL" and not j.blocking  # a regression lowers the score, it does not block
+    assert all(c.status in PASSING for c in j.checks if not c.id.startswith("perf.regression"))

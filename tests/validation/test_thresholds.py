@@ -1,0 +1,81 @@
+"""Threshold expressions: round trips, units, boundaries and clear rejections."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, strategies as st
+
+from validation.thresholds import AGGREGATES, COMPARATORS, UNITS, Threshold, ThresholdError, parse
+
+
+@pytest.mark.parametrize("text, agg, op, value", [
+    ("p95 < 5000ms", "p95", "<", 5000.0),
+    ("p95<5s", "p95", "<", 5000.0),
+    ("p(95) < 2s", "p95", "<", 2000.0),
+    ("p(99.9) <= 800ms", "p999", "<=", 800.0),
+    ("rate >= 0.90", "rate", ">=", 0.9),
+    ("rate >= 90%", "rate", ">=", 0.9),
+    (">= 0.90", None, ">=", 0.9),
+    ("< 5%", None, "<", 0.05),
+    ("max <= 0", "max", "<=", 0.0),
+    ("< $5.00", None, "<", 5.0),
+    ("< 5$", None, "<", 5.0),
+    ("mean != 1e-3", "mean", "!=", 0.001),
+])
+def test_parses_the_k6_like_forms(text, agg, op, value):
+    t = parse(text)
+    assert (t.aggregate, t.op) == (agg, op)
+    assert math.isclose(t.value, value)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("p95 < fast", "expected a number"),
+    ("p95 5000ms", "expected a comparator"),
+    ("p96 < 5", "expected an aggregate"),
+    ("p95 < 5000 ms extra", "expected a unit"),
+    ("p95 < 5 minutes", "expected a unit"),
+    ("", "expected a comparator"),
+    ("< $5ms", "nothing after a $ amount"),
+    ("<< 5", "expected a number"),
+])
+def test_rejects_garbage_naming_the_expression_and_what_was_expected(text, expected):
+    with pytest.raises(ThresholdError) as e:
+        parse(text)
+    assert repr(text) in str(e.value)
+    assert expected in str(e.value)
+
+
+def test_boundaries_are_exact():
+    assert parse("p95 < 5000ms").holds(4999.999)
+    assert not parse("p95 < 5000ms").holds(5000.0)
+    assert parse("rate >= 0.90").holds(0.90)
+    assert not parse("rate >= 0.90").holds(0.8999)
+    assert not parse("max <= 0").holds(1)
+
+
+def test_nan_and_none_never_hold():
+    for op in COMPARATORS:
+        assert not parse(f"{op} 1").holds(float("nan"))
+        assert not parse(f"{op} 1").holds(None)
+
+
+finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12, max_value=1e12)
+
+
+@given(st.one_of(st.none(), st.sampled_from(AGGREGATES)), st.sampled_from(list(COMPARATORS)), finite,
+       st.one_of(st.none(), st.sampled_from(list(UNITS))))
+def test_round_trip(agg, op, number, unit):
+    t = Threshold(agg, op, number, unit)
+    assert parse(str(t)) == t
+
+
+@given(st.text(max_size=30))
+def test_arbitrary_text_parses_or_raises_threshold_error(text):
+    try:
+        t = parse(text)
+    except ThresholdError as e:
+        assert repr(text) in str(e)
+    else:
+        assert parse(str(t)) == t
