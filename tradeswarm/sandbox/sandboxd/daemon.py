@@ -88,7 +88,7 @@ def running(state_dir: Path) -> Endpoint | None:
 
 
 def serve(state_dir: Path, port: int = 0, max_sandboxes: int = 10, create_rate_per_s: float = 50.0,
-          memory_mb: int | None = None, log_level: str = "warning") -> None:
+          memory_mb: int | None = None, max_processes: int | None = None, log_level: str = "warning") -> None:
     """Run sandboxd in the foreground until SIGINT/SIGTERM; writes the endpoint when listening."""
     import asyncio
     import logging
@@ -103,7 +103,9 @@ def serve(state_dir: Path, port: int = 0, max_sandboxes: int = 10, create_rate_p
     paths.root.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(32)
     atomic_write_text(paths.token, token + "\n", mode=0o600)
-    resources = ResourceLimits(memory_mb=memory_mb) if memory_mb else ResourceLimits()
+    defaults = ResourceLimits()
+    resources = ResourceLimits(memory_mb=memory_mb or defaults.memory_mb,
+                               max_processes=max_processes or defaults.max_processes)
     limits = ServerLimits(max_sandboxes=max_sandboxes, create_rate_per_s=create_rate_per_s,
                           resources=resources, memory_mb=resources.memory_mb)
     registry = Registry(paths.root, limits)

@@ -1,0 +1,29 @@
+"""A private sandboxd with its own limits, for the tests that need other limits than the fixture's."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from tradeswarm.sandbox.sandboxd import daemon
+
+
+@contextmanager
+def private_sandboxd(state_dir: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[dict]:
+    """Start a daemon on `state_dir` with extra `serve` args (and extra host env); yield SDK params."""
+    saved = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    try:
+        ep = daemon.start(state_dir, extra_args=list(args))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    try:
+        yield {"api_key": ep.token, "api_url": ep.url, "sandbox_url": ep.url}
+    finally:
+        daemon.stop(state_dir)

@@ -1,0 +1,91 @@
+"""Auth (token on every request, loopback only), the fault endpoint and the metrics endpoint."""
+
+from __future__ import annotations
+
+import json
+import stat
+import time
+
+import httpx
+import pytest
+from e2b import Sandbox
+from e2b.exceptions import AuthenticationException, SandboxException
+
+from tradeswarm.sandbox.faults import fault_state, inject_faults
+
+
+def test_token_file_is_private_and_server_is_loopback_only(sandboxd):
+    token_file = sandboxd.state_dir / "sandboxd" / "token"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert sandboxd.url.startswith("http://127.0.0.1:")
+    endpoint = json.loads((sandboxd.state_dir / "sandboxd" / "endpoint.json").read_text())
+    assert sandboxd.token not in json.dumps(endpoint)
+
+
+@pytest.mark.parametrize("method,path", [("GET", "/v2/sandboxes"), ("POST", "/v2/sandboxes"), ("GET", "/health"),
+                                         ("POST", "/admin/faults"), ("GET", "/sandboxes/x/metrics")])
+def test_rest_requests_without_the_token_are_refused(sandboxd, method, path):
+    for headers in ({}, {"X-API-KEY": "wrong"}):
+        r = httpx.request(method, sandboxd.url + path, headers=headers, json={})
+        assert r.status_code == 401 and r.json()["code"] == 401
+    ok = httpx.request("GET", sandboxd.url + "/v2/sandboxes", headers={"X-API-KEY": sandboxd.token})
+    assert ok.status_code == 200
+
+
+def test_sdk_with_a_wrong_key_is_refused(sandboxd):
+    with pytest.raises(AuthenticationException):
+        Sandbox.create("base", **{**sandboxd.sdk_params, "api_key": "not-the-token"})
+
+
+def test_envd_requests_need_the_sandbox_access_token(sandboxd):
+    box = Sandbox.create("base", **sandboxd.sdk_params)
+    try:
+        box.files.write("f.txt", "data")
+        base = {"E2b-Sandbox-Id": box.sandbox_id}
+        for headers in (base, {**base, "X-Access-Token": "wrong"}, {**base, "X-API-KEY": sandboxd.token}):
+            assert httpx.get(f"{sandboxd.url}/files", params={"path": "f.txt"}, headers=headers).status_code == 401
+        rpc = httpx.post(f"{sandboxd.url}/process.Process/List", json={}, headers={**base, "Content-Type": "application/json"})
+        assert rpc.status_code == 401
+        # the opposite case: the SDK sends the envd token it got at create, so it works
+        assert box.files.read("f.txt") == "data"
+    finally:
+        box.kill()
+
+
+def test_fault_endpoint_fails_next_creates_then_recovers(sandboxd):
+    state = inject_faults(sandboxd.settings, fail_next=2)
+    assert state["fail_next"] == 2
+    for _ in range(2):
+        with pytest.raises(SandboxException) as e:
+            Sandbox.create("base", **sandboxd.sdk_params)
+        assert "failed to place sandbox" in str(e.value)
+    box = Sandbox.create("base", **sandboxd.sdk_params)
+    box.kill()
+    assert fault_state(sandboxd.settings)["fail_next"] == 0
+
+
+def test_fault_endpoint_throttles_creates_for_a_while(sandboxd):
+    inject_faults(sandboxd.settings, throttle_s=0.6)
+    r = httpx.post(f"{sandboxd.url}/v2/sandboxes", json={"templateID": "base"}, headers={"X-API-KEY": sandboxd.token})
+    assert r.status_code == 429 and r.json()["code"] == 429
+    time.sleep(0.7)
+    r = httpx.post(f"{sandboxd.url}/v2/sandboxes", json={"templateID": "base"}, headers={"X-API-KEY": sandboxd.token})
+    assert r.status_code == 201
+    Sandbox.kill(r.json()["sandboxID"], **sandboxd.sdk_params)
+    inject_faults(sandboxd.settings)
+
+
+def test_metrics_report_real_cpu_and_memory(sandboxd):
+    box = Sandbox.create("trading", **sandboxd.sdk_params)
+    try:
+        idle = box.get_metrics()[-1]
+        assert idle.mem_used == 0 and idle.cpu_used_pct == 0
+        box.commands.run("python -c 'x = bytearray(50 * 1024**2)\nwhile True: pass'", background=True)
+        time.sleep(0.8)
+        box.get_metrics()
+        time.sleep(0.5)
+        busy = box.get_metrics()[-1]
+        assert busy.mem_used > 50 * 1024**2
+        assert busy.cpu_used_pct > 10
+    finally:
+        box.kill()

@@ -1,0 +1,135 @@
+"""Containment and E2B-style limits: env scrub, memory, processes, concurrency, rate, lifetime."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from e2b import Sandbox
+from e2b.exceptions import NotFoundException, RateLimitException, TimeoutException
+from e2b.sandbox.commands.command_handle import CommandExitException
+
+from tests.sandbox._servers import private_sandboxd
+
+CANARY = "canary-host-secret-7f3a9"
+
+
+def test_host_environment_never_reaches_a_sandbox(tmp_path):
+    env = {"TRADESWARM_CANARY_SECRET": CANARY, "ALPACA_API_SECRET": CANARY + "-alpaca"}
+    with private_sandboxd(tmp_path, env=env) as params:
+        box = Sandbox.create("trading", envs={"GIVEN": "at-create"}, **params)
+        try:
+            dump = box.commands.run("env", envs={"PER_RUN": "1"}).stdout
+            names = {line.split("=", 1)[0] for line in dump.splitlines()}
+            assert CANARY not in dump
+            assert "GIVEN=at-create" in dump and "PER_RUN=1" in dump  # the opposite case: given envs do pass
+            assert names <= {"PATH", "HOME", "LANG", "USER", "PWD", "SHLVL", "_", "GIVEN", "PER_RUN", "E2B_SANDBOX",
+                             "E2B_SANDBOX_ID", "PYTHONPATH", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                             "MKL_NUM_THREADS", "PYTHONUNBUFFERED"}
+        finally:
+            box.kill()
+
+
+def test_login_shell_is_fast_and_does_not_read_host_profile(sandboxd):
+    box = Sandbox.create("base", **sandboxd.sdk_params)
+    try:
+        box.commands.run("true")
+        t0 = time.perf_counter()
+        for _ in range(10):
+            box.commands.run("true")
+        per_cmd_ms = (time.perf_counter() - t0) * 100
+        assert per_cmd_ms < 100, f"{per_cmd_ms:.0f} ms per command: is a host profile being read?"
+        assert box.commands.run("shopt -q login_shell && echo login").stdout == "login\n"
+    finally:
+        box.kill()
+
+
+def test_memory_hog_is_contained(tmp_path):
+    with private_sandboxd(tmp_path, "--memory-mb", "1024") as params:
+        box = Sandbox.create("trading", **params)
+        try:
+            with pytest.raises(CommandExitException) as e:
+                box.commands.run("python -c 'x = bytearray(3 * 1024**3); print(len(x))'", timeout=30)
+            assert "MemoryError" in e.value.stderr
+            small = box.commands.run("python -c 'x = bytearray(100 * 1024**2); print(len(x))'", timeout=30)
+            assert small.stdout.strip() == str(100 * 1024**2)  # the opposite case: within the limit it runs
+        finally:
+            box.kill()
+
+
+def test_default_memory_limit_still_imports_pandas(sandboxd):
+    box = Sandbox.create("trading", **sandboxd.sdk_params)
+    try:
+        assert box.commands.run("python -c 'import pandas, numpy; print(1)'", timeout=60).stdout == "1\n"
+    finally:
+        box.kill()
+
+
+@pytest.mark.slow
+def test_fork_bomb_is_contained(tmp_path):
+    with private_sandboxd(tmp_path, "--max-processes", "48") as params:
+        box = Sandbox.create("base", **params)
+        try:
+            with pytest.raises((TimeoutException, CommandExitException)):
+                box.commands.run("bomb() { bomb | bomb & }; bomb; sleep 5", timeout=3)
+            # the sandbox is still usable and nothing of the bomb survived the timeout
+            deadline = time.monotonic() + 5
+            while True:
+                left = box.commands.run("ps -eo args | grep -c '[b]omb() {' || true").stdout.strip()
+                if left in ("0", ""):
+                    break
+                assert time.monotonic() < deadline, f"{left} bomb processes survived"
+                time.sleep(0.2)
+            with pytest.raises(CommandExitException) as e:
+                box.commands.run("for i in $(seq 60); do sleep 2 & done; wait", timeout=10)
+            assert "fork" in e.value.stderr or "Resource temporarily unavailable" in e.value.stderr
+        finally:
+            box.kill()
+
+
+def test_concurrency_cap_answers_429_and_sdk_raises_rate_limit(tmp_path):
+    import httpx
+
+    with private_sandboxd(tmp_path, "--max-sandboxes", "2") as params:
+        boxes = [Sandbox.create("base", **params) for _ in range(2)]
+        try:
+            r = httpx.post(f"{params['api_url']}/v2/sandboxes", json={"templateID": "base"},
+                           headers={"X-API-KEY": params["api_key"]})
+            assert r.status_code == 429 and r.json()["code"] == 429 and "maximum" in r.json()["message"]
+            with pytest.raises(RateLimitException):
+                Sandbox.create("base", **params)
+            boxes.pop().kill()
+            boxes.append(Sandbox.create("base", **params))  # the opposite case: under the cap it works
+        finally:
+            for b in boxes:
+                b.kill()
+
+
+def test_create_rate_limit_answers_429(tmp_path):
+    import httpx
+
+    with private_sandboxd(tmp_path, "--create-rate", "2", "--max-sandboxes", "50") as params:
+        codes = []
+        with httpx.Client() as c:
+            for _ in range(30):
+                r = c.post(f"{params['api_url']}/v2/sandboxes", json={"templateID": "base"},
+                           headers={"X-API-KEY": params["api_key"]})
+                codes.append(r.status_code)
+        assert 201 in codes and 429 in codes
+        assert codes.index(429) > 0
+
+
+def test_lifetime_expiry_kills_the_sandbox(sandboxd):
+    box = Sandbox.create("base", timeout=1, **sandboxd.sdk_params)
+    h = box.commands.run("sleep 60", background=True)
+    pid = h.pid
+    time.sleep(1.6)
+    with pytest.raises(NotFoundException):
+        Sandbox.get_info(box.sandbox_id, **sandboxd.sdk_params)
+    import psutil
+
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    live = Sandbox.create("base", timeout=30, **sandboxd.sdk_params)  # the opposite case
+    time.sleep(1.2)
+    assert live.get_info().sandbox_id == live.sandbox_id
+    live.kill()
