@@ -13,7 +13,7 @@
 
 >>> import numpy as np
 >>> round(expected_max_sharpe(100, 0.0004), 4)
-0.0502
+0.0506
 """
 
 from __future__ import annotations
