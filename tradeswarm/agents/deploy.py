@@ -17,9 +17,10 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tradeswarm.swarm.agent import AgentHandle
+if TYPE_CHECKING:  # the swarm package imports this module: no import cycle at run time
+    from tradeswarm.swarm.agent import AgentHandle
 
 RUNNER_PATH = "agents/runner.py"
 _SYNTHETIC = re.compile(r"^SYN\d+$")
@@ -99,13 +100,15 @@ async def upload_runner(sandbox: Any) -> None:
 
 async def start_agent(sandbox: Any, agent_id: str, spec: AgentSpec, *, heartbeat_s: float = 1.0,
                       ready_timeout_s: float = 30.0, synthetic: dict | None = None,
-                      on_late: Any = None, on_exit: Any = None, upload: bool = True) -> AgentHandle:
+                      on_late: Any = None, on_exit: Any = None, upload: bool = True) -> "AgentHandle":
     """Upload config (and runner), start the runner, wait for its `ready` line.
 
     `on_exit(handle, reason)` is called when the runner's process ends (default: the handle
     dies). Raises `RuntimeError` when the runner fails to start or is not ready in time (the
     process is then killed); the caller owns the sandbox.
     """
+    from tradeswarm.swarm.agent import AgentHandle
+
     t0 = time.perf_counter()
     handle = AgentHandle(agent_id, spec, getattr(sandbox, "id", None), on_late=on_late)
     if upload:
@@ -134,7 +137,7 @@ async def start_agent(sandbox: Any, agent_id: str, spec: AgentSpec, *, heartbeat
     return handle
 
 
-def watch(handle: AgentHandle, on_exit: Any = None) -> None:
+def watch(handle: "AgentHandle", on_exit: Any = None) -> None:
     """Follow the runner's process: when it ends (killed, crashed, sandbox gone), report it."""
 
     async def follow() -> None:

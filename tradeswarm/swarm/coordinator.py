@@ -453,7 +453,7 @@ class Coordinator:
         spec = AgentSpec(rec["type"], dict(rec.get("params") or {}), tuple(rec.get("symbols") or ()),
                          float(rec.get("fail_rate") or 0.0), int(rec.get("fail_seed") or 0))
         handle = AgentHandle(rec["agent_id"], spec, rec["sandbox_id"], on_late=self._late)
-        handle.pid = rec.get("pid")
+        handle.pid, handle.runner_pid = rec.get("pid"), rec.get("runner_pid")
         handle.deployed_at = rec.get("deployed_at") or handle.deployed_at
         self.agents[handle.id] = handle
         slot = self._slots.get(handle.sandbox_id)

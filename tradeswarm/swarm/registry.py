@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from tradeswarm._io import atomic_write_json
 
 SCHEMA = "tradeswarm.agents/v1"
-FIELDS = ("agent_id", "sandbox_id", "pid", "type", "params", "symbols", "fail_rate", "fail_seed",
+FIELDS = ("agent_id", "sandbox_id", "pid", "runner_pid", "type", "params", "symbols", "fail_rate", "fail_seed",
           "heartbeat_s", "deployed_at", "deploy_ms")
 
 
@@ -50,6 +50,7 @@ def record_of(handle: Any, heartbeat_s: float) -> dict:
     """The registry record of a live `AgentHandle`."""
     spec = handle.spec
     return {"agent_id": handle.id, "sandbox_id": handle.sandbox_id, "pid": handle.pid,
+            "runner_pid": handle.runner_pid,
             "type": spec.type, "params": dict(spec.params), "symbols": list(spec.symbols),
             "fail_rate": spec.fail_rate, "fail_seed": spec.fail_seed, "heartbeat_s": heartbeat_s,
             "deployed_at": handle.deployed_at, "deploy_ms": handle.deploy_ms}

@@ -1,0 +1,92 @@
+"""`tradeswarm deploy|agents|health|execute|monitor|scale` end to end: separate CLI processes,
+agents living on in sandboxd between them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli(*args: str, check: int | None = 0) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    res = subprocess.run([sys.executable, "-m", "tradeswarm", *args], capture_output=True, text=True,
+                         env=env, timeout=120, cwd=ROOT)
+    if check is not None:
+        assert res.returncode == check, (args, res.returncode, res.stdout, res.stderr)
+    return res
+
+
+def doc(*args: str, check: int | None = 0) -> dict:
+    res = cli(*args, "--json", check=check)
+    return json.loads(res.stdout)
+
+
+def server_ids(sandboxd) -> set[str]:
+    from e2b import Sandbox
+
+    return {s.sandbox_id for s in Sandbox.list(**sandboxd.sdk_params).next_items()}
+
+
+def test_bad_input_is_one_line_and_exit_2(sandboxd):
+    for args in (["deploy", "--agent", "astrology", "--symbols", "SPX"],
+                 ["deploy", "--agent", "momentum", "--symbols", "SPX", "--params", "{nope"],
+                 ["deploy", "--agent", "sma_crossover", "--symbols", "SPX", "--params", '{"fast": 50, "slow": 10}'],
+                 ["deploy", "--agent", "momentum", "--symbols", "NOPE"],
+                 ["monitor", "--interval", "soon"]):
+        before = server_ids(sandboxd)
+        res = cli(*args, check=2)
+        assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+        assert server_ids(sandboxd) == before
+    err = doc("deploy", "--agent", "astrology", "--symbols", "SPX", check=2)
+    assert err["exit_code"] == 2 and "unknown strategy" in err["error"]
+
+
+@pytest.mark.slow
+def test_agents_outlive_each_command(sandboxd):
+    out = doc("deploy", "--agent", "sma_crossover", "--symbols", "SPX", "--params", '{"fast": 5, "slow": 20}', "--count", "2")
+    ids = {a["agent_id"] for a in out["deployed"]}
+    assert len(ids) == 2 and all(a["state"] == "ready" for a in out["deployed"])
+    doc("deploy", "--agent", "risk_manager", "--symbols", "SPX")
+    try:
+        listed = doc("agents")["agents"]
+        assert ids <= {a["agent_id"] for a in listed} and all(a["state"] == "ready" for a in listed)
+
+        health = doc("health", "--detailed")
+        assert health["ok"] and health["healthy"] == 3
+
+        ex = doc("execute", "--strategy", "sma_crossover", "--symbols", "SPX", "--end", "2018-06-01")
+        dec = ex["decisions"][0]
+        assert dec["asked"] == 3 and len(dec["votes"]) == 3 and dec["action"] in ("BUY", "SELL", "HOLD")
+        assert ex["broker"] == "paper" and ex["equity"] == pytest.approx(ex["cash"] + sum(
+            p["market_value"] for p in ex["positions"].values()))
+        nope = cli("execute", "--strategy", "breakout", "--symbols", "SPX", check=1)
+        assert "no live breakout agent" in nope.stderr
+
+        mon = doc("monitor", "--interval", "300ms", "--duration", "0.6s")
+        assert len(mon["samples"]) >= 2
+        assert all(r["probe_ms"] is not None and r["probe_ms"] > 0 for r in mon["samples"][-1]["agents"])
+
+        # the opposite case: a stopped agent fails the health check
+        victim = next(a for a in listed if a["type"] == "risk_manager")
+        os.kill(victim["runner_pid"], signal.SIGSTOP)
+        try:
+            sick = doc("health", "--timeout", "2s", check=1)
+            assert not sick["ok"] and sick["healthy"] == 2
+        finally:
+            os.kill(victim["runner_pid"], signal.SIGCONT)
+
+        down = doc("scale", "--count", "1")
+        assert down["agents"] == 1 and len(down["removed"]) == 2
+        assert len(doc("agents")["agents"]) == 1
+    finally:
+        final = doc("scale", "--count", "0")
+    assert final["agents"] == 0 and doc("agents")["agents"] == []
+    assert not {a["sandbox_id"] for a in listed} & server_ids(sandboxd)
