@@ -337,13 +337,14 @@ def _fault_checks(spec: Spec, ev: dict, st: dict) -> list[Check]:
 
 
 def _wf_degradation(g: dict) -> float | None:
+    """Mean in-sample Sharpe minus mean out-of-sample Sharpe (validation.gates.walk_forward)."""
     wf = g.get("walk_forward")
     if not isinstance(wf, dict):
         return None
     if _number(wf.get("degradation")) is not None:
         return float(wf["degradation"])
-    is_, oos = _number(wf.get("is_sharpe")), _number(wf.get("oos_sharpe"))
-    return (is_ - oos) / abs(is_) if is_ and oos is not None else None
+    is_, oos = _number(wf.get("is_sharpe_mean")), _number(wf.get("oos_sharpe_mean"))
+    return is_ - oos if is_ is not None and oos is not None else None
 
 
 def _lag_kept(r: dict, g: dict, max_drop: float) -> float | None:
@@ -362,9 +363,9 @@ def _gate_checks(spec: Spec, ev: dict) -> list[Check]:
     gate_defs = [
         ("dsr", f"Deflated Sharpe ratio ≥ {gates.dsr_min:g} given every trial counted", f">= {gates.dsr_min!r}",
          lambda r, g: _number(g.get("dsr")), "dsr"),
-        ("walk_forward", f"Walk-forward out-of-sample Sharpe degradation ≤ {gates.walk_forward_max_degradation:g}",
+        ("walk_forward", f"Walk-forward: mean Sharpe drops by ≤ {gates.walk_forward_max_degradation:g} out of sample",
          f"<= {gates.walk_forward_max_degradation!r}", lambda r, g: _wf_degradation(g), "degradation"),
-        ("cost_stress", f"Return with fees × {gates.fee_stress_multiplier:g} stays ≥ {gates.cost_stress_min_return:g}",
+        ("cost_stress", f"Return with fees × {gates.cost_multiplier:g} stays ≥ {gates.cost_stress_min_return:g}",
          f">= {gates.cost_stress_min_return!r}", lambda r, g: _number(g.get("cost_stress_return")), "return"),
         ("lag", f"One extra bar of lag keeps ≥ {1 - gates.lag_max_drop:.0%} of a positive return (no look-ahead collapse)",
          ">= 0", lambda r, g: _lag_kept(r, g, gates.lag_max_drop), "margin"),

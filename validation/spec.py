@@ -74,12 +74,12 @@ class AgentSpec(_Strict):
 
 
 class ContractSpec(_Strict):
-    """Data contract settings (validation.contract reads them)."""
+    """Data contract settings; `validation.contract.ContractSettings.from_any(spec.data.contract)` reads them."""
 
-    max_gap_days: int = Field(10, ge=1, description="longest allowed hole, in trading days")
+    max_gap_days: int = Field(3, ge=0, description="NYSE sessions that may be missing between two bars")
     min_rows: int = Field(250, ge=1)
     max_move: float = Field(0.25, gt=0, description="largest single-bar close-to-close move (fraction)")
-    marked: dict[str, list[date]] = Field(default_factory=dict, description="symbol: dates whose large move is known and allowed")
+    marked_dates: list[date] = Field(default_factory=list, description="session dates whose larger move is known and allowed")
 
 
 class SyntheticSpec(_Strict):
@@ -145,12 +145,13 @@ class GatesSpec(_Strict):
     """Backtest validity gates (engineer C computes them; the judge scores them)."""
 
     dsr_min: float = Field(0.95, ge=0, le=1)
-    walk_forward_max_degradation: float = Field(0.5, ge=0, description="allowed (IS - OOS) / |IS| Sharpe drop")
-    fee_stress_multiplier: float = Field(2.0, ge=1)
+    walk_forward_max_degradation: float = Field(
+        0.5, ge=0, description="allowed drop of the mean annualised Sharpe from in-sample to out-of-sample folds")
+    cost_multiplier: float = Field(2.0, ge=1, description="the cost stress multiplies fees by this")
     cost_stress_min_return: float = 0.0
     lag_bars: int = Field(1, ge=1)
     lag_max_drop: float = Field(0.5, ge=0, le=1, description="largest fraction of a positive return one extra bar of lag may remove")
-    min_trades: int = Field(5, ge=1)
+    min_trades: int = Field(30, ge=1, description="fewer trades: the gates of that backtest are nodata")
 
 
 class BacktestSpec(_Strict):
@@ -159,8 +160,8 @@ class BacktestSpec(_Strict):
     fees: float = Field(0.001, ge=0)
     slippage: float = Field(0.0005, ge=0)
     cash: float = Field(100_000.0, gt=0)
-    size_granularity: float | None = Field(1.0, description="1 = whole shares; null = fractional")
-    walk_forward_folds: int = Field(3, ge=2)
+    whole_shares: bool = True
+    walk_forward_folds: int = Field(4, ge=2)
     gates: GatesSpec = Field(default_factory=GatesSpec)
 
 
@@ -441,6 +442,14 @@ class Spec(_Strict):
     @property
     def backtest_symbols(self) -> list[str]:
         return list(self.backtest.symbols or self.data.datasets)
+
+    def backtest_settings(self) -> dict:
+        """The keys of `tradeswarm.backtest.settings.BacktestSettings` (engineer C's engine)."""
+        b, g = self.backtest, self.backtest.gates
+        return {"fees": b.fees, "slippage": b.slippage, "cash": b.cash, "whole_shares": b.whole_shares,
+                "min_trades": g.min_trades, "walk_forward_folds": b.walk_forward_folds,
+                "cost_multiplier": g.cost_multiplier, "lag_bars": g.lag_bars,
+                "contract": self.data.contract.model_dump(mode="json")}
 
     def resolved(self) -> dict:
         """The spec as plain JSON-ready data (for results.json and the run directory)."""

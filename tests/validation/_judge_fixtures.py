@@ -57,7 +57,7 @@ def good_evidence(spec: Spec, *, seed: int = 1) -> dict:
                  "tasks": tasks, "elapsed_s": 20.0,
                  "savings_measurements": {n: {"with": 1.0, "without": 2.0, "unit": "s"} for n in spec.cost.optimizations}},
         "backtests": [{"strategy": st.name, "symbol": sym, "params": {}, "trials": st.trials, "total_return": 0.5,
-                       "trades": 20, "gates": {"dsr": 0.97, "psr": 0.99, "walk_forward": {"degradation": 0.2},
+                       "trades": 40, "gates": {"dsr": 0.97, "psr": 0.99, "walk_forward": {"degradation": 0.2},
                                                "cost_stress_return": 0.3, "lag_return": 0.45, "min_trades_ok": True},
                        "crosscheck": {"agree": True, "first_divergence": None, "equity_rel_diff": 0.0}}
                       for st in spec.backtest.strategies for sym in spec.backtest_symbols],

@@ -121,7 +121,7 @@ def test_too_few_trades_gives_nodata_not_a_pass(smoke, repo):
     j = _judge(smoke, ev, repo)
     assert j.check("rel.backtest.dsr").status == "nodata"
     assert j.check("rel.backtest.dsr").details["too_few_trades"]
-    ev["backtests"][0]["trades"] = 20  # one configuration with enough trades is judged on its own
+    ev["backtests"][0]["trades"] = 40  # one configuration with enough trades is judged on its own
     assert _judge(smoke, ev, repo).check("rel.backtest.dsr").status == "pass"
 
 
