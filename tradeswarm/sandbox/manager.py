@@ -59,7 +59,7 @@ class SandboxManager:
         self.counters = {"created": 0, "killed": 0, "create_failures": 0, "retries": 0}
         self._params: dict[str, Any] | None = None
         self._sem = asyncio.Semaphore(max_concurrency)
-        self._rate = RateLimiter(rate_per_s, burst=max(1, int(rate_per_s or 1)))
+        self._rate = RateLimiter(rate_per_s, burst=1)
         self._live: dict[str, Sandbox] = {}
         self._ever: set[str] = set()
         self._idle: dict[str, list[Sandbox]] = defaultdict(list)  # template -> released or pooled

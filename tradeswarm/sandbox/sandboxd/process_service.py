@@ -80,7 +80,7 @@ class ProcessService(Process):
         rec.procs[proc.pid] = entry
         if timeout_ms:
             # The client's deadline ends its stream; the command must not outlive it.
-            entry.deadline = asyncio.get_running_loop().call_later(timeout_ms / 1000.0, entry.kill)
+            entry.deadline = asyncio.get_running_loop().call_later(timeout_ms / 1000.0, entry.expire)
         asyncio.get_running_loop().create_task(self._pump(rec, entry))
         return entry, queue
 
@@ -124,6 +124,8 @@ class ProcessService(Process):
                     yield wrap(_event("keepalive", pb.ProcessEvent.KeepAlive()))
                     continue
                 if ev is _END:
+                    if entry.timed_out:  # the client sees its deadline, not an ordinary exit
+                        raise ConnectError(Code.DEADLINE_EXCEEDED, "command timed out; its process group was killed")
                     return
                 yield ev if wrap is _start_response else wrap(ev.event)
         finally:

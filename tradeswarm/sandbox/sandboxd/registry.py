@@ -58,6 +58,12 @@ class Proc:
     subscribers: list[asyncio.Queue] = field(default_factory=list)
     end: tuple[int, str] | None = None  # (exit_code, status) once it exited
     deadline: asyncio.TimerHandle | None = None
+    timed_out: bool = False
+
+    def expire(self) -> None:
+        """The command outlived its deadline: kill its group and remember why."""
+        self.timed_out = True
+        self.kill()
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Signal the whole process group (the command and everything it started)."""

@@ -1,0 +1,201 @@
+"""SandboxManager against a real sandboxd: contract API, recording, retries, cleanup, pool."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from e2b import Sandbox as SdkSandbox
+
+from tradeswarm.costmeter import CostMeter
+from tradeswarm.metrics import LatencyRecorder
+from tradeswarm.sandbox import CommandTimeout, SandboxManager, SandboxNotFound
+from tradeswarm.sandbox.faults import inject_faults
+from tradeswarm.settings import Settings
+
+
+def _alive(sandboxd, ids) -> set[str]:
+    pager = SdkSandbox.list(**sandboxd.sdk_params)
+    return {s.sandbox_id for s in pager.next_items()} & set(ids)
+
+
+def test_contract_surface_and_latency_names(sandboxd):
+    rec, meter = LatencyRecorder(), CostMeter()
+
+    async def main():
+        async with SandboxManager(recorder=rec, meter=meter) as mgr:
+            sb = await mgr.create("trading", name="alpha", metadata={"role": "test"})
+            res = await sb.run("echo hi; echo oops >&2; exit 3")
+            assert (res.exit_code, res.stdout, res.stderr) == (3, "hi\n", "oops\n") and res.duration_ms > 0
+            await sb.write("in/x.bin", b"\x00\x01\xff")
+            assert await sb.read("in/x.bin") == b"\x00\x01\xff"
+            st = await mgr.status(sb.id)
+            assert st["id"] == sb.id and st["name"] == "alpha" and st["metadata"]["role"] == "test"
+            assert sb.id in {s["id"] for s in await mgr.list()}
+            with pytest.raises(CommandTimeout):
+                await sb.run("sleep 10", timeout_s=0.5)
+            assert await mgr.kill(sb.id) is True
+            with pytest.raises(SandboxNotFound):
+                await mgr.status(sb.id)
+            return mgr
+
+    mgr = asyncio.run(main())
+    for op in ("sandbox_create", "sandbox_exec", "sandbox_status", "sandbox_kill", "sandbox_write", "sandbox_read"):
+        assert rec.count(op) >= 1, op
+    assert mgr.counters["created"] == 1 and mgr.counters["killed"] == 1
+    snap = meter.snapshot()
+    assert snap["sandboxes"] == 1 and snap["vcpu_seconds"] > 0
+
+
+def test_background_process_streams_text_chunks_and_takes_stdin(sandboxd):
+    async def main():
+        async with SandboxManager() as mgr:
+            sb = await mgr.create("trading")
+            out: list[str] = []
+            errs: list[str] = []
+            proc = await sb.start("python -u -c 'import sys\nfor l in sys.stdin: print(l.strip().upper()); print(\"e\", file=sys.stderr)'",
+                                  on_stdout=out.append, on_stderr=errs.append)
+            for i in range(50):
+                await proc.send_stdin(f"msg{i}\n")
+            deadline = time.monotonic() + 10
+            while "".join(out).count("\n") < 50 or "".join(errs).count("\n") < 50:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.01)
+            assert "".join(out).split() == [f"MSG{i}" for i in range(50)]
+            assert all(isinstance(c, str) for c in out) and "".join(errs).count("e") == 50
+            assert await proc.kill() is True
+            res = await proc.wait()
+            assert res.exit_code != 0
+
+    asyncio.run(main())
+
+
+def test_every_sandbox_is_killed_when_the_block_raises(sandboxd):
+    ids: list[str] = []
+
+    async def main():
+        async with SandboxManager() as mgr:
+            for _ in range(3):
+                ids.append((await mgr.create("base")).id)
+            assert _alive(sandboxd, ids) == set(ids)
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        asyncio.run(main())
+    assert _alive(sandboxd, ids) == set()
+
+
+def test_every_sandbox_is_killed_on_cancellation(sandboxd):
+    ids: list[str] = []
+
+    async def owner(ready: asyncio.Event):
+        async with SandboxManager() as mgr:
+            for _ in range(2):
+                ids.append((await mgr.create("base")).id)
+            ready.set()
+            await asyncio.sleep(3600)
+
+    async def main():
+        ready = asyncio.Event()
+        task = asyncio.create_task(owner(ready))
+        await ready.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert len(ids) == 2 and _alive(sandboxd, ids) == set()
+
+
+def test_leaked_reports_what_is_still_alive(sandboxd):
+    async def main():
+        mgr = SandboxManager()
+        await mgr.__aenter__()
+        sb = await mgr.create("base")
+        assert await mgr.leaked() == [sb.id]
+        await mgr.close()
+        assert await mgr.leaked() == []
+        assert mgr.counters == {"created": 1, "killed": 1, "create_failures": 0, "retries": 0}
+
+    asyncio.run(main())
+
+
+def test_transient_create_failures_are_retried(sandboxd):
+    async def main():
+        async with SandboxManager() as mgr:
+            inject_faults(sandboxd.settings, fail_next=2)
+            sb = await mgr.create("base")
+            assert mgr.counters["retries"] == 2 and mgr.counters["create_failures"] == 0
+            inject_faults(sandboxd.settings, fail_next=10)
+            strict = SandboxManager(retry_attempts=2)
+            async with strict:
+                with pytest.raises(Exception, match="failed to place sandbox"):
+                    await strict.create("base")
+            assert strict.counters["create_failures"] == 1
+            inject_faults(sandboxd.settings)
+            return sb
+
+    asyncio.run(main())
+
+
+def test_secrets_are_refused_as_sandbox_envs(sandboxd):
+    settings = Settings(ALPACA_API_KEY="canary-alpaca-key-1", ALPACA_API_SECRET="canary-alpaca-secret-2",
+                        TRADESWARM_STATE_DIR=str(sandboxd.state_dir))
+
+    async def main():
+        async with SandboxManager(settings=settings) as mgr:
+            with pytest.raises(ValueError, match="secret"):
+                await mgr.create("base", envs={"X": "canary-alpaca-secret-2"})
+            sb = await mgr.create("base", envs={"X": "harmless"})
+            with pytest.raises(ValueError):
+                await sb.run("env", envs={"K": "canary-alpaca-key-1"})
+            assert "canary" not in (await sb.run("env")).stdout
+
+    asyncio.run(main())
+
+
+def test_client_rate_limit_spaces_creates(sandboxd):
+    async def main():
+        async with SandboxManager(rate_per_s=10) as mgr:
+            t0 = time.monotonic()
+            await asyncio.gather(*(mgr.create("base") for _ in range(4)))
+            return time.monotonic() - t0
+
+    assert asyncio.run(main()) >= 0.25  # burst of 1 then 10/s: 3 waits of 0.1 s
+
+
+def test_warm_pool_hands_out_precreated_sandboxes(sandboxd):
+    async def main():
+        rec = LatencyRecorder()
+        async with SandboxManager(recorder=rec, pool_size=2, pool_template="base") as mgr:
+            assert mgr.counters["created"] == 2 and mgr.idle_count("base") == 2
+            a = await mgr.acquire("base")
+            assert mgr.counters["created"] == 2  # came from the pool, no create on the hot path
+            for _ in range(100):
+                if mgr.idle_count("base") == 2:
+                    break
+                await asyncio.sleep(0.02)
+            assert mgr.idle_count("base") == 2 and mgr.counters["created"] == 3  # refilled in background
+            await mgr.release(a)
+            b = await mgr.acquire("base")
+            assert b.id == a.id  # reuse of the released sandbox
+            c = await mgr.acquire("trading")  # no pool for it: created on demand
+            assert c.template == "trading"
+            return mgr
+
+    mgr = asyncio.run(main())
+    assert mgr.counters["created"] == mgr.counters["killed"]
+
+
+def test_idle_sandboxes_are_cleaned_up(sandboxd):
+    async def main():
+        async with SandboxManager(idle_timeout_s=0.2) as mgr:
+            sb = await mgr.acquire("base")
+            await mgr.release(sb)
+            busy = await mgr.acquire("trading")  # held, never released: must survive
+            await asyncio.sleep(0.8)
+            assert _alive(sandboxd, [sb.id, busy.id]) == {busy.id}
+            assert mgr.idle_count() == 0
+
+    asyncio.run(main())
