@@ -19,8 +19,35 @@ class StrategyParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-#: `compute(frame, params) -> (signal int8 array, confidence float array)`, one pass.
-Compute = Callable[[pd.DataFrame, Any], "tuple[np.ndarray, np.ndarray]"]
+@dataclass(frozen=True)
+class Bars:
+    """The OHLCV columns of a frame as float numpy arrays: what a strategy computes on."""
+
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> "Bars":
+        """Pull the columns out in one `to_numpy` (per-column access deep-copies `frame.attrs`
+        each time, which costs more than a strategy's arithmetic on a live window)."""
+        names = ("open", "high", "low", "close", "volume")
+        where = {c: i for i, c in enumerate(frame.columns)}
+        missing = [c for c in names if c not in where]
+        if missing:
+            raise ValueError(f"frame lacks column(s) {', '.join(missing)}")
+        try:
+            values = frame.to_numpy(dtype=float)
+        except (TypeError, ValueError):  # extra non-numeric columns
+            values = np.column_stack([frame[c].to_numpy(dtype=float) for c in names])
+            where = {c: i for i, c in enumerate(names)}
+        return cls(*(values[:, where[c]] for c in names))
+
+
+#: `compute(bars, params) -> (signal int8 array, confidence float array)`, one pass.
+Compute = Callable[[Bars, Any], "tuple[np.ndarray, np.ndarray]"]
 
 
 @dataclass(frozen=True)
@@ -54,7 +81,7 @@ class Strategy:
     def arrays(self, frame: pd.DataFrame, params=None) -> tuple[np.ndarray, np.ndarray]:
         """Signal and confidence as numpy arrays, warm-up bars forced to HOLD / 0."""
         p = self.params(params)
-        sig, conf = self.compute(frame, p)
+        sig, conf = self.compute(Bars.of(frame), p)
         sig = np.asarray(sig, dtype=np.int8)
         conf = np.clip(np.nan_to_num(np.asarray(conf, dtype=float), nan=0.0), 0.0, 1.0)
         cut = min(self.warmup_bars(p), len(sig))

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from pydantic import Field, model_validator
 
-from ._base import BUY, HOLD, SELL, Strategy, StrategyParams
+from ._base import Bars, BUY, HOLD, SELL, Strategy, StrategyParams
 from ._indicators import rolling_max, rolling_min, shift
 
 
@@ -21,16 +20,16 @@ class BreakoutParams(StrategyParams):
         return self
 
 
-def _compute(frame: pd.DataFrame, p: BreakoutParams) -> tuple[np.ndarray, np.ndarray]:
-    close = frame["close"].to_numpy(dtype=float)
+def _compute(bars: Bars, p: BreakoutParams) -> tuple[np.ndarray, np.ndarray]:
+    close = bars.close
     # the channel is built from the PREVIOUS bars: today's own high can never be "broken"
-    upper = shift(rolling_max(frame["high"].to_numpy(dtype=float), p.entry), 1)
-    lower = shift(rolling_min(frame["low"].to_numpy(dtype=float), p.exit), 1)
+    upper = shift(rolling_max(bars.high, p.entry), 1)
+    lower = shift(rolling_min(bars.low, p.exit), 1)
     sig = np.full(len(close), HOLD, dtype=np.int8)
     sig[close > upper] = BUY
     sig[close < lower] = SELL
     with np.errstate(divide="ignore", invalid="ignore"):
-        width = upper - shift(rolling_min(frame["low"].to_numpy(dtype=float), p.entry), 1)
+        width = upper - shift(rolling_min(bars.low, p.entry), 1)
         excess = np.maximum(close - upper, lower - close)
         conf = np.where(excess > 0, 0.5 + excess / width, 0.0)
     return sig, conf

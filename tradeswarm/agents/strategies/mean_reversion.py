@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from pydantic import Field, model_validator
 
-from ._base import BUY, HOLD, SELL, Strategy, StrategyParams
+from ._base import Bars, BUY, HOLD, SELL, Strategy, StrategyParams
 from ._indicators import zscore
 
 
@@ -22,8 +21,8 @@ class MeanReversionParams(StrategyParams):
         return self
 
 
-def _compute(frame: pd.DataFrame, p: MeanReversionParams) -> tuple[np.ndarray, np.ndarray]:
-    close = frame["close"].to_numpy(dtype=float)
+def _compute(bars: Bars, p: MeanReversionParams) -> tuple[np.ndarray, np.ndarray]:
+    close = bars.close
     z = zscore(close, p.window)
     sig = np.full(len(close), HOLD, dtype=np.int8)
     sig[z <= -p.entry_z] = BUY

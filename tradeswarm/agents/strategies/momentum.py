@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from pydantic import Field, model_validator
 
-from ._base import BUY, HOLD, SELL, Strategy, StrategyParams
+from ._base import Bars, BUY, HOLD, SELL, Strategy, StrategyParams
 from ._indicators import ema_length, rsi, shift, truncated_ema, zscore
 
 
@@ -39,8 +38,8 @@ def _warmup(p: MomentumParams) -> int:
     return max(z_ready, p.rsi_period, macd_ready)
 
 
-def _compute(frame: pd.DataFrame, p: MomentumParams) -> tuple[np.ndarray, np.ndarray]:
-    close = frame["close"].to_numpy(dtype=float)
+def _compute(bars: Bars, p: MomentumParams) -> tuple[np.ndarray, np.ndarray]:
+    close = bars.close
     ret = close / shift(close, p.lookback) - 1.0
     z = zscore(ret, p.z_window)
     strength = rsi(close, p.rsi_period)

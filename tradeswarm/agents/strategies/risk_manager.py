@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from pydantic import Field
 
-from ._base import HOLD, SELL, Strategy, StrategyParams
+from ._base import Bars, HOLD, SELL, Strategy, StrategyParams
 from ._indicators import rolling_max, rolling_std
 
 TRADING_DAYS = 252
@@ -20,8 +19,8 @@ class RiskManagerParams(StrategyParams):
     max_volatility: float = Field(default=0.45, gt=0.0, le=5.0, description="veto above this annualized vol")
 
 
-def _compute(frame: pd.DataFrame, p: RiskManagerParams) -> tuple[np.ndarray, np.ndarray]:
-    close = frame["close"].to_numpy(dtype=float)
+def _compute(bars: Bars, p: RiskManagerParams) -> tuple[np.ndarray, np.ndarray]:
+    close = bars.close
     drawdown = 1.0 - close / rolling_max(close, p.peak_window)
     log_ret = np.diff(np.log(close), prepend=np.nan)
     vol = rolling_std(log_ret, p.vol_window) * np.sqrt(TRADING_DAYS)

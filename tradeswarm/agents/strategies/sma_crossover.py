@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from pydantic import Field, model_validator
 
-from ._base import BUY, HOLD, SELL, Strategy, StrategyParams
+from ._base import Bars, BUY, HOLD, SELL, Strategy, StrategyParams
 from ._indicators import rolling_mean, rolling_std
 
 
@@ -21,8 +20,8 @@ class SmaCrossoverParams(StrategyParams):
         return self
 
 
-def _compute(frame: pd.DataFrame, p: SmaCrossoverParams) -> tuple[np.ndarray, np.ndarray]:
-    close = frame["close"].to_numpy(dtype=float)
+def _compute(bars: Bars, p: SmaCrossoverParams) -> tuple[np.ndarray, np.ndarray]:
+    close = bars.close
     fast, slow = rolling_mean(close, p.fast), rolling_mean(close, p.slow)
     above = fast > slow  # NaN compares False: a warm-up bar is never "above"
     below = fast < slow
