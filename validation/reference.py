@@ -16,6 +16,7 @@ final equity to 1e-9 relative, and names the first trade that differs.
 >>> res = simulate(o, c, np.array([1, 0, -1, 0, 0]), fees=0, slippage=0, cash=100)
 >>> res.trades[0]["entry_bar"], res.trades[0]["exit_bar"], res.final_equity
 (1, 3, 120.0)
+
 ```
 """
 
@@ -75,7 +76,7 @@ def simulate(open_, close, signal, *, fees: float, slippage: float, cash: float,
                          pnl=shares * price - fee - (trade["qty"] * trade["entry_price"] + trade["entry_fees"]))
             out.trades.append(trade)
             shares, trade = 0.0, None
-        out.equity.append(cash + shares * close[t])
+        out.equity.append(float(cash + shares * close[t]))
     if trade is not None:
         trade["pnl"] = shares * close[-1] - (trade["qty"] * trade["entry_price"] + trade["entry_fees"])
         out.trades.append(trade)

@@ -22,7 +22,7 @@ per column, so a 1,000-combination sweep costs one numpy pass.
 
 >>> import numpy as np
 >>> eq = np.array([[100.0], [110.0], [99.0], [121.0]])
->>> float(max_drawdown(eq)[0]), int(max_drawdown_duration(eq)[0])
+>>> round(float(max_drawdown(eq)[0]), 6), int(max_drawdown_duration(eq)[0])
 (-0.1, 1)
 """
 
