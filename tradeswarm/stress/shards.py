@@ -12,6 +12,7 @@ shard ledger into one and counts the merged run by SQL, exactly like a single-pr
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,7 @@ async def run_shard(index: int, shards: int, spec: Any, swarm: dict, run_dir: st
                                     seed=seed + index, fault_target=target,
                                     sandbox_metrics=target.sandbox_metrics,
                                     id_prefix=f"s{index}-")
-    return {"index": index, "ledger": str(ledger), "evidence": evidence,
+    return {"index": index, "pid": os.getpid(), "ledger": str(ledger), "evidence": evidence,
             "samples": {op: rec.samples(op) for op in rec.operations()}}
 
 
@@ -108,5 +109,6 @@ def merge_shards(results: list[dict], run_dir: str | Path, seed: int = 0) -> dic
         "latency": {op: summarize(v, seed=seed) for op, v in samples.items()},
         "ledger": str(path),
         "shards": len(results),
+        "shard_pids": [r["pid"] for r in results],
         "seed": seed,
     }
