@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from ..marketdata._alpaca_errors import describe_failure
+from ..marketdata._alpaca_common import build_client, describe_failure
 from ..settings import Settings, get_settings
 from .base import Broker, BrokerError, OrderResult, check_order
 
@@ -21,7 +21,7 @@ def _f(value) -> float:
 class AlpacaBroker(Broker):
     """Market orders, account and positions on Alpaca's paper-trading API.
 
-    `settings` supplies the keys (unwrapped only in `_client`) and `ALPACA_TRADING_URL`
+    `settings` supplies the keys (unwrapped only in `build_client`) and `ALPACA_TRADING_URL`
     (the SDK's `url_override`; tests point it at a loopback server). `submit_order` waits
     up to `fill_timeout_s` for the order to reach a final state, polling every `poll_s`.
     Orders Alpaca refuses (403/422, e.g. insufficient buying power) come back `rejected`
@@ -44,17 +44,11 @@ class AlpacaBroker(Broker):
         self._lock = threading.Lock()
 
     def _client(self):
-        """The SDK client; the one place the Alpaca secrets are unwrapped."""
         if self._client_obj is None:
             from alpaca.trading.client import TradingClient
 
-            s = self._settings
-            self._client_obj = TradingClient(
-                s.alpaca_api_key.get_secret_value(), s.alpaca_api_secret.get_secret_value(),
-                paper=True, url_override=s.alpaca_trading_url,
-            )
-            if self.retry_wait_s is not None:
-                self._client_obj._retry_wait = self.retry_wait_s
+            self._client_obj = build_client(TradingClient, self._settings, self._settings.alpaca_trading_url,
+                                            self.retry_wait_s, paper=True)
         return self._client_obj
 
     def _call(self, what: str, fn, *args):

@@ -21,7 +21,7 @@ import pandas as pd
 
 from .._io import atomic_write_bytes
 from ..settings import Settings, get_settings
-from ._alpaca_errors import describe_failure
+from ._alpaca_common import build_client, describe_failure
 from .schema import EXCHANGE_TZ, make_frame, session_timestamps
 
 _META_KEY = b"tradeswarm.coverage"
@@ -46,7 +46,7 @@ def _ny_midnight(day: date) -> datetime:
 class AlpacaBars:
     """Fetch daily bars for symbols and dates, through the Parquet cache.
 
-    `settings` supplies the keys (unwrapped only in `_client`) and `ALPACA_DATA_URL`
+    `settings` supplies the keys (unwrapped only in `build_client`) and `ALPACA_DATA_URL`
     (the SDK's `url_override`). `retry_wait_s` overrides the SDK's fixed 3 s wait after a
     429 (tests set 0); `min_interval_s` paces requests (the free plan allows 200/min).
     `requests` counts the `get_stock_bars` calls made (each may be several HTTP pages).
@@ -69,17 +69,11 @@ class AlpacaBars:
         self._lock = threading.Lock()
 
     def _client(self):
-        """The SDK client; the one place the Alpaca secrets are unwrapped."""
         if self._client_obj is None:
             from alpaca.data.historical import StockHistoricalDataClient
 
-            s = self._settings
-            self._client_obj = StockHistoricalDataClient(
-                s.alpaca_api_key.get_secret_value(), s.alpaca_api_secret.get_secret_value(),
-                url_override=s.alpaca_data_url,
-            )
-            if self.retry_wait_s is not None:
-                self._client_obj._retry_wait = self.retry_wait_s
+            self._client_obj = build_client(StockHistoricalDataClient, self._settings,
+                                            self._settings.alpaca_data_url, self.retry_wait_s)
         return self._client_obj
 
     # -- cache -------------------------------------------------------------------------
