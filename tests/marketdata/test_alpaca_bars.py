@@ -122,3 +122,22 @@ def test_get_frames_without_keys_names_the_problem(tmp_path, monkeypatch):
     monkeypatch.delenv("ALPACA_API_SECRET", raising=False)
     with pytest.raises(ValueError, match="AAA.*Alpaca keys are not set"):
         get_frames(["SPX", "AAA"], start="2018-01-01", settings=Settings(TRADESWARM_STATE_DIR=str(tmp_path)))
+
+
+def test_intraday_bars_keep_their_own_timestamps(tmp_path):
+    import pandas as pd
+
+    from tradeswarm.marketdata import make_frame, synthetic_frame
+
+    daily = synthetic_frame("SYN0", 10, seed=5)
+    hours = pd.DatetimeIndex([d + pd.Timedelta(hours=h) for d in pd.bdate_range("2021-03-01", periods=10, tz="UTC")
+                              for h in (14.5, 15.5, 16.5)], name="timestamp")
+    values = {c: daily[c].to_numpy().repeat(3) for c in ("open", "high", "low", "close", "volume")}
+    hourly = make_frame(hours, values, symbol="HHH", source="test", feed="iex", adjustment="all", timeframe="1Hour")
+    with AlpacaServer(KEY, SECRET, bars={"HHH": hourly}, page_size=7) as srv:
+        got = _bars(srv, tmp_path, timeframe="1Hour").bars(["HHH"], "2021-03-01", "2021-03-12")["HHH"]
+        assert srv.requests[0][2]["timeframe"] == ["1Hour"]
+    assert (got.index == hours).all() and got.attrs["timeframe"] == "1Hour"
+    assert (tmp_path / "state" / "marketdata" / "alpaca" / "iex-all-1Hour" / "HHH.parquet").exists()
+    with pytest.raises(ValueError, match="unknown timeframe"):
+        _bars(srv, tmp_path, timeframe="2Weeks")

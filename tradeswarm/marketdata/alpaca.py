@@ -1,4 +1,4 @@
-"""Daily bars from Alpaca's market-data API (alpaca-py), cached locally as Parquet.
+"""Bars from Alpaca's market-data API (alpaca-py), daily or intraday, cached locally as Parquet.
 
 The SDK follows `next_page_token` itself and retries 429/504 answers; this module adds
 what it lacks: client-side pacing under the plan's request limit, a guard for empty
@@ -43,8 +43,13 @@ def _ny_midnight(day: date) -> datetime:
     return pd.Timestamp(datetime.combine(day, dtime()), tz=EXCHANGE_TZ).to_pydatetime()
 
 
+#: Bar sizes this client asks for: the schema's `timeframe` name → (amount, alpaca unit name).
+TIMEFRAMES = {"1Min": (1, "Minute"), "5Min": (5, "Minute"), "15Min": (15, "Minute"),
+              "1Hour": (1, "Hour"), "1Day": (1, "Day")}
+
+
 class AlpacaBars:
-    """Fetch daily bars for symbols and dates, through the Parquet cache.
+    """Fetch bars (`timeframe` in `TIMEFRAMES`, default daily) for symbols and dates, through the Parquet cache.
 
     `settings` supplies the keys (unwrapped only in `build_client`) and `ALPACA_DATA_URL`
     (the SDK's `url_override`). `retry_wait_s` overrides the SDK's fixed 3 s wait after a
@@ -53,14 +58,16 @@ class AlpacaBars:
     """
 
     def __init__(self, settings: Settings | None = None, *, feed: str = "iex", adjustment: str = "all",
-                 cache_dir: str | Path | None = None, retry_wait_s: float | None = None,
+                 timeframe: str = "1Day", cache_dir: str | Path | None = None, retry_wait_s: float | None = None,
                  min_interval_s: float = 60.0 / 200) -> None:
         self._settings = settings or get_settings()
         if not self._settings.has_alpaca:
             raise AlpacaDataError("Alpaca keys are not set (ALPACA_API_KEY and ALPACA_API_SECRET)")
-        self.feed, self.adjustment = feed, adjustment
+        if timeframe not in TIMEFRAMES:
+            raise ValueError(f"unknown timeframe {timeframe!r}; choose one of {', '.join(TIMEFRAMES)}")
+        self.feed, self.adjustment, self.timeframe = feed, adjustment, timeframe
         base = Path(cache_dir) if cache_dir is not None else self._settings.state_dir / "marketdata" / "alpaca"
-        self.cache_dir = base / f"{feed}-{adjustment}-1Day"
+        self.cache_dir = base / f"{feed}-{adjustment}-{timeframe}"
         self.retry_wait_s = retry_wait_s
         self.min_interval_s = min_interval_s
         self.requests = 0
@@ -113,13 +120,14 @@ class AlpacaBars:
 
     def _fetch(self, symbols: list[str], start: date, end: date) -> dict[str, pd.DataFrame]:
         """One `get_stock_bars` call (all pages) for `symbols` over session dates [start, end]."""
+        amount, unit = TIMEFRAMES[self.timeframe]
         from alpaca.data.enums import Adjustment, DataFeed
         from alpaca.data.requests import StockBarsRequest
-        from alpaca.data.timeframe import TimeFrame
+        from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 
         request = StockBarsRequest(
-            symbol_or_symbols=symbols, timeframe=TimeFrame.Day, start=_ny_midnight(start),
-            end=_ny_midnight(end), feed=DataFeed(self.feed), adjustment=Adjustment(self.adjustment),
+            symbol_or_symbols=symbols, timeframe=TimeFrame(amount, TimeFrameUnit(unit)), start=_ny_midnight(start),
+            end=_ny_midnight(end + timedelta(days=1)) - timedelta(seconds=1), feed=DataFeed(self.feed), adjustment=Adjustment(self.adjustment),
         )
         self._pace()
         self.requests += 1
@@ -134,12 +142,18 @@ class AlpacaBars:
             out[symbol] = pd.DataFrame(
                 {"open": [b.open for b in bars], "high": [b.high for b in bars], "low": [b.low for b in bars],
                  "close": [b.close for b in bars], "volume": [b.volume for b in bars]},
-                index=session_timestamps([b.timestamp for b in bars]), dtype=float,
+                index=self._stamps([b.timestamp for b in bars]), dtype=float,
             )
         return out
 
+    def _stamps(self, stamps) -> pd.DatetimeIndex:
+        """Daily bars carry their session date (NY midnight); intraday bars their own UTC open."""
+        if self.timeframe == "1Day":
+            return session_timestamps(stamps)
+        return pd.DatetimeIndex(pd.to_datetime(stamps, utc=True)).rename("timestamp")
+
     def bars(self, symbols: Iterable[str], start, end=None) -> dict[str, pd.DataFrame]:
-        """Schema frames of daily bars for `symbols` over session dates [start, end].
+        """Schema frames of bars for `symbols` over session dates [start, end].
 
         `end` defaults to today (New York). Days before today are cached once fetched;
         today's bar may still change, so it is fetched again next time.
@@ -186,13 +200,13 @@ class AlpacaBars:
                 cov_start = min(start_d, coverage[0]) if coverage else start_d
                 cov_end = max(final_end, coverage[1]) if coverage else final_end
                 if cov_end >= cov_start:
-                    self._write_cache(symbol, merged[merged.index < session_timestamps([cov_end + timedelta(days=1)])[0]],
+                    self._write_cache(symbol, merged[merged.index < _ny_midnight(cov_end + timedelta(days=1))],
                                       (cov_start, cov_end))
-            lo, hi = session_timestamps([start_d, end_d])
-            window = merged[(merged.index >= lo) & (merged.index <= hi)] if len(merged) else merged
+            lo, hi = _ny_midnight(start_d), _ny_midnight(end_d + timedelta(days=1))
+            window = merged[(merged.index >= lo) & (merged.index < hi)] if len(merged) else merged
             if window.empty:
                 raise AlpacaDataError(f"Alpaca returned no bars for {symbol} between {start_d} and {end_d} "
                                       f"(feed={self.feed}); check the symbol and the dates")
             out[symbol] = make_frame(window.index, window, symbol=symbol, source="alpaca", feed=self.feed,
-                                     adjustment=self.adjustment, timeframe="1Day")
+                                     adjustment=self.adjustment, timeframe=self.timeframe)
         return out
