@@ -251,8 +251,11 @@ def sla_checks(spec: Spec, ev: dict) -> list[Check]:
 
 def _latency_check(op: str, expr: str, t: thresholds.Threshold, critical: bool, ev: dict) -> Check:
     agg = "mean" if t.aggregate == "avg" else t.aggregate
+    root = "latency"
     stats = lookup(ev, f"latency.{op}")
-    cid, path = f"perf.{op}.{agg}", f"latency.{op}.{agg}"
+    if stats is MISSING and lookup(ev, f"stress.latency.{op}") is not MISSING:  # the stress engine's own summary
+        root, stats = "stress.latency", lookup(ev, f"stress.latency.{op}")
+    cid, path = f"perf.{op}.{agg}", f"{root}.{op}.{agg}"
     description = f"{op.replace('_', ' ')} latency {expr}"
     details: dict = {}
     if isinstance(stats, dict):
@@ -269,12 +272,13 @@ def _latency_check(op: str, expr: str, t: thresholds.Threshold, critical: bool, 
 
 # ----------------------------------------------------------------------------- reliability
 
-_FAULT_ALIASES = {
-    "kill_sandboxes": {"kill_sandboxes", "kill_sandbox", "kill-sandbox", "kill-sandboxes"},
-    "fail_rate": {"fail_rate", "fail-rate", "agent_fail", "fail"},
-    "latency": {"latency", "latency_ms", "added_latency"},
-    "create_failures": {"create_failures", "create_failure", "create-failures", "create_fail"},
-    "rate_limit": {"rate_limit", "rate-limit", "rate_limit_s", "429"},
+# spec fault name → the kind the stress engine reports (tradeswarm.stress.faults.FAULT_KINDS)
+_FAULT_KINDS = {
+    "kill_sandboxes": "kill-sandbox",
+    "fail_rate": "answer-fail",
+    "latency": "latency",
+    "create_failures": "create-fail",
+    "rate_limit": "rate-limit",
 }
 
 
@@ -301,10 +305,12 @@ def _accounting_check(spec: Spec, ev: dict, st: dict) -> Check:
         unaccounted = vals["submitted"] - (vals["completed"] + vals["failed"] + vals["timed_out"])
         short = 0 if st.get("aborted") else max(0.0, spec.stress.tasks - vals["submitted"])
         details.update({"unaccounted": unaccounted, "not_submitted": short, "planned": spec.stress.tasks})
-        value = vals["lost"] + vals["duplicated"] + abs(unaccounted) + short
+        orphaned = _number(st.get("orphaned")) or 0.0  # a final state for a task never submitted
+        details["orphaned"] = orphaned
+        value = vals["lost"] + vals["duplicated"] + abs(unaccounted) + short + orphaned
     return threshold_check("rel.stress.accounting", "reliability",
                            "Every stress task ends in exactly one final state (ledger: none lost, none duplicated)",
-                           "== 0", ev, "stress.lost+duplicated+unaccounted", "tasks", critical=True,
+                           "== 0", ev, "stress.lost+duplicated+orphaned+unaccounted", "tasks", critical=True,
                            value=value, details=details)
 
 
@@ -317,17 +323,18 @@ def _fault_checks(spec: Spec, ev: dict, st: dict) -> list[Check]:
     reported = st.get("faults") if isinstance(st.get("faults"), list) else []
     out = []
     for kind in wanted:
-        idx = next((i for i, f in enumerate(reported) if isinstance(f, dict)
-                    and str(f.get("kind", "")).lower() in _FAULT_ALIASES[kind]), None)
+        idx = next((i for i, f in enumerate(reported) if isinstance(f, dict) and f.get("kind") == _FAULT_KINDS[kind]), None)
         f = reported[idx] if idx is not None else {}
-        injected, recovered = _number(f.get("injected")), f.get("recovered")
+        injected, recovered = f.get("injected"), f.get("recovered")
+        injected = float(injected) if isinstance(injected, bool) else _number(injected)  # a flag or a count
         if idx is None or not injected:
             status, reason = "nodata", "fault configured but not injected"
         elif not isinstance(recovered, bool):
             status, reason = "error", "recovery not reported"
         else:
             status, reason = ("pass" if recovered else "fail"), None
-        details = {"injected": injected, "recovered": recovered, "cost": f.get("cost"), "params": f.get("params")}
+        details = {"kind": _FAULT_KINDS[kind], "injected": injected, "recovered": recovered, "cost": f.get("cost"),
+                   "params": f.get("params"), "detail": f.get("detail")}
         if reason:
             details["reason"] = reason
         out.append(Check(f"rel.faults.{kind}", "reliability", f"The swarm recovers from the injected fault '{kind}'",

@@ -35,6 +35,8 @@ STRATEGY_NAMES = ("sma_crossover", "momentum", "mean_reversion", "breakout", "ri
 LATENCY_OPS = (
     "sandbox_create", "sandbox_exec", "sandbox_status", "sandbox_kill", "sandbox_write",
     "sandbox_read", "agent_deploy", "task", "consensus",
+    # the stress engine's open-loop latencies, timed from each task's intended start
+    "stress_task", "stress_service", "stress_signal", "stress_consensus",
 )
 SCALAR_METRICS = {  # name: (category, evidence path, dimension allowed besides a bare number)
     "success_rate": ("reliability", "stress.success_rate", "ratio"),

@@ -26,7 +26,7 @@ def latency(samples: list[float]) -> dict:
 def samples(seed: int = 1, n: int = 200, scale: float = 1.0) -> dict[str, list[float]]:
     rng = random.Random(seed)
     base = {"sandbox_create": 300, "sandbox_exec": 40, "sandbox_status": 5, "agent_deploy": 900,
-            "consensus": 60, "task": 20, "sandbox_kill": 30}
+            "consensus": 60, "task": 20, "sandbox_kill": 30, "stress_task": 25}
     return {op: [rng.lognormvariate(0, 0.3) * m * scale for _ in range(n)] for op, m in base.items()}
 
 
@@ -35,7 +35,9 @@ def good_evidence(spec: Spec, *, seed: int = 1) -> dict:
     s = samples(seed)
     tasks = spec.stress.tasks
     failed = int(tasks * 0.02)
-    faults = [{"kind": k, "params": {}, "injected": 1, "recovered": True, "cost": {"tasks_retried": 1}}
+    kinds = {"kill_sandboxes": "kill-sandbox", "fail_rate": "answer-fail", "latency": "latency",
+             "create_failures": "create-fail", "rate_limit": "rate-limit"}
+    faults = [{"kind": kinds[k], "params": {}, "injected": True, "recovered": True, "cost": {"retries": 1}}
               for k in spec.stress.faults.enabled()]
     return {
         "duration_s": 20.0,
@@ -49,7 +51,7 @@ def good_evidence(spec: Spec, *, seed: int = 1) -> dict:
         "portfolio": {"orders": 4, "fills": 4, "rejected": 0, "invariant_violations": 0, "equity": 1e5, "cash": 5e4},
         "parity": [{"strategy": a.type, "symbol": a.symbols[0], "bars": 500, "mismatches": 0} for a in spec.agents],
         "stress": {"submitted": tasks, "completed": tasks - failed, "failed": failed, "timed_out": 0, "lost": 0,
-                   "duplicated": 0, "duration_s": 5.0, "throughput_per_s": tasks / 5.0,
+                   "duplicated": 0, "not_submitted": 0, "orphaned": 0, "duration_s": 5.0, "throughput_per_s": tasks / 5.0,
                    "success_rate": (tasks - failed) / tasks, "error_rate": failed / tasks, "errors_by_class": {},
                    "aborted": False, "abort_reason": None, "mode": "open", "faults": faults},
         "cost": {"meter": {"sandboxes": spec.sandboxes.count, "sandbox_seconds": 40.0, "vcpu_seconds": 40.0,
