@@ -130,3 +130,19 @@ def test_cli_spec_schema_and_check(tmp_path, capsys):
     assert run_cli(["spec", "check", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "stres: unknown key" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("name", ["smoke", "standard", "nightly"])
+def test_spec_sections_feed_the_engines_unchanged(name):
+    """The backtest, data-contract and stress engines accept the spec's sections as they are."""
+    from tradeswarm.backtest.settings import BacktestSettings
+    from tradeswarm.stress.config import StressConfig
+    from validation.contract import ContractSettings
+
+    s = load_spec(name)
+    b = BacktestSettings.from_any(s.backtest_settings())
+    assert (b.min_trades, b.cost_multiplier, b.walk_forward_folds) == (
+        s.backtest.gates.min_trades, s.backtest.gates.cost_multiplier, s.backtest.walk_forward_folds)
+    assert ContractSettings.from_any(s.data.contract).max_gap_days == s.data.contract.max_gap_days
+    cfg = StressConfig.of(s.stress)
+    assert cfg.tasks == s.stress.tasks and len(cfg.faults) == len(s.stress.faults.enabled())
