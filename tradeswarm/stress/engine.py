@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
@@ -107,7 +108,7 @@ async def run_stress(coordinator: Any, spec_stress: Any, *, recorder: Any = None
                      fault_target: FaultTarget | None = None,
                      sandbox_metrics: SandboxMetrics | None = None,
                      task_factory: Callable[..., Any] | None = None,
-                     id_prefix: str = "t") -> dict:
+                     id_prefix: str | None = None) -> dict:
     """Run the stress test and return the contract's `stress` evidence plus `latency`
     summaries (`stress_task`, `stress_service`, `stress_signal`, `stress_consensus`)."""
     cfg = StressConfig.of(spec_stress)
@@ -116,7 +117,10 @@ async def run_stress(coordinator: Any, spec_stress: Any, *, recorder: Any = None
     n = cfg.tasks
     kinds = np.where(rng.random(n) < cfg.consensus_share, "consensus", "signal")
     symbols = [cfg.symbols[j] for j in rng.integers(0, len(cfg.symbols), n)]
-    ids = [f"{id_prefix}{i:06d}" for i in range(n)]
+    # Unique per run by default: the coordinator answers a known task id from its cache, so a
+    # second run reusing ids on the same swarm would measure nothing.
+    prefix = id_prefix if id_prefix is not None else f"r{uuid.uuid4().hex[:8]}-"
+    ids = [f"{prefix}{i:06d}" for i in range(n)]
     plan = FaultPlan(cfg.faults, fault_target, n, seed)
     guard_s = GUARD_FACTOR * cfg.task_timeout_s
 
