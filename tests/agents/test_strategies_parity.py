@@ -89,3 +89,36 @@ def test_the_parity_check_catches_a_peeking_signal(name):
     start = strategy.warmup() + 1
     live = [latest_signal(name, frame.iloc[: t + 1])["action"] for t in range(start, start + 300)]
     assert any(ACTION[int(peeking[t])] != live[t - start] for t in range(start, start + 300))
+
+
+def test_parity_report_counts_zero_for_every_registered_strategy():
+    from tradeswarm.agents.strategies.parity import parity_report
+
+    frame = load_symbol("NDX")
+    for name in STRATEGIES:
+        report = parity_report(name, frame, bars=60)
+        assert report == {"strategy": name, "symbol": "NDX", "bars": 60, "mismatches": 0,
+                          "window": LIVE_WINDOW, "first_mismatch": None}
+
+
+def test_parity_report_catches_a_strategy_that_remembers_its_first_bar(monkeypatch):
+    """A running peak since the first bar differs between a live window and the full history."""
+    from tradeswarm.agents.strategies import Strategy, StrategyParams
+    from tradeswarm.agents.strategies.parity import parity_report
+
+    def compute(bars, p):
+        drawdown = 1.0 - bars.close / np.maximum.accumulate(bars.close)
+        return np.where(drawdown > 0.1, -1, 0), drawdown
+
+    leaky = Strategy(name="leaky_peak", Params=StrategyParams, rule="veto 10 % below the all-time peak",
+                     compute=compute, warmup_bars=lambda p: 0)
+    monkeypatch.setitem(STRATEGIES, "leaky_peak", leaky)
+    report = parity_report("leaky_peak", load_symbol("NDX"), bars=200)
+    assert report["mismatches"] > 0 and report["first_mismatch"] is not None
+
+
+def test_parity_report_refuses_a_window_shorter_than_warmup():
+    from tradeswarm.agents.strategies.parity import parity_report
+
+    with pytest.raises(ValueError, match="shorter than warm-up"):
+        parity_report("momentum", load_symbol("SPX"), window=50)
