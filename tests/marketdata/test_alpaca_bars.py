@@ -141,3 +141,14 @@ def test_intraday_bars_keep_their_own_timestamps(tmp_path):
     assert (tmp_path / "state" / "marketdata" / "alpaca" / "iex-all-1Hour" / "HHH.parquet").exists()
     with pytest.raises(ValueError, match="unknown timeframe"):
         _bars(srv, tmp_path, timeframe="2Weeks")
+
+
+def test_requests_are_paced_under_the_plan_limit(server, tmp_path):
+    import time
+
+    client = AlpacaBars(_settings(server, tmp_path), retry_wait_s=0, min_interval_s=0.3)
+    t0 = time.monotonic()
+    client.bars(["AAA"], "2018-01-01", "2018-01-31")
+    client.bars(["BBB"], "2012-01-01", "2012-01-31")  # a second request: must wait out the interval
+    assert time.monotonic() - t0 >= 0.3
+    assert client.requests == 2
