@@ -43,6 +43,25 @@ def _ny_midnight(day: date) -> datetime:
     return pd.Timestamp(datetime.combine(day, dtime()), tz=EXCHANGE_TZ).to_pydatetime()
 
 
+def missing_segments(coverage: tuple[date, date] | None, start: date, end: date) -> list[tuple[date, date]]:
+    """Date ranges of [start, end] outside the cached `coverage`, which stays contiguous.
+
+    >>> from datetime import date as d
+    >>> missing_segments((d(2020, 1, 1), d(2020, 12, 31)), d(2019, 7, 1), d(2021, 1, 31))
+    [(datetime.date(2019, 7, 1), datetime.date(2019, 12, 31)), (datetime.date(2021, 1, 1), datetime.date(2021, 1, 31))]
+    >>> missing_segments((d(2020, 1, 1), d(2020, 12, 31)), d(2020, 3, 1), d(2020, 4, 1))
+    []
+    """
+    if coverage is None:
+        return [(start, end)]
+    segments = []
+    if start < coverage[0]:
+        segments.append((start, coverage[0] - timedelta(days=1)))
+    if end > coverage[1]:
+        segments.append((coverage[1] + timedelta(days=1), end))
+    return segments
+
+
 #: Bar sizes this client asks for: the schema's `timeframe` name → (amount, alpaca unit name).
 TIMEFRAMES = {"1Min": (1, "Minute"), "5Min": (5, "Minute"), "15Min": (15, "Minute"),
               "1Hour": (1, "Hour"), "1Day": (1, "Day")}
@@ -166,24 +185,11 @@ class AlpacaBars:
             raise ValueError(f"end {end_d} is before start {start_d}")
         final_end = min(end_d, today - timedelta(days=1))
 
-        cached, plans = {}, {}
-        for symbol in symbols:
-            frame, coverage = self._read_cache(symbol)
-            cached[symbol] = (frame, coverage)
-            if coverage is None:
-                plans[symbol] = [(start_d, end_d)]
-                continue
-            segments = []
-            if start_d < coverage[0]:
-                segments.append((start_d, coverage[0] - timedelta(days=1)))
-            if end_d > coverage[1]:
-                segments.append((coverage[1] + timedelta(days=1), end_d))
-            plans[symbol] = segments
-
+        cached = {symbol: self._read_cache(symbol) for symbol in symbols}
         # symbols missing the same dates share one request (the nightly case)
         by_segment: dict[tuple[date, date], list[str]] = {}
-        for symbol, segments in plans.items():
-            for seg in segments:
+        for symbol, (_, coverage) in cached.items():
+            for seg in missing_segments(coverage, start_d, end_d):
                 by_segment.setdefault(seg, []).append(symbol)
         fetched: dict[str, list[pd.DataFrame]] = {s: [] for s in symbols}
         for (seg_start, seg_end), group in by_segment.items():
