@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from validation import thresholds
 
@@ -358,7 +358,8 @@ class Waiver(_Strict):
     check: str = Field(min_length=1, description="a check id")
     reason: str = Field(min_length=10)
     owner: str = Field(min_length=1)
-    expires: datetime
+    expires: datetime = Field(validation_alias=AliasChoices("expires", "expiry"),
+                              description="a date (through that day, UTC) or a timestamp; also accepted as `expiry`")
 
     @field_validator("expires", mode="before")
     @classmethod
@@ -510,13 +511,13 @@ def _read(source: str | Path | dict) -> tuple[str, dict]:
     return str(path), data
 
 
-def load_spec(source: str | Path | dict = "standard", *, overrides: dict | None = None) -> Spec:
+def load_spec(profile: str | Path | dict = "standard", *, overrides: dict | None = None) -> Spec:
     """Load a profile by name (`smoke`, `standard`, `nightly`), a YAML file, or a dict.
 
     `overrides` is merged in depth first (e.g. `{"provider": "e2b", "stress": {"tasks": 50}}`).
     Raises `SpecError` whose message names the source and every bad key path.
     """
-    name, data = _read(source)
+    name, data = _read(profile)
     if overrides:
         data = _deep_merge(data, overrides)
     try:
