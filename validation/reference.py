@@ -1,8 +1,10 @@
 """A plain event-loop backtester: the independent check on the vectorbt engine.
 
 It walks the bars one at a time with a cash balance and a share count, and shares nothing with
-`tradeswarm.backtest` but the written convention: the signal of bar t fills at the open of bar
-t + 1 + lag; a buy pays `open × (1 + slippage)` plus `fees` × its value and spends all cash
+`tradeswarm.backtest` but the written convention. Prices and fees come from the paper broker's
+fill rule (`tradeswarm.broker.fills`), so agreeing with vectorbt also proves the live broker
+books what the backtest booked: the signal of bar t fills at the open of bar t + 1 + lag; a
+buy pays `open × (1 + slippage)` plus `fees` × its value and spends all cash
 (whole shares by default); a sell gets `open × (1 − slippage)` minus fees; long only; equity
 is cash + shares × close at each bar's end; a trade still open at the end is valued at the
 last close without exit fees.
@@ -26,6 +28,8 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from tradeswarm.broker.fills import BUY, SELL, fill_fee, fill_price
 
 REL_TOL = 1e-9
 
@@ -59,18 +63,18 @@ def simulate(open_, close, signal, *, fees: float, slippage: float, cash: float,
         wanted = int(signal[s]) if s >= 0 else 0
         base = close[t] if fill == "signal_close" else open_[t]
         if wanted == 1 and shares == 0:
-            price = base * (1 + slippage)
+            price = fill_price(base, BUY, slippage)
             budget = cash / (1 + fees)
             qty = math.floor(budget / price) if whole_shares else budget / price
             if qty > 0:
-                fee = qty * price * fees
+                fee = fill_fee(qty, price, fees)
                 cash -= qty * price + fee
                 shares = qty
                 trade = {"entry_bar": t, "exit_bar": None, "qty": float(qty), "entry_price": price,
                          "exit_price": None, "entry_fees": fee}
         elif wanted == -1 and shares > 0:
-            price = base * (1 - slippage)
-            fee = shares * price * fees
+            price = fill_price(base, SELL, slippage)
+            fee = fill_fee(shares, price, fees)
             cash += shares * price - fee
             trade.update(exit_bar=t, exit_price=price,
                          pnl=shares * price - fee - (trade["qty"] * trade["entry_price"] + trade["entry_fees"]))

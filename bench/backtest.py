@@ -1,0 +1,131 @@
+"""Benchmark: a 1,000-combination sweep over the three shipped datasets.
+
+Measured side by side in one run:
+1. a fresh process (new interpreter: imports, data load, data contract, sweep) — the cold
+   start a certification pays — broken into stages;
+2. the same sweep again in that warm process;
+3. the reference event-loop simulator doing the same work (every combination on every
+   dataset, same signals), and the ratio reference ÷ engine.
+
+Usage: `PYTHONPATH=. .venv/bin/python bench/backtest.py [--combos N] [--reference-combos N] [--json]`
+(`--reference-combos` runs the reference on the first N combinations only and says so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+SYMBOLS = ("SPX", "NDX", "GOOG")
+
+
+def grid(combos: int) -> dict:
+    """sma_crossover: fast 2..41 × slow 50, 60, … — 1,000 valid combinations for combos=1000."""
+    fast = list(range(2, 42))
+    slow = list(range(50, 50 + 10 * -(-combos // len(fast)), 10))
+    return {"fast": fast, "slow": slow}
+
+
+def child(combos: int) -> dict:
+    """Runs in a fresh interpreter: every cold-start stage timed, then the warm repeat."""
+    t0 = time.perf_counter()
+    from tradeswarm.backtest import run_sweep, validate_frame
+    from tradeswarm.marketdata import load_symbol
+
+    t_import = time.perf_counter()
+    frames = {s: load_symbol(s) for s in SYMBOLS}
+    t_load = time.perf_counter()
+    for s, f in frames.items():
+        assert validate_frame(f, s)["passed"], s
+    t_contract = time.perf_counter()
+    g = grid(combos)
+    first = {s: run_sweep(f, "sma_crossover", g) for s, f in frames.items()}
+    t_first = time.perf_counter()
+    again = {s: run_sweep(f, "sma_crossover", g) for s, f in frames.items()}
+    t_warm = time.perf_counter()
+    assert all(first[s]["best"] == again[s]["best"] for s in SYMBOLS)
+    return {
+        "trials": sum(r["trials"] for r in first.values()),
+        "import_s": t_import - t0,
+        "load_s": t_load - t_import,
+        "contract_s": t_contract - t_load,
+        "first_sweep_s": t_first - t_contract,
+        "fresh_total_s": t_first - t0,
+        "warm_sweep_s": t_warm - t_first,
+        "best": {s: r["best"]["params"] for s, r in first.items()},
+    }
+
+
+def reference(combos: int, limit: int | None) -> dict:
+    """The reference simulator over the same combinations (signals computed the same way)."""
+    from tradeswarm.backtest._vbt import Fills
+    from tradeswarm.backtest.engine import expand_grid, signal_matrix
+    from tradeswarm.marketdata import load_symbol
+    from validation.reference import simulate
+
+    fills = Fills()
+    done, seconds = 0, 0.0
+    for s in SYMBOLS:
+        frame = load_symbol(s)
+        todo = expand_grid("sma_crossover", grid(combos))[0][:limit]
+        t = time.perf_counter()
+        sig = signal_matrix(frame, "sma_crossover", todo)
+        o, c = frame["open"].to_numpy(), frame["close"].to_numpy()
+        for j in range(sig.shape[1]):
+            simulate(o, c, sig[:, j], fees=fills.fees, slippage=fills.slippage, cash=fills.cash)
+        seconds += time.perf_counter() - t
+        done += len(todo)
+    return {"runs": done, "seconds": seconds}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--combos", type=int, default=1000)
+    ap.add_argument("--reference-combos", type=int, default=None)
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child(args.combos)))
+        return
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, __file__, "--child", "--combos", str(args.combos)],
+                          env=env, capture_output=True, text=True, check=True)
+    fresh = json.loads(proc.stdout.strip().splitlines()[-1])
+    fresh["process_wall_s"] = time.perf_counter() - t
+    ref = reference(args.combos, args.reference_combos)
+    per_run_ref = ref["seconds"] / ref["runs"]
+    per_run_engine = fresh["warm_sweep_s"] / fresh["trials"]
+    out = {
+        "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
+                    "cores": os.cpu_count(), "load_avg": os.getloadavg()},
+        "engine": fresh,
+        "reference": ref | {"per_run_s": per_run_ref},
+        "ratio_reference_over_engine_warm": per_run_ref / per_run_engine,
+        "ratio_reference_over_engine_fresh": per_run_ref / (fresh["first_sweep_s"] / fresh["trials"]),
+        "fresh_vs_warm_first_sweep": fresh["first_sweep_s"] / fresh["warm_sweep_s"],
+        "goal_fresh_under_5s": fresh["fresh_total_s"] < 5.0,
+    }
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return
+    e = fresh
+    print(f"machine: {out['machine']}")
+    print(f"sweep: {e['trials']} backtests (sma_crossover, {args.combos} combos × {len(SYMBOLS)} datasets)")
+    print(f"fresh process: import {e['import_s']:.2f}s, load {e['load_s']:.2f}s, data contract {e['contract_s']:.2f}s, "
+          f"first sweep {e['first_sweep_s']:.2f}s → total {e['fresh_total_s']:.2f}s (goal < 5 s: "
+          f"{'met' if out['goal_fresh_under_5s'] else 'NOT met'})")
+    print(f"warm process: same sweep {e['warm_sweep_s']:.2f}s (fresh/warm {out['fresh_vs_warm_first_sweep']:.2f}×)")
+    print(f"reference event loop: {ref['runs']} runs in {ref['seconds']:.2f}s ({per_run_ref * 1e3:.2f} ms/run)")
+    print(f"ratio reference/engine per run: {out['ratio_reference_over_engine_warm']:.1f}× warm, "
+          f"{out['ratio_reference_over_engine_fresh']:.1f}× fresh")
+
+
+if __name__ == "__main__":
+    main()
