@@ -37,6 +37,7 @@ def _replay(frame, name: str, *, fees: float, slippage: float) -> PaperBroker:
     return broker
 
 
+@pytest.mark.slow  # the first call imports vectorbt and compiles its kernels
 @pytest.mark.parametrize("name", ["sma_crossover", "breakout", "mean_reversion", "momentum"])
 def test_paper_broker_equity_equals_the_backtest(name):
     engine = pytest.importorskip("tradeswarm.backtest.engine")
