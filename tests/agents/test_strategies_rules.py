@@ -108,3 +108,12 @@ def test_every_strategy_documents_its_rule(name):
 def test_empty_frame_is_a_clear_error():
     with pytest.raises(ValueError, match="empty frame"):
         latest_signal("sma_crossover", _frame([]))
+
+
+def test_extra_columns_are_ignored_and_a_missing_one_is_named():
+    frame = _frame(_noisy(120, seed=8))
+    with_extra = frame.assign(note="x", adj_close=frame["close"])
+    for name in STRATEGIES:
+        assert (get_strategy(name).signal(with_extra) == get_strategy(name).signal(frame)).all()
+    with pytest.raises(ValueError, match="lacks column.*volume"):
+        latest_signal("breakout", frame.drop(columns="volume"))

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from tradeswarm.marketdata.schema import COLUMNS
+
 BUY, HOLD, SELL = 1, 0, -1
 ACTIONS = {BUY: "BUY", HOLD: "HOLD", SELL: "SELL"}
 
@@ -33,17 +35,16 @@ class Bars:
     def of(cls, frame: pd.DataFrame) -> "Bars":
         """Pull the columns out in one `to_numpy` (per-column access deep-copies `frame.attrs`
         each time, which costs more than a strategy's arithmetic on a live window)."""
-        names = ("open", "high", "low", "close", "volume")
         where = {c: i for i, c in enumerate(frame.columns)}
-        missing = [c for c in names if c not in where]
+        missing = [c for c in COLUMNS if c not in where]
         if missing:
             raise ValueError(f"frame lacks column(s) {', '.join(missing)}")
         try:
             values = frame.to_numpy(dtype=float)
         except (TypeError, ValueError):  # extra non-numeric columns
-            values = np.column_stack([frame[c].to_numpy(dtype=float) for c in names])
-            where = {c: i for i, c in enumerate(names)}
-        return cls(*(values[:, where[c]] for c in names))
+            values = np.column_stack([frame[c].to_numpy(dtype=float) for c in COLUMNS])
+            where = {c: i for i, c in enumerate(COLUMNS)}
+        return cls(*(values[:, where[c]] for c in COLUMNS))
 
 
 #: `compute(bars, params) -> (signal int8 array, confidence float array)`, one pass.
