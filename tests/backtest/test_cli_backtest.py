@@ -17,6 +17,7 @@ def test_parsers():
     assert parse_sweep("k=0.1:0.3:0.1") == {"k": [0.1, 0.2, 0.3]}
 
 
+@pytest.mark.slow
 def test_json_document_with_gates_and_a_chart(tmp_path, capsys):
     chart = tmp_path / "eq.png"
     rc = run_cli(["backtest", "--strategy", "sma_crossover", "--symbols", "GOOG", "--start", "2005-01-01",

@@ -108,6 +108,7 @@ def test_rust_engine_matches_numba_engine():
     assert np.allclose(rust.portfolio.value().to_numpy(), numba.portfolio.value().to_numpy(), rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_unwritable_numba_cache_dir_is_replaced(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")

@@ -90,6 +90,15 @@ def test_min_rows_and_max_move_with_marked_dates():
     assert validate_frame(jumped, "GOOG", marked)["failed"] == 0
 
 
+def test_suite_is_built_once_per_process():
+    from validation import contract
+
+    validate_frame(load("GOOG"), "GOOG")
+    first = contract._definition()
+    validate_frame(load("SPX"), "SPX", {"max_gap_days": 0})
+    assert contract._definition() is first
+
+
 def test_unknown_setting_is_refused():
     with pytest.raises(ValueError, match="max_gapdays"):
         ContractSettings.from_any({"max_gapdays": 3})
