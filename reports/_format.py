@@ -127,6 +127,8 @@ def fmt_keyed(key: str, v: Any) -> str:
     """A value named by a key, formatted by the key's unit suffix (`_ms`, `_s`, `_usd`, `_pct`, `_bytes`)."""
     if not is_number(v):
         return fmt_generic(v)
+    if key == "pid" or key.endswith("_id"):  # identifiers, not quantities
+        return str(v)
     for suffix, fmt in (("_ms", fmt_ms), ("_usd", fmt_usd), ("_pct", fmt_pct_value), ("_bytes", fmt_bytes), ("_s", fmt_seconds)):
         if key.endswith(suffix):
             return fmt(v)
@@ -146,8 +148,8 @@ def fmt_value(v: Any, unit: str | None = None) -> str:
         return fmt_ms(v)
     if unit == "s":
         return fmt_seconds(v)
-    if unit == "%":
-        return fmt_pct_value(v)
+    if unit == "%" or unit.startswith("% "):  # "% median change"
+        return fmt_pct_value(v) + unit[1:]
     if unit in _FRACTION_UNITS:
         return fmt_pct(v)
     if unit in _USD_UNITS:

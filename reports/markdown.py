@@ -44,7 +44,10 @@ VERDICT_MARK = {"CERTIFIED": "✅", "CONDITIONAL": "⚠️", "NOT_CERTIFIED": "�
 STATUS_MARK = {"pass": "✓", "fail": "✗", "warn": "⚠", "nodata": "✗", "error": "✗", "waived": "○"}
 STATUS_LABEL = {"nodata": "no data"}
 PROBLEM_STATUSES = ("fail", "error", "nodata", "warn")
-STRESS_OP = "task"  # the latency the stress engine records per task (docs/contracts.md §4)
+# the stress engine's latencies, timed from each task's intended start (open loop), then the
+# coordinator's own per-task latency (docs/contracts.md §4)
+STRESS_OPS = ("stress_task", "stress_service", "stress_signal", "stress_consensus", "task")
+STRESS_OP = STRESS_OPS[0]  # the one charted
 AGENT_OPS = ("agent_deploy", "consensus")
 _PCTS = (("p50", "P50"), ("p95", "P95"), ("p99", "P99"))
 _STRESS_PCTS = (("p50", "P50"), ("p90", "P90"), ("p95", "P95"), ("p99", "P99"), ("p999", "P99.9"))
@@ -163,7 +166,7 @@ CATEGORY_COLUMNS = [
     ("evaluated", "evaluated", fmt_int),
 ]
 LATENCY_KEYS = ["count", "p50", "p90", "p95", "p99", "p999", "max", "p95_ci", "p99_ci", "insufficient"]
-HISTORY_KEYS = ["previous_run_id", "readiness_delta", "cost_delta_usd", "cost_delta_pct", "regressions"]
+HISTORY_KEYS = ["previous_run_id", "compared_runs", "readiness_delta", "cost_delta_usd", "cost_delta_pct", "regressions", "readiness_trend"]
 CHECK_KEYS = ["id", "category", "description", "threshold", "observed", "unit", "status", "critical", "evidence", "details", "waiver"]
 RUN_KEYS = [
     "run_id", "profile", "provider", "started_at", "finished_at", "duration_s", "verdict", "readiness_score",
@@ -189,10 +192,11 @@ def shown_keys() -> list[str]:
     keys += [f"data_validation[].failures[].{k}" for k, _, _ in FAILURE_COLUMNS] + ["data_validation[].failures[].sample"]
     keys += [f"stress.{k}" for k in STRESS_ACCOUNTING] + [f"stress.{k}" for k, _, _ in STRESS_FIELDS]
     keys += [f"stress.{k}" for k in ("errors_by_class", "aborted", "abort_reason", "throughput_series", "per_agent", "resources")]
-    keys += [f"stress.faults[].{k}" for k in ("kind", "params", "injected", "recovered", "cost")]
+    keys += [f"stress.faults[].{k}" for k in ("kind", "params", "at_s", "injected", "recovered", "cost")]
     keys += [f"cost.{k}" for k, _, _ in COST_FIELDS] + ["cost.breakdown"]
     keys += [f"cost.savings[].{k}" for k in ("name", "with", "without", "unit", "saved_pct")]
     keys += [f"history.{k}" for k in HISTORY_KEYS]
+    keys += [f"waivers[].{k}" for k in ("check", "owner", "reason", "expires", "active")]
     return keys
 
 
@@ -277,12 +281,25 @@ def _kv(d: dict, fields: Iterable[tuple[str, str, Callable[[Any], str]]]) -> str
     return kv_table(pairs) if pairs else ""
 
 
+def _generic_value(key: str, v: Any) -> str | None:
+    """One recorded value, formatted by its key; lists of scalars joined, nested records as code."""
+    if v is None:
+        return None
+    if isinstance(v, list):
+        if all(not isinstance(x, (dict, list)) for x in v):
+            return "; ".join(esc(fmt_generic(x)) for x in v) if v else None
+        return code(json.dumps(v, default=str))
+    if isinstance(v, dict):
+        return code(json.dumps(v, default=str)) if v else None
+    return esc(fmt_keyed(key, v))
+
+
 def _generic_dict(d: Any) -> str:
-    """`k=v` pairs of a small dict of measurements, each value formatted by its key."""
+    """`key value` pairs of a small dict of measurements, each value formatted by its key."""
     if not isinstance(d, dict) or not d:
         return DASH
-    text = ", ".join(f"{esc(k)} {esc(fmt_keyed(str(k), v))}" for k, v in d.items() if v is not None and not isinstance(v, (dict, list)))
-    return text or DASH
+    pairs = [(k, _generic_value(str(k), v)) for k, v in d.items()]
+    return ", ".join(f"{esc(k)} {text}" for k, text in pairs if text is not None) or DASH
 
 
 def _rows(items: Iterable[dict], columns: list) -> list[list[str]]:
@@ -479,10 +496,20 @@ def _faults(st: dict) -> str:
     if not faults:
         return "### Faults injected\n\nNone were injected in this run."
     rows = (
-        [code(f.get("kind", "?")), _generic_dict(f.get("params")), fmt_generic(f.get("injected")), fmt_generic(f.get("recovered")), _generic_dict(f.get("cost"))]
+        [
+            code(f.get("kind", "?")),
+            _generic_dict(f.get("params")),
+            fmt_seconds(f.get("at_s")),
+            fmt_generic(f.get("injected")),
+            fmt_generic(f.get("recovered")),
+            _generic_dict(f.get("cost")),
+        ]
         for f in faults
     )
-    return "### Faults injected\n\n" + table(["fault", "parameters", "injected", "recovered", "what it cost"], rows, "llrrl")
+    return (
+        "### Faults injected\n\nWhat each fault cost compares the tasks it affected with the others.\n\n"
+        + table(["fault", "parameters", "at", "injected", "recovered", "what it cost"], rows, "llrlll")
+    )
 
 
 def _named_counts(title: str, d: Any, header: str, empty: str | None) -> str | None:
@@ -498,7 +525,10 @@ def _stress(results: dict, charts: set[str]) -> str:
     accounting = table(
         [k.replace("_", " ") for k in STRESS_ACCOUNTING], [[fmt_int(st.get(k)) for k in STRESS_ACCOUNTING]], "r" * len(STRESS_ACCOUNTING)
     )
-    lat = _latency_table(results, [STRESS_OP], pcts=_STRESS_PCTS)
+    lat = _latency_table(results, list(STRESS_OPS), pcts=_STRESS_PCTS)
+    shown = {*STRESS_OPS, *AGENT_OPS}
+    others = sorted(op for op in _dict(results, "latency") or {} if op not in shown and not op.startswith("sandbox_"))
+    other_lat = _latency_table(results, others)
     if "aborted" in st:
         abort = (
             f"✗ The run was aborted early: {esc(st.get('abort_reason') or 'no reason recorded')}."
@@ -507,19 +537,31 @@ def _stress(results: dict, charts: set[str]) -> str:
         )
     else:
         abort = _missing("abort rule")
-    resources = {k: v for k, v in (st.get("resources") or {}).items() if isinstance(v, dict)}
+    resources = []
+    for where, v in (st.get("resources") or {}).items():
+        if isinstance(v, dict) and v and all(isinstance(x, dict) for x in v.values()):  # one entry per sandbox
+            resources += [(f"{where} {k}", x) for k, x in v.items()]
+        elif isinstance(v, dict):
+            resources.append((where, v))
     return _section(
         "Stress test",
         "### Accounting\n\nEvery task ends in exactly one final state.\n\n" + accounting,
         _kv(st, STRESS_FIELDS),
-        "### Task latency\n\n" + (lat or _missing("task latency")),
+        "### Task latency\n\n"
+        + (
+            "`stress_*` are timed from each task's intended start (open loop, no coordinated omission); "
+            "`task` is the coordinator's own time per task.\n\n" + lat
+            if lat
+            else _missing("task latency")
+        ),
+        "### Other measured latencies\n\n" + other_lat if other_lat else None,
         _chart(charts, "stress_latency.png", "task latency histogram and CDF"),
         _chart(charts, "stress_throughput.png", "throughput over time"),
         _named_counts("Errors by class", st.get("errors_by_class"), "error class", "No task failed with an error."),
         _faults(st),
         "### Abort rule\n\n" + abort,
         _named_counts("Load per agent", st.get("per_agent"), "agent", None),
-        "### Resources\n\n" + table(["where", "measured"], ([esc(k), _generic_dict(v)] for k, v in resources.items()), "ll") if resources else None,
+        "### Resources\n\n" + table(["where", "measured"], ([esc(k), _generic_dict(v)] for k, v in resources), "ll") if resources else None,
     )
 
 
@@ -569,7 +611,8 @@ def _known_issues(results: dict) -> str:
     if not checks:
         return _section("Known issues", _missing("checks"))
     issues = [c for c in checks if c.get("status") in PROBLEM_STATUSES]
-    if not issues:
+    expired = [w for w in results.get("waivers") or [] if isinstance(w, dict) and w.get("active") is False]
+    if not issues and not expired:
         return _section("Known issues", "None: every check passed or was waived.")
     order = {s: i for i, s in enumerate(PROBLEM_STATUSES)}
     issues.sort(key=lambda c: (not c.get("critical"), order[c["status"]]))
@@ -589,32 +632,46 @@ def _known_issues(results: dict) -> str:
             f"- {status_text('waived')} {code(c.get('id', '?'))}: {esc(c.get('description') or '')}; "
             f"was {esc(w.get('was') or DASH)}, waived by {esc(w.get('owner') or DASH)} until {fmt_time(w.get('expires'))}: {esc(w.get('reason') or DASH)}"
         )
+    for w in expired:
+        lines.append(
+            f"- ✗ expired waiver for {code(w.get('check') or DASH)} (owner {esc(w.get('owner') or DASH)}, "
+            f"expired {fmt_time(w.get('expires'))}) was ignored: {esc(w.get('reason') or DASH)}"
+        )
     return _section("Known issues", "Failed, unmeasured, errored and marginal checks, critical first:", "\n".join(lines))
 
 
-def check_group(check: dict) -> str:
-    """The checklist item a check belongs to: its `group`, else its id without the last part.
+def check_groups(checks: list[dict]) -> dict[str, list[dict]]:
+    """Checklist items: checks grouped by the first two parts of their ids, when two or more share them.
 
-    `perf.sandbox_create.p95` → `perf.sandbox_create`, `func.data.SPX` → `func.data`; a
-    two-part id (`func.parity`) belongs to its prefix (`func`), an id without dots to its category.
+    `func.data.SPX` and `func.data.NDX` form `func.data`; a check alone in its two-part prefix
+    (`perf.sandbox_create.p95`, `doc.README.md`) or with a two-part id (`func.parity`) joins its
+    first part (`perf`, `doc`, `func`). A check's own `group` field, when present, wins.
     """
-    if check.get("group"):
-        return str(check["group"])
-    parts = str(check.get("id", "")).split(".")
-    if len(parts) >= 3:
-        return ".".join(parts[:-1])
-    return parts[0] if len(parts) == 2 else str(check.get("category", "other"))
+
+    def prefix(c: dict) -> tuple[str, str | None]:
+        parts = str(c.get("id", "")).split(".")
+        first = parts[0] if len(parts) > 1 else str(c.get("category", "other"))
+        return first, ".".join(parts[:2]) if len(parts) > 2 else None
+
+    shared: dict[str, int] = {}
+    for c in checks:
+        two = prefix(c)[1]
+        if two:
+            shared[two] = shared.get(two, 0) + 1
+    groups: dict[str, list[dict]] = {}
+    for c in checks:
+        first, two = prefix(c)
+        name = str(c["group"]) if c.get("group") else two if two and shared[two] > 1 else first
+        groups.setdefault(name, []).append(c)
+    return groups
 
 
 def _checklist(results: dict) -> str:
     checks = _checks(results)
     if not checks:
         return _section("Production checklist", _missing("checks"))
-    groups: dict[str, list[dict]] = {}
-    for c in checks:
-        groups.setdefault(check_group(c), []).append(c)
     lines = []
-    for name, cs in groups.items():
+    for name, cs in check_groups(checks).items():
         ok = [c for c in cs if c.get("status") in ("pass", "warn", "waived")]
         bad = [c for c in cs if c not in ok]
         mark = "✓" if not bad else "✗"
@@ -638,19 +695,32 @@ def _history(results: dict) -> str:
         pairs.append(("cost change", fmt_signed(fmt_usd(h["cost_delta_usd"]), h["cost_delta_usd"])))
     if is_number(h.get("cost_delta_pct")):
         pairs.append(("cost change (%)", fmt_signed(fmt_pct_value(h["cost_delta_pct"]), h["cost_delta_pct"])))
-    regs = h.get("regressions") or []
-    if regs and all(isinstance(r, dict) for r in regs):
+    if h.get("compared_runs"):
+        pairs.append(("compared with", ", ".join(code(r) for r in h["compared_runs"])))
+    severity = {"fail": 0, "error": 1, "warn": 2}
+    regs = sorted((r for r in h.get("regressions") or [] if isinstance(r, dict)), key=lambda r: severity.get(r.get("status"), 3))
+    if regs:
         cols: list[str] = []
         for r in regs:
             cols += [k for k in r if k not in cols]
-        reg = "Regressions (significance test and magnitude both tripped):\n\n" + table(
-            [esc(c) for c in cols], ([esc(fmt_keyed(c, r.get(c))) if c in r else DASH for c in cols] for r in regs)
+        rows = ([(status_text(r[c]) if c == "status" else _generic_value(c, r[c]) or DASH) if c in r else DASH for c in cols] for r in regs)
+        reg = "Each metric against the previous runs (a regression needs a significant Mann–Whitney U test and a change past its band):\n\n" + table(
+            [esc(c) for c in cols], rows
         )
-    elif regs:
-        reg = "Regressions:\n\n" + "\n".join(f"- {esc(r)}" for r in regs)
     else:
-        reg = "No latency regression against the previous runs."
-    return _section("Change since the previous run", kv_table(pairs), reg)
+        reg = "No metric had enough samples in this run and the previous ones to compare."
+    trend = [t for t in h.get("readiness_trend") or [] if isinstance(t, dict)]
+    trend_block = (
+        "Readiness of the compared runs:\n\n"
+        + table(
+            ["run", "started", "readiness", "verdict"],
+            ([code(t.get("run_id") or DASH), fmt_time(t.get("started_at")), fmt_score(t.get("readiness_score")), _text(t.get("verdict"))] for t in trend),
+            "llrl",
+        )
+        if trend
+        else None
+    )
+    return _section("Change since the previous run", kv_table(pairs), reg, trend_block)
 
 
 def _environment(results: dict) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from reports.charts import CHART_NAMES, render_charts
+from reports.markdown import STRESS_OP
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -28,7 +29,7 @@ def test_missing_evidence_draws_nothing_and_removes_stale_charts(tmp_path, resul
 
 def test_latency_chart_follows_the_samples(tmp_path, results, samples):
     a = render_charts(results, samples, tmp_path / "a")
-    samples["task"] = [x * 10 for x in samples["task"]]
+    samples[STRESS_OP] = [x * 10 for x in samples[STRESS_OP]]
     b = render_charts(results, samples, tmp_path / "b")
     pick = lambda paths: next(p for p in paths if p.name == "stress_latency.png").read_bytes()  # noqa: E731
     assert pick(a) != pick(b)

@@ -25,7 +25,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 def test_report_renders_a_run_directory_in_a_real_process(run_dir):
     proc = _cli("report", str(run_dir))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("NOT_CERTIFIED  readiness 88.9/100")
+    results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    assert proc.stdout.startswith(f"{results['verdict']}  readiness {results['readiness_score']:.1f}/100")
     assert "perf.agent_deploy.p95" in proc.stdout and f"report: {run_dir / 'report.md'}" in proc.stdout
     assert (run_dir / "report.md").read_text(encoding="utf-8").startswith("# Certification report")
     assert (run_dir / "junit.xml").is_file() and (run_dir / "charts" / "stress_latency.png").is_file()

@@ -71,8 +71,8 @@ def test_sections_show_the_measured_values(results):
     md = markdown_report(results)
     st, lat, cost = results["stress"], results["latency"], results["cost"]
     assert f"| {F.fmt_int(st['submitted'])} | {F.fmt_int(st['completed'])} | {F.fmt_int(st['failed'])} | {F.fmt_int(st['timed_out'])} | 0 | 0 |" in md
-    assert F.fmt_ms(lat["sandbox_create"]["p95"]) in md and F.fmt_ms(lat["task"]["p99"]) in md
-    assert f"{F.fmt_ms(lat['task']['p95_ci'][0])} – {F.fmt_ms(lat['task']['p95_ci'][1])}" in md
+    assert F.fmt_ms(lat["sandbox_create"]["p95"]) in md and F.fmt_ms(lat["stress_task"]["p99"]) in md
+    assert f"{F.fmt_ms(lat['stress_task']['p95_ci'][0])} – {F.fmt_ms(lat['stress_task']['p95_ci'][1])}" in md
     assert F.fmt_usd(cost["projected_daily_usd"]) in md and F.fmt_usd(cost["total_usd"]) in md
     for b in results["backtests"]:
         assert F.fmt_pct(b["total_return"]) in md and F.fmt_num(b["sharpe"]) in md
@@ -98,18 +98,18 @@ def test_injected_latency_moves_the_numbers_and_the_verdict(results):
     before = markdown_report(results)
     assert "CONDITIONAL" in before.splitlines()[2] and "93.2 / 100" in before
 
-    task = results["latency"]["task"]
+    task = results["latency"]["stress_task"]
     slow = {k: (v * 40 if isinstance(v, float) else v) for k, v in task.items()}
     slow["p95_ci"] = [x * 40 for x in task["p95_ci"]]
-    results["latency"]["task"] = slow
-    _set_check(results, "perf.task.p95", status="fail", observed=slow["p95"])
+    results["latency"]["stress_task"] = slow
+    _set_check(results, "perf.stress_task.p95", status="fail", observed=slow["p95"])
     results["verdict"], results["readiness_score"] = "NOT_CERTIFIED", 89.6
     after = markdown_report(results)
 
     assert "NOT\\_CERTIFIED" in after.splitlines()[2] and "89.6 / 100" in after
     assert F.fmt_ms(slow["p95"]) in after and F.fmt_ms(task["p95"]) not in after.split("## Stress test")[1].split("### Errors")[0]
-    assert "`perf.task.p95`" in after.split("## Known issues")[1]
-    assert "`perf.task.p95` (critical) |" in after and "✗ fail |" in [ln for ln in after.splitlines() if "`perf.task.p95` (critical) |" in ln][0]
+    assert "`perf.stress_task.p95`" in after.split("## Known issues")[1]
+    assert "✗ fail |" in next(ln for ln in after.splitlines() if ln.startswith("| `perf.stress_task.p95` (critical) |"))
 
 
 def test_a_failing_agent_shows_in_agents_and_checklist(results):
@@ -144,9 +144,9 @@ def test_missing_evidence_is_never_filled_in():
 
 
 def test_insufficient_percentile_is_labelled_not_estimated(results):
-    results["latency"]["task"].update(p99=None, p99_ci=None, insufficient=["p99", "p999"])
+    results["latency"]["stress_task"].update(p99=None, p99_ci=None, insufficient=["p99", "p999"])
     md = markdown_report(results)
-    row = next(ln for ln in md.splitlines() if ln.startswith("| `task` |"))
+    row = next(ln for ln in md.splitlines() if ln.startswith("| `stress_task` |"))
     assert row.count("insufficient samples") == 2
 
 
