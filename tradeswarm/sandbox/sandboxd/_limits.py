@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import resource
+import shlex
 import signal
 import time
 from dataclasses import dataclass
@@ -115,6 +116,21 @@ class PidsCgroups:
                 self.base.rmdir()
             except OSError:
                 pass
+
+
+def bash_prefix(limits: ResourceLimits, cgroup: Path | None) -> str:
+    """Shell lines that contain the bash process itself before it runs the user's command.
+
+    Used instead of a `preexec_fn`: that forces a full fork() of the (large) server process,
+    ~25 ms, where vfork+exec of bash costs ~3 ms. The user's command only runs after these
+    lines, in the same process, so there is no window without limits.
+    """
+    kb = 1024
+    lines = [f"ulimit -S -H -t {limits.cpu_seconds} -v {limits.memory_mb * kb} -f {limits.max_file_mb * kb} "
+             f"-u {limits.max_processes} -c 0 2>/dev/null"]
+    if cgroup is not None:
+        lines.append(f"echo $$ > {shlex.quote(str(cgroup / 'cgroup.procs'))}")
+    return "\n".join(lines) + "\n"
 
 
 def make_preexec(limits: ResourceLimits, cgroup: Path | None):

@@ -19,7 +19,7 @@ from protobuf import Oneof
 from e2b.envd.process import process_pb as pb
 from e2b.envd.process.process_connect import Process
 
-from tradeswarm.sandbox.sandboxd._limits import make_preexec
+from tradeswarm.sandbox.sandboxd._limits import bash_prefix, make_preexec
 from tradeswarm.sandbox.sandboxd.registry import ApiError, Proc, Registry, SandboxRecord
 from tradeswarm.sandbox.sandboxd.workspace import resolve_path, sandbox_of
 
@@ -60,16 +60,20 @@ class ProcessService(Process):
         env = rec.base_env()
         env.update(cfg.envs)
         args = list(cfg.args)
-        if cfg.cmd in _BASH and args[:1] == ["-l"]:
-            # A login shell would source the host's /etc/profile (slow, and it resets PATH):
-            # the sandbox keeps its own scrubbed environment instead.
-            args.insert(0, "--noprofile")
+        preexec = None
+        if cfg.cmd in _BASH and len(args) == 3 and args[:2] == ["-l", "-c"]:
+            # The SDK's shape. A login shell would source the host's /etc/profile (slow, and
+            # it resets PATH): the sandbox keeps its scrubbed environment instead, and bash
+            # applies the limits to itself before the command runs.
+            args = ["--noprofile", "-l", "-c", bash_prefix(rec.limits, rec.cgroup) + args[2]]
+        else:
+            preexec = make_preexec(rec.limits, rec.cgroup)
         try:
             proc = await asyncio.create_subprocess_exec(
                 cfg.cmd, *args, cwd=str(cwd), env=env,
                 stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                start_new_session=True, preexec_fn=make_preexec(rec.limits, rec.cgroup),
+                start_new_session=True, preexec_fn=preexec,
             )
         except OSError as e:
             raise ConnectError(Code.INVALID_ARGUMENT, f"failed to start {cfg.cmd!r}: {e}") from None

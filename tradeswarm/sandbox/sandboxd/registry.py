@@ -11,8 +11,10 @@ import os
 import secrets
 import shutil
 import signal
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +24,7 @@ from tradeswarm.sandbox.sandboxd.templates import TEMPLATE_ENVS, copy_template, 
 
 ENVD_VERSION = "0.6.4"  # every feature gate in e2b/envd/versions.py is on from here
 MAX_TIMEOUT_S = 24 * 3600  # E2B Pro's maximum lifetime
+SPARES_PER_TEMPLATE = 8  # workspaces copied ahead, so a create is a rename, not a copy
 
 
 class ApiError(Exception):
@@ -113,6 +116,12 @@ class Registry:
         shutil.rmtree(self.workspaces, ignore_errors=True)  # leftovers of a crashed server
         self.workspaces.mkdir(parents=True, exist_ok=True)
         self.templates = prepare_templates(state_dir / "templates")
+        # Copies and deletions of workspaces happen on one worker thread, off the request path.
+        self._fs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandboxd-fs")
+        self._spares: dict[str, list[Path]] = {t: [] for t in self.templates}
+        self._spares_inflight: dict[str, int] = {t: 0 for t in self.templates}
+        self._spares_lock = threading.Lock()
+        self._refill_spares()
         self.cgroups = PidsCgroups(uuid.uuid4().hex[:12])
         self.sandboxes: dict[str, SandboxRecord] = {}
         self._idempotency: dict[str, str] = {}
@@ -177,7 +186,7 @@ class Registry:
         sid = "i" + uuid.uuid4().hex[:19]
         workspace = self.workspaces / sid
         try:
-            copy_template(self.templates[template], workspace)
+            self._take_spare(template, workspace)
         except OSError as e:
             shutil.rmtree(workspace, ignore_errors=True)
             raise ApiError(500, f"failed to create workspace: {e}") from e
@@ -217,7 +226,12 @@ class Registry:
                 p.deadline.cancel()
             p.kill()
         self.cgroups.kill_all(rec.cgroup)
-        shutil.rmtree(rec.workspace, ignore_errors=True)
+        trash = self.workspaces / f".trash-{sandbox_id}"
+        try:
+            rec.workspace.rename(trash)
+            self._fs.submit(shutil.rmtree, trash, True)
+        except (OSError, RuntimeError):
+            shutil.rmtree(rec.workspace, ignore_errors=True)
         self.counters["expired" if reason == "expired" else "killed"] += 1
 
     def expire(self) -> list[str]:
@@ -232,6 +246,42 @@ class Registry:
         for sid in list(self.sandboxes):
             self.kill(sid)
         self.cgroups.close()
+        self._fs.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self.workspaces, ignore_errors=True)
+
+    # -- spare workspaces -------------------------------------------------------------------
+    def _take_spare(self, template: str, workspace: Path) -> None:
+        """Move a ready copy of the template into place, or copy now when none is ready."""
+        with self._spares_lock:
+            spare = self._spares[template].pop() if self._spares[template] else None
+        if spare is not None:
+            spare.rename(workspace)
+        else:
+            copy_template(self.templates[template], workspace)
+        self._refill_spares()
+
+    def _refill_spares(self) -> None:
+        with self._spares_lock:
+            for template, ready in self._spares.items():
+                while len(ready) + self._spares_inflight[template] < SPARES_PER_TEMPLATE:
+                    self._spares_inflight[template] += 1
+                    try:
+                        self._fs.submit(self._make_spare, template)
+                    except RuntimeError:  # shutting down
+                        self._spares_inflight[template] -= 1
+                        return
+
+    def _make_spare(self, template: str) -> None:
+        path = self.workspaces / f".spare-{template}-{uuid.uuid4().hex[:8]}"
+        try:
+            copy_template(self.templates[template], path)
+        except OSError:
+            shutil.rmtree(path, ignore_errors=True)
+            path = None
+        with self._spares_lock:
+            self._spares_inflight[template] -= 1
+            if path is not None:
+                self._spares[template].append(path)
 
     # -- views --------------------------------------------------------------------------
     def info(self, rec: SandboxRecord, detail: bool = False) -> dict:
