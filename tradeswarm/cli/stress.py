@@ -117,6 +117,8 @@ def stress(tasks, rate, concurrency, agents, agent_types, symbols, consensus_sha
         raise UsageError(str(e)) from None
     settings = Settings()
     run_dir = Path(out) if out else settings.state_dir / "stress" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    if (run_dir / "stress.db").exists():
+        raise UsageError(f"{run_dir} already holds a stress ledger: choose a fresh --out")
     run_dir.mkdir(parents=True, exist_ok=True)
 
     async def go() -> dict:
