@@ -228,7 +228,11 @@ def summary_rows(results: dict) -> list[dict]:
 
 
 def markdown_report(results: dict, *, charts: Iterable[str] = ()) -> str:
-    """Render the whole report; `charts` names the files present in the run's `charts/` folder."""
+    """Render the whole report; `charts` names the files present in the run's `charts/` folder.
+
+    Without `charts` (e.g. for a Prefect artifact, where relative image links cannot resolve)
+    the page has no images and loses nothing else.
+    """
     charts = set(charts)
     parts = [
         _header(results),
@@ -466,7 +470,8 @@ def _backtests(results: dict, charts: set[str]) -> str:
         "Filled at the next bar's open; every parameter trial counted.\n\n" + metrics,
         "Validity gates (deflated and probabilistic Sharpe ratio, cost and lag stress, walk-forward) and the cross-check "
         "by the independent reference simulator:\n\n" + gates,
-        _chart(charts, "equity_curves.png", "equity curves") or _missing("equity curves"),
+        _chart(charts, "equity_curves.png", "equity curves")
+        or (None if any(isinstance(b.get("equity_curve"), list) for b in bts) else _missing("equity curves")),
     )
 
 

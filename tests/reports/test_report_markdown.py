@@ -160,3 +160,14 @@ def test_aborted_stress_run_says_why(results):
 def test_first_run_has_nothing_to_compare(results):
     results["history"] = {"previous_run_id": None, "regressions": []}
     assert "first run of this profile" in markdown_report(results)
+
+
+def test_charts_are_linked_only_when_drawn(results):
+    linked = markdown_report(results, charts=["equity_curves.png", "readiness.png"])
+    assert "![equity curves](charts/equity_curves.png)" in linked and "![readiness by category](charts/readiness.png)" in linked
+    assert "stress_latency.png" not in linked
+    bare = markdown_report(results)  # e.g. a Prefect artifact: no image links, no false "not measured"
+    assert "](charts/" not in bare and "equity curves: not measured" not in bare
+    for b in results["backtests"]:
+        b.pop("equity_curve", None)
+    assert "equity curves: not measured in this run" in markdown_report(results)
