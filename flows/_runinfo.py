@@ -1,0 +1,62 @@
+"""Facts about a run that go into results.json: its id, inputs hash, versions and machine."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import secrets
+import subprocess
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGES = ("prefect", "e2b", "alpaca-py", "pandas", "numpy", "vectorbt", "vectorbt-rust",
+            "great-expectations", "hdrhistogram", "tradeswarm")
+
+
+def run_id(started: datetime, profile: str) -> str:
+    """Sortable and unique: UTC start time, profile, random suffix."""
+    return f"{started.strftime('%Y%m%dT%H%M%SZ')}-{profile}-{secrets.token_hex(3)}"
+
+
+def git_sha() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def versions() -> dict:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def machine() -> dict:
+    import psutil
+
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"system": f"{platform.system()} {platform.release()}", "arch": platform.machine(), "cpu": cpu,
+            "cores": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            "hostname_hash": hashlib.sha256(platform.node().encode()).hexdigest()[:12]}
+
+
+def inputs_sha256(spec: dict, fingerprints: dict[str, str], sha: str | None) -> str:
+    """One hash over everything a run's result depends on: spec, data content, code."""
+    blob = json.dumps({"spec": spec, "data": fingerprints, "git": sha}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()

@@ -1,0 +1,42 @@
+"""Writing a finished run: results.json, samples.json, the report files, the index, artifacts."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from tradeswarm._io import atomic_write_json
+
+
+def artifact_key(profile: str) -> str:
+    """Prefect artifact keys allow lowercase letters, digits and dashes only."""
+    return "certification-" + (re.sub(r"[^a-z0-9-]+", "-", profile.lower()).strip("-") or "custom")
+
+
+@task(name="write-run", cache_policy=NO_CACHE)
+def write_run(results: dict, samples: dict, run_dir: str) -> list[str]:
+    """Write results.json and samples.json, render the report, update the runs index."""
+    from reports import render, update_index
+
+    run = Path(run_dir)
+    atomic_write_json(run / "samples.json", samples)
+    atomic_write_json(run / "results.json", results)
+    files = render(results, run, samples=samples)
+    update_index(run.parent)
+    return [str(p) for p in files]
+
+
+@task(name="publish-artifacts", cache_policy=NO_CACHE)
+def publish(results: dict, report_md: str) -> None:
+    """The report as a Markdown artifact and its key metrics as a table artifact."""
+    from reports import summary_rows
+
+    key = artifact_key(results["profile"])
+    create_markdown_artifact(key=key, markdown=report_md,
+                             description=f"{results['verdict']} {results['readiness_score']:.1f}/100")
+    create_table_artifact(key=f"{key}-metrics", table=summary_rows(results),
+                          description=f"key metrics of run {results['run_id']}")
