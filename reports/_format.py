@@ -36,28 +36,22 @@ def fmt_num(v: Any, digits: int = 2) -> str:
     return f"{v:,.{digits}f}"
 
 
-def fmt_ms(v: Any) -> str:
-    """Milliseconds with precision that suits the magnitude: `0.42 ms`, `42.1 ms`, `1,234 ms`."""
+def _by_magnitude(v: Any, unit: str) -> str:
+    """Two decimals below 10, one below 100, none above (with separators), then the unit."""
     if not is_number(v):
         return DASH
-    a = abs(v)
-    if a < 10:
-        return f"{v:.2f} ms"
-    if a < 100:
-        return f"{v:.1f} ms"
-    return f"{v:,.0f} ms"
+    digits = 2 if abs(v) < 10 else 1 if abs(v) < 100 else 0
+    return f"{v:,.{digits}f} {unit}"
+
+
+def fmt_ms(v: Any) -> str:
+    """Milliseconds with precision that suits the magnitude: `0.42 ms`, `42.1 ms`, `1,234 ms`."""
+    return _by_magnitude(v, "ms")
 
 
 def fmt_seconds(v: Any) -> str:
     """Seconds: `0.84 s`, `12.3 s`, `1,234 s`."""
-    if not is_number(v):
-        return DASH
-    a = abs(v)
-    if a < 10:
-        return f"{v:.2f} s"
-    if a < 100:
-        return f"{v:.1f} s"
-    return f"{v:,.0f} s"
+    return _by_magnitude(v, "s")
 
 
 def fmt_pct(fraction: Any, digits: int = 1) -> str:
