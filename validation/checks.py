@@ -127,6 +127,10 @@ def _section(evidence: dict, name: str) -> dict:
     return v if isinstance(v, dict) else {}
 
 
+def _list(v: Any) -> list:
+    return v if isinstance(v, list) else []
+
+
 # ----------------------------------------------------------------------------- functionality
 
 def functionality_checks(spec: Spec, ev: dict) -> list[Check]:
@@ -134,7 +138,7 @@ def functionality_checks(spec: Spec, ev: dict) -> list[Check]:
     out = [
         _flag_check("func.sandbox_lifecycle", "functionality",
                     "Sandboxes are created, run commands, report status and are killed (real lifecycle)",
-                    ev, "sandboxes.lifecycle_ok", details={"errors": sb.get("errors", [])[:5]}),
+                    ev, "sandboxes.lifecycle_ok", details={"errors": _list(sb.get("errors"))[:5]}),
         threshold_check("func.agent_deploy", "functionality",
                         f"All {spec.agent_count} requested agents are deployed and pass the health handshake",
                         f">= {spec.agent_count}", ev, "agents.healthy", "agents", critical=True,
@@ -177,7 +181,7 @@ def _parity_check(ev: dict) -> Check:
 
 def _data_checks(spec: Spec, ev: dict) -> list[Check]:
     rows = ev.get("data_validation") if isinstance(ev.get("data_validation"), list) else []
-    by_name = {r.get("dataset"): (i, r) for i, r in enumerate(rows) if isinstance(r, dict)}
+    by_name = {r["dataset"]: (i, r) for i, r in enumerate(rows) if isinstance(r, dict) and isinstance(r.get("dataset"), str)}
     names = list(dict.fromkeys([*spec.data.datasets, *(n for n in by_name if n)]))
     out = []
     for name in names:
@@ -189,7 +193,7 @@ def _data_checks(spec: Spec, ev: dict) -> list[Check]:
             "== 0", ev, path, "failed expectations", critical=True,
             value=row.get("failed") if row else None,
             details={"rows": row.get("rows"), "expectations": row.get("expectations"),
-                     "failures": (row.get("failures") or [])[:10]} if row else {}))
+                     "failures": _list(row.get("failures"))[:10]} if row else {}))
     return out
 
 
@@ -218,7 +222,7 @@ def _backtest_correctness(spec: Spec, ev: dict) -> list[Check]:
                                                  "equity_rel_diff": c.get("equity_rel_diff")}
             details["compared"] = len(rows)
     expected = {(s.name, sym) for s in spec.backtest.strategies for sym in spec.backtest_symbols}
-    got = {(r.get("strategy"), r.get("symbol")) for r in rows}
+    got = {(str(r.get("strategy")), str(r.get("symbol"))) for r in rows}
     missing = sorted(f"{a}/{b}" for a, b in expected - got)
     return [
         threshold_check("func.backtest.crosscheck", "functionality",
@@ -260,7 +264,7 @@ def _latency_check(op: str, expr: str, t: thresholds.Threshold, critical: bool, 
     details: dict = {}
     if isinstance(stats, dict):
         details = {k: stats.get(k) for k in ("count", "p50", "p95", "p99", "max", f"{agg}_ci") if k in stats}
-        if agg in (stats.get("insufficient") or ()):  # too few samples to support this percentile
+        if agg in _list(stats.get("insufficient")):  # too few samples to support this percentile
             details["reason"] = f"too few samples ({stats.get('count')}) to support {agg}"
             return Check(cid, "performance", description, expr, None, "ms", "nodata", critical, path, details)
         if agg != "count" and not _number(stats.get("count")):

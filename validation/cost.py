@@ -31,6 +31,7 @@ import yaml
 from validation.spec import PRICES_DIR, Spec
 
 _PRICE_KEYS = ("vcpu_second_usd", "gib_second_usd", "sandbox_second_usd", "api_call_usd")
+_METER_KEYS = ("sandbox_seconds", "vcpu_seconds", "gib_seconds", "api_calls_total")
 
 
 @lru_cache(maxsize=16)
@@ -123,6 +124,10 @@ def cost_section(spec: Spec, evidence: dict) -> dict:
         "breakdown": {"prices": {k: prices[k] for k in _PRICE_KEYS}, "production": prod.model_dump()},
         "savings": savings(ev.get("savings_measurements") or {}, c.optimizations),
     }
+    bad = [k for k in _METER_KEYS if meter is not None and _num(meter.get(k)) is None]
+    if bad:  # a meter that did not measure is no measurement: the cost checks see none
+        section["breakdown"]["meter_error"] = f"meter fields not numbers: {', '.join(bad)}"
+        meter = None
     if meter is not None:
         parts = observed_usd(prices, meter)
         section["total_usd"] = parts.pop("total_usd")

@@ -13,6 +13,7 @@ delta against the previous run is computed after.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -52,7 +53,8 @@ class Judgement:
         raise KeyError(f"no check {check_id!r}; checks: {', '.join(c.id for c in self.checks)}")
 
     def to_dict(self) -> dict:
-        return {
+        """Strict-JSON-ready: a non-finite number echoed from the evidence becomes None."""
+        return _finite({
             "verdict": self.verdict,
             "readiness_score": self.readiness_score,
             "categories": self.categories,
@@ -60,7 +62,17 @@ class Judgement:
             "cost": self.cost,
             "history": self.history,
             "waivers": self.waivers,
-        }
+        })
+
+
+def _finite(obj):
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def judge(spec: Spec, evidence: dict, *, history: Iterable[dict] = (), now: datetime | None = None,

@@ -11,6 +11,7 @@ import pytest
 from _judge_fixtures import documented_repo, good_evidence, latency, samples, with_
 from validation import judge, load_spec
 from validation.checks import PASSING
+from validation.spec import DocumentationSpec
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 
@@ -195,3 +196,29 @@ def test_history_regression_becomes_a_check_and_readiness_delta_is_reported(smok
     assert j.history["readiness_delta"] == pytest.approx(-25 * len(ops) / perf["evaluated"])
     assert j.verdict == "CONDITIONAL" and not j.blocking  # a regression lowers the score, it does not block
     assert all(c.status in PASSING for c in j.checks if not c.id.startswith("perf.regression"))
+
+
+def _leaves(obj, prefix=""):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _leaves(v, f"{prefix}{k}.")
+    elif isinstance(obj, list) and obj:
+        for i, v in enumerate(obj[:2]):
+            yield from _leaves(v, f"{prefix}{i}.")
+    yield prefix.rstrip(".")
+
+
+JUNK = [None, "junk", -1, 1e308, float("nan"), [], {}, [1, "x"], {"a": None}, True]
+
+
+def test_malformed_evidence_never_raises(smoke, repo):
+    """Every place of the evidence replaced by junk: the judge answers (no exception) and stays strict JSON."""
+    smoke = smoke.model_copy(update={"documentation": DocumentationSpec()})  # documents are not evidence
+    ev = good_evidence(smoke)
+    ev.pop("samples")  # raw samples are exercised by the history tests
+    paths = [p for p in _leaves(ev) if p]
+    for i, path in enumerate(paths):
+        junk = JUNK[i % len(JUNK)]
+        j = _judge(smoke, with_(ev, path, junk), repo)
+        assert j.verdict in ("CERTIFIED", "CONDITIONAL", "NOT_CERTIFIED")
+        json.dumps(j.to_dict(), allow_nan=False, default=str)
