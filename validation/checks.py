@@ -428,8 +428,8 @@ def cost_checks(spec: Spec, cost: dict) -> list[Check]:
     ]
     if c.per_1000_tasks:
         out.append(threshold_check("cost.per_1000_tasks", "cost", f"Cost per 1,000 tasks {c.per_1000_tasks}",
-                                   c.per_1000_tasks, cost, "per_1000_tasks_usd", "USD"))
-        out[-1].evidence = "cost.per_1000_tasks_usd"
+                                   c.per_1000_tasks, {}, "cost.per_1000_tasks_usd", "USD",
+                                   value=cost.get("per_1000_tasks_usd")))
     for row in cost.get("savings", []):
         pct = row.get("saved_pct")
         details = {k: row.get(k) for k in ("with", "without", "unit", "saved")}
@@ -437,9 +437,9 @@ def cost_checks(spec: Spec, cost: dict) -> list[Check]:
             details["reason"] = "not measured with and without in this run" if row.get("without") is None else "baseline is zero"
         chk = threshold_check(f"cost.savings.{row['name']}", "cost",
                               f"The '{row['name']}' optimization saves something, measured with and without it",
-                              "> 0%", {}, "", "%", value=None if pct is None else pct / 100.0, details=details)
-        chk.observed = pct
-        chk.evidence = f"cost.savings_measurements.{row['name']}"
+                              "> 0%", {}, f"cost.savings_measurements.{row['name']}", "%",
+                              value=None if pct is None else pct / 100.0, details=details)
+        chk.observed = pct  # shown in percent, judged as the fraction the % unit stands for
         out.append(chk)
     return out
 
