@@ -140,6 +140,7 @@ FAILURE_COLUMNS = [  # keys inside data_validation[].failures[]
     ("unexpected_count", "unexpected", fmt_int),
 ]
 STRESS_ACCOUNTING = ["submitted", "completed", "failed", "timed_out", "lost", "duplicated"]
+STRESS_ACCOUNTING_EXTRA = ["not_submitted", "orphaned"]  # shown when the engine reports them
 STRESS_FIELDS = [
     ("mode", "load model", _text),
     ("rate", "target rate (tasks/s)", fmt_generic),
@@ -170,7 +171,7 @@ HISTORY_KEYS = ["previous_run_id", "compared_runs", "readiness_delta", "cost_del
 CHECK_KEYS = ["id", "category", "description", "threshold", "observed", "unit", "status", "critical", "evidence", "details", "waiver"]
 RUN_KEYS = [
     "run_id", "profile", "provider", "started_at", "finished_at", "duration_s", "verdict", "readiness_score",
-    "git_sha", "inputs_sha256", "seed", "machine", "versions", "stages", "sandboxes_leaked",
+    "git_sha", "inputs_sha256", "seed", "machine", "versions", "stages", "sandboxes_leaked", "errors",
 ]
 
 
@@ -190,7 +191,7 @@ def shown_keys() -> list[str]:
     keys += [f"backtests[].crosscheck.{k}" for k in ("agree", "first_divergence", "equity_rel_diff")]
     keys += [f"data_validation[].{k}" for k, _, _ in DATA_COLUMNS]
     keys += [f"data_validation[].failures[].{k}" for k, _, _ in FAILURE_COLUMNS] + ["data_validation[].failures[].sample"]
-    keys += [f"stress.{k}" for k in STRESS_ACCOUNTING] + [f"stress.{k}" for k, _, _ in STRESS_FIELDS]
+    keys += [f"stress.{k}" for k in STRESS_ACCOUNTING + STRESS_ACCOUNTING_EXTRA] + [f"stress.{k}" for k, _, _ in STRESS_FIELDS]
     keys += [f"stress.{k}" for k in ("errors_by_class", "aborted", "abort_reason", "throughput_series", "per_agent", "resources")]
     keys += [f"stress.faults[].{k}" for k in ("kind", "params", "at_s", "injected", "recovered", "cost")]
     keys += [f"cost.{k}" for k, _, _ in COST_FIELDS] + ["cost.breakdown"]
@@ -527,9 +528,8 @@ def _stress(results: dict, charts: set[str]) -> str:
     st = _dict(results, "stress")
     if not st:
         return _section("Stress test", _missing("stress test"))
-    accounting = table(
-        [k.replace("_", " ") for k in STRESS_ACCOUNTING], [[fmt_int(st.get(k)) for k in STRESS_ACCOUNTING]], "r" * len(STRESS_ACCOUNTING)
-    )
+    keys = STRESS_ACCOUNTING + [k for k in STRESS_ACCOUNTING_EXTRA if k in st]
+    accounting = table([k.replace("_", " ") for k in keys], [[fmt_int(st.get(k)) for k in keys]], "r" * len(keys))
     lat = _latency_table(results, list(STRESS_OPS), pcts=_STRESS_PCTS)
     shown = {*STRESS_OPS, *AGENT_OPS}
     others = sorted(op for op in _dict(results, "latency") or {} if op not in shown and not op.startswith("sandbox_"))
@@ -617,11 +617,13 @@ def _known_issues(results: dict) -> str:
         return _section("Known issues", _missing("checks"))
     issues = [c for c in checks if c.get("status") in PROBLEM_STATUSES]
     expired = [w for w in results.get("waivers") or [] if isinstance(w, dict) and w.get("active") is False]
-    if not issues and not expired:
+    stage_errors = results.get("errors") if isinstance(results.get("errors"), dict) else {}
+    if not issues and not expired and not stage_errors:
         return _section("Known issues", "None: every check passed or was waived.")
     order = {s: i for i, s in enumerate(PROBLEM_STATUSES)}
     issues.sort(key=lambda c: (not c.get("critical"), order[c["status"]]))
-    lines = []
+    # a stage that raised is reported first: its evidence is missing from the sections below
+    lines = [f"- ✗ error in stage {code(stage)}: {esc(msg)}" for stage, msg in stage_errors.items()]
     for c in issues:
         crit = " **critical**" if c.get("critical") else ""
         line = (

@@ -171,3 +171,11 @@ def test_charts_are_linked_only_when_drawn(results):
     for b in results["backtests"]:
         b.pop("equity_curve", None)
     assert "equity curves: not measured in this run" in markdown_report(results)
+
+
+def test_a_failed_stage_leads_the_known_issues(results):
+    assert "error in stage" not in markdown_report(results)
+    results["errors"] = {"stress": "RuntimeError: coordinator lost | `all` agents\n# boom"}
+    md = markdown_report(results)
+    first = md.split("## Known issues")[1].split("\n- ")[1]
+    assert first.startswith("✗ error in stage `stress`: RuntimeError: coordinator lost \\| \\`all\\` agents # boom")
