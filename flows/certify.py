@@ -99,9 +99,16 @@ def _research(run: Run) -> tuple[list[dict], list[dict], dict]:
     end = spec.data.end.isoformat() if spec.data.end else None
     warm_up()
     fingerprints, validations, passed = {}, [], set()
+    contract = spec.data.contract.model_dump(mode="json")
     for symbol in dict.fromkeys([*spec.data.datasets, *spec.backtest_symbols]):
-        fingerprints[symbol] = fingerprint(research.load(symbol, start, end))
-        row = research.validate(symbol, start, end, spec.data.contract.model_dump(mode="json"), fingerprints[symbol])
+        try:
+            fingerprints[symbol] = fingerprint(research.load(symbol, start, end))
+        except ValueError as e:  # tampered file, broken structure: the dataset fails, by name
+            validations.append({"dataset": symbol, "rows": None, "expectations": 1, "failed": 1,
+                                "failures": [{"expectation": "loadable", "column": None, "unexpected_count": None,
+                                              "sample": [str(e)]}]})
+            continue
+        row = research.validate(symbol, start, end, contract, fingerprints[symbol])
         validations.append(row)
         if row["failed"] == 0:
             passed.add(symbol)
@@ -172,13 +179,22 @@ async def _certify(run: Run, settings) -> None:
                                 sandbox_timeout_s=spec.sandboxes.timeout_s)
             async with coord:
                 async def deploy_and_research():
-                    deployed, (validations, backtests, fingerprints), ev["optimizations"] = await asyncio.gather(
+                    # three independent branches: one failing must not cancel the others' evidence
+                    deployed, researched, optimized = await asyncio.gather(
                         agent_tasks.deploy(coord, agents), asyncio.to_thread(_research, run),
-                        _optimizations(run, settings, agents, end, spec.stress.window))
-                    ev["deploy_errors"] = deployed["errors"]
-                    ev["data_validation"], ev["backtests"] = validations, backtests
-                    ev["fingerprints"] = fingerprints
-                    return f"{len(coord.live())}/{n_agents} agents, {len(backtests)} backtests"
+                        _optimizations(run, settings, agents, end, spec.stress.window), return_exceptions=True)
+                    for name, out in (("deploy", deployed), ("research", researched), ("optimizations", optimized)):
+                        if isinstance(out, BaseException):
+                            if not isinstance(out, Exception):
+                                raise out
+                            run.errors[name] = f"{type(out).__name__}: {out}"
+                    if not isinstance(deployed, BaseException):
+                        ev["deploy_errors"] = deployed["errors"]
+                    if not isinstance(researched, BaseException):
+                        ev["data_validation"], ev["backtests"], ev["fingerprints"] = researched
+                    if not isinstance(optimized, BaseException):
+                        ev["optimizations"] = optimized
+                    return f"{len(coord.live())}/{n_agents} agents, {len(ev.get('backtests', []))} backtests"
 
                 await run.stage("deploy+research", deploy_and_research)
 

@@ -30,12 +30,13 @@ def session_timestamps(dates: Iterable) -> pd.DatetimeIndex:
 
 
 def make_frame(index: pd.DatetimeIndex, data: dict, *, symbol: str, source: str, feed: str,
-               adjustment: str, timeframe: str = "1Day") -> pd.DataFrame:
-    """Build a schema frame from columns, stamping the provenance attrs, and validate it."""
+               adjustment: str, timeframe: str = "1Day", values: bool = True) -> pd.DataFrame:
+    """Build a schema frame from columns, stamping the provenance attrs, and validate it
+    (`values=False`: structure only, for data the data contract is about to judge)."""
     frame = pd.DataFrame({c: np.asarray(data[c], dtype=float) for c in COLUMNS},
                          index=pd.DatetimeIndex(index).tz_convert("UTC").rename("timestamp"))
     frame.attrs.update(symbol=symbol, source=source, feed=feed, adjustment=adjustment, timeframe=timeframe)
-    return validate_schema(frame)
+    return validate_schema(frame, values=values)
 
 
 def _first_bad(frame: pd.DataFrame, mask: np.ndarray) -> str:

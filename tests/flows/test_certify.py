@@ -1,0 +1,144 @@
+"""The certification flow end to end on the real components, and the verdict moving with its inputs.
+
+One baseline run and three perturbed runs of the same small spec: injected latency, failing
+agents, corrupted data. Each perturbation must flip the check it targets, lower the score and
+make the verdict NOT_CERTIFIED, while the baseline passes that check. Every run must leave no
+sandbox behind and account for every stress task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from validation.spec import PROFILES_DIR
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _spec(tmp_path: Path, name: str, **changes) -> Path:
+    """The smoke profile made smaller, with `changes` merged in depth first."""
+    spec = yaml.safe_load((PROFILES_DIR / "smoke.yaml").read_text())
+    spec["name"] = name
+    spec["backtest"]["strategies"] = [{"name": "sma_crossover", "sweep": {"fast": [5, 10], "slow": [50]}}]
+    spec["stress"].update(tasks=100, rate=100)
+    spec["stress"]["faults"] = {k: 0 for k in spec["stress"]["faults"]}
+
+    def merge(a: dict, b: dict) -> dict:
+        for k, v in b.items():
+            a[k] = merge(dict(a.get(k) or {}), v) if isinstance(v, dict) else v
+        return a
+
+    merge(spec, changes)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def _certify(spec_path: Path, out: Path) -> dict:
+    from flows.certify import certification
+
+    return asyncio.run(certification(spec_path=str(spec_path), out=str(out)))
+
+
+def _check(results: dict, check_id: str) -> dict:
+    return next(c for c in results["checks"] if c["id"] == check_id)
+
+
+@pytest.fixture(scope="module")
+def baseline(sandboxd, tmp_path_factory) -> dict:
+    tmp = tmp_path_factory.mktemp("baseline")
+    return _certify(_spec(tmp, "flowtest"), tmp / "runs" / "baseline")
+
+
+def test_baseline_writes_every_output_and_leaves_nothing_behind(baseline, sandboxd):
+    run = Path(baseline["report_path"]).parent
+    for name in ("report.md", "results.json", "samples.json", "junit.xml", "ledger.sqlite"):
+        assert (run / name).is_file(), name
+    assert list((run / "charts").glob("*.png"))
+    assert (run.parent / "index.md").is_file()
+    on_disk = json.loads((run / "results.json").read_text())
+    assert on_disk["schema"] == "tradeswarm.certification/v1" and on_disk["run_id"] == baseline["run_id"]
+    assert baseline["errors"] == {}, baseline["errors"]
+
+    st = baseline["stress"]
+    assert st["submitted"] == 100 and st["lost"] == 0 and st["duplicated"] == 0
+    assert st["completed"] + st["failed"] + st["timed_out"] == st["submitted"]
+    assert baseline["sandboxes"]["leaked"] == 0 and baseline["sandboxes_leaked"] == 0
+    assert baseline["sandboxes"]["created"] == baseline["sandboxes"]["killed"] > 0
+
+    from e2b import Sandbox
+    assert Sandbox.list(**sandboxd.sdk_params).next_items() == [], "the provider still runs sandboxes"
+
+    # measured, not typed in: latencies come with their sample counts, the judge scored real checks
+    assert baseline["latency"]["sandbox_create"]["count"] >= 20
+    assert _check(baseline, "perf.stress_task.p95")["status"] == "pass"
+    assert _check(baseline, "rel.success_rate")["status"] == "pass"
+    assert _check(baseline, "func.data.SPX")["status"] == "pass"
+    assert 0 < baseline["readiness_score"] <= 100
+
+
+def test_baseline_publishes_prefect_artifacts(baseline):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async def keys() -> set[str]:
+        async with get_client() as client:
+            arts = await client.read_artifacts(artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["certification-flowtest", "certification-flowtest-metrics"])))
+            return {a.key for a in arts}
+
+    assert asyncio.run(keys()) == {"certification-flowtest", "certification-flowtest-metrics"}
+
+
+def test_injected_latency_fails_the_latency_sla(baseline, tmp_path):
+    slow = _certify(_spec(tmp_path, "flowtest", stress={"faults": {"latency_ms": 1500, "latency_fraction": 0.5}}),
+                    tmp_path / "runs" / "slow")
+    check = _check(slow, "perf.stress_task.p95")
+    assert check["status"] == "fail" and check["observed"] > 1000
+    assert slow["latency"]["stress_task"]["p95"] > baseline["latency"]["stress_task"]["p95"] + 1000
+    assert slow["readiness_score"] < baseline["readiness_score"]
+    assert slow["verdict"] == "NOT_CERTIFIED"
+
+
+def test_failing_agents_fail_the_success_rate(baseline, tmp_path):
+    failing = _certify(_spec(tmp_path, "flowtest", stress={"faults": {"fail_rate": 0.5},
+                                                           "abort": {"error_rate": 0.9}}),
+                       tmp_path / "runs" / "failing")
+    assert _check(failing, "rel.success_rate")["status"] == "fail"
+    assert failing["stress"]["failed"] > 20 and failing["stress"]["lost"] == 0
+    assert failing["readiness_score"] < baseline["readiness_score"]
+    assert failing["verdict"] == "NOT_CERTIFIED"
+
+
+def test_corrupted_data_is_caught_by_name_and_never_backtested(baseline, tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    shutil.copytree(ROOT / "data", data)
+    raw = gzip.decompress((data / "SPX.csv.gz").read_bytes()).decode().splitlines()
+    header = raw[0].split(",")
+    hi, lo = header.index("high"), header.index("low")
+    row = raw[-100].split(",")  # inside the spec's window: high below low
+    row[hi], row[lo] = row[lo], row[hi]
+    raw[-100] = ",".join(row)
+    blob = gzip.compress(("\n".join(raw) + "\n").encode(), mtime=0)
+    (data / "SPX.csv.gz").write_bytes(blob)
+    manifest = json.loads((data / "manifest.json").read_text())
+    manifest["datasets"]["SPX"]["sha256"] = hashlib.sha256(blob).hexdigest()
+    (data / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setenv("TRADESWARM_DATA_DIR", str(data))
+
+    bad = _certify(_spec(tmp_path, "flowtest"), tmp_path / "runs" / "bad-data")
+    check = _check(bad, "func.data.SPX")
+    assert check["status"] == "fail"
+    failures = next(r for r in bad["data_validation"] if r["dataset"] == "SPX")["failures"]
+    assert any("high" in json.dumps(f) for f in failures)
+    assert not [b for b in bad["backtests"] if b["symbol"] == "SPX"], "failed data must not be backtested"
+    assert bad["verdict"] == "NOT_CERTIFIED" and bad["readiness_score"] < baseline["readiness_score"]
