@@ -299,11 +299,14 @@ def _generic_value(key: str, v: Any) -> str | None:
     return esc(fmt_keyed(key, v))
 
 
-def _generic_dict(d: Any) -> str:
-    """`key value` pairs of a small dict of measurements, each value formatted by its key."""
+def _generic_dict(d: Any, *, scalars_only: bool = False) -> str:
+    """`key value` pairs of a small dict of measurements, each value formatted by its key.
+
+    `scalars_only` leaves out nested lists and records (for narrow table cells).
+    """
     if not isinstance(d, dict) or not d:
         return DASH
-    pairs = [(k, _generic_value(str(k), v)) for k, v in d.items()]
+    pairs = [(k, _generic_value(str(k), v)) for k, v in d.items() if not (scalars_only and isinstance(v, (list, dict)))]
     return ", ".join(f"{esc(k)} {text}" for k, text in pairs if text is not None) or DASH
 
 
@@ -460,7 +463,7 @@ def _backtests(results: dict, charts: set[str]) -> str:
     gate_rows = []
     for b, cells in zip(bts, _rows(bts, BACKTEST_COLUMNS[:2])):
         g = b.get("gates") if isinstance(b.get("gates"), dict) else {}
-        gate_rows.append(cells + _rows([g], GATE_COLUMNS)[0] + [_generic_dict(g.get("walk_forward"))] + _crosscheck(b))
+        gate_rows.append(cells + _rows([g], GATE_COLUMNS)[0] + [_generic_dict(g.get("walk_forward"), scalars_only=True)] + _crosscheck(b))
     gates = table(
         _headers(BACKTEST_COLUMNS[:2]) + _headers(GATE_COLUMNS) + ["walk-forward", "reference simulator", "equity difference"],
         gate_rows,
