@@ -118,7 +118,7 @@ def serve(state_dir: Path, port: int = 0, max_sandboxes: int = 10, create_rate_p
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on",
-                            timeout_keep_alive=75, loop="asyncio", http="h11" if _no_httptools() else "auto")
+                            timeout_keep_alive=75, timeout_graceful_shutdown=1, loop="asyncio", http="h11" if _no_httptools() else "auto")
     server = uvicorn.Server(config)
     atomic_write_json(paths.endpoint, {"url": url, "pid": os.getpid(), "port": sock.getsockname()[1],
                                        "started": time.time()})
