@@ -265,6 +265,13 @@ def _latency_check(op: str, expr: str, t: thresholds.Threshold, critical: bool, 
     if isinstance(stats, dict):
         details = {k: stats.get(k) for k in ("count", "p50", "p95", "p99", "max", f"{agg}_ci") if k in stats}
         if agg in _list(stats.get("insufficient")):  # too few samples to support this percentile
+            slowest = _number(stats.get("max"))
+            if t.op in ("<", "<=") and slowest is not None and t.holds(slowest):
+                # any percentile is at most the slowest sample: an upper bound the max meets holds
+                details["reason"] = (f"only {stats.get('count')} samples, too few to estimate {agg}; "
+                                     f"the slowest ({slowest:.1f} ms) already meets the bound")
+                return Check(cid, "performance", description, expr, slowest, "ms", "pass", critical,
+                             f"{root}.{op}.max", details)
             details["reason"] = f"too few samples ({stats.get('count')}) to support {agg}"
             return Check(cid, "performance", description, expr, None, "ms", "nodata", critical, path, details)
         if agg != "count" and not _number(stats.get("count")):
