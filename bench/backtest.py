@@ -8,7 +8,7 @@ Measured side by side in one run:
    precomputed signals), and the ratio reference ÷ engine per simulated run (signals, which
    both need, are timed apart).
 
-Usage: `PYTHONPATH=. .venv/bin/python bench/backtest.py [--combos N] [--reference-combos N] [--json]`
+Usage: `PYTHONPATH=. .venv/bin/python bench/backtest.py [--combos N] [--reference-combos N] [--engines] [--json]`
 (`--reference-combos` runs the reference on the first N combinations only and says so).
 """
 
@@ -36,8 +36,10 @@ def child(combos: int) -> dict:
     """Runs in a fresh interpreter: every cold-start stage timed, then the warm repeat."""
     t0 = time.perf_counter()
     from tradeswarm.backtest import run_sweep, validate_frame
+    from tradeswarm.backtest._vbt import vbt
     from tradeswarm.marketdata import load_symbol
 
+    vbt()
     t_import = time.perf_counter()
     frames = {s: load_symbol(s) for s in SYMBOLS}
     t_load = time.perf_counter()
@@ -61,6 +63,26 @@ def child(combos: int) -> dict:
         "warm_sweep_s": t_warm - t_first,
         "best": {s: r["best"]["params"] for s, r in first.items()},
     }
+
+
+def first_call(engine: str) -> dict:
+    """Runs in a fresh interpreter: one backtest on `engine`, first call then second call."""
+    t0 = time.perf_counter()
+    from tradeswarm.backtest._vbt import Fills
+    from tradeswarm.backtest.engine import signal_matrix, simulate_signals
+    from tradeswarm.marketdata import load_symbol
+
+    from tradeswarm.backtest._vbt import vbt
+
+    vbt()  # the import (3-4 s) is timed apart from the first simulation
+    frame = load_symbol("SPX")
+    sig = signal_matrix(frame, "sma_crossover", [{}])
+    t1 = time.perf_counter()
+    simulate_signals(frame, sig, Fills(), engine=engine, vbt_equity=True)
+    t2 = time.perf_counter()
+    simulate_signals(frame, sig, Fills(), engine=engine, vbt_equity=True)
+    t3 = time.perf_counter()
+    return {"engine": engine, "setup_s": t1 - t0, "first_call_s": t2 - t1, "second_call_s": t3 - t2}
 
 
 def breakdown(frames: dict, g: dict) -> dict:
@@ -107,12 +129,21 @@ def main() -> None:
     ap.add_argument("--combos", type=int, default=1000)
     ap.add_argument("--reference-combos", type=int, default=None)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--engines", action="store_true",
+                    help="also time the first backtest of a fresh process on the rust and numba engines")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--first-call", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(args.combos)))
         return
+    if args.first_call:
+        print(json.dumps(first_call(args.first_call)))
+        return
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    engines = [json.loads(subprocess.run([sys.executable, __file__, "--first-call", name], env=env, capture_output=True,
+                                         text=True, check=True).stdout.strip().splitlines()[-1])
+               for name in (("rust", "numba") if args.engines else ())]
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, __file__, "--child", "--combos", str(args.combos)],
                           env=env, capture_output=True, text=True, check=True)
@@ -129,6 +160,7 @@ def main() -> None:
         "ratio_reference_over_engine_simulation": per_run_ref / per_run_engine,
         "fresh_vs_warm_first_sweep": fresh["first_sweep_s"] / fresh["warm_sweep_s"],
         "goal_fresh_under_5s": fresh["fresh_total_s"] < 5.0,
+        "first_backtest_fresh_process": engines,
     }
     if args.json:
         print(json.dumps(out, indent=2))
@@ -136,13 +168,16 @@ def main() -> None:
     e = fresh
     print(f"machine: {out['machine']}")
     print(f"sweep: {e['trials']} backtests (sma_crossover, {args.combos} combos × {len(SYMBOLS)} datasets)")
-    print(f"fresh process: import {e['import_s']:.2f}s, load {e['load_s']:.2f}s, data contract {e['contract_s']:.2f}s, "
+    print(f"fresh process: import (vectorbt incl.) {e['import_s']:.2f}s, load {e['load_s']:.2f}s, data contract (great-expectations import incl.) {e['contract_s']:.2f}s, "
           f"first sweep {e['first_sweep_s']:.2f}s → total {e['fresh_total_s']:.2f}s (goal < 5 s: "
           f"{'met' if out['goal_fresh_under_5s'] else 'NOT met'})")
     print(f"warm process: same sweep {e['warm_sweep_s']:.2f}s (fresh/warm {out['fresh_vs_warm_first_sweep']:.2f}×); "
           f"of it strategy signals {e['warm_signals_s']:.2f}s, simulation + metrics {e['warm_simulate_metrics_s']:.2f}s")
     print(f"simulation per run: engine {per_run_engine * 1e3:.3f} ms, reference event loop {per_run_ref * 1e3:.2f} ms "
           f"({ref['runs']} runs) → ratio reference/engine {out['ratio_reference_over_engine_simulation']:.1f}×")
+    for x in engines:
+        print(f"first backtest in a fresh process on {x['engine']}: {x['first_call_s']:.2f}s "
+              f"(second call {x['second_call_s'] * 1e3:.1f} ms)")
 
 
 if __name__ == "__main__":
