@@ -282,7 +282,7 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
     meter = run.meter.snapshot()
     duration = time.perf_counter() - t0
     ev.update(latency=latency, samples=samples, duration_s=duration,
-              cost={"meter": meter, "tasks": (ev.get("stress") or {}).get("submitted"),
+              cost={"meter": meter, "elapsed_s": duration, "tasks": (ev.get("stress") or {}).get("submitted"),
                     "savings_measurements": _savings(ev, meter, spec.sandboxes.timeout_s)})
 
     async def judging():
