@@ -87,7 +87,10 @@ def _agent_rows(infos: list[dict]) -> str:
 
 
 def _row(info: dict) -> dict:
-    return {**info, "symbols": ",".join(info.get("symbols") or [])}
+    """Flatten an agent's info for a table; `total_*` are the runner's own counters (all callers)."""
+    runner = info.get("runner") or {}
+    return {**info, "symbols": ",".join(info.get("symbols") or []), "total_served": runner.get("served"),
+            "total_errors": runner.get("errors"), "held": runner.get("pending")}
 
 
 @command("deploy")
@@ -245,8 +248,9 @@ def monitor_cmd(interval, duration, as_json) -> None:
                 samples.append({"t_s": round(time.monotonic() - t0, 3), "agents": rows})
                 if not as_json:
                     click.echo(f"\n[{time.strftime('%H:%M:%S')}] {len(rows)} agent(s)")
-                    click.echo(table([_row(r) for r in rows], ["agent_id", "type", "state", "inflight", "served",
-                                                               "errors", "heartbeats", "silent_s", "probe_ms"]))
+                    click.echo(table([_row(r) for r in rows], ["agent_id", "type", "state", "inflight", "held",
+                                                               "total_served", "total_errors", "heartbeats",
+                                                               "silent_s", "probe_ms"]))
                 left = None if until is None else until - (time.monotonic() - t0)
                 if left is not None and left <= 0:
                     return
