@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from xml.sax.saxutils import escape as xml_escape
 
+from reports._format import esc
 from reports.charts import render_charts
 from reports.junit import junit_xml
 from reports.markdown import markdown_report
@@ -19,6 +21,24 @@ SCHEMA = "tradeswarm.certification/v1"
 
 class RunDirError(ValueError):
     """The run directory or its results.json cannot be rendered (bad input)."""
+
+
+def configured_secrets() -> list[str]:
+    """The secrets configured in this environment (E2B and Alpaca keys), to keep out of files."""
+    from tradeswarm.settings import Settings
+
+    try:
+        return Settings().secret_values()
+    except Exception:  # invalid settings: nothing configured to leak
+        return []
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """Mask each secret in `text`, also in the escaped forms the Markdown and XML writers produce."""
+    for secret in secrets:
+        for form in {secret, esc(secret, limit=10_000), xml_escape(secret)}:
+            text = text.replace(form, "***")
+    return text
 
 
 def _read_json(path: Path) -> object:
@@ -53,10 +73,11 @@ def load_run(run_dir: Path) -> tuple[dict, dict | None]:
 def render(results: dict, run_dir: Path, *, samples: dict | None = None) -> list[Path]:
     """Write report.md, junit.xml and charts into `run_dir`; return the paths written."""
     run_dir = Path(run_dir)
+    secrets = configured_secrets()  # an error message may quote a key: it must not reach a file
     charts = render_charts(results, samples, run_dir / "charts")
     written = [
-        atomic_write_text(run_dir / "report.md", markdown_report(results, charts=[p.name for p in charts])),
-        atomic_write_text(run_dir / "junit.xml", junit_xml(results)),
+        atomic_write_text(run_dir / "report.md", scrub(markdown_report(results, charts=[p.name for p in charts]), secrets)),
+        atomic_write_text(run_dir / "junit.xml", scrub(junit_xml(results), secrets)),
     ]
     return written + charts
 

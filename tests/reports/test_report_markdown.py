@@ -179,3 +179,11 @@ def test_a_failed_stage_leads_the_known_issues(results):
     md = markdown_report(results)
     first = md.split("## Known issues")[1].split("\n- ")[1]
     assert first.startswith("✗ error in stage `stress`: RuntimeError: coordinator lost \\| \\`all\\` agents # boom")
+
+
+def test_walk_forward_folds_do_not_flood_the_gates_table(results):
+    """Found on a real smoke run: the per-fold records filled the walk-forward cell with JSON."""
+    folds = [{"fold": i, "is_start": 0, "is_end": 251, "params": {"fast": 5}, "is_sharpe": 1.15, "oos_sharpe": -0.3} for i in range(3)]
+    results["backtests"][0]["gates"]["walk_forward"]["folds"] = folds
+    row = next(ln for ln in markdown_report(results).splitlines() if ln.startswith("| sma\\_crossover | SPX | 0.973"))
+    assert "is_start" not in row and "degradation" in row
