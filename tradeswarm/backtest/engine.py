@@ -177,7 +177,7 @@ def best_column(summaries: list[dict], key: str = SELECT_BY) -> int:
 def run_sweep(frame: pd.DataFrame, strategy, grid: Mapping[str, Sequence[Any]], *,
               fees: float | None = None, slippage: float | None = None, cash: float | None = None,
               whole_shares: bool = True, lag: int = 0, require_valid: bool = True, contract=None,
-              engine: str | None = None, _keep: bool = False) -> dict:
+              engine: str | None = None) -> dict:
     """Every combination of `grid` in one vectorbt call; the best by Sharpe and all trials counted.
 
     Result: `{strategy, symbol, trials, invalid, select_by, best: {params, <metrics>},
@@ -192,7 +192,7 @@ def run_sweep(frame: pd.DataFrame, strategy, grid: Mapping[str, Sequence[Any]], 
     run = simulate_signals(frame, signals, fills, engine=engine)
     summaries = run.summary()
     best = best_column(summaries)
-    out = _identity(frame, strat.name, fills) | {
+    return _identity(frame, strat.name, fills) | {
         "trials": len(combos),
         "invalid": invalid,
         "select_by": SELECT_BY,
@@ -202,9 +202,6 @@ def run_sweep(frame: pd.DataFrame, strategy, grid: Mapping[str, Sequence[Any]], 
             for c, s in zip(combos, summaries)
         ],
     }
-    if _keep:  # the certification reuses the signals and per-trial returns
-        out["_run"], out["_signals"], out["_combos"] = run, signals, combos
-    return out
 
 
 def with_fills(fills: Fills, **changes) -> Fills:
