@@ -253,9 +253,14 @@ class Coordinator:
         self._lose(handle, reason, sandbox_suspect=True)
 
     def _lose(self, handle: AgentHandle, reason: str, *, sandbox_suspect: bool = False) -> None:
-        if handle.state == "dead":
+        # An agent that died by its own hand (its stdin failed: its sandbox was killed under a
+        # burst of tasks) still needs its loss handled and a replacement, once; any other
+        # dead agent (retired, shut down, already lost) is left alone as before.
+        self_inflicted = handle.state == "dead" and (handle.death or "").startswith("stdin failed")
+        if (handle.state == "dead" and not self_inflicted) or getattr(handle, "loss_handled", False):
             return
-        was_ready = handle.state == "ready"
+        handle.loss_handled = True
+        was_ready = handle.state == "ready" or (self_inflicted and handle.deploy_ms is not None)
         handle.die(reason)
         self.counters["agents_lost"] += 1
         slot = self._slots.get(handle.sandbox_id or "")
