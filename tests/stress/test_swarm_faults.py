@@ -64,12 +64,12 @@ def test_clean_run_through_the_real_swarm(sandbox_settings, tmp_path):
         == ev["by_kind"]["signal"]
 
 
-def test_kill_sandbox_mid_run_redispatches_and_replaces(sandbox_settings, tmp_path):
+def test_kill_sandbox_under_load_redispatches_and_replaces_the_agent_whose_stdin_failed(sandbox_settings, tmp_path):
     ev, swarm = stress(sandbox_settings, tmp_path, "kill", faults=["kill-sandbox=1@0.3"])
     assert_exact(ev)
     (f,) = ev["faults"]
     assert f["injected"] and len(f["detail"]["killed"]) == 1
-    assert f["recovered"], f["detail"]
+    assert f["recovered"], (f["detail"], swarm["agents"])
     assert swarm["agents"]["replaced"] >= 1
 
 
