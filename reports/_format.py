@@ -54,18 +54,15 @@ def fmt_seconds(v: Any) -> str:
     return _by_magnitude(v, "s")
 
 
-def fmt_pct(fraction: Any, digits: int = 1) -> str:
-    """A fraction shown as a percentage: `0.934` → `93.4%`."""
-    if not is_number(fraction):
-        return DASH
-    return f"{fraction * 100:,.{digits}f}%"
-
-
 def fmt_pct_value(percent: Any, digits: int = 1) -> str:
     """A number that already is a percentage: `93.4` → `93.4%`."""
-    if not is_number(percent):
-        return DASH
-    return f"{percent:,.{digits}f}%"
+    text = fmt_num(percent, digits)
+    return text if text == DASH else f"{text}%"
+
+
+def fmt_pct(fraction: Any, digits: int = 1) -> str:
+    """A fraction shown as a percentage: `0.934` → `93.4%`."""
+    return fmt_pct_value(fraction * 100 if is_number(fraction) else None, digits)
 
 
 def fmt_usd(v: Any) -> str:
