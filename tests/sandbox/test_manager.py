@@ -199,3 +199,24 @@ def test_idle_sandboxes_are_cleaned_up(sandboxd):
             assert mgr.idle_count() == 0
 
     asyncio.run(main())
+
+
+@pytest.mark.slow
+def test_local_provider_starts_sandboxd_when_none_runs(tmp_path, monkeypatch):
+    from tradeswarm.sandbox.sandboxd import daemon
+
+    for k in ("E2B_API_KEY", "E2B_API_URL", "E2B_SANDBOX_URL"):
+        monkeypatch.delenv(k, raising=False)
+    settings = Settings(TRADESWARM_STATE_DIR=str(tmp_path))
+    assert daemon.running(tmp_path) is None
+
+    async def main():
+        async with SandboxManager(settings=settings) as mgr:
+            sb = await mgr.create("base")
+            assert (await sb.run("echo up")).stdout == "up\n"
+
+    try:
+        asyncio.run(main())
+        assert daemon.running(tmp_path) is not None
+    finally:
+        daemon.stop(tmp_path)

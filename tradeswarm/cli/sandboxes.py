@@ -126,6 +126,16 @@ def _sdk_errors(ref: str = ""):
     return translate()
 
 
+def _target(ref: str):
+    """(SDK params, CLI state, sandbox id) for a command addressing one sandbox by id or name."""
+    from tradeswarm.sandbox.cli_state import CliState
+
+    settings = _settings()
+    params = _params(settings)
+    state = CliState(settings.state_dir)
+    return params, state, state.resolve(ref)
+
+
 def _row(info, names: dict) -> dict:
     from tradeswarm.sandbox.manager import _info_dict
 
@@ -198,12 +208,7 @@ def status_cmd(sandbox, as_json) -> None:
     """Show one sandbox (by id, or by the name given at create)."""
     from e2b import Sandbox
 
-    from tradeswarm.sandbox.cli_state import CliState
-
-    settings = _settings()
-    params = _params(settings)
-    state = CliState(settings.state_dir)
-    sid = state.resolve(sandbox)
+    params, state, sid = _target(sandbox)
     with _sdk_errors(f"sandbox {sandbox!r}"):
         info = Sandbox.get_info(sid, **params)
     row = _row(info, state.read())
@@ -218,12 +223,7 @@ def destroy_cmd(sandbox, force, as_json) -> None:
     """Kill a sandbox and forget it; an unknown id is an error unless --force."""
     from e2b import Sandbox
 
-    from tradeswarm.sandbox.cli_state import CliState
-
-    settings = _settings()
-    params = _params(settings)
-    state = CliState(settings.state_dir)
-    sid = state.resolve(sandbox)
+    params, state, sid = _target(sandbox)
     with _sdk_errors(f"sandbox {sandbox!r}"):
         existed = Sandbox.kill(sid, **params)
     with state.update() as entries:
@@ -247,11 +247,7 @@ def exec_cmd(sandbox, cmd, timeout_s, as_json) -> int:
     from e2b.exceptions import TimeoutException
     from e2b.sandbox.commands.command_handle import CommandExitException
 
-    from tradeswarm.sandbox.cli_state import CliState
-
-    settings = _settings()
-    params = _params(settings)
-    sid = CliState(settings.state_dir).resolve(sandbox)
+    params, _, sid = _target(sandbox)
     line = cmd[0] if len(cmd) == 1 else shlex.join(cmd)
     stream = {} if as_json else {"on_stdout": lambda s: sys.stdout.write(s), "on_stderr": lambda s: sys.stderr.write(s)}
     with _sdk_errors(f"sandbox {sandbox!r}"):

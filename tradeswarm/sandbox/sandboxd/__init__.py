@@ -1,0 +1,22 @@
+"""sandboxd: the local, E2B-compatible sandbox server (the embedded default provider).
+
+It speaks the subset of E2B's control-plane REST API and of the in-sandbox daemon's
+(envd's) protocol that the official `e2b` SDK uses, on one loopback port, so the unmodified
+SDK creates, lists, inspects, times out and kills sandboxes, runs commands and moves files:
+
+```python
+from e2b import Sandbox
+params = {"api_key": token, "api_url": url, "sandbox_url": url}   # from <state>/sandboxd/
+sb = Sandbox.create("trading", **params)
+print(sb.commands.run("python -c 'import pandas; print(pandas.__version__)'").stdout)
+sb.kill()
+```
+
+A sandbox is a workspace directory copied from a template, where commands run as real
+subprocesses with a scrubbed environment, rlimits, a pids cgroup, per-command deadlines and a
+lifetime. Modules: `registry` (sandboxes, limits, faults), `process_service` (commands),
+`workspace` (paths and files), `app` (HTTP routing, auth, metrics), `templates`, `daemon`.
+
+Not a security boundary against a hostile sandbox: commands run as the server's user on the
+host's filesystem (no chroot, no network namespace); the workspace is their HOME and cwd.
+"""
