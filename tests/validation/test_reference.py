@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.backtest.shipped import SYMBOLS, load
 from tradeswarm.agents.strategies import STRATEGIES
@@ -74,3 +77,27 @@ def test_missing_trade_and_equity_difference_are_reported():
     assert crosscheck([], 100.0, ref)["first_divergence"]["field"] == "missing"
     same = crosscheck([dict(ref.trades[0])], ref.final_equity * (1 + 1e-6), ref)
     assert same["first_divergence"] is None and not same["agree"] and same["equity_rel_diff"] == pytest.approx(1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    bars=st.integers(2, 120),
+    fees=st.sampled_from([0.0, 0.001, 0.01]),
+    slippage=st.sampled_from([0.0, 0.0005, 0.02]),
+    whole_shares=st.booleans(),
+    lag=st.integers(0, 2),
+)
+def test_reference_agrees_on_random_signals(seed, bars, fees, slippage, whole_shares, lag):
+    rng = np.random.default_rng(seed)
+    close = 50 * np.exp(np.cumsum(rng.normal(0, 0.03, bars)))
+    open_ = close * np.exp(rng.normal(0, 0.01, bars))
+    sig = rng.choice(np.array([-1, 0, 1], dtype=np.int8), size=bars, p=[0.2, 0.6, 0.2])
+    frame = pd.DataFrame({"open": open_, "high": np.maximum(open_, close), "low": np.minimum(open_, close),
+                          "close": close, "volume": 1.0},
+                         index=pd.date_range("2020-01-01", periods=bars, freq="D", tz="UTC", name="timestamp"))
+    fills = Fills(fees=fees, slippage=slippage, cash=10_000.0, whole_shares=whole_shares, lag=lag)
+    run = simulate_signals(frame, sig, fills)
+    ref = simulate(open_, close, sig, fees=fees, slippage=slippage, cash=10_000.0, whole_shares=whole_shares, lag=lag)
+    out = crosscheck(run.trades.column(0), float(run.equity[-1, 0]), ref)
+    assert out["agree"], out
