@@ -18,6 +18,15 @@ from tradeswarm.swarm import Coordinator, Rule, Task, decide
 END = "2018-06-01"
 
 
+def runner_alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 60))
 
@@ -213,3 +222,22 @@ def test_consensus_weighted_rule_is_applied(sandboxd):
         dec = await coord.consensus("SPX", END, k=2)
         assert dec.action == decide(dec.votes, 2, Rule(weighted=True)).action
         assert all(v.latency_ms is not None and v.latency_ms > 0 for v in dec.votes)
+
+
+def test_deploy_into_a_given_sandbox_leaves_that_sandbox_alone(sandboxd):
+    async def go():
+        async with SandboxManager(settings=sandboxd.settings) as mgr:
+            sb = await mgr.create("trading")
+            async with Coordinator(mgr) as coord:
+                (agent,) = await coord.deploy("breakout", ["GOOG"], sandbox_id=sb.id)
+                assert agent.sandbox_id == sb.id and coord.sandbox_ids() == []
+                out = await coord.execute(Task(id="g1", symbol="GOOG", end="2010-01-04"))
+                assert out.status == "completed" and out.agent_id == agent.id
+            assert sb.id in await server_ids(mgr)  # not ours to kill; the agent process is gone
+            for _ in range(40):
+                if not runner_alive(agent.runner_pid):
+                    break
+                await asyncio.sleep(0.05)
+            assert not runner_alive(agent.runner_pid)
+
+    run(go())

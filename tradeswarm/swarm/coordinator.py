@@ -205,7 +205,8 @@ class Coordinator:
         if sandbox_id is not None:
             slot = self._slots.get(sandbox_id)
             if slot is None:
-                slot = _Slot(create=asyncio.ensure_future(self.mgr.connect(sandbox_id)), owned=False)
+                slot = _Slot(create=asyncio.ensure_future(
+                    connect_sandbox(self.mgr, sandbox_id, self.sandbox_timeout_s)), owned=False)
                 self._slots[sandbox_id] = slot
             slot.agents.add(agent_id)
             return sandbox_id, slot
