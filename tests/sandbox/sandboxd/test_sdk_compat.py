@@ -162,3 +162,16 @@ def test_unknown_sandbox_header_is_not_found(sandboxd, sb):
     r = httpx.get(f"{sandboxd.url}/files", params={"path": "x"},
                   headers={"E2b-Sandbox-Id": "nope", "X-Access-Token": "t"})
     assert r.status_code == 404 and r.json()["code"] == 404
+
+
+def test_a_retried_create_with_the_same_idempotency_key_makes_one_sandbox(sandboxd):
+    headers = {"X-API-KEY": sandboxd.token, "Idempotency-Key": "key-1"}
+    first = httpx.post(f"{sandboxd.url}/v2/sandboxes", json={"templateID": "base"}, headers=headers).json()
+    again = httpx.post(f"{sandboxd.url}/v2/sandboxes", json={"templateID": "base"}, headers=headers).json()
+    other = httpx.post(f"{sandboxd.url}/v2/sandboxes", json={"templateID": "base"},
+                       headers={**headers, "Idempotency-Key": "key-2"}).json()
+    try:
+        assert first["sandboxID"] == again["sandboxID"] != other["sandboxID"]
+    finally:
+        for sid in {first["sandboxID"], other["sandboxID"]}:
+            Sandbox.kill(sid, **sandboxd.sdk_params)

@@ -155,7 +155,7 @@ def start(state_dir: Path, wait_s: float = 30.0, extra_args: list[str] | None = 
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[3]) + os.pathsep + env.get("PYTHONPATH", "")
     with open(paths.log, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tradeswarm", "sandboxd", "serve", "--state-dir", str(state_dir),
+            [sys.executable, "-m", "tradeswarm", "sandboxd", "serve", "--state-dir", str(Path(state_dir).absolute()),
              *(extra_args or [])],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True,
         )

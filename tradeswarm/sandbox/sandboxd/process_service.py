@@ -118,12 +118,16 @@ class ProcessService(Process):
             q.put_nowait(_END)
         rec.procs.pop(entry.pid, None)
 
-    async def _stream(self, entry: Proc, queue: asyncio.Queue, first, wrap) -> AsyncIterator:
+    async def _stream(self, entry: Proc, queue: asyncio.Queue, first, wrap, keepalive_s: float) -> AsyncIterator:
         yield wrap(first)
         try:
             while True:
                 try:
-                    ev = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                    if queue.empty():
+                        async with asyncio.timeout(keepalive_s):  # no task per event, unlike wait_for
+                            ev = await queue.get()
+                    else:
+                        ev = queue.get_nowait()
                 except TimeoutError:
                     yield wrap(_event("keepalive", pb.ProcessEvent.KeepAlive()))
                     continue
@@ -145,7 +149,7 @@ class ProcessService(Process):
         stdin = bool(request.stdin) if request.has_field("stdin") else False
         entry, queue = await self._spawn(rec, request.process, stdin, tag, ctx.timeout_ms)
         first = _event("start", pb.ProcessEvent.StartEvent(pid=entry.pid))
-        async for ev in self._stream(entry, queue, first, _start_response):
+        async for ev in self._stream(entry, queue, first, _start_response, _keepalive(ctx)):
             yield ev
 
     def connect(self, request: pb.ConnectRequest, ctx) -> AsyncIterator[pb.ConnectResponse]:
@@ -157,7 +161,7 @@ class ProcessService(Process):
         queue: asyncio.Queue = asyncio.Queue()
         entry.subscribers.append(queue)
         first = _event("start", pb.ProcessEvent.StartEvent(pid=entry.pid))
-        async for ev in self._stream(entry, queue, first, _connect_response):
+        async for ev in self._stream(entry, queue, first, _connect_response, _keepalive(ctx)):
             yield ev
 
     async def list(self, request, ctx) -> pb.ListResponse:
@@ -191,6 +195,14 @@ class ProcessService(Process):
         sig = {pb.Signal.SIGTERM: signal.SIGTERM}.get(request.signal, signal.SIGKILL)
         entry.kill(sig)
         return pb.SendSignalResponse()
+
+
+def _keepalive(ctx) -> float:
+    """The keepalive interval the client asked for (as envd honours it), else ours."""
+    try:
+        return max(1.0, float(ctx.request_headers.get("keepalive-ping-interval", KEEPALIVE_S)))
+    except ValueError:
+        return KEEPALIVE_S
 
 
 def _start_response(event: pb.ProcessEvent) -> pb.StartResponse:
