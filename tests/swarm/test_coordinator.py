@@ -241,3 +241,26 @@ def test_deploy_into_a_given_sandbox_leaves_that_sandbox_alone(sandboxd):
             assert not runner_alive(agent.runner_pid)
 
     run(go())
+
+
+def test_reattach_from_records_live_and_gone_agents(sandboxd):
+    from tradeswarm.swarm import registry
+
+    async def go():
+        async with SandboxManager(settings=sandboxd.settings) as mgr:
+            first = Coordinator(mgr, monitor=False)
+            a, b, c = await first.deploy("momentum", ["SPX"], count=3)
+            records = [registry.record_of(h, first.heartbeat_s) for h in (a, b, c)]
+            await first.detach()  # the agents keep running
+            await mgr.kill(b.sandbox_id)  # gone with its sandbox
+            await c.proc.kill()  # gone, its sandbox still there
+            second = Coordinator(mgr, monitor=False)
+            back = {h.id: h for h in await second.attach(records)}
+            assert back[a.id].alive and not back[b.id].alive and not back[c.id].alive
+            out = await second.execute(Task(id="r1", symbol="SPX", end=END))
+            assert out.status == "completed" and out.agent_id == a.id
+            assert c.sandbox_id not in await server_ids(mgr)  # an agentless sandbox is not leaked
+            await second.shutdown()
+            assert a.sandbox_id not in await server_ids(mgr)
+
+    run(go())

@@ -71,6 +71,10 @@ async def swarm_session(*, heartbeat_timeout_s: float = 5.0, settings: Any = Non
     coord = Coordinator(mgr, heartbeat_timeout_s=heartbeat_timeout_s, replace_dead=False, monitor=False)
     try:
         await coord.attach(records)
+    except Exception as e:
+        await coord.detach()
+        raise OperationError(f"cannot reach the recorded agents (registry kept): {type(e).__name__}: {e}") from None
+    try:
         yield coord
     finally:
         live = await coord.detach()

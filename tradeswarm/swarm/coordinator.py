@@ -27,7 +27,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
+from e2b.exceptions import NotFoundException
+
 from tradeswarm.agents.deploy import AgentSpec, start_agent, upload_runner, validate_spec, watch
+from tradeswarm.sandbox import SandboxNotFound
 from tradeswarm.swarm._reconnect import connect_process, connect_sandbox, disconnect_process
 from tradeswarm.swarm.agent import AgentDied, AgentHandle
 from tradeswarm.swarm.consensus import Decision, Rule, Vote, decide
@@ -450,7 +453,11 @@ class Coordinator:
 
     # --- reconnecting (agents that outlive one CLI call) ---------------------------------
     async def attach(self, records: Iterable[dict]) -> list[AgentHandle]:
-        """Reconnect to agents a previous process deployed (registry records); dead ones stay dead."""
+        """Reconnect to agents a previous process deployed (registry records).
+
+        An agent whose sandbox or process the service no longer knows comes back dead; any
+        other failure (the service unreachable) raises, so the caller keeps its records.
+        """
         handles = await asyncio.gather(*(self._attach_one(r) for r in records))
         self._ensure_monitor()
         return list(handles)
@@ -470,7 +477,7 @@ class Coordinator:
         try:
             sb = await slot.get()
             handle.proc = await connect_process(sb, handle.pid, handle.feed, handle.feed_stderr)
-        except Exception as e:
+        except (NotFoundException, SandboxNotFound) as e:  # anything else is not proof it is gone
             handle.die(f"gone ({type(e).__name__})")
             slot.agents.discard(handle.id)
             slot.usable = False
