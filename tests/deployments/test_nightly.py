@@ -1,0 +1,94 @@
+"""The nightly deployment against a real Prefect server and a real process worker.
+
+`prefect server start` with its own PREFECT_HOME, the work pool and deployments created from
+`deployments/prefect.yaml` by the real CLI, a run triggered, executed by `prefect worker start
+--run-once`, and the report and the artifact found afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+PREFECT = [sys.executable, "-m", "prefect"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def prefect_server(tmp_path, sandboxd):
+    port = _free_port()
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_API_URL": f"http://127.0.0.1:{port}/api", "PREFECT_LOGGING_LEVEL": "WARNING",
+           "PYTHONPATH": str(ROOT), "PREFECT_SERVER_API_HOST": "127.0.0.1"}
+    server = subprocess.Popen([*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                pytest.fail("prefect server did not become healthy")
+            time.sleep(0.5)
+        yield env
+    finally:
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def _prefect(env: dict, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    out = subprocess.run([*PREFECT, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, f"prefect {' '.join(args)}:\n{out.stdout}\n{out.stderr}"
+    return out
+
+
+def test_nightly_deployment_is_scheduled_and_a_triggered_run_writes_the_report(prefect_server, tmp_path):
+    env = prefect_server
+    _prefect(env, "work-pool", "create", "tradeswarm-process", "--type", "process")
+    _prefect(env, "--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml")
+
+    api = env["PREFECT_API_URL"]
+    nightly = httpx.get(f"{api}/deployments/name/certification/nightly", timeout=10).json()
+    assert nightly["parameters"] == {"profile": "nightly"}
+    assert nightly["work_pool_name"] == "tradeswarm-process"
+    [schedule] = nightly["schedules"]
+    assert schedule["schedule"]["cron"] == "0 2 * * *" and schedule["schedule"]["timezone"] == "UTC"
+    assert nightly["concurrency_limit"] == 1 or nightly["global_concurrency_limit"]["limit"] == 1
+
+    out_dir = tmp_path / "run"
+    run = _prefect(env, "deployment", "run", "certification/smoke", "--param", f"out={out_dir}")
+    assert "Created flow run" in run.stdout
+    _prefect(env, "worker", "start", "--pool", "tradeswarm-process", "--run-once", timeout=600)
+
+    results = json.loads((out_dir / "results.json").read_text())
+    assert results["profile"] == "smoke" and (out_dir / "report.md").is_file()
+    assert results["stress"]["lost"] == 0 and results["sandboxes"]["leaked"] == 0
+
+    runs = httpx.post(f"{api}/flow_runs/filter", json={"limit": 10}, timeout=10).json()
+    states = {r["name"]: r["state_type"] for r in runs}
+    assert "COMPLETED" in states.values(), states
+    arts = httpx.post(f"{api}/artifacts/filter", json={"artifacts": {"key": {"any_": ["certification-smoke"]}}},
+                      timeout=10).json()
+    assert arts and arts[0]["type"] == "markdown" and results["verdict"] in arts[0]["description"]
