@@ -5,7 +5,8 @@ the pipeline's last stage pay), median of `--repeat`:
 1. ours: `reports.render_run` (matplotlib imported lazily, `Figure` objects with fixed margins);
 2. naive: the same report and the same four charts drawn the common way: pyplot with
    `tight_layout()` at matplotlib's default 100 dpi;
-and the ratio naive ÷ ours. Also the warm in-process render time and the import cost of
+and the ratio naive ÷ ours, in wall time and in CPU time of the process (the latter holds up
+when other work shares the machine). Also the warm in-process render time and the import cost of
 `reports` alone (what `tradeswarm --help` pays: matplotlib is not imported).
 
 Usage: `PYTHONPATH=. .venv/bin/python bench/report_render.py [--repeat 5] [--json]`
@@ -32,7 +33,7 @@ import sys, time
 t0 = time.perf_counter()
 from reports import render_run
 render_run(sys.argv[1])
-print(time.perf_counter() - t0)
+print(time.perf_counter() - t0, time.process_time())
 """
 
 NAIVE = """
@@ -62,7 +63,7 @@ for bt in r["backtests"]:
 plt.legend(); plt.tight_layout(); plt.savefig(d / "charts" / "equity_curves.png"); plt.close()
 (d / "report.md").write_text(markdown_report(r, charts=[p.name for p in (d / "charts").iterdir()]))
 (d / "junit.xml").write_text(junit_xml(r))
-print(time.perf_counter() - t0)
+print(time.perf_counter() - t0, time.process_time())
 """
 
 WARM = """
@@ -107,12 +108,12 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        ours, naive, ours_inner, naive_inner = [], [], [], []
+        ours, naive, ours_inner, naive_inner, ours_cpu, naive_cpu = [], [], [], [], [], []
         for i in range(args.repeat):  # interleaved, so machine load hits both alike
-            wall, inner = _run(OURS, _fresh_run_dir(root, f"ours{i}"))
-            ours.append(wall), ours_inner.append(float(inner))
-            wall, inner = _run(NAIVE, _fresh_run_dir(root, f"naive{i}"))
-            naive.append(wall), naive_inner.append(float(inner))
+            wall, out = _run(OURS, _fresh_run_dir(root, f"ours{i}"))
+            ours.append(wall), ours_inner.append(float(out.split()[0])), ours_cpu.append(float(out.split()[1]))
+            wall, out = _run(NAIVE, _fresh_run_dir(root, f"naive{i}"))
+            naive.append(wall), naive_inner.append(float(out.split()[0])), naive_cpu.append(float(out.split()[1]))
         _, warm = _run(WARM, _fresh_run_dir(root, "warm"))
         _, imp = _run(IMPORT, root)
     imp_s, mpl_loaded = imp.split()
@@ -125,6 +126,9 @@ def main() -> None:
         "naive_process_s": round(statistics.median(naive), 3),
         "naive_render_s": round(statistics.median(naive_inner), 3),
         "ratio_naive_over_ours_render": round(statistics.median(naive_inner) / statistics.median(ours_inner), 2),
+        "ours_cpu_s": round(statistics.median(ours_cpu), 3),
+        "naive_cpu_s": round(statistics.median(naive_cpu), 3),
+        "ratio_naive_over_ours_cpu": round(statistics.median(naive_cpu) / statistics.median(ours_cpu), 2),
         "warm_render_s": round(float(warm), 3),
         "import_reports_s": round(float(imp_s), 3),
         "import_loads_matplotlib": mpl_loaded == "True",
@@ -136,7 +140,9 @@ def main() -> None:
     print(f"render a run dir (imports + report.md + junit.xml + 4 charts), median of {args.repeat} fresh processes:")
     print(f"  ours : {doc['ours_render_s']:.3f} s inside the process ({doc['ours_process_s']:.3f} s with interpreter start)")
     print(f"  naive: {doc['naive_render_s']:.3f} s inside the process ({doc['naive_process_s']:.3f} s with interpreter start)")
-    print(f"  ratio naive / ours: {doc['ratio_naive_over_ours_render']:.2f}x")
+    print(f"  ratio naive / ours: {doc['ratio_naive_over_ours_render']:.2f}x wall")
+    print(f"  CPU time of the process (robust to other load): ours {doc['ours_cpu_s']:.3f} s, naive {doc['naive_cpu_s']:.3f} s, "
+          f"ratio {doc['ratio_naive_over_ours_cpu']:.2f}x")
     print(f"warm re-render in one process: {doc['warm_render_s']:.3f} s")
     print(f"import reports + the CLI command: {doc['import_reports_s']:.3f} s (matplotlib loaded: {doc['import_loads_matplotlib']})")
 
