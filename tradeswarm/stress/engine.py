@@ -95,6 +95,19 @@ def fault_costs(records: list[dict], plan: FaultPlan, lost: int) -> list[dict]:
     return out
 
 
+def accounting(counts: dict[str, int], duration_s: float) -> dict:
+    """The evidence's counting keys from ledger counts: states, rates, throughput."""
+    finals = counts["completed"] + counts["failed"] + counts["timed_out"]
+    return {
+        **{k: counts[k] for k in ("submitted", "completed", "failed", "timed_out", "lost",
+                                  "duplicated", "not_submitted", "orphaned")},
+        "duration_s": round(duration_s, 3),
+        "throughput_per_s": round(finals / duration_s, 2) if duration_s > 0 else None,
+        "success_rate": round(counts["completed"] / counts["submitted"], 4) if counts["submitted"] else None,
+        "error_rate": round((finals - counts["completed"]) / finals, 4) if finals else None,
+    }
+
+
 def _series(finish_s: list[float]) -> list[list[int]]:
     """Completed-or-failed tasks per whole second of the run: [[t_s, n], ...], gaps as zeros."""
     if not finish_s:
@@ -203,7 +216,6 @@ async def run_stress(coordinator: Any, spec_stress: Any, *, recorder: Any = None
     finally:
         ledger.close()
 
-    finals = counts["completed"] + counts["failed"] + counts["timed_out"]
     lat = {"stress_task": [r["latency_ms"] for r in records],
            "stress_service": [r["service_ms"] for r in records],
            "stress_signal": [r["latency_ms"] for r in records if r["kind"] == "signal"],
@@ -213,12 +225,7 @@ async def run_stress(coordinator: Any, spec_stress: Any, *, recorder: Any = None
             for ms in samples:
                 recorder.record(op, ms)
     return {
-        **{k: counts[k] for k in ("submitted", "completed", "failed", "timed_out", "lost",
-                                  "duplicated", "not_submitted", "orphaned")},
-        "duration_s": round(duration_s, 3),
-        "throughput_per_s": round(finals / duration_s, 2),
-        "success_rate": round(counts["completed"] / counts["submitted"], 4) if counts["submitted"] else None,
-        "error_rate": round((finals - counts["completed"]) / finals, 4) if finals else None,
+        **accounting(counts, duration_s),
         "errors_by_class": errors_by_class,
         "aborted": aborted,
         "abort_reason": state["abort_reason"],

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tradeswarm.stress.config import StressConfig
+from tradeswarm.stress.engine import accounting
 from tradeswarm.stress.ledger import Ledger
 from tradeswarm.stress.stats import summarize
 
@@ -77,7 +78,6 @@ def merge_shards(results: list[dict], run_dir: str | Path, seed: int = 0) -> dic
         merged.set_meta(status="merged", shards=len(results), merged_at=time.time())
     evs = [r["evidence"] for r in results]
     duration = max(e["duration_s"] for e in evs)
-    finals = counts["completed"] + counts["failed"] + counts["timed_out"]
     series: dict[int, int] = {}
     for e in evs:
         for t, n in e["throughput_series"]:
@@ -86,12 +86,7 @@ def merge_shards(results: list[dict], run_dir: str | Path, seed: int = 0) -> dic
     aborted = [e["abort_reason"] for e in evs if e["aborted"]]
     first = evs[0]
     return {
-        **{k: counts[k] for k in ("submitted", "completed", "failed", "timed_out", "lost",
-                                  "duplicated", "not_submitted", "orphaned")},
-        "duration_s": duration,
-        "throughput_per_s": round(finals / duration, 2) if duration else None,
-        "success_rate": round(counts["completed"] / counts["submitted"], 4) if counts["submitted"] else None,
-        "error_rate": round((finals - counts["completed"]) / finals, 4) if finals else None,
+        **accounting(counts, duration),
         "errors_by_class": errors_by_class,
         "aborted": bool(aborted),
         "abort_reason": "; ".join(f"shard {i}: {a}" for i, a in enumerate(aborted)) or None,
