@@ -204,9 +204,10 @@ async def run_stress(coordinator: Any, spec_stress: Any, *, recorder: Any = None
                     await load.open_loop(n, cfg.rate, one, stop=stop, max_in_flight=cfg.max_in_flight)
                 else:
                     await load.closed_loop(n, cfg.concurrency, one, stop=stop)
+                # the load phase ends here: waiting for a fault's recovery is not throughput
+                duration_s = max(loop.time() - t_start, 1e-9)
             finally:
                 await plan.finish()
-        duration_s = max(loop.time() - t_start, 1e-9)
         counts = ledger.counts()
         errors_by_class = ledger.errors_by_class()
         by_kind = ledger.by_kind()
