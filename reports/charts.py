@@ -114,24 +114,41 @@ def throughput_chart(results: dict, path: Path) -> bool:
     return True
 
 
+def _curve(points: list) -> tuple[list, list[float], list[float]]:
+    """x, equity and buy-and-hold of `[[ts, equity, hold], ...]` (or `[ts, equity]` pairs, or bare values)."""
+    import numpy as np
+
+    rows = [p for p in points if isinstance(p, (list, tuple)) and len(p) >= 2 and is_number(p[1])]
+    if not rows:
+        ys = _numbers(points)
+        return list(range(len(ys))), ys, []
+    try:  # ISO timestamps (UTC); numpy wants them without the offset
+        xs = list(np.array([str(p[0])[:19] for p in rows], dtype="datetime64[s]"))
+    except ValueError:
+        xs = list(range(len(rows)))
+    hold = [float(p[2]) for p in rows if len(p) > 2 and is_number(p[2])]
+    return xs, [float(p[1]) for p in rows], hold if len(hold) == len(rows) else []
+
+
 def equity_chart(results: dict, path: Path) -> bool:
-    """Equity curves of the backtests that carry one (`equity_curve`: values or [x, value] pairs)."""
+    """Equity of each backtest that carries `equity_curve`, dashed beside buy and hold when given."""
     curves = []
     for b in results.get("backtests") or []:
         curve = b.get("equity_curve") if isinstance(b, dict) else None
-        if not isinstance(curve, list) or len(curve) < 2:
-            continue
-        ys = [p[1] if isinstance(p, (list, tuple)) and len(p) == 2 else p for p in curve]
-        ys = _numbers(ys)
-        if len(ys) >= 2:
-            curves.append((f"{b.get('strategy', '?')} / {b.get('symbol', '?')}", ys))
+        if isinstance(curve, list):
+            xs, ys, hold = _curve(curve)
+            if len(ys) >= 2:
+                curves.append((f"{b.get('strategy', '?')} / {b.get('symbol', '?')}", str(b.get("symbol", "?")), xs, ys, hold))
     if not curves:
         return False
     fig = _figure(8, 4, left=0.12)
     ax = fig.add_subplot()
-    for label, ys in curves:
-        ax.plot(range(len(ys)), ys, label=label, linewidth=1)
-    ax.set_xlabel("bar")
+    holds_drawn = set()
+    for label, symbol, xs, ys, hold in curves:
+        ax.plot(xs, ys, label=label, linewidth=1)
+        if hold and symbol not in holds_drawn:  # one buy-and-hold line per dataset
+            holds_drawn.add(symbol)
+            ax.plot(xs, hold, linestyle="--", linewidth=0.7, color="#777", label=f"{symbol} buy & hold")
     ax.set_ylabel("equity ($)")
     ax.set_title("Backtest equity curves")
     ax.legend(fontsize="small")

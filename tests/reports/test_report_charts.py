@@ -33,3 +33,15 @@ def test_latency_chart_follows_the_samples(tmp_path, results, samples):
     b = render_charts(results, samples, tmp_path / "b")
     pick = lambda paths: next(p for p in paths if p.name == "stress_latency.png").read_bytes()  # noqa: E731
     assert pick(a) != pick(b)
+
+
+def test_equity_curves_in_the_backtest_engines_shape_are_drawn(tmp_path, results):
+    """The engine writes `[[ts, equity, hold], ...]`: a first version only read `[x, value]` pairs and drew nothing."""
+    from reports.charts import equity_chart
+
+    curve = [["2016-01-04T05:00:00+00:00", 100000.0, 100000.0], ["2016-01-05T05:00:00+00:00", 100310.5, 99870.2],
+             ["2016-01-06T05:00:00+00:00", 100450.0, 99610.9]]
+    results["backtests"] = [dict(results["backtests"][0], equity_curve=curve)]
+    assert equity_chart(results, tmp_path / "e.png") and (tmp_path / "e.png").read_bytes().startswith(PNG)
+    results["backtests"][0]["equity_curve"] = [["2016-01-04T05:00:00+00:00", None, 1.0]]
+    assert not equity_chart(results, tmp_path / "none.png")
