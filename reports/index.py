@@ -85,7 +85,7 @@ def index_markdown(runs: list[dict], *, trend: bool) -> str:
                 link,
             ]
         )
-    lines.append(table(["date", "run", "profile", "verdict", "score", "report"], rows, "lllllr"))
+    lines.append(table(["date", "run", "profile", "verdict", "score", "report"], rows, "llllrl"))
     return "\n".join(lines) + "\n"
 
 

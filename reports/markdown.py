@@ -147,6 +147,7 @@ STRESS_FIELDS = [
     ("concurrency", "concurrency", fmt_int),
     ("duration_s", "duration", fmt_seconds),
     ("throughput_per_s", "throughput (tasks/s)", _num1),
+    ("retries", "retries", fmt_int),
     ("success_rate", "success rate", fmt_pct),
     ("error_rate", "error rate", fmt_pct),
 ]
