@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     alpaca_data_url: str | None = Field(default=None, alias="ALPACA_DATA_URL")
     alpaca_trading_url: str | None = Field(default=None, alias="ALPACA_TRADING_URL")
     state_dir: Path = Field(default=Path(".swarm"), alias="TRADESWARM_STATE_DIR")
+
+    @field_validator("e2b_api_key", "alpaca_api_key", "alpaca_api_secret", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, v):
+        """`E2B_API_KEY=` (empty) means no key, not a key that is empty."""
+        return None if v is None or (isinstance(v, str) and not v.strip()) else v
 
     @property
     def provider(self) -> str:

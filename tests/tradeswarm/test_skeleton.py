@@ -28,6 +28,12 @@ def test_settings_mask_secrets_and_pick_provider():
     assert Settings(E2B_API_KEY=None).provider == "local"
 
 
+def test_blank_keys_count_as_unset():
+    """Regression: `E2B_API_KEY=""` selected E2B's cloud and hung resolving its host."""
+    s = Settings(E2B_API_KEY="", ALPACA_API_KEY="  ", ALPACA_API_SECRET="x")
+    assert s.provider == "local" and not s.has_alpaca and s.secret_values() == ["x"]
+
+
 def test_atomic_write_leaves_no_temp_and_keeps_old_file_on_failure(tmp_path):
     target = tmp_path / "state.json"
     atomic_write_json(target, {"a": 1})

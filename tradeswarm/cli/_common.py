@@ -91,8 +91,8 @@ def run_cli(argv: list[str] | None = None) -> int:
         rv = cli.main(args=argv, prog_name="tradeswarm", standalone_mode=False)
     except click.exceptions.Exit as e:
         return e.exit_code
-    except click.exceptions.Abort:
-        return _fail("aborted", 130)
+    except click.exceptions.Abort:  # click's name for Ctrl-C (the CLI asks no questions)
+        return _fail("interrupted", 130)
     except click.ClickException as e:  # bad flags, missing arguments, bad values
         return _fail(e.format_message(), EXIT_USAGE)
     except UsageError as e:
