@@ -220,3 +220,21 @@ def test_local_provider_starts_sandboxd_when_none_runs(tmp_path, monkeypatch):
         assert daemon.running(tmp_path) is not None
     finally:
         daemon.stop(tmp_path)
+
+
+def test_a_sandbox_made_by_a_create_the_client_gave_up_on_is_swept_at_close(sandboxd):
+    """The service made it, the client never learnt its id: the owner tag still finds it."""
+    from e2b import AsyncSandbox
+
+    from tradeswarm.sandbox.manager import OWNER_KEY
+
+    async def main():
+        async with SandboxManager() as mgr:
+            orphan = await AsyncSandbox.create("base", metadata={OWNER_KEY: mgr.owner}, **sandboxd.sdk_params)
+            mgr._created_blind = True  # what a create cancelled mid-flight leaves behind
+            kept = await AsyncSandbox.create("base", **sandboxd.sdk_params)  # not ours: must survive
+        return orphan.sandbox_id, kept.sandbox_id
+
+    orphan, kept = asyncio.run(main())
+    assert _alive(sandboxd, [orphan, kept]) == {kept}
+    SdkSandbox.kill(kept, **sandboxd.sdk_params)

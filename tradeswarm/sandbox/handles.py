@@ -87,6 +87,7 @@ class Sandbox:
         self.template = template
         self.name = name
         self.released_at: float | None = None
+        self.expires_at: float = float("inf")  # monotonic time the service will end it
 
     def __repr__(self) -> str:
         return f"Sandbox(id={self.id!r}, template={self.template!r}, name={self.name!r})"

@@ -32,6 +32,8 @@ from tradeswarm.settings import Settings
 
 #: Metadata key naming the manager that created a sandbox (for leak checks across runs).
 OWNER_KEY = "tradeswarm_owner"
+POOL_LIFETIME_S = 3600  # pooled sandboxes wait idle: they get E2B Hobby's maximum lifetime
+EXPIRY_MARGIN_S = 30.0  # an idle sandbox this close to its lifetime is killed, not handed out
 
 
 class SandboxManager:
@@ -68,6 +70,7 @@ class SandboxManager:
         self._bg: set[asyncio.Task] = set()  # pool refills and idle kills in flight
         self._refilling = 0
         self._secrets = self.settings.secret_values()
+        self._created_blind = False  # a create ended without an answer: sweep by owner tag at close
 
     # -- context ------------------------------------------------------------------------
     async def __aenter__(self) -> "SandboxManager":
@@ -108,16 +111,31 @@ class SandboxManager:
         if self._bg:
             await asyncio.gather(*self._bg, return_exceptions=True)
         ids = list(self._live)
-        if not ids:
-            return
         try:
             await asyncio.gather(*(self.kill(i) for i in ids), return_exceptions=True)
+            if self._created_blind:
+                await self._sweep()
         except asyncio.CancelledError:
             self._kill_sync([i for i in ids if i in self._live])
             raise
         left = [i for i in ids if i in self._live]
         if left:  # a kill failed transiently beyond its retries: one last synchronous attempt
             self._kill_sync(left)
+
+    async def _sweep(self) -> None:
+        """Kill sandboxes carrying this manager's owner tag that it never learnt the id of
+        (a create cancelled or failed after the service had already made the sandbox)."""
+        try:
+            orphans = [i["id"] for i in await self.list(mine_only=True)]
+        except Exception:  # the service is unreachable: nothing more can be done from here
+            return
+        for sid in orphans:
+            self._ever.add(sid)
+            try:
+                await AsyncSandbox.kill(sid, **self._params)
+            except Exception:
+                continue
+        self._created_blind = False
 
     def _kill_sync(self, ids: list[str]) -> None:
         from e2b import Sandbox as SyncSandbox
@@ -161,11 +179,13 @@ class SandboxManager:
             sdk = await with_retries(attempt, attempts=self.retry_attempts, on_retry=count_retry)
         except BaseException:
             self.counters["create_failures"] += 1
+            self._created_blind = True
             raise
         finally:
             if self.recorder is not None:
                 self.recorder.record("sandbox_create", (time.perf_counter() - t0) * 1000.0)
         sb = Sandbox(self, sdk, template, name)
+        sb.expires_at = time.monotonic() + timeout_s
         self._live[sb.id] = sb
         self._ever.add(sb.id)
         self.counters["created"] += 1
@@ -238,7 +258,7 @@ class SandboxManager:
 
     # -- pool and reuse ---------------------------------------------------------------------
     async def _fill_one(self, template: str) -> None:
-        sb = await self.create(template)
+        sb = await self.create(template, timeout_s=POOL_LIFETIME_S)
         sb.released_at = time.monotonic()
         self._idle[template].append(sb)
 
@@ -246,6 +266,8 @@ class SandboxManager:
         """A warm sandbox of `template` from the pool or the idle set, else a new one."""
         self._reap_idle()
         idle = self._idle.get(template)
+        while idle and idle[-1].expires_at - time.monotonic() < EXPIRY_MARGIN_S:
+            self._background(self.kill(idle.pop().id))  # about to hit its lifetime: not worth handing out
         if idle:
             sb = idle.pop()
             sb.released_at = None

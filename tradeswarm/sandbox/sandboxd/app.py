@@ -76,6 +76,7 @@ class SandboxdApp:
             msg = await receive()
             if msg["type"] == "lifespan.startup":
                 self._ensure_reaper()
+                await self.registry.start()
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
                 if self._reaper is not None:
@@ -135,7 +136,7 @@ class SandboxdApp:
         match method, parts:
             case "POST", ["sandboxes"]:
                 body = await _json_body(receive)
-                rec = reg.create(body.get("templateID") or "base", body.get("timeout"),
+                rec = await reg.create(body.get("templateID") or "base", body.get("timeout"),
                                  body.get("metadata"), body.get("envVars"), headers.get("idempotency-key"))
                 return 201, _create_response(reg, rec), {}
             case "GET", ["sandboxes"]:

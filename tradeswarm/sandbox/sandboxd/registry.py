@@ -11,16 +11,14 @@ import os
 import secrets
 import shutil
 import signal
-import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from tradeswarm.sandbox.sandboxd._limits import PidsCgroups, ResourceLimits
-from tradeswarm.sandbox.sandboxd.templates import TEMPLATE_ENVS, copy_template, prepare_templates
+from tradeswarm.sandbox.sandboxd.templates import TEMPLATE_ENVS, prepare_templates
 
 ENVD_VERSION = "0.6.4"  # every feature gate in e2b/envd/versions.py is on from here
 MAX_TIMEOUT_S = 24 * 3600  # E2B Pro's maximum lifetime
@@ -116,12 +114,14 @@ class Registry:
         shutil.rmtree(self.workspaces, ignore_errors=True)  # leftovers of a crashed server
         self.workspaces.mkdir(parents=True, exist_ok=True)
         self.templates = prepare_templates(state_dir / "templates")
-        # Copies and deletions of workspaces happen on one worker thread, off the request path.
-        self._fs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandboxd-fs")
         self._spares: dict[str, list[Path]] = {t: [] for t in self.templates}
         self._spares_inflight: dict[str, int] = {t: 0 for t in self.templates}
-        self._spares_lock = threading.Lock()
-        self._refill_spares()
+        self._tasks: set[asyncio.Task] = set()
+        # Background copies and deletions run one at a time: in parallel they would starve
+        # the on-demand copy of a create that found no spare.
+        self._fs_slot = asyncio.Semaphore(1)
+        self._empty = {t for t, d in self.templates.items() if not any(d.iterdir())}
+        self._creating = 0  # creates admitted and still copying: they count against the cap
         self.cgroups = PidsCgroups(uuid.uuid4().hex[:12])
         self.sandboxes: dict[str, SandboxRecord] = {}
         self._idempotency: dict[str, str] = {}
@@ -157,7 +157,7 @@ class Registry:
             self._fail_next -= 1
             self.counters["faults_injected"] += 1
             raise ApiError(500, self._fail_message)
-        if len(self.sandboxes) >= self.limits.max_sandboxes:
+        if len(self.sandboxes) + self._creating >= self.limits.max_sandboxes:
             self.counters["create_rejected"] += 1
             raise ApiError(429, f"You have reached the maximum number of concurrent sandboxes "
                                 f"({self.limits.max_sandboxes}). Kill some sandboxes or try again later.")
@@ -171,7 +171,7 @@ class Registry:
                                {"Retry-After": f"{(1.0 - self._tokens) / rate:.3f}"})
             self._tokens -= 1.0
 
-    def create(self, template: str, timeout_s: int | None, metadata: dict | None, envs: dict | None,
+    async def create(self, template: str, timeout_s: int | None, metadata: dict | None, envs: dict | None,
                idempotency_key: str | None = None) -> SandboxRecord:
         if idempotency_key and idempotency_key in self._idempotency:
             existing = self.sandboxes.get(self._idempotency[idempotency_key])
@@ -185,11 +185,14 @@ class Registry:
         self._admit()
         sid = "i" + uuid.uuid4().hex[:19]
         workspace = self.workspaces / sid
+        self._creating += 1
         try:
-            self._take_spare(template, workspace)
+            await self._take_workspace(template, workspace)
         except OSError as e:
             shutil.rmtree(workspace, ignore_errors=True)
             raise ApiError(500, f"failed to create workspace: {e}") from e
+        finally:
+            self._creating -= 1
         limits = self.limits.resources
         rec = SandboxRecord(
             id=sid, template=template, workspace=workspace, envd_token=secrets.token_urlsafe(24),
@@ -229,9 +232,9 @@ class Registry:
         trash = self.workspaces / f".trash-{sandbox_id}"
         try:
             rec.workspace.rename(trash)
-            self._fs.submit(shutil.rmtree, trash, True)
-        except (OSError, RuntimeError):
-            shutil.rmtree(rec.workspace, ignore_errors=True)
+            self._background(self._remove(trash))
+        except (OSError, RuntimeError):  # no running loop (shutdown): delete inline
+            shutil.rmtree(trash if trash.exists() else rec.workspace, ignore_errors=True)
         self.counters["expired" if reason == "expired" else "killed"] += 1
 
     def expire(self) -> list[str]:
@@ -246,42 +249,52 @@ class Registry:
         for sid in list(self.sandboxes):
             self.kill(sid)
         self.cgroups.close()
-        self._fs.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(self.workspaces, ignore_errors=True)
 
-    # -- spare workspaces -------------------------------------------------------------------
-    def _take_spare(self, template: str, workspace: Path) -> None:
+    # -- workspaces: copied ahead by `cp -a` processes and deleted by `rm -rf` ones, so
+    # neither the copy nor the deletion holds the event loop (or the GIL) ---------------------
+    async def start(self) -> None:
+        """Begin copying spare workspaces (called once the server's loop runs)."""
+        self._refill_spares()
+
+    async def _take_workspace(self, template: str, workspace: Path) -> None:
         """Move a ready copy of the template into place, or copy now when none is ready."""
-        with self._spares_lock:
-            spare = self._spares[template].pop() if self._spares[template] else None
-        if spare is not None:
-            spare.rename(workspace)
+        ready = self._spares[template]
+        if template in self._empty:
+            workspace.mkdir()
+            return
+        if ready:
+            ready.pop().rename(workspace)
         else:
-            copy_template(self.templates[template], workspace)
+            await _run_fs("cp", "-a", "--", str(self.templates[template]), str(workspace))
         self._refill_spares()
 
     def _refill_spares(self) -> None:
-        with self._spares_lock:
-            for template, ready in self._spares.items():
-                while len(ready) + self._spares_inflight[template] < SPARES_PER_TEMPLATE:
-                    self._spares_inflight[template] += 1
-                    try:
-                        self._fs.submit(self._make_spare, template)
-                    except RuntimeError:  # shutting down
-                        self._spares_inflight[template] -= 1
-                        return
+        for template, ready in self._spares.items():
+            while template not in self._empty and len(ready) + self._spares_inflight[template] < SPARES_PER_TEMPLATE:
+                self._spares_inflight[template] += 1
+                self._background(self._make_spare(template))
 
-    def _make_spare(self, template: str) -> None:
+    async def _make_spare(self, template: str) -> None:
         path = self.workspaces / f".spare-{template}-{uuid.uuid4().hex[:8]}"
         try:
-            copy_template(self.templates[template], path)
+            async with self._fs_slot:
+                await _run_fs("cp", "-a", "--", str(self.templates[template]), str(path))
+            self._spares[template].append(path)
         except OSError:
             shutil.rmtree(path, ignore_errors=True)
-            path = None
-        with self._spares_lock:
+        finally:
             self._spares_inflight[template] -= 1
-            if path is not None:
-                self._spares[template].append(path)
+
+    async def _remove(self, path: Path) -> None:
+        async with self._fs_slot:
+            await _run_fs("rm", "-rf", "--", str(path))
+
+    def _background(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
 
     # -- views --------------------------------------------------------------------------
     def info(self, rec: SandboxRecord, detail: bool = False) -> dict:
@@ -295,3 +308,11 @@ class Registry:
         if detail:
             out["envdAccessToken"] = rec.envd_token
         return out
+
+async def _run_fs(*argv: str) -> None:
+    """Run a coreutils command as a separate process; OSError with its message on failure."""
+    proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
+                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    _, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise OSError(f"{argv[0]} failed: {err.decode(errors='replace').strip()}")

@@ -63,8 +63,3 @@ def _fill_trading(dest: Path) -> None:
         shutil.copytree(data, dest / "data", ignore=_IGNORE)
     else:
         (dest / "data").mkdir()
-
-
-def copy_template(template_dir: Path, workspace: Path) -> None:
-    """Copy a prepared template into a new workspace (mtimes kept, so the .pyc stay valid)."""
-    shutil.copytree(template_dir, workspace, symlinks=True)
