@@ -256,6 +256,10 @@ def test_reattach_from_records_live_and_gone_agents(sandboxd):
             await c.proc.kill()  # gone, its sandbox still there
             second = Coordinator(mgr, monitor=False)
             back = {h.id: h for h in await second.attach(records)}
+            for _ in range(40):  # a process killed a moment ago may still be reaped: its end event follows
+                if not back[c.id].alive and c.sandbox_id not in await server_ids(mgr):
+                    break
+                await asyncio.sleep(0.05)
             assert back[a.id].alive and not back[b.id].alive and not back[c.id].alive
             out = await second.execute(Task(id="r1", symbol="SPX", end=END))
             assert out.status == "completed" and out.agent_id == a.id
