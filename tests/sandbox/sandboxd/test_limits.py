@@ -116,36 +116,43 @@ def test_fork_bomb_is_contained(contained):
         box.kill()
 
 
-def test_concurrency_cap_answers_429_and_sdk_raises_rate_limit(tmp_path):
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory):
+    """A private server with E2B-like small limits: 2 concurrent sandboxes, 5 creates/s (burst 20)."""
+    with private_sandboxd(tmp_path_factory.mktemp("limited"), "--max-sandboxes", "2", "--create-rate", "5") as params:
+        yield params
+
+
+def test_concurrency_cap_answers_429_and_sdk_raises_rate_limit(limited):
     import httpx
 
-    with private_sandboxd(tmp_path, "--max-sandboxes", "2") as params:
-        boxes = [Sandbox.create("base", **params) for _ in range(2)]
-        try:
-            r = httpx.post(f"{params['api_url']}/v2/sandboxes", json={"templateID": "base"},
-                           headers={"X-API-KEY": params["api_key"]})
-            assert r.status_code == 429 and r.json()["code"] == 429 and "maximum" in r.json()["message"]
-            with pytest.raises(RateLimitException):
-                Sandbox.create("base", **params)
-            boxes.pop().kill()
-            boxes.append(Sandbox.create("base", **params))  # the opposite case: under the cap it works
-        finally:
-            for b in boxes:
-                b.kill()
+    boxes = [Sandbox.create("base", **limited) for _ in range(2)]
+    try:
+        r = httpx.post(f"{limited['api_url']}/v2/sandboxes", json={"templateID": "base"},
+                       headers={"X-API-KEY": limited["api_key"]})
+        assert r.status_code == 429 and r.json()["code"] == 429 and "maximum" in r.json()["message"]
+        with pytest.raises(RateLimitException):
+            Sandbox.create("base", **limited)
+        boxes.pop().kill()
+        boxes.append(Sandbox.create("base", **limited))  # the opposite case: under the cap it works
+    finally:
+        for b in boxes:
+            b.kill()
 
 
-def test_create_rate_limit_answers_429(tmp_path):
+def test_create_rate_limit_answers_429(limited):
     import httpx
 
-    with private_sandboxd(tmp_path, "--create-rate", "2", "--max-sandboxes", "50") as params:
-        codes = []
-        with httpx.Client() as c:
-            for _ in range(30):
-                r = c.post(f"{params['api_url']}/v2/sandboxes", json={"templateID": "base"},
-                           headers={"X-API-KEY": params["api_key"]})
-                codes.append(r.status_code)
-        assert 201 in codes and 429 in codes
-        assert codes.index(429) > 0
+    codes = []
+    with httpx.Client(base_url=limited["api_url"], headers={"X-API-KEY": limited["api_key"]}) as c:
+        for _ in range(40):
+            r = c.post("/v2/sandboxes", json={"templateID": "base"})
+            codes.append(r.status_code)
+            if r.status_code == 201:
+                c.delete(f"/sandboxes/{r.json()['sandboxID']}")
+            elif "rate" in r.json()["message"]:
+                break
+    assert codes[0] == 201 and codes[-1] == 429, codes
 
 
 def test_lifetime_expiry_kills_the_sandbox(sandboxd):
