@@ -35,6 +35,7 @@ def server_ids(sandboxd) -> set[str]:
     return {s.sandbox_id for s in Sandbox.list(**sandboxd.sdk_params).next_items()}
 
 
+@pytest.mark.slow
 def test_bad_input_is_one_line_and_exit_2(sandboxd):
     for args in (["deploy", "--agent", "astrology", "--symbols", "SPX"],
                  ["deploy", "--agent", "momentum", "--symbols", "SPX", "--params", "{nope"],

@@ -61,7 +61,8 @@ class _Slot:
 
     async def get(self) -> Any:
         if self.sandbox is None:
-            self.sandbox = await self.create
+            # shielded: a deploy cancelled mid-create must not orphan a sandbox the service made
+            self.sandbox = await asyncio.shield(self.create)
         return self.sandbox
 
 
@@ -228,8 +229,10 @@ class Coordinator:
 
     async def _release_if_empty(self, key: str | None, slot: _Slot) -> None:
         """Kill a sandbox the swarm created once no agent lives in it."""
+        if key is None:  # another agent sharing the slot may have filed it meanwhile
+            key = next((k for k, s in self._slots.items() if s is slot), None)
         if slot.agents or key is None or self._slots.get(key) is not slot:
-            if key is None and slot.create is not None and slot.create.done() and not slot.agents:
+            if key is None and slot.owned and not slot.agents:  # never filed: may still be creating
                 await self._kill_created(slot)
             return
         del self._slots[key]
@@ -240,7 +243,7 @@ class Coordinator:
         if slot.create is None:
             return
         try:
-            sb = slot.sandbox or await slot.create
+            sb = slot.sandbox or await asyncio.shield(slot.create)
             await self.mgr.kill(sb.id)
             self.counters["sandboxes_killed"] += 1
         except Exception as e:  # already gone (killed from outside) or never created
