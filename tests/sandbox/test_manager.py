@@ -238,3 +238,35 @@ def test_a_sandbox_made_by_a_create_the_client_gave_up_on_is_swept_at_close(sand
     orphan, kept = asyncio.run(main())
     assert _alive(sandboxd, [orphan, kept]) == {kept}
     SdkSandbox.kill(kept, **sandboxd.sdk_params)
+
+
+E2B_CANARY = "e2b_canary_0d5c9b27f1"
+
+
+@pytest.mark.slow
+def test_the_e2b_path_never_passes_the_key_into_a_sandbox(tmp_path, monkeypatch):
+    """The E2B code path (key set, SDK routed by E2B_API_URL/E2B_SANDBOX_URL to a sandboxd
+    whose token is the canary key): the key authenticates the client and nothing more."""
+    from tests.sandbox._servers import private_sandboxd
+
+    token = tmp_path / "canary-token"
+    token.write_text(E2B_CANARY)
+    token.chmod(0o600)
+    with private_sandboxd(tmp_path / "state", "--token-file", str(token)) as params:
+        monkeypatch.setenv("E2B_API_KEY", E2B_CANARY)
+        monkeypatch.setenv("E2B_API_URL", params["api_url"])
+        monkeypatch.setenv("E2B_SANDBOX_URL", params["sandbox_url"])
+        settings = Settings()
+        assert settings.provider == "e2b"
+
+        async def main():
+            async with SandboxManager(settings=settings) as mgr:
+                sb = await mgr.create("trading")
+                dump = (await sb.run("env; cat /proc/self/environ")).stdout
+                with pytest.raises(ValueError):
+                    await mgr.create("base", envs={"LEAK": E2B_CANARY})
+                return dump, await mgr.leaked()
+
+        dump, leaked_inside = asyncio.run(main())
+    assert "PATH=" in dump and E2B_CANARY not in dump
+    assert len(leaked_inside) == 1

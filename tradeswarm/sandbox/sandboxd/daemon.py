@@ -88,7 +88,8 @@ def running(state_dir: Path) -> Endpoint | None:
 
 
 def serve(state_dir: Path, port: int = 0, max_sandboxes: int = 10, create_rate_per_s: float = 50.0,
-          memory_mb: int | None = None, max_processes: int | None = None, log_level: str = "warning") -> None:
+          memory_mb: int | None = None, max_processes: int | None = None, log_level: str = "warning",
+          token_file: Path | None = None) -> None:
     """Run sandboxd in the foreground until SIGINT/SIGTERM; writes the endpoint when listening."""
     import asyncio
     import logging
@@ -101,7 +102,8 @@ def serve(state_dir: Path, port: int = 0, max_sandboxes: int = 10, create_rate_p
 
     paths = DaemonPaths.of(state_dir)
     paths.root.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(32)
+    # A given token file lets a test stand in for E2B's cloud with a known (canary) key.
+    token = Path(token_file).read_text().strip() if token_file else secrets.token_urlsafe(32)
     atomic_write_text(paths.token, token + "\n", mode=0o600)
     defaults = ResourceLimits()
     resources = ResourceLimits(memory_mb=memory_mb or defaults.memory_mb,
