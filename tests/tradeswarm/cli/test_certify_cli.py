@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
@@ -70,8 +71,11 @@ def test_ctrl_c_mid_run_kills_every_sandbox_and_exits_130(sandboxd, tmp_path):
     assert any("stress" in s for s in seen), "".join(seen)
     alive = Sandbox.list(**sandboxd.sdk_params).next_items()
     assert alive, "the run should hold sandboxes while stressing"
+    children = psutil.Process(proc.pid).children(recursive=True)  # Prefect's temporary server
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
+    _, still = psutil.wait_procs(children, timeout=30)
+    assert not still, f"processes left behind: {[p.cmdline()[:3] for p in still]}"
     assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err and err.strip().endswith("tradeswarm: error: interrupted")
     assert Sandbox.list(**sandboxd.sdk_params).next_items() == [], "Ctrl-C must not leak sandboxes"
