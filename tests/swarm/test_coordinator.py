@@ -268,3 +268,21 @@ def test_reattach_from_records_live_and_gone_agents(sandboxd):
             assert a.sandbox_id not in await server_ids(mgr)
 
     run(go())
+
+
+@pytest.mark.parametrize("after_s", [0.0, 0.05, 0.4])
+def test_cancelled_deploy_then_shutdown_leaves_no_sandbox(sandboxd, after_s):
+    async def go():
+        async with SandboxManager(settings=sandboxd.settings) as mgr:
+            before = await server_ids(mgr)
+            coord = Coordinator(mgr)
+            job = asyncio.ensure_future(coord.deploy("momentum", ["SPX"], count=2))
+            await asyncio.sleep(after_s)
+            job.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await job
+            await coord.shutdown()
+            await asyncio.sleep(0.2)
+            assert await server_ids(mgr) - before == set()
+
+    run(go())
