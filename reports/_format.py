@@ -134,7 +134,7 @@ def fmt_value(v: Any, unit: str | None = None) -> str:
         return "yes" if v else "no"
     if not is_number(v):
         return one_line(v)
-    unit = (unit or "").strip()
+    unit = one_line(unit) if unit is not None else ""
     if unit == "ms":
         return fmt_ms(v)
     if unit == "s":

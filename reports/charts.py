@@ -45,13 +45,19 @@ def score_bands(results: dict) -> tuple[float, float]:
     return (float(passing) if is_number(passing) else inf, float(marginal) if is_number(marginal) else inf)
 
 
+def _records(results: dict, key: str) -> list[dict]:
+    """The dict entries of the list `results[key]` (none when it is not a list)."""
+    v = results.get(key)
+    return [x for x in v if isinstance(x, dict)] if isinstance(v, list) else []
+
+
 def _numbers(xs: Any) -> list[float]:
     return [float(x) for x in xs if is_number(x)] if isinstance(xs, list) else []
 
 
 def readiness_chart(results: dict, path: Path) -> bool:
     """Horizontal bars: score per category, with its weight in the label."""
-    cats = [c for c in results.get("categories") or [] if isinstance(c, dict) and is_number(c.get("score"))]
+    cats = [c for c in _records(results, "categories") if is_number(c.get("score"))]
     if not cats:
         return False
     fig = _figure(7, 0.5 * len(cats) + 1.2, left=0.36, bottom=0.8 / (0.5 * len(cats) + 1.2))
@@ -133,8 +139,8 @@ def _curve(points: list) -> tuple[list, list[float], list[float]]:
 def equity_chart(results: dict, path: Path) -> bool:
     """Equity of each backtest that carries `equity_curve`, dashed beside buy and hold when given."""
     curves = []
-    for b in results.get("backtests") or []:
-        curve = b.get("equity_curve") if isinstance(b, dict) else None
+    for b in _records(results, "backtests"):
+        curve = b.get("equity_curve")
         if isinstance(curve, list):
             xs, ys, hold = _curve(curve)
             if len(ys) >= 2:

@@ -17,6 +17,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from reports._format import fmt_value, one_line
+from reports.markdown import check_list
 
 # XML 1.0 forbids most control characters even when escaped; agent output may contain them
 _INVALID_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -28,7 +29,7 @@ def _text(v: Any) -> str:
 
 def junit_xml(results: dict) -> str:
     """The JUnit XML document for the checks of `results` (a `<testsuites>` with one suite)."""
-    checks = [c for c in results.get("checks") or [] if isinstance(c, dict)]
+    checks = check_list(results)
     counts = {"failures": 0, "errors": 0, "skipped": 0}
     suite = ET.Element("testsuite", name=_text(f"tradeswarm certification {results.get('run_id', '')}").strip())
     props = ET.SubElement(suite, "properties")

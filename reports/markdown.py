@@ -215,7 +215,7 @@ def summary_rows(results: dict) -> list[dict]:
     Markdown-escaped (the terminal and Prefect's table artifact show it as it is).
     """
     rows = []
-    for c in _checks(results):
+    for c in check_list(results):
         rows.append(
             {
                 "check": one_line(c.get("id", "?")),
@@ -257,7 +257,8 @@ def markdown_report(results: dict, *, charts: Iterable[str] = ()) -> str:
 # ---------------------------------------------------------------- helpers
 
 
-def _checks(results: dict) -> list[dict]:
+def check_list(results: dict) -> list[dict]:
+    """The well-formed entries of `results["checks"]` (none when it is not a list)."""
     checks = results.get("checks")
     return [c for c in checks if isinstance(c, dict)] if isinstance(checks, list) else []
 
@@ -380,7 +381,7 @@ def _header(results: dict) -> str:
     lines = [f"# Certification report {code(results.get('run_id', '?'))}", "", badge]
     if bands:
         lines.append(f"> {', '.join(bands)}; a failed critical check means not certified")
-    critical = [c for c in _checks(results) if c.get("critical") and c.get("status") in ("fail", "error", "nodata")]
+    critical = [c for c in check_list(results) if c.get("critical") and c.get("status") in ("fail", "error", "nodata")]
     if critical:
         lines.append(f"> critical checks failing: {', '.join(code(c.get('id', '?')) for c in critical)}")
     lines += [
@@ -616,7 +617,7 @@ def _readiness(results: dict, charts: set[str]) -> str:
 
 
 def _known_issues(results: dict) -> str:
-    checks = _checks(results)
+    checks = check_list(results)
     if not checks:
         return _section("Known issues", _missing("checks"))
     issues = [c for c in checks if c.get("status") in PROBLEM_STATUSES]
@@ -678,7 +679,7 @@ def check_groups(checks: list[dict]) -> dict[str, list[dict]]:
 
 
 def _checklist(results: dict) -> str:
-    checks = _checks(results)
+    checks = check_list(results)
     if not checks:
         return _section("Production checklist", _missing("checks"))
     lines = []
@@ -709,7 +710,7 @@ def _history(results: dict) -> str:
     if h.get("compared_runs"):
         pairs.append(("compared with", ", ".join(code(r) for r in h["compared_runs"])))
     severity = {"fail": 0, "error": 1, "warn": 2}
-    regs = sorted((r for r in h.get("regressions") or [] if isinstance(r, dict)), key=lambda r: severity.get(r.get("status"), 3))
+    regs = sorted((r for r in h.get("regressions") or [] if isinstance(r, dict)), key=lambda r: severity.get(str(r.get("status")), 3))
     if regs:
         cols: list[str] = []
         for r in regs:
