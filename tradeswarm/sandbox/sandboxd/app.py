@@ -105,17 +105,14 @@ class SandboxdApp:
             raise ApiError(401, "Invalid API key" if given else "Missing API key (X-API-KEY)")
 
     def _envd_sandbox(self, headers: dict[str, str]) -> SandboxRecord:
-        sid = headers.get("e2b-sandbox-id", "")
-        rec = self.registry.sandboxes.get(sid)
+        rec = self.registry.sandboxes.get(headers.get("e2b-sandbox-id", ""))
         given = headers.get("x-access-token", "")
+        if not given:
+            raise ApiError(401, "Missing access token (X-Access-Token)")
         if rec is None:
-            # No sandbox: do not reveal whether the id exists without a valid server key.
-            if given or not headers.get("x-api-key"):
-                raise ApiError(404 if given else 401, f"sandbox {sid!r} not found" if given else "Missing access token")
-            self._check_api_key(headers)
-            raise ApiError(404, f"sandbox {sid!r} not found")
+            raise ApiError(404, f"sandbox {headers.get('e2b-sandbox-id', '')!r} not found")
         if not hmac.compare_digest(given.encode(), rec.envd_token.encode()):
-            raise ApiError(401, "Invalid or missing access token (X-Access-Token)")
+            raise ApiError(401, "Invalid access token (X-Access-Token)")
         return rec
 
     async def _route(self, method: str, path: str, headers: dict, query: dict, receive):
