@@ -49,12 +49,15 @@ def run(coord, tmp_path, **cfg):
 
 def test_open_loop_latency_from_intended_start_counts_a_dispatcher_stall(tmp_path):
     calm = run(SleepyCoordinator(), tmp_path / "a", tasks=300, rate=500)
-    stalled = run(SleepyCoordinator(stall_at=50, stall_s=0.4), tmp_path / "b", tasks=300, rate=500)
-    # ~200 tasks were due during the 400 ms stall: each waited, from its intended start
-    assert stalled["latency"]["stress_task"]["p50"] > 50 > calm["latency"]["stress_task"]["p50"]
-    assert stalled["latency"]["stress_task"]["max"] >= 350
-    # service time (from actual start) hides the stall for all but the stalled task itself
-    assert stalled["latency"]["stress_service"]["p95"] < 50
+    stalled = run(SleepyCoordinator(stall_at=50, stall_s=0.8), tmp_path / "b", tasks=300, rate=500)
+    # tasks 51..299 were due 0.1-0.6 s in, but nothing could start before the 0.8 s stall ended:
+    # each carries its wait from its intended start (>= 300 ms for most of them)
+    assert stalled["latency"]["stress_task"]["p50"] >= 250
+    assert stalled["latency"]["stress_task"]["max"] >= 700
+    # service time (from actual start) hides the stall for all but the stalled task itself;
+    # the bounds leave room for a busy shared machine
+    assert stalled["latency"]["stress_service"]["p95"] < 150
+    assert calm["latency"]["stress_task"]["p50"] < 150
     assert stalled["lost"] == 0 and stalled["completed"] == 300
 
 
