@@ -20,7 +20,6 @@ from reports._format import (
     NOT_MEASURED,
     code,
     esc,
-    fmt_bytes,
     fmt_generic,
     fmt_int,
     fmt_keyed,
@@ -331,7 +330,7 @@ def _ci(ci: Any) -> str:
     return DASH
 
 
-def _latency_table(results: dict, ops: list[str], pcts=_PCTS, with_ci: bool = True) -> str | None:
+def _latency_table(results: dict, ops: list[str], pcts=_PCTS) -> str | None:
     """Percentiles per operation; a percentile the samples cannot support says so."""
     latency = _dict(results, "latency") or {}
     rows = []
@@ -339,16 +338,17 @@ def _latency_table(results: dict, ops: list[str], pcts=_PCTS, with_ci: bool = Tr
         st = latency.get(op)
         if not isinstance(st, dict):
             continue
-        insufficient = set(st.get("insufficient") or ())
+        flagged = st.get("insufficient")
+        insufficient = {str(x) for x in flagged} if isinstance(flagged, list) else set()
         row = [code(op), fmt_int(st.get("count"))]
         for key, _label in pcts:
             if key in insufficient:
                 row.append("insufficient samples")
-                if with_ci and key in ("p95", "p99"):
+                if key in ("p95", "p99"):
                     row.append(DASH)
                 continue
             row.append(fmt_ms(st.get(key)))
-            if with_ci and key in ("p95", "p99"):
+            if key in ("p95", "p99"):
                 row.append(_ci(st.get(f"{key}_ci")))
         row.append(fmt_ms(st.get("max")))
         rows.append(row)
@@ -357,7 +357,7 @@ def _latency_table(results: dict, ops: list[str], pcts=_PCTS, with_ci: bool = Tr
     headers = ["operation", "samples"]
     for key, label in pcts:
         headers.append(label)
-        if with_ci and key in ("p95", "p99"):
+        if key in ("p95", "p99"):
             headers.append(f"{label} CI")
     headers.append("max")
     return table(headers, rows, "lr" + "r" * (len(headers) - 2))
@@ -372,7 +372,8 @@ def _header(results: dict) -> str:
     score = results.get("readiness_score")
     score_text = f"**{fmt_score(score)} / 100**" if is_number(score) else f"**{NOT_MEASURED}**"
     badge = f"> **{mark} {esc(verdict)}** · readiness {score_text}"
-    scoring = ((results.get("spec") or {}).get("scoring") or {}) if isinstance(results.get("spec"), dict) else {}
+    spec = _dict(results, "spec") or {}
+    scoring = spec.get("scoring") if isinstance(spec.get("scoring"), dict) else {}
     bands = []
     if is_number(scoring.get("pass")):
         bands.append(f"certified at ≥ {fmt_score(scoring['pass'])}")

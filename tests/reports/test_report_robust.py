@@ -44,3 +44,11 @@ def test_arbitrary_checks_never_crash(checks):
        st.dictionaries(st.sampled_from(["stress_task", "task"]), json_values, max_size=2))
 def test_arbitrary_evidence_never_crashes_the_charts(tmp_path, doc, samples):
     render_charts(doc, samples, tmp_path / "charts")
+
+
+def test_malformed_nested_entries_show_as_missing(results):
+    results["latency"]["stress_task"]["insufficient"] = [["p99"], {"x": 1}]
+    results["spec"]["scoring"] = ["pass", 90]
+    results["stress"]["resources"] = {"coordinator": [1, 2], "sandboxes": {"sb": "n/a"}}
+    md = markdown_report(results)
+    assert "certified at ≥" not in md and "| `stress_task` |" in md
