@@ -169,3 +169,25 @@ def test_lifetime_expiry_kills_the_sandbox(sandboxd):
     time.sleep(1.2)
     assert live.get_info().sandbox_id == live.sandbox_id
     live.kill()
+
+
+@pytest.mark.slow
+def test_processes_of_a_crashed_server_are_reaped_by_the_next_one(tmp_path):
+    import os
+    import signal
+
+    import psutil
+
+    from tradeswarm.sandbox.sandboxd import daemon
+
+    with private_sandboxd(tmp_path / "a") as params:
+        box = Sandbox.create("base", **params)
+        pid = box.commands.run("sleep 300", background=True).pid
+        os.kill(daemon.read_endpoint(tmp_path / "a").pid, signal.SIGKILL)  # a crash: no cleanup ran
+        time.sleep(0.3)
+        assert psutil.pid_exists(pid), "the orphan should still run until a server reaps it"
+        with private_sandboxd(tmp_path / "b"):
+            deadline = time.monotonic() + 5
+            while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                assert time.monotonic() < deadline, "a crashed server's sandbox process survived"
+                time.sleep(0.05)

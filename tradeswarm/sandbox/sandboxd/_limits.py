@@ -59,12 +59,30 @@ class PidsCgroups:
         root = _writable_pids_root()
         self.base: Path | None = None
         if root is not None:
+            self._reap_dead_servers(root)
             try:
-                base = root / f"tradeswarm-{instance}"
+                base = root / f"tradeswarm-{os.getpid()}-{instance}"
                 base.mkdir(exist_ok=True)
                 self.base = base
             except OSError:
                 self.base = None
+
+    def _reap_dead_servers(self, root: Path) -> None:
+        """Kill what the sandboxes of a crashed sandboxd left running (their server's pid,
+        part of the cgroup's name, is gone), so a SIGKILLed server leaks no processes."""
+        for stale in root.glob("tradeswarm-*-*"):
+            try:
+                pid = int(stale.name.split("-")[1])
+            except ValueError:
+                continue
+            if _pid_alive(pid):
+                continue
+            for child in [c for c in stale.iterdir() if c.is_dir()]:
+                self.kill_all(child)
+            try:
+                stale.rmdir()
+            except OSError:
+                pass
 
     @property
     def available(self) -> bool:
@@ -131,6 +149,16 @@ def bash_prefix(limits: ResourceLimits, cgroup: Path | None) -> str:
     if cgroup is not None:
         lines.append(f"echo $$ > {shlex.quote(str(cgroup / 'cgroup.procs'))}")
     return "\n".join(lines) + "\n"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def make_preexec(limits: ResourceLimits, cgroup: Path | None):
