@@ -12,6 +12,8 @@ from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 
+import tradeswarm
+
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("prefect", "e2b", "alpaca-py", "pandas", "numpy", "vectorbt", "vectorbt-rust",
             "great-expectations", "hdrhistogram", "tradeswarm")
@@ -37,6 +39,7 @@ def versions() -> dict:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             out[name] = None
+    out["tradeswarm"] = out["tradeswarm"] or tradeswarm.__version__  # run from a checkout, not installed
     return out
 
 

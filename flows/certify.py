@@ -317,7 +317,7 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
 
     async def report():
         files = await asyncio.to_thread(write_run, results, samples, str(run_dir))
-        await asyncio.to_thread(publish, results, (run_dir / "report.md").read_text(encoding="utf-8"))
+        await asyncio.to_thread(publish, results)
         return f"{len(files)} files in {run_dir}"
 
     await run.stage("report", report)

@@ -31,12 +31,13 @@ def write_run(results: dict, samples: dict, run_dir: str) -> list[str]:
 
 
 @task(name="publish-artifacts", cache_policy=NO_CACHE)
-def publish(results: dict, report_md: str) -> None:
+def publish(results: dict) -> None:
     """The report as a Markdown artifact and its key metrics as a table artifact."""
-    from reports import summary_rows
+    from reports import markdown_report, summary_rows
 
     key = artifact_key(results["profile"])
-    create_markdown_artifact(key=key, markdown=report_md,
+    # rendered without chart links: the PNGs live in the run directory, not in Prefect's UI
+    create_markdown_artifact(key=key, markdown=markdown_report(results),
                              description=f"{results['verdict']} {results['readiness_score']:.1f}/100")
     create_table_artifact(key=f"{key}-metrics", table=summary_rows(results),
                           description=f"key metrics of run {results['run_id']}")

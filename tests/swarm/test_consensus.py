@@ -137,3 +137,21 @@ def test_rule_refuses_shares_outside_unit_interval_and_votes_beyond_asked():
         decide([Vote("a", "m", "BUY"), Vote("b", "m", "BUY")], 1)
     with pytest.raises(ValueError):
         decide([Vote("a", "m", "LONG")], 1)
+
+
+def test_a_risk_managers_hold_does_not_outvote_a_lone_strategy_agent():
+    """Regression: execute rounds of one strategy agent + one risk manager could never BUY,
+    because the risk manager's routine HOLD tied the strategy's BUY."""
+    buy, calm = Vote("a", "momentum", "BUY"), Vote("r", "risk_manager", "HOLD")
+    assert decide([buy, calm], 2).action == "BUY"
+    assert decide([buy, Vote("r", "risk_manager", "SELL", veto=True)], 2).action == "HOLD"
+    assert decide([calm], 2).reason == "no_quorum"
+    assert (decide([calm, Vote("r2", "risk_manager", "HOLD")], 2).action) == "HOLD"
+
+
+@given(rounds())
+def test_a_calm_risk_manager_changes_nothing_but_the_quorum(r):
+    votes, asked = r
+    with_calm = decide([*votes, Vote("r", "risk_manager", "HOLD")], asked + 1)
+    if 3 * (len(votes) + 1) >= 2 * (asked + 1) and votes:
+        assert with_calm.action == decide(votes, len(votes)).action

@@ -46,11 +46,9 @@ def json_option(fn: Callable) -> Callable:
 
 
 def emit(as_json: bool, document: Any, human: str | Callable[[], str]) -> None:
-    """Print `document` as JSON, or the human rendering (a string or a callable making one)."""
-    if as_json:
-        click.echo(json.dumps(document, indent=2, default=str))
-    else:
-        click.echo(human() if callable(human) else human)
+    """Print `document` as JSON, or the human rendering (a string or a callable making one), secrets masked."""
+    text = json.dumps(document, indent=2, default=str) if as_json else (human() if callable(human) else human)
+    click.echo(scrub(text))  # the last line of defence: no configured secret is ever printed
 
 
 def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:

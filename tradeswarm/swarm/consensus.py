@@ -3,7 +3,9 @@
 The default rule: the top action needs at least 2/3 of the votes cast, and at least 2/3 of
 the agents asked must have voted (the quorum). A tie for the top action, a missing quorum or a
 top action under the threshold all decide HOLD. A `risk_manager` veto blocks a BUY (it becomes
-HOLD) but never a SELL: cutting risk is always allowed.
+HOLD) but never a SELL: cutting risk is always allowed. A risk manager's answer counts toward
+the quorum but not the tally: it guards the decision, it does not take a side in it (else its
+routine HOLD would outvote a lone strategy agent and no BUY could ever pass).
 
 Fractions, not floats, compare the shares, so "exactly 2/3" is never lost to rounding.
 
@@ -23,6 +25,7 @@ from typing import Literal
 
 Action = Literal["BUY", "SELL", "HOLD"]
 ACTIONS: tuple[str, ...] = ("BUY", "SELL", "HOLD")
+RISK_MANAGER = "risk_manager"
 Reason = Literal["decided", "no_quorum", "tie", "below_threshold", "vetoed", "no_votes"]
 
 
@@ -95,7 +98,8 @@ def decide(votes: list[Vote], asked: int, rule: Rule | None = None) -> Decision:
             raise ValueError(f"unknown action {v.action!r}")
     tally = {a: Fraction(0) for a in ACTIONS}
     for v in votes:
-        tally[v.action] += _weight(v, rule)
+        if v.agent_type != RISK_MANAGER:
+            tally[v.action] += _weight(v, rule)
     shown = {a: float(t) for a, t in tally.items()}
 
     def out(action: str, reason: str, share: Fraction = Fraction(0), vetoed: bool = False) -> Decision:
@@ -106,7 +110,7 @@ def decide(votes: list[Vote], asked: int, rule: Rule | None = None) -> Decision:
     if Fraction(len(votes), max(asked, 1)) < rule.quorum:
         return out("HOLD", "no_quorum")
     total = sum(tally.values())
-    if total == 0:  # weighted rule, every vote with zero confidence
+    if total == 0:  # only risk managers answered, or the weighted rule saw zero confidence
         return out("HOLD", "below_threshold")
     ranked = sorted(ACTIONS, key=lambda a: tally[a], reverse=True)
     top, second = ranked[0], ranked[1]
