@@ -35,10 +35,13 @@ _state_opt = click.option("--state-dir", default=None, help="State directory (de
               help="Read the access token from this file instead of generating one.")
 def sandboxd_serve(state_dir, port, max_sandboxes, create_rate, memory_mb, max_processes, log_level, token_file) -> None:
     """Run sandboxd in the foreground until interrupted."""
-    from tradeswarm.sandbox.sandboxd.daemon import serve
+    from tradeswarm.sandbox.sandboxd.daemon import AlreadyServing, serve
 
-    serve(_state_dir(state_dir), port=port, max_sandboxes=max_sandboxes, create_rate_per_s=create_rate,
-          memory_mb=memory_mb, max_processes=max_processes, log_level=log_level, token_file=token_file)
+    try:
+        serve(_state_dir(state_dir), port=port, max_sandboxes=max_sandboxes, create_rate_per_s=create_rate,
+              memory_mb=memory_mb, max_processes=max_processes, log_level=log_level, token_file=token_file)
+    except AlreadyServing as e:
+        raise UsageError(str(e)) from None
 
 
 @sandboxd.command("start")

@@ -90,3 +90,24 @@ def test_metrics_report_real_cpu_and_memory(sandboxd):
             assert time.monotonic() < deadline, busy
     finally:
         box.kill()
+
+
+@pytest.mark.slow
+def test_concurrent_starts_on_one_state_dir_make_one_server(tmp_path):
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tradeswarm.sandbox.sandboxd import daemon
+
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            eps = list(pool.map(lambda _: daemon.start(tmp_path), range(3)))
+        assert len({(e.url, e.pid) for e in eps}) == 1
+        # a second server on the same state dir refuses to start instead of wiping the first
+        second = subprocess.run([sys.executable, "-m", "tradeswarm", "sandboxd", "serve", "--state-dir", str(tmp_path)],
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2 and "already serves" in second.stderr
+        assert daemon.probe(eps[0])
+    finally:
+        daemon.stop(tmp_path)

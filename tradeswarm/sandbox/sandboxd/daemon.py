@@ -12,6 +12,7 @@ request needs), `endpoint.json` (url, port, pid; written once the socket listens
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
@@ -20,8 +21,10 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 
@@ -51,6 +54,32 @@ class DaemonPaths:
     @property
     def log(self) -> Path:
         return self.root / "sandboxd.log"
+
+    @property
+    def serve_lock(self) -> Path:
+        return self.root / "serve.lock"
+
+    @property
+    def start_lock(self) -> Path:
+        return self.root / "start.lock"
+
+
+class AlreadyServing(RuntimeError):
+    """Another sandboxd already serves this state directory."""
+
+
+@contextmanager
+def _flock(path: Path, blocking: bool = True) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise AlreadyServing(f"another sandboxd already serves {path.parent}") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)
@@ -90,7 +119,19 @@ def running(state_dir: Path) -> Endpoint | None:
 def serve(state_dir: Path, port: int = 0, max_sandboxes: int = 10, create_rate_per_s: float = 50.0,
           memory_mb: int | None = None, max_processes: int | None = None, log_level: str = "warning",
           token_file: Path | None = None) -> None:
-    """Run sandboxd in the foreground until SIGINT/SIGTERM; writes the endpoint when listening."""
+    """Run sandboxd in the foreground until SIGINT/SIGTERM; writes the endpoint when listening.
+
+    Raises AlreadyServing when another server holds `state_dir`.
+    """
+    paths = DaemonPaths.of(state_dir)
+    # Held for the server's lifetime: a second server on the same state would wipe this one's
+    # workspaces and orphan its sandboxes.
+    with _flock(paths.serve_lock, blocking=False):
+        _serve_locked(paths, port, max_sandboxes, create_rate_per_s, memory_mb, max_processes, log_level, token_file)
+
+
+def _serve_locked(paths: DaemonPaths, port: int, max_sandboxes: int, create_rate_per_s: float,
+                  memory_mb: int | None, max_processes: int | None, log_level: str, token_file: Path | None) -> None:
     import asyncio
     import logging
 
@@ -100,8 +141,6 @@ def serve(state_dir: Path, port: int = 0, max_sandboxes: int = 10, create_rate_p
     from tradeswarm.sandbox.sandboxd.app import SandboxdApp
     from tradeswarm.sandbox.sandboxd.registry import Registry, ServerLimits
 
-    paths = DaemonPaths.of(state_dir)
-    paths.root.mkdir(parents=True, exist_ok=True)
     # A given token file lets a test stand in for E2B's cloud with a known (canary) key.
     token = Path(token_file).read_text().strip() if token_file else secrets.token_urlsafe(32)
     atomic_write_text(paths.token, token + "\n", mode=0o600)
@@ -145,11 +184,19 @@ def _no_httptools() -> bool:
 
 
 def start(state_dir: Path, wait_s: float = 30.0, extra_args: list[str] | None = None) -> Endpoint:
-    """Start sandboxd as a detached daemon (unless one is running) and wait until it answers."""
+    """Start sandboxd as a detached daemon (unless one is running) and wait until it answers.
+
+    Concurrent starts for one state directory are serialised: exactly one server results.
+    """
+    paths = DaemonPaths.of(state_dir)
+    with _flock(paths.start_lock):
+        return _start_locked(state_dir, paths, wait_s, extra_args)
+
+
+def _start_locked(state_dir: Path, paths: DaemonPaths, wait_s: float, extra_args: list[str] | None) -> Endpoint:
     ep = running(state_dir)
     if ep is not None:
         return ep
-    paths = DaemonPaths.of(state_dir)
     paths.root.mkdir(parents=True, exist_ok=True)
     for stale in (paths.endpoint, paths.pidfile):
         stale.unlink(missing_ok=True)
