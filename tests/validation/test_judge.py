@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from _judge_fixtures import documented_repo, good_evidence, latency, samples, with_
+from tests.validation._judge_fixtures import documented_repo, good_evidence, latency, samples, with_
 from validation import judge, load_spec
 from validation.checks import PASSING
 from validation.spec import DocumentationSpec
