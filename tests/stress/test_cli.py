@@ -71,3 +71,42 @@ def test_real_run_prints_one_json_document_and_leaves_its_ledger(tmp_path):
     again = subprocess.run([sys.executable, "-m", "tradeswarm", "stress", "--out", str(out)],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert again.returncode == 2 and "fresh --out" in again.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_mid_run_kills_every_sandbox_and_leaves_an_inspectable_ledger(tmp_path):
+    import signal
+
+    import httpx
+
+    from tradeswarm.sandbox.sandboxd import daemon
+
+    state = tmp_path / "state"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TRADESWARM_STATE_DIR": str(state)}
+    env.pop("E2B_API_KEY", None)
+    out = tmp_path / "run"
+    daemon.start(state)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tradeswarm", "stress", "--tasks", "5000", "--rate", "100",
+             "--agents", "2", "--consensus-share", "0", "--symbols", "SYN1", "--out", str(out)],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for line in proc.stderr:  # plain progress lines: the run is under way
+            if "stress:" in line and not line.strip().endswith(" 1/5000"):
+                break
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        ep = daemon.running(state)
+        stats = httpx.get(f"{ep.url}/admin/stats", headers={"X-API-KEY": ep.token}, timeout=5).json()
+        assert stats["sandboxes"] == 0 and stats["counters"]["created"] == stats["counters"]["killed"]
+    finally:
+        daemon.stop(state)
+    inspect = subprocess.run([sys.executable, "-m", "tradeswarm", "stress", "--inspect",
+                              str(out / "stress.db"), "--json"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=60)
+    doc = json.loads(inspect.stdout)
+    assert doc["meta"]["status"] == "interrupted"
+    c = doc["counts"]
+    assert c["submitted"] == c["completed"] + c["failed"] + c["timed_out"] + c["lost"]
+    assert c["not_submitted"] > 0

@@ -158,3 +158,21 @@ def test_task_ids_are_unique_per_run_so_a_caching_coordinator_cannot_replay(tmp_
     ids = [Ledger.open_existing(tmp_path / d / "l.db")._db.execute(
         "SELECT task_id FROM submissions").fetchall() for d in ("a", "b")]
     assert not set(ids[0]) & set(ids[1])
+
+
+def test_an_interrupted_run_marks_its_ledger_and_shows_in_flight_tasks_as_lost(tmp_path):
+    async def interrupted():
+        task = asyncio.create_task(run_stress(
+            SleepyCoordinator(service_ms=200), {"tasks": 100, "rate": 200, "consensus_share": 0},
+            ledger_path=tmp_path / "l.db"))
+        await asyncio.sleep(0.3)
+        task.cancel()  # what Ctrl-C does to the CLI's main task
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(interrupted())
+    led = Ledger.open_existing(tmp_path / "l.db")
+    c = led.counts()
+    assert led.meta()["status"] == "interrupted"
+    assert c["lost"] > 0 and c["submitted"] == c["completed"] + c["lost"]
+    assert c["not_submitted"] == 100 - c["submitted"] > 0

@@ -206,14 +206,21 @@ async def run_stress(coordinator: Any, spec_stress: Any, *, recorder: Any = None
                     await load.closed_loop(n, cfg.concurrency, one, stop=stop)
                 # the load phase ends here: waiting for a fault's recovery is not throughput
                 duration_s = max(loop.time() - t_start, 1e-9)
-            finally:
-                await plan.finish()
+            except BaseException:
+                plan.cancel()  # Ctrl-C or a crash: no recovery wait on the way out
+                raise
+            await plan.finish()
         counts = ledger.counts()
         errors_by_class = ledger.errors_by_class()
         by_kind = ledger.by_kind()
         aborted = state["abort_reason"] is not None
         ledger.set_meta(status="aborted" if aborted else "finished", finished_at=time.time(),
                         abort_reason=state["abort_reason"])
+    except BaseException as e:
+        # tasks in flight now have no final state: `--inspect` shows them as lost
+        ledger.set_meta(status="interrupted", finished_at=time.time(),
+                        error=f"{type(e).__name__}: {e}")
+        raise
     finally:
         ledger.close()
 

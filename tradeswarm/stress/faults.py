@@ -198,6 +198,11 @@ class FaultPlan:
         rec["injected"] = True
         rec["t_s"] = round(time.monotonic() - self._t0, 3)
 
+    def cancel(self) -> None:
+        """Stop faults still firing (the run is being interrupted)."""
+        for task in self._background:
+            task.cancel()
+
     async def finish(self, recovery_timeout_s: float = 15.0) -> None:
         """Wait for faults still firing, lift the run-long ones, and (after kills) wait for
         the swarm to be back at strength: that is what `recovered` means for a kill."""
