@@ -23,6 +23,7 @@ from tradeswarm.sandbox.sandboxd.templates import TEMPLATE_ENVS, prepare_templat
 ENVD_VERSION = "0.6.4"  # every feature gate in e2b/envd/versions.py is on from here
 MAX_TIMEOUT_S = 24 * 3600  # E2B Pro's maximum lifetime
 SPARES_PER_TEMPLATE = 8  # workspaces copied ahead, so a create is a rename, not a copy
+SPARE_WAIT_S = 2.0  # how long a create waits for a spare being copied before copying itself
 
 
 class ApiError(Exception):
@@ -117,9 +118,11 @@ class Registry:
         self._spares: dict[str, list[Path]] = {t: [] for t in self.templates}
         self._spares_inflight: dict[str, int] = {t: 0 for t in self.templates}
         self._tasks: set[asyncio.Task] = set()
-        # Background copies and deletions run one at a time: in parallel they would starve
-        # the on-demand copy of a create that found no spare.
-        self._fs_slot = asyncio.Semaphore(1)
+        # Background copies run one at a time (in parallel they would starve the on-demand copy
+        # of a create that found no spare); deletions are batched into one `rm` at a time.
+        self._copy_slot = asyncio.Semaphore(1)
+        self._spare_added = {t: asyncio.Event() for t in self.templates}
+        self._purging = False
         self._empty = {t for t, d in self.templates.items() if not any(d.iterdir())}
         self._creating = 0  # creates admitted and still copying: they count against the cap
         self.cgroups = PidsCgroups(uuid.uuid4().hex[:12])
@@ -232,7 +235,7 @@ class Registry:
         trash = self.workspaces / f".trash-{sandbox_id}"
         try:
             rec.workspace.rename(trash)
-            self._background(self._remove(trash))
+            self._schedule_purge()
         except (OSError, RuntimeError):  # no running loop (shutdown): delete inline
             shutil.rmtree(trash if trash.exists() else rec.workspace, ignore_errors=True)
         self.counters["expired" if reason == "expired" else "killed"] += 1
@@ -263,6 +266,17 @@ class Registry:
         if template in self._empty:
             workspace.mkdir()
             return
+        # A copy already under way finishes sooner than a new one, and two copies at once on
+        # a small machine make both slower: wait for it (bounded) before copying ourselves.
+        deadline = time.monotonic() + SPARE_WAIT_S
+        while not ready and self._spares_inflight[template] and time.monotonic() < deadline:
+            event = self._spare_added[template]
+            event.clear()
+            try:
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                    await event.wait()
+            except TimeoutError:
+                break
         if ready:
             ready.pop().rename(workspace)
         else:
@@ -278,17 +292,29 @@ class Registry:
     async def _make_spare(self, template: str) -> None:
         path = self.workspaces / f".spare-{template}-{uuid.uuid4().hex[:8]}"
         try:
-            async with self._fs_slot:
+            async with self._copy_slot:
                 await _run_fs("cp", "-a", "--", str(self.templates[template]), str(path))
             self._spares[template].append(path)
+            self._spare_added[template].set()
         except OSError:
             shutil.rmtree(path, ignore_errors=True)
         finally:
             self._spares_inflight[template] -= 1
+            self._schedule_purge()
 
-    async def _remove(self, path: Path) -> None:
-        async with self._fs_slot:
-            await _run_fs("rm", "-rf", "--", str(path))
+    def _schedule_purge(self) -> None:
+        """Deletions wait until no spare is being copied: they are never urgent."""
+        if not self._purging and not any(self._spares_inflight.values()):
+            self._purging = True
+            self._background(self._purge())
+
+    async def _purge(self) -> None:
+        """Delete every killed workspace, as many per `rm` process as have piled up."""
+        try:
+            while trash := [str(p) for p in self.workspaces.glob(".trash-*")]:
+                await _run_fs("rm", "-rf", "--", *trash)
+        finally:
+            self._purging = False
 
     def _background(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)
