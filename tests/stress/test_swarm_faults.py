@@ -35,9 +35,10 @@ def stress(settings, tmp_path, name, **cfg):
     async def go():
         async with stress_swarm(agents=3, symbols=SYMBOLS, settings=settings,
                                 heartbeat_timeout_s=1.0) as target:
+            # no fault_target / sandbox_metrics: the engine takes them from the coordinator,
+            # as the pipeline calls it
             ev = await run_stress(target.coordinator, cfg, ledger_path=tmp_path / f"{name}.db",
-                                  seed=3, fault_target=target,
-                                  sandbox_metrics=target.sandbox_metrics)
+                                  seed=3)
             return ev, target.coordinator.evidence()
 
     ev, swarm = asyncio.run(go())

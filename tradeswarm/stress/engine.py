@@ -7,7 +7,9 @@ evidence["lost"], evidence["latency"]["stress_task"]["p99"]
 ```
 
 `coordinator` is anything with the contract's `execute(Task) -> TaskOutcome` and
-`consensus(symbol=, end=, k=) -> Decision` (docs/contracts.md §4). Latency is timed from each
+`consensus(symbol=, end=, k=) -> Decision` (docs/contracts.md §4). Given the real
+`Coordinator`, the fault levers and the sandbox metrics default to its swarm's
+(`tradeswarm.stress.swarm.SwarmTarget`); pass `fault_target` / `sandbox_metrics` to override. Latency is timed from each
 task's *intended* start (`stress_task`; see `tradeswarm.stress.load`), service time from its
 actual start (`stress_service`). A task the coordinator has not answered after
 `guard_factor × task_timeout_s` is recorded `timed_out` (class `engine_timeout`), so a hung
@@ -42,6 +44,16 @@ def _default_task_factory(**fields: Any) -> Any:
     from tradeswarm.swarm.task import Task
 
     return Task(**fields)
+
+
+def _swarm_target(coordinator: Any) -> FaultTarget | None:
+    """The fault levers of a real `Coordinator` (one with a sandbox manager), else None."""
+    mgr = getattr(coordinator, "mgr", None)
+    if mgr is None or not hasattr(coordinator, "sandbox_ids"):
+        return None
+    from tradeswarm.stress.swarm import SwarmTarget
+
+    return SwarmTarget(coordinator, mgr, mgr.settings)
 
 
 def _mean(xs: list[float]) -> float | None:
@@ -125,6 +137,10 @@ async def run_stress(coordinator: Any, spec_stress: Any, *, recorder: Any = None
     """Run the stress test and return the contract's `stress` evidence plus `latency`
     summaries (`stress_task`, `stress_service`, `stress_signal`, `stress_consensus`)."""
     cfg = StressConfig.of(spec_stress)
+    if fault_target is None:
+        fault_target = _swarm_target(coordinator)
+    if sandbox_metrics is None and fault_target is not None:
+        sandbox_metrics = getattr(fault_target, "sandbox_metrics", None)
     make_task = task_factory or _default_task_factory
     rng = np.random.default_rng(seed)
     n = cfg.tasks
