@@ -8,12 +8,15 @@ evidence["lost"], evidence["latency"]["stress_task"]["p99"]
 
 `coordinator` is anything with the contract's `execute(Task) -> TaskOutcome` and
 `consensus(symbol=, end=, k=) -> Decision` (docs/contracts.md §4). Given the real
-`Coordinator`, the fault levers and the sandbox metrics default to its swarm's
-(`tradeswarm.stress.swarm.SwarmTarget`); pass `fault_target` / `sandbox_metrics` to override. Latency is timed from each
-task's *intended* start (`stress_task`; see `tradeswarm.stress.load`), service time from its
-actual start (`stress_service`). A task the coordinator has not answered after
-`guard_factor × task_timeout_s` is recorded `timed_out` (class `engine_timeout`), so a hung
-coordinator shows up as timeouts, never as silently missing tasks. Counts come from the ledger.
+`Coordinator`, the fault levers and sandbox metrics default to its swarm's
+(`tradeswarm.stress.swarm.SwarmTarget`); `fault_target` / `sandbox_metrics` override them.
+
+Latency is timed from each task's *intended* start (`stress_task`; see
+`tradeswarm.stress.load`), service time from its actual start (`stress_service`). A task the
+coordinator has not answered after `GUARD_FACTOR × task_timeout_s` is recorded `timed_out`
+(class `engine_timeout`), so a hung coordinator shows as timeouts, never as missing tasks.
+Consensus rounds that end `no_quorum` / `no_votes` are failed tasks (class = the reason); a
+HOLD by tie, threshold or veto is a completed decision. Counts come from the ledger.
 """
 
 from __future__ import annotations
