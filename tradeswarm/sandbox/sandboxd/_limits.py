@@ -22,7 +22,7 @@ _CGROUP_ROOTS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup/unified"), Pa
 class ResourceLimits:
     """Per-sandbox limits; memory is address space (RLIMIT_AS), the only one a child can set."""
 
-    cpu_seconds: int = 600
+    cpu_seconds: int = 3600  # a sandbox lives at most an hour by default (E2B Hobby): so may its worker
     memory_mb: int = 4096
     max_processes: int = 256
     max_file_mb: int = 1024
