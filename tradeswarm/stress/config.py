@@ -49,6 +49,7 @@ class StressConfig(BaseModel):
     end: str | None = "2018-06-01"
     max_in_flight: int = Field(1000, ge=1)
     sample_interval_s: float = Field(0.5, gt=0)
+    sandbox_sample_interval_s: float = Field(2.0, gt=0)
     faults: list[Fault] = Field(default_factory=list)
     abort: AbortRule | None = Field(default_factory=AbortRule)
 

@@ -216,7 +216,8 @@ async def run_stress(coordinator: Any, spec_stress: Any, *, recorder: Any = None
                 stop.set()
 
     try:
-        async with ResourceSampler(cfg.sample_interval_s, sandbox_metrics) as sampler:
+        async with ResourceSampler(cfg.sample_interval_s, sandbox_metrics,
+                                   cfg.sandbox_sample_interval_s) as sampler:
             await plan.start()
             try:
                 if cfg.mode == "open":
