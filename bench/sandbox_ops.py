@@ -33,39 +33,36 @@ def pct(samples: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
 
 
+async def create_kill(mgr: SandboxManager, make, n: int, before=None) -> list[float]:
+    """Milliseconds of `n` creates made by `make()`, each followed by an (untimed) kill."""
+    times = []
+    for _ in range(n):
+        if before is not None:
+            await before()
+        t0 = time.perf_counter()
+        sb = await make()
+        times.append((time.perf_counter() - t0) * 1000)
+        await mgr.kill(sb.id)
+    return times
+
+
 async def measure(settings: Settings, ops: int) -> dict[str, list[float]]:
     rec = LatencyRecorder()
     out: dict[str, list[float]] = {}
     async with SandboxManager(settings=settings, recorder=rec, pool_size=4, pool_template="trading") as mgr:
-        for template, label in (("base", "create cold (base)"), ("trading", "create from template (trading)")):
-            times = []
-            for _ in range(ops):
-                t0 = time.perf_counter()
-                sb = await mgr.create(template)
-                times.append((time.perf_counter() - t0) * 1000)
-                await mgr.kill(sb.id)
-            out[label] = times
+        out["create cold (base)"] = await create_kill(mgr, lambda: mgr.create("base"), ops)
+        out["create from template (trading)"] = await create_kill(mgr, lambda: mgr.create("trading"), ops)
         out["kill"] = rec.samples("sandbox_kill")[-(2 * ops):]
         # Back-to-back creates outrun the server's spare workspaces (copied ahead in the
         # background); paced at 10/s, as a deploy of a few agents is, they find one ready.
-        paced = []
-        for _ in range(max(20, ops // 4)):
-            await asyncio.sleep(0.1)
-            t0 = time.perf_counter()
-            sb = await mgr.create("trading")
-            paced.append((time.perf_counter() - t0) * 1000)
-            await mgr.kill(sb.id)
-        out["create from template, paced 10/s"] = paced
+        out["create from template, paced 10/s"] = await create_kill(
+            mgr, lambda: mgr.create("trading"), max(20, ops // 4), before=lambda: asyncio.sleep(0.1))
 
-        pooled = []
-        for _ in range(ops):
-            while mgr.idle_count("trading") < mgr.pool_size:  # the pool refills off the hot path
+        async def pool_full() -> None:  # the pool refills off the hot path
+            while mgr.idle_count("trading") < mgr.pool_size:
                 await asyncio.sleep(0.002)
-            t0 = time.perf_counter()
-            sb = await mgr.acquire("trading")
-            pooled.append((time.perf_counter() - t0) * 1000)
-            await mgr.kill(sb.id)
-        out["create from warm pool"] = pooled
+
+        out["create from warm pool"] = await create_kill(mgr, lambda: mgr.acquire("trading"), ops, before=pool_full)
 
         sb = await mgr.create("trading")
         before = rec.count("sandbox_exec")
