@@ -54,10 +54,14 @@ def test_open_loop_latency_from_intended_start_counts_a_dispatcher_stall(tmp_pat
     # each carries its wait from its intended start (>= 300 ms for most of them)
     assert stalled["latency"]["stress_task"]["p50"] >= 250
     assert stalled["latency"]["stress_task"]["max"] >= 700
-    # service time (from actual start) hides the stall for all but the stalled task itself;
-    # the bounds leave room for a busy shared machine
-    assert stalled["latency"]["stress_service"]["p95"] < 150
-    assert calm["latency"]["stress_task"]["p50"] < 150
+    # service time (from actual start) hides the stall: the median task's wait before it could
+    # start (intended-start latency minus service time) is the stall's doing. Compared as
+    # differences, because a busy shared machine inflates both latencies alike.
+    def wait(res):
+        return res["latency"]["stress_task"]["p50"] - res["latency"]["stress_service"]["p50"]
+
+    assert wait(stalled) >= 250
+    assert wait(calm) < wait(stalled) - 200
     assert stalled["lost"] == 0 and stalled["completed"] == 300
 
 
