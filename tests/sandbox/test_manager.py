@@ -270,3 +270,21 @@ def test_the_e2b_path_never_passes_the_key_into_a_sandbox(tmp_path, monkeypatch)
         dump, leaked_inside = asyncio.run(main())
     assert "PATH=" in dump and E2B_CANARY not in dump
     assert len(leaked_inside) == 1
+
+
+def test_keepalive_extends_lifetimes_while_the_manager_is_open(sandboxd):
+    async def hold(keepalive: bool) -> bool:
+        async with SandboxManager(keepalive=keepalive) as mgr:
+            sb = await mgr.create("base", timeout_s=2)
+            await asyncio.sleep(3)
+            try:
+                await mgr.status(sb.id)
+                return True
+            except SandboxNotFound:
+                return False
+
+    async def main():
+        return await asyncio.gather(hold(True), hold(False))
+
+    kept, not_kept = asyncio.run(main())
+    assert kept is True and not_kept is False

@@ -88,6 +88,7 @@ class Sandbox:
         self.name = name
         self.released_at: float | None = None
         self.expires_at: float = float("inf")  # monotonic time the service will end it
+        self.lifetime_s: float = float("inf")  # the timeout_s it was created with
 
     def __repr__(self) -> str:
         return f"Sandbox(id={self.id!r}, template={self.template!r}, name={self.name!r})"

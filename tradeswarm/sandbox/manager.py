@@ -44,12 +44,15 @@ class SandboxManager:
     - `pool_size`: sandboxes of `pool_template` created on entry and handed out by `acquire`.
     - `idle_timeout_s`: released sandboxes idle longer than this are killed (lazily, and by a
       janitor task while the manager is open).
+    - `keepalive`: while the manager is open, extend each sandbox's lifetime before it runs
+      out (by its `timeout_s` again), so a long run keeps its sandboxes while a crashed owner's
+      still end within `timeout_s`, as on E2B.
     """
 
     def __init__(self, settings: Settings | None = None, recorder: LatencyRecorder | None = None,
                  meter: CostMeter | None = None, max_concurrency: int = 10, rate_per_s: float | None = None,
                  pool_size: int = 0, idle_timeout_s: float | None = None, pool_template: str = "trading",
-                 retry_attempts: int = 5) -> None:
+                 retry_attempts: int = 5, keepalive: bool = True) -> None:
         self.settings = settings or Settings()
         self.recorder = recorder
         self.meter = meter
@@ -57,6 +60,7 @@ class SandboxManager:
         self.pool_template = pool_template
         self.idle_timeout_s = idle_timeout_s
         self.retry_attempts = retry_attempts
+        self.keepalive = keepalive
         self.owner = uuid.uuid4().hex[:12]
         self.counters = {"created": 0, "killed": 0, "create_failures": 0, "retries": 0}
         self._params: dict[str, Any] | None = None
@@ -75,7 +79,7 @@ class SandboxManager:
     # -- context ------------------------------------------------------------------------
     async def __aenter__(self) -> "SandboxManager":
         await self._connect()
-        if self.idle_timeout_s:
+        if self.idle_timeout_s or self.keepalive:
             self._janitor = asyncio.get_running_loop().create_task(self._janitor_loop())
         if self.pool_size:
             try:
@@ -185,6 +189,7 @@ class SandboxManager:
             if self.recorder is not None:
                 self.recorder.record("sandbox_create", (time.perf_counter() - t0) * 1000.0)
         sb = Sandbox(self, sdk, template, name)
+        sb.lifetime_s = timeout_s
         sb.expires_at = time.monotonic() + timeout_s
         self._live[sb.id] = sb
         self._ever.add(sb.id)
@@ -315,10 +320,27 @@ class SandboxManager:
                 self._background(self.kill(sb.id))
 
     async def _janitor_loop(self) -> None:
-        interval = max(0.05, min(5.0, self.idle_timeout_s / 4))
+        # A short tick: a sandbox created between two ticks may have a lifetime of seconds.
+        tick = max(0.05, min(0.5, (self.idle_timeout_s or 2.0) / 4))
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(tick)
             self._reap_idle()
+            if self.keepalive:
+                await self._extend_lifetimes()
+
+    async def _extend_lifetimes(self) -> None:
+        """Renew, by its own `timeout_s`, each sandbox past half of its remaining lifetime."""
+        now = time.monotonic()
+        due = [sb for sb in self._live.values() if sb.expires_at - now < sb.lifetime_s / 2]
+
+        async def renew(sb: Sandbox) -> None:
+            try:
+                await AsyncSandbox.set_timeout(sb.id, int(sb.lifetime_s), **self._params)
+                sb.expires_at = time.monotonic() + sb.lifetime_s
+            except Exception:  # gone or unreachable: the next status/kill will say so
+                pass
+
+        await asyncio.gather(*(renew(sb) for sb in due))
 
     def idle_count(self, template: str | None = None) -> int:
         if template is not None:
