@@ -79,6 +79,11 @@ class ProcessService(Process):
             raise ConnectError(Code.INVALID_ARGUMENT, f"failed to start {cfg.cmd!r}: {e}") from None
         entry = Proc(pid=proc.pid, proc=proc, cmd=cfg.cmd, args=list(cfg.args), envs=dict(cfg.envs),
                      cwd=str(cwd), tag=tag)
+        if self.registry.sandboxes.get(rec.id) is not rec:
+            # Killed while the process was being spawned: its kill could not see this one.
+            entry.kill()
+            await proc.wait()
+            raise ConnectError(Code.NOT_FOUND, f"sandbox {rec.id!r} was killed")
         queue: asyncio.Queue = asyncio.Queue()
         entry.subscribers.append(queue)
         rec.procs[proc.pid] = entry
