@@ -14,6 +14,8 @@ import email.policy
 import hmac
 import json
 import logging
+import os
+import secrets
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -200,7 +202,10 @@ class SandboxdApp:
             if target.is_dir():
                 raise ApiError(400, f"path {name!r} is a directory")
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+            # Temp file + rename: a command reading the file sees the old or the new content.
+            tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.upload")
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
             written.append(write_info(target))
         return 200, written, {}
 
