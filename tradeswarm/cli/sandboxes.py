@@ -30,16 +30,19 @@ _state_opt = click.option("--state-dir", default=None, help="State directory (de
 @click.option("--create-rate", default=50.0, show_default=True, type=click.FloatRange(0), help="Creates per second (0: unlimited).")
 @click.option("--memory-mb", default=None, type=click.IntRange(64), help="Address-space limit per sandbox process.")
 @click.option("--max-processes", default=None, type=click.IntRange(4), help="Processes per sandbox (pids cgroup).")
+@click.option("--vcpus", default=None, type=click.IntRange(1), help="Cores each sandbox is pinned to (default 1).")
 @click.option("--log-level", default="warning", type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--token-file", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Read the access token from this file instead of generating one.")
-def sandboxd_serve(state_dir, port, max_sandboxes, create_rate, memory_mb, max_processes, log_level, token_file) -> None:
+def sandboxd_serve(state_dir, port, max_sandboxes, create_rate, memory_mb, max_processes, vcpus, log_level,
+                   token_file) -> None:
     """Run sandboxd in the foreground until interrupted."""
     from tradeswarm.sandbox.sandboxd.daemon import AlreadyServing, serve
 
     try:
         serve(_state_dir(state_dir), port=port, max_sandboxes=max_sandboxes, create_rate_per_s=create_rate,
-              memory_mb=memory_mb, max_processes=max_processes, log_level=log_level, token_file=token_file)
+              memory_mb=memory_mb, max_processes=max_processes, vcpus=vcpus, log_level=log_level,
+              token_file=token_file)
     except AlreadyServing as e:
         raise UsageError(str(e)) from None
 

@@ -193,3 +193,29 @@ def test_processes_of_a_crashed_server_are_reaped_by_the_next_one(tmp_path):
             while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
                 assert time.monotonic() < deadline, "a crashed server's sandbox process survived"
                 time.sleep(0.05)
+
+
+def test_a_sandbox_runs_on_the_vcpus_it_reports(sandboxd, tmp_path):
+    """Regression: sandboxd reported 2 vCPUs per sandbox while nothing bounded its CPU use, and the
+    cost meter priced that claim. Now a sandbox is pinned to its reported cores, spread in turn."""
+    import os
+
+    boxes = [Sandbox.create("base", **sandboxd.sdk_params) for _ in range(2)]
+    try:
+        seen = []
+        for box in boxes:
+            assert box.get_info().cpu_count == 1
+            assert box.commands.run("nproc").stdout.strip() == "1"
+            seen.append(box.commands.run("taskset -pc $$ | sed 's/.*: //'").stdout.strip())
+        if len(os.sched_getaffinity(0)) > 1:
+            assert seen[0] != seen[1], "consecutive sandboxes should get different cores"
+    finally:
+        for box in boxes:
+            box.kill()
+    with private_sandboxd(tmp_path / "two", "--vcpus", "2") as params:  # the opposite case
+        box = Sandbox.create("base", **params)
+        try:
+            want = str(min(2, len(os.sched_getaffinity(0))))
+            assert str(box.get_info().cpu_count) == want and box.commands.run("nproc").stdout.strip() == want
+        finally:
+            box.kill()

@@ -20,10 +20,17 @@ _CGROUP_ROOTS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup/unified"), Pa
 
 @dataclass(frozen=True)
 class ResourceLimits:
-    """Per-sandbox limits; memory is address space (RLIMIT_AS), the only one a child can set."""
+    """Per-sandbox limits; memory is address space (RLIMIT_AS), the only one a child can set.
+
+    `vcpus` is enforced by CPU affinity: a sandbox's processes run on that many of the host's
+    cores, so the vCPU count it reports (and the cost meter prices) is what it can use.
+    2 GiB of address space fits an agent (Python + pandas peak at ~1.4 GB virtual, ~130 MB
+    resident); the meter prices the cap as RAM, an upper bound.
+    """
 
     cpu_seconds: int = 3600  # a sandbox lives at most an hour by default (E2B Hobby): so may its worker
-    memory_mb: int = 4096
+    memory_mb: int = 2048
+    vcpus: int = 1
     max_processes: int = 256
     max_file_mb: int = 1024
 
@@ -136,7 +143,7 @@ class PidsCgroups:
                 pass
 
 
-def bash_prefix(limits: ResourceLimits, cgroup: Path | None) -> str:
+def bash_prefix(limits: ResourceLimits, cgroup: Path | None, cores: tuple[int, ...] = ()) -> str:
     """Shell lines that contain the bash process itself before it runs the user's command.
 
     Used instead of a `preexec_fn`: that forces a full fork() of the (large) server process,
@@ -148,6 +155,8 @@ def bash_prefix(limits: ResourceLimits, cgroup: Path | None) -> str:
              f"-u {limits.max_processes} -c 0 2>/dev/null"]
     if cgroup is not None:
         lines.append(f"echo $$ > {shlex.quote(str(cgroup / 'cgroup.procs'))}")
+    if cores:  # a sandbox that cannot be pinned must not run: its vCPU count would be a claim
+        lines.append(f"taskset -pc {','.join(map(str, cores))} $$ >/dev/null || exit 125")
     return "\n".join(lines) + "\n"
 
 
@@ -161,12 +170,14 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def make_preexec(limits: ResourceLimits, cgroup: Path | None):
-    """The function the child runs between fork and exec: join the cgroup, set the rlimits."""
+def make_preexec(limits: ResourceLimits, cgroup: Path | None, cores: tuple[int, ...] = ()):
+    """The function the child runs between fork and exec: join the cgroup, pin, set the rlimits."""
     procs = str(cgroup / "cgroup.procs") if cgroup is not None else None
     rlimits = limits.rlimits()
 
     def preexec() -> None:
+        if cores:
+            os.sched_setaffinity(0, cores)
         if procs is not None:
             fd = os.open(procs, os.O_WRONLY)
             try:
@@ -180,3 +191,18 @@ def make_preexec(limits: ResourceLimits, cgroup: Path | None):
                 pass
 
     return preexec
+
+
+class CorePicker:
+    """Hands each new sandbox `vcpus` of the host's cores, in turn, so sandboxes spread out."""
+
+    def __init__(self, vcpus: int) -> None:
+        self.available = sorted(os.sched_getaffinity(0))
+        self.vcpus = max(1, min(vcpus, len(self.available)))
+        self._next = 0
+
+    def pick(self) -> tuple[int, ...]:
+        n = len(self.available)
+        cores = tuple(sorted(self.available[(self._next + i) % n] for i in range(self.vcpus)))
+        self._next = (self._next + self.vcpus) % n
+        return cores

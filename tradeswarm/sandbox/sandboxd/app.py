@@ -251,11 +251,12 @@ def _metrics(reg: Registry, rec: SandboxRecord) -> dict:
     else:  # first sample: the average since the sandbox started
         t0, c0 = now - (datetime.now(timezone.utc) - rec.started_at).total_seconds(), 0.0
     # Processes that ended took their CPU time with them: a negative delta reads as idle.
-    pct = max(0.0, (cpu_s - c0) / max(now - t0, 1e-6) / reg.limits.cpu_count * 100.0)
+    vcpus = len(rec.cores) or reg.limits.cpu_count
+    pct = max(0.0, (cpu_s - c0) / max(now - t0, 1e-6) / vcpus * 100.0)
     rec.cpu_sample = (now, cpu_s)
     disk = sum(f.stat().st_size for f in Path(rec.workspace).rglob("*") if f.is_file())
     ts = datetime.now(timezone.utc)
-    return {"timestamp": ts.isoformat(), "timestampUnix": int(ts.timestamp()), "cpuCount": reg.limits.cpu_count,
+    return {"timestamp": ts.isoformat(), "timestampUnix": int(ts.timestamp()), "cpuCount": vcpus,
             "cpuUsedPct": round(pct, 3), "memUsed": int(mem), "memTotal": rec.limits.memory_mb * 1024 * 1024,
             "memCache": 0, "diskUsed": int(disk), "diskTotal": 1024 * 1024 * 1024}
 

@@ -118,7 +118,7 @@ def running(state_dir: Path) -> Endpoint | None:
 
 def serve(state_dir: Path, port: int = 0, max_sandboxes: int = 10, create_rate_per_s: float = 50.0,
           memory_mb: int | None = None, max_processes: int | None = None, log_level: str = "warning",
-          token_file: Path | None = None) -> None:
+          token_file: Path | None = None, vcpus: int | None = None) -> None:
     """Run sandboxd in the foreground until SIGINT/SIGTERM; writes the endpoint when listening.
 
     Raises AlreadyServing when another server holds `state_dir`.
@@ -127,11 +127,13 @@ def serve(state_dir: Path, port: int = 0, max_sandboxes: int = 10, create_rate_p
     # Held for the server's lifetime: a second server on the same state would wipe this one's
     # workspaces and orphan its sandboxes.
     with _flock(paths.serve_lock, blocking=False):
-        _serve_locked(paths, port, max_sandboxes, create_rate_per_s, memory_mb, max_processes, log_level, token_file)
+        _serve_locked(paths, port, max_sandboxes, create_rate_per_s, memory_mb, max_processes, log_level, token_file,
+                      vcpus)
 
 
 def _serve_locked(paths: DaemonPaths, port: int, max_sandboxes: int, create_rate_per_s: float,
-                  memory_mb: int | None, max_processes: int | None, log_level: str, token_file: Path | None) -> None:
+                  memory_mb: int | None, max_processes: int | None, log_level: str, token_file: Path | None,
+                  vcpus: int | None) -> None:
     import asyncio
     import logging
 
@@ -145,10 +147,9 @@ def _serve_locked(paths: DaemonPaths, port: int, max_sandboxes: int, create_rate
     token = Path(token_file).read_text().strip() if token_file else secrets.token_urlsafe(32)
     atomic_write_text(paths.token, token + "\n", mode=0o600)
     defaults = ResourceLimits()
-    resources = ResourceLimits(memory_mb=memory_mb or defaults.memory_mb,
+    resources = ResourceLimits(memory_mb=memory_mb or defaults.memory_mb, vcpus=vcpus or defaults.vcpus,
                                max_processes=max_processes or defaults.max_processes)
-    limits = ServerLimits(max_sandboxes=max_sandboxes, create_rate_per_s=create_rate_per_s,
-                          resources=resources, memory_mb=resources.memory_mb)
+    limits = ServerLimits(max_sandboxes=max_sandboxes, create_rate_per_s=create_rate_per_s, resources=resources)
     registry = Registry(paths.root, limits)
     app = SandboxdApp(registry, token)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

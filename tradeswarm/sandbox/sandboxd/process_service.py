@@ -65,9 +65,9 @@ class ProcessService(Process):
             # The SDK's shape. A login shell would source the host's /etc/profile (slow, and
             # it resets PATH): the sandbox keeps its scrubbed environment instead, and bash
             # applies the limits to itself before the command runs.
-            args = ["--noprofile", "-l", "-c", bash_prefix(rec.limits, rec.cgroup) + args[2]]
+            args = ["--noprofile", "-l", "-c", bash_prefix(rec.limits, rec.cgroup, rec.cores) + args[2]]
         else:
-            preexec = make_preexec(rec.limits, rec.cgroup)
+            preexec = make_preexec(rec.limits, rec.cgroup, rec.cores)
         try:
             proc = await asyncio.create_subprocess_exec(
                 cfg.cmd, *args, cwd=str(cwd), env=env,

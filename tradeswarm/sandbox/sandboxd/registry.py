@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tradeswarm.sandbox.sandboxd._limits import PidsCgroups, ResourceLimits
+from tradeswarm.sandbox.sandboxd._limits import CorePicker, PidsCgroups, ResourceLimits
 from tradeswarm.sandbox.sandboxd.templates import TEMPLATE_ENVS, prepare_templates
 
 ENVD_VERSION = "0.6.4"  # every feature gate in e2b/envd/versions.py is on from here
@@ -42,8 +42,11 @@ class ServerLimits:
     create_rate_per_s: float = 50.0
     create_burst: int = 20
     resources: ResourceLimits = field(default_factory=ResourceLimits)
-    cpu_count: int = 2
-    memory_mb: int = 4096
+
+    @property
+    def cpu_count(self) -> int:
+        """The vCPUs a sandbox is pinned to (the host may have fewer than were asked for)."""
+        return max(1, min(self.resources.vcpus, len(os.sched_getaffinity(0))))
 
 
 @dataclass
@@ -89,6 +92,7 @@ class SandboxRecord:
     client_id: str
     cgroup: Path | None
     limits: ResourceLimits
+    cores: tuple[int, ...] = ()
     procs: dict[int, Proc] = field(default_factory=dict)
     cpu_sample: tuple[float, float] | None = None  # (monotonic, cpu seconds) of the last metrics call
 
@@ -126,6 +130,7 @@ class Registry:
         self._empty = {t for t, d in self.templates.items() if not any(d.iterdir())}
         self._creating = 0  # creates admitted and still copying: they count against the cap
         self.cgroups = PidsCgroups(uuid.uuid4().hex[:12])
+        self.cores = CorePicker(limits.resources.vcpus)
         self.sandboxes: dict[str, SandboxRecord] = {}
         self._idempotency: dict[str, str] = {}
         self._tokens = float(self.limits.create_burst)
@@ -203,7 +208,7 @@ class Registry:
             metadata={str(k): str(v) for k, v in (metadata or {}).items()},
             started_at=datetime.now(timezone.utc), end_at=time.monotonic() + timeout_s,
             timeout_s=timeout_s, client_id=uuid.uuid4().hex[:8],
-            cgroup=self.cgroups.create(sid, limits.max_processes), limits=limits,
+            cgroup=self.cgroups.create(sid, limits.max_processes), limits=limits, cores=self.cores.pick(),
         )
         self.sandboxes[sid] = rec
         if idempotency_key:
@@ -327,7 +332,7 @@ class Registry:
         out = {
             "templateID": rec.template, "alias": rec.template, "sandboxID": rec.id,
             "clientID": rec.client_id, "startedAt": rec.started_at.isoformat(),
-            "endAt": rec.end_at_wall().isoformat(), "cpuCount": self.limits.cpu_count,
+            "endAt": rec.end_at_wall().isoformat(), "cpuCount": len(rec.cores) or self.limits.cpu_count,
             "memoryMB": rec.limits.memory_mb, "diskSizeMB": 1024, "state": "running",
             "envdVersion": ENVD_VERSION, "metadata": rec.metadata,
         }
