@@ -173,7 +173,7 @@ async def _certify(run: Run, settings) -> None:
                 return f"{probe['probes_ok']}/{probe['probes']} lifecycles ok"
 
             await run.stage("provision", provision)
-            coord = Coordinator(mgr, recorder=run.recorder, dispatch="capability",
+            coord = Coordinator(mgr, recorder=run.recorder, dispatch="capability", template=spec.sandboxes.template,
                                 task_timeout_s=spec.stress.task_timeout_s,
                                 max_agents=n_agents + spec.stress.faults.kill_sandboxes + 4,
                                 sandbox_timeout_s=spec.sandboxes.timeout_s)

@@ -54,15 +54,17 @@ class _Strict(BaseModel):
 
 
 class SandboxesSpec(_Strict):
-    """How many sandboxes the certification provisions and how fast."""
+    """How many sandboxes the certification provisions and how fast.
+
+    A sandbox's size is its template's, as on E2B: the cost meter prices the vCPUs and memory
+    the provider reports for each sandbox, not a figure written here.
+    """
 
     count: int = Field(2, ge=1, le=200)
     template: str = "trading"
     max_concurrent: int = Field(10, ge=1)
     create_rate_per_s: float | None = Field(None, gt=0)
     pool_size: int = Field(0, ge=0)
-    vcpu: float = Field(2.0, gt=0, description="vCPUs per sandbox (metered by the cost meter)")
-    memory_mb: int = Field(512, gt=0)
     timeout_s: int = Field(300, gt=0)
 
 
