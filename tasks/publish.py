@@ -30,7 +30,23 @@ def write_run(results: dict, samples: dict, run_dir: str) -> list[str]:
     return [str(p) for p in files]
 
 
-@task(name="publish-artifacts", cache_policy=NO_CACHE)
+def transient(task, task_run, state) -> bool:
+    """Retry only what a second attempt can fix: lost connections, timeouts, 429 and 5xx."""
+    import httpx
+
+    try:
+        state.result()
+    except httpx.TransportError:
+        return True
+    except httpx.HTTPStatusError as e:
+        return e.response.status_code == 429 or e.response.status_code >= 500
+    except Exception:  # noqa: BLE001 - anything else is a bug a retry would only repeat
+        return False
+    return False
+
+
+@task(name="publish-artifacts", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[1, 4, 10],
+      retry_condition_fn=transient)
 def publish(results: dict) -> None:
     """The report as a Markdown artifact and its key metrics as a table artifact."""
     from reports import markdown_report, summary_rows
