@@ -1,6 +1,6 @@
 """Backtests and vectorized parameter sweeps of the registered strategies on vectorbt.
 
-Signals come from `Strategy.signal` — the same code a live agent runs — and fill at the next
+Signals come from `Strategy.signal_grid` — the same code a live agent runs — and fill at the next
 bar's open (see `Fills`). Each run refuses a dataset that failed the data contract
 (`validation.contract.ensure_valid`, raising `DataContractError`).
 
@@ -82,12 +82,9 @@ def _reason(error: ValueError) -> str:
 
 
 def signal_matrix(frame: pd.DataFrame, strategy, combos: list[dict]) -> np.ndarray:
-    """bars × combos matrix of the strategy's +1/0/−1 signals (int8)."""
-    strat = _strategy(strategy)
-    out = np.empty((len(frame), len(combos)), dtype=np.int8)
-    for j, params in enumerate(combos):
-        out[:, j] = strat.signal(frame, params).to_numpy()
-    return out
+    """bars × combos matrix of the strategy's +1/0/−1 signals (int8): `Strategy.signal_grid`,
+    which shares indicators across the combinations and equals one-by-one `signal` bit for bit."""
+    return _strategy(strategy).signal_grid(frame, combos)
 
 
 @dataclass

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -51,12 +51,41 @@ class Bars:
 Compute = Callable[[Bars, Any], "tuple[np.ndarray, np.ndarray]"]
 
 
+class Memo:
+    """Indicator values computed once per `Bars` and shared by every parameter set that asks.
+
+    `memo(key, make)` returns the cached array for `key` or stores `make()`'s. A sweep shares
+    one memo across its combinations (twenty `fast` windows × fifty `slow` windows need seventy
+    averages, not two thousand); a live call uses a fresh one. The values are the ones `make`
+    computes either way, so the sharing cannot change a bit. Stored arrays are made read-only:
+    a rule that edited a shared indicator in place would corrupt the next combination.
+    """
+
+    def __init__(self) -> None:
+        self._values: dict = {}
+
+    def __call__(self, key, make: Callable[[], np.ndarray]) -> np.ndarray:
+        try:
+            return self._values[key]
+        except KeyError:
+            value = self._values[key] = make()
+            value.flags.writeable = False
+            return value
+
+
+#: `signal(bars, params, memo) -> int8 array`: the rule alone, without its confidence.
+SignalFn = Callable[[Bars, Any, Memo], np.ndarray]
+
+
 @dataclass(frozen=True)
 class Strategy:
     """A named, pure, causal signal function with validated parameters.
 
     `signal` and `confidence` run the same `compute` a live agent runs through
-    `latest_signal`, so a backtest trades exactly what an agent would have said.
+    `latest_signal`, so a backtest trades exactly what an agent would have said. A strategy
+    built with `split_compute` also passes its signal half as `signal_only`: `signal` and
+    `signal_grid` (a sweep's many parameter sets at once) then skip the confidence and share
+    indicators through a `Memo`, running the very function `compute` runs.
     """
 
     name: str
@@ -64,6 +93,18 @@ class Strategy:
     rule: str
     compute: Compute
     warmup_bars: Callable[[Any], int]
+    signal_only: SignalFn | None = None
+
+    @classmethod
+    def from_parts(cls, *, signal: SignalFn, confidence: Callable[[Bars, Any, Memo], np.ndarray],
+                   **fields) -> "Strategy":
+        """A strategy written as a signal and a confidence that share indicators via a `Memo`."""
+
+        def compute(bars: Bars, p) -> tuple[np.ndarray, np.ndarray]:
+            memo = Memo()
+            return signal(bars, p, memo), confidence(bars, p, memo)
+
+        return cls(compute=compute, signal_only=signal, **fields)
 
     def params(self, params: StrategyParams | Mapping[str, Any] | None = None) -> StrategyParams:
         """Validate `params` (a dict, a `Params` instance, or None for the defaults)."""
@@ -83,16 +124,44 @@ class Strategy:
         """Signal and confidence as numpy arrays, warm-up bars forced to HOLD / 0."""
         p = self.params(params)
         sig, conf = self.compute(Bars.of(frame), p)
-        sig = np.asarray(sig, dtype=np.int8)
         conf = np.clip(np.nan_to_num(np.asarray(conf, dtype=float), nan=0.0), 0.0, 1.0)
-        cut = min(self.warmup_bars(p), len(sig))
-        sig[:cut] = HOLD
-        conf[:cut] = 0.0
-        return sig, conf
+        conf[: min(self.warmup_bars(p), len(conf))] = 0.0
+        return self._held(sig, p), conf
+
+    def _held(self, sig, p) -> np.ndarray:
+        """`sig` as int8 with the warm-up bars forced to HOLD."""
+        sig = np.array(sig, dtype=np.int8)  # a copy: a memoised array is never edited
+        sig[: min(self.warmup_bars(p), len(sig))] = HOLD
+        return sig
+
+    def _signal(self, bars: Bars, p, memo: Memo) -> np.ndarray:
+        raw = self.compute(bars, p)[0] if self.signal_only is None else self.signal_only(bars, p, memo)
+        return self._held(raw, p)
 
     def signal(self, frame: pd.DataFrame, params=None) -> pd.Series:
         """+1 BUY, −1 SELL, 0 HOLD per bar; causal (bar t reads bars ≤ t only)."""
-        return pd.Series(self.arrays(frame, params)[0], index=frame.index, name=self.name)
+        sig = self._signal(Bars.of(frame), self.params(params), Memo())
+        return pd.Series(sig, index=frame.index, name=self.name)
+
+    def signal_grid(self, frame: pd.DataFrame, combos: Sequence[StrategyParams | Mapping[str, Any] | None]) -> np.ndarray:
+        """bars × combos int8 matrix: column j is `signal(frame, combos[j])`, bit for bit.
+
+        The combinations share one `Memo`, so each distinct indicator (an SMA of one window,
+        a z-score of one lookback) is computed once for the whole grid, and no confidence is
+        computed at all: what a 1,000-combination sweep needs.
+
+        >>> from tradeswarm.marketdata import load_symbol
+        >>> from tradeswarm.agents.strategies import get_strategy
+        >>> sma, goog = get_strategy("sma_crossover"), load_symbol("GOOG")
+        >>> grid = sma.signal_grid(goog, [{"fast": 5, "slow": 50}, {"fast": 10, "slow": 50}])
+        >>> grid.shape == (len(goog), 2), (grid[:, 1] == sma.signal(goog, {"fast": 10, "slow": 50})).all()
+        (True, True)
+        """
+        bars, memo = Bars.of(frame), Memo()
+        out = np.empty((len(frame), len(combos)), dtype=np.int8)
+        for j, params in enumerate(combos):
+            out[:, j] = self._signal(bars, self.params(params), memo)
+        return out
 
     def confidence(self, frame: pd.DataFrame, params=None) -> pd.Series:
         """How strongly the rule fires at each bar, in [0, 1]."""

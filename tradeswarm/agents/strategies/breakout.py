@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, model_validator
 
-from ._base import Bars, BUY, HOLD, SELL, Strategy, StrategyParams
+from ._base import Bars, BUY, HOLD, Memo, SELL, Strategy, StrategyParams
 from ._indicators import rolling_max, rolling_min, shift
 
 
@@ -20,28 +20,40 @@ class BreakoutParams(StrategyParams):
         return self
 
 
-def _compute(bars: Bars, p: BreakoutParams) -> tuple[np.ndarray, np.ndarray]:
+def _channel(bars: Bars, side: str, n: int, memo: Memo) -> np.ndarray:
+    """The previous `n` bars' highest high (`side="upper"`) or lowest low (`"lower"`)."""
+    if side == "upper":
+        return memo(("upper", n), lambda: shift(rolling_max(bars.high, n), 1))
+    return memo(("lower", n), lambda: shift(rolling_min(bars.low, n), 1))
+
+
+def _signal(bars: Bars, p: BreakoutParams, memo: Memo) -> np.ndarray:
     close = bars.close
     # the channel is built from the PREVIOUS bars: today's own high can never be "broken"
-    upper = shift(rolling_max(bars.high, p.entry), 1)
-    lower = shift(rolling_min(bars.low, p.exit), 1)
+    upper, lower = _channel(bars, "upper", p.entry, memo), _channel(bars, "lower", p.exit, memo)
     sig = np.full(len(close), HOLD, dtype=np.int8)
     sig[close > upper] = BUY
     sig[close < lower] = SELL
+    return sig
+
+
+def _confidence(bars: Bars, p: BreakoutParams, memo: Memo) -> np.ndarray:
+    close = bars.close
+    upper, lower = _channel(bars, "upper", p.entry, memo), _channel(bars, "lower", p.exit, memo)
     with np.errstate(divide="ignore", invalid="ignore"):
-        width = upper - shift(rolling_min(bars.low, p.entry), 1)
+        width = upper - _channel(bars, "lower", p.entry, memo)
         excess = np.maximum(close - upper, lower - close)
-        conf = np.where(excess > 0, 0.5 + excess / width, 0.0)
-    return sig, conf
+        return np.where(excess > 0, 0.5 + excess / width, 0.0)
 
 
-breakout = Strategy(
+breakout = Strategy.from_parts(
     name="breakout",
     Params=BreakoutParams,
     rule=(
         "BUY when close exceeds the highest high of the previous `entry` bars; SELL when it falls "
         "below the lowest low of the previous `exit` bars (today's bar is not in its own channel)."
     ),
-    compute=_compute,
+    signal=_signal,
+    confidence=_confidence,
     warmup_bars=lambda p: p.entry,
 )

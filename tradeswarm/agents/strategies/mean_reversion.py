@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, model_validator
 
-from ._base import Bars, BUY, HOLD, SELL, Strategy, StrategyParams
+from ._base import Bars, BUY, HOLD, Memo, SELL, Strategy, StrategyParams
 from ._indicators import zscore
 
 
@@ -21,22 +21,30 @@ class MeanReversionParams(StrategyParams):
         return self
 
 
-def _compute(bars: Bars, p: MeanReversionParams) -> tuple[np.ndarray, np.ndarray]:
-    close = bars.close
-    z = zscore(close, p.window)
-    sig = np.full(len(close), HOLD, dtype=np.int8)
+def _z(bars: Bars, p: MeanReversionParams, memo: Memo) -> np.ndarray:
+    return memo(("z", p.window), lambda: zscore(bars.close, p.window))
+
+
+def _signal(bars: Bars, p: MeanReversionParams, memo: Memo) -> np.ndarray:
+    z = _z(bars, p, memo)
+    sig = np.full(len(z), HOLD, dtype=np.int8)
     sig[z <= -p.entry_z] = BUY
     sig[z >= p.exit_z] = SELL
-    return sig, np.abs(z) / (2.0 * p.entry_z)
+    return sig
 
 
-mean_reversion = Strategy(
+def _confidence(bars: Bars, p: MeanReversionParams, memo: Memo) -> np.ndarray:
+    return np.abs(_z(bars, p, memo)) / (2.0 * p.entry_z)
+
+
+mean_reversion = Strategy.from_parts(
     name="mean_reversion",
     Params=MeanReversionParams,
     rule=(
         "BUY while close is at or below the lower Bollinger band (z-score of close over `window` "
         "bars ≤ −entry_z); SELL once it is back at or above exit_z standard deviations from the mean."
     ),
-    compute=_compute,
+    signal=_signal,
+    confidence=_confidence,
     warmup_bars=lambda p: p.window - 1,
 )

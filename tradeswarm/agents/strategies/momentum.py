@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, model_validator
 
-from ._base import Bars, BUY, HOLD, SELL, Strategy, StrategyParams
+from ._base import Bars, BUY, HOLD, Memo, SELL, Strategy, StrategyParams
 from ._indicators import ema_length, rsi, shift, truncated_ema, zscore
 
 
@@ -27,9 +27,16 @@ class MomentumParams(StrategyParams):
         return self
 
 
-def _macd_histogram(close: np.ndarray, p: MomentumParams) -> np.ndarray:
-    macd = truncated_ema(close, p.macd_fast) - truncated_ema(close, p.macd_slow)
-    return macd - truncated_ema(macd, p.macd_signal)
+def _close_ema(bars: Bars, span: int, memo: Memo) -> np.ndarray:
+    return memo(("ema", span), lambda: truncated_ema(bars.close, span))
+
+
+def _macd_histogram(bars: Bars, p: MomentumParams, memo: Memo) -> np.ndarray:
+    def make() -> np.ndarray:
+        macd = _close_ema(bars, p.macd_fast, memo) - _close_ema(bars, p.macd_slow, memo)
+        return macd - truncated_ema(macd, p.macd_signal)
+
+    return memo(("hist", p.macd_fast, p.macd_slow, p.macd_signal), make)
 
 
 def _warmup(p: MomentumParams) -> int:
@@ -38,19 +45,31 @@ def _warmup(p: MomentumParams) -> int:
     return max(z_ready, p.rsi_period, macd_ready)
 
 
-def _compute(bars: Bars, p: MomentumParams) -> tuple[np.ndarray, np.ndarray]:
-    close = bars.close
-    ret = close / shift(close, p.lookback) - 1.0
-    z = zscore(ret, p.z_window)
-    strength = rsi(close, p.rsi_period)
-    hist = _macd_histogram(close, p)
-    sig = np.full(len(close), HOLD, dtype=np.int8)
+def _z(bars: Bars, p: MomentumParams, memo: Memo) -> np.ndarray:
+    """z-score over `z_window` bars of the `lookback`-bar return."""
+    def make() -> np.ndarray:
+        close = bars.close
+        ret = memo(("ret", p.lookback), lambda: close / shift(close, p.lookback) - 1.0)
+        return zscore(ret, p.z_window)
+
+    return memo(("z", p.lookback, p.z_window), make)
+
+
+def _signal(bars: Bars, p: MomentumParams, memo: Memo) -> np.ndarray:
+    z = _z(bars, p, memo)
+    strength = memo(("rsi", p.rsi_period), lambda: rsi(bars.close, p.rsi_period))
+    hist = _macd_histogram(bars, p, memo)
+    sig = np.full(len(z), HOLD, dtype=np.int8)
     sig[(z > p.entry_z) & (strength < p.rsi_overbought) & (hist > 0)] = BUY
     sig[(z < -p.entry_z) & (strength > p.rsi_oversold) & (hist < 0)] = SELL
-    return sig, np.abs(z) / (2.0 * p.entry_z)
+    return sig
 
 
-momentum = Strategy(
+def _confidence(bars: Bars, p: MomentumParams, memo: Memo) -> np.ndarray:
+    return np.abs(_z(bars, p, memo)) / (2.0 * p.entry_z)
+
+
+momentum = Strategy.from_parts(
     name="momentum",
     Params=MomentumParams,
     rule=(
@@ -58,6 +77,7 @@ momentum = Strategy(
         "the MACD histogram is positive; SELL while the z-score is below −entry_z, RSI is above "
         "oversold and the histogram is negative (EMAs truncated at four spans)."
     ),
-    compute=_compute,
+    signal=_signal,
+    confidence=_confidence,
     warmup_bars=_warmup,
 )

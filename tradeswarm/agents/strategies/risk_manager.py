@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from ._base import Bars, HOLD, SELL, Strategy, StrategyParams
+from ._base import Bars, HOLD, Memo, SELL, Strategy, StrategyParams
 from ._indicators import rolling_max, rolling_std
 
 TRADING_DAYS = 252
@@ -19,19 +19,32 @@ class RiskManagerParams(StrategyParams):
     max_volatility: float = Field(default=0.45, gt=0.0, le=5.0, description="veto above this annualized vol")
 
 
-def _compute(bars: Bars, p: RiskManagerParams) -> tuple[np.ndarray, np.ndarray]:
-    close = bars.close
-    drawdown = 1.0 - close / rolling_max(close, p.peak_window)
-    log_ret = np.diff(np.log(close), prepend=np.nan)
-    vol = rolling_std(log_ret, p.vol_window) * np.sqrt(TRADING_DAYS)
-    vol[: p.vol_window] = np.nan  # the first return needs a previous bar
-    sig = np.full(len(close), HOLD, dtype=np.int8)
+def _drawdown(bars: Bars, p: RiskManagerParams, memo: Memo) -> np.ndarray:
+    return memo(("drawdown", p.peak_window), lambda: 1.0 - bars.close / rolling_max(bars.close, p.peak_window))
+
+
+def _volatility(bars: Bars, p: RiskManagerParams, memo: Memo) -> np.ndarray:
+    def make() -> np.ndarray:
+        log_ret = memo(("log_ret",), lambda: np.diff(np.log(bars.close), prepend=np.nan))
+        vol = rolling_std(log_ret, p.vol_window) * np.sqrt(TRADING_DAYS)
+        vol[: p.vol_window] = np.nan  # the first return needs a previous bar
+        return vol
+
+    return memo(("vol", p.vol_window), make)
+
+
+def _signal(bars: Bars, p: RiskManagerParams, memo: Memo) -> np.ndarray:
+    drawdown, vol = _drawdown(bars, p, memo), _volatility(bars, p, memo)
+    sig = np.full(len(drawdown), HOLD, dtype=np.int8)
     sig[(drawdown >= p.max_drawdown) | (vol >= p.max_volatility)] = SELL
-    conf = np.fmax(drawdown / p.max_drawdown, vol / p.max_volatility)
-    return sig, conf
+    return sig
 
 
-risk_manager = Strategy(
+def _confidence(bars: Bars, p: RiskManagerParams, memo: Memo) -> np.ndarray:
+    return np.fmax(_drawdown(bars, p, memo) / p.max_drawdown, _volatility(bars, p, memo) / p.max_volatility)
+
+
+risk_manager = Strategy.from_parts(
     name="risk_manager",
     Params=RiskManagerParams,
     rule=(
@@ -39,6 +52,7 @@ risk_manager = Strategy(
         "peak_window bars, or when annualized realized volatility of the last vol_window log "
         "returns reaches max_volatility; otherwise HOLD."
     ),
-    compute=_compute,
+    signal=_signal,
+    confidence=_confidence,
     warmup_bars=lambda p: max(p.peak_window - 1, p.vol_window),
 )

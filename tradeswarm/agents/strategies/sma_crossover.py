@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, model_validator
 
-from ._base import Bars, BUY, HOLD, SELL, Strategy, StrategyParams
+from ._base import Bars, BUY, HOLD, Memo, SELL, Strategy, StrategyParams
 from ._indicators import rolling_mean, rolling_std
 
 
@@ -20,9 +20,13 @@ class SmaCrossoverParams(StrategyParams):
         return self
 
 
-def _compute(bars: Bars, p: SmaCrossoverParams) -> tuple[np.ndarray, np.ndarray]:
+def _sma(bars: Bars, n: int, memo: Memo) -> np.ndarray:
+    return memo(("sma", n), lambda: rolling_mean(bars.close, n))
+
+
+def _signal(bars: Bars, p: SmaCrossoverParams, memo: Memo) -> np.ndarray:
     close = bars.close
-    fast, slow = rolling_mean(close, p.fast), rolling_mean(close, p.slow)
+    fast, slow = _sma(bars, p.fast, memo), _sma(bars, p.slow, memo)
     above = fast > slow  # NaN compares False: a warm-up bar is never "above"
     below = fast < slow
     prev_valid = np.zeros(len(close), dtype=bool)
@@ -34,12 +38,15 @@ def _compute(bars: Bars, p: SmaCrossoverParams) -> tuple[np.ndarray, np.ndarray]
     sig = np.full(len(close), HOLD, dtype=np.int8)
     sig[prev_valid & above & ~prev_above] = BUY
     sig[prev_valid & below & ~prev_below] = SELL
+    return sig
+
+
+def _confidence(bars: Bars, p: SmaCrossoverParams, memo: Memo) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
-        conf = np.abs(fast - slow) / rolling_std(close, p.slow)
-    return sig, conf
+        return np.abs(_sma(bars, p.fast, memo) - _sma(bars, p.slow, memo)) / rolling_std(bars.close, p.slow)
 
 
-sma_crossover = Strategy(
+sma_crossover = Strategy.from_parts(
     name="sma_crossover",
     Params=SmaCrossoverParams,
     rule=(
@@ -47,7 +54,8 @@ sma_crossover = Strategy(
         "crosses below; confidence is the gap between them in units of the slow window's "
         "standard deviation (capped at 1)."
     ),
-    compute=_compute,
+    signal=_signal,
+    confidence=_confidence,
     # the first crossover needs both averages on the previous bar: bar index `slow`
     warmup_bars=lambda p: p.slow,
 )
