@@ -154,7 +154,7 @@ class Strategy:
         >>> from tradeswarm.agents.strategies import get_strategy
         >>> sma, goog = get_strategy("sma_crossover"), load_symbol("GOOG")
         >>> grid = sma.signal_grid(goog, [{"fast": 5, "slow": 50}, {"fast": 10, "slow": 50}])
-        >>> grid.shape == (len(goog), 2), (grid[:, 1] == sma.signal(goog, {"fast": 10, "slow": 50})).all()
+        >>> grid.shape == (len(goog), 2), bool((grid[:, 1] == sma.signal(goog, {"fast": 10, "slow": 50})).all())
         (True, True)
         """
         bars, memo = Bars.of(frame), Memo()
