@@ -11,6 +11,9 @@ The interface the pipeline calls (no Prefect here):
   best configuration, `trials`, per-combination summary.
 - `certify_backtest(frame, strategy, params_or_grid, settings) -> dict` — one `backtests`
   evidence entry: metrics + gates + crosscheck + trials + `equity_curve` (≤ 300 points).
+- `validate_in_background(frames: {name: frame}, settings=None) -> ContractJob` — the data
+  contract in a helper process (overlapping this one's vectorbt import); `.result()` waits,
+  stamps the frames with their verdicts and returns `{name: data_validation entry}`.
 - `warm_up() -> dict` — imports vectorbt and great-expectations and runs a tiny backtest, so
   the first real call is fast; call it while other work runs (it is thread-safe).
 
@@ -26,13 +29,14 @@ import time
 
 from tradeswarm.backtest._vbt import Fills
 from tradeswarm.backtest.certify import certify_backtest
+from tradeswarm.backtest.contract_job import validate_in_background
 from tradeswarm.backtest.engine import run_backtest, run_sweep
 from tradeswarm.backtest.settings import BacktestSettings
 from validation.contract import ContractSettings, DataContractError, validate_frame
 
 __all__ = [
     "BacktestSettings", "ContractSettings", "DataContractError", "Fills", "certify_backtest",
-    "run_backtest", "run_sweep", "validate_frame", "warm_up",
+    "run_backtest", "run_sweep", "validate_frame", "validate_in_background", "warm_up",
 ]
 
 

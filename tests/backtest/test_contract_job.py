@@ -1,0 +1,44 @@
+"""The data contract run in a helper process: its verdicts reach this process's frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.backtest.shipped import load
+from tradeswarm.backtest import DataContractError, run_sweep
+from tradeswarm.backtest.contract_job import STAMP, validate_in_background
+
+# each test starts a helper process that imports great-expectations (~3-5 s)
+pytestmark = pytest.mark.slow
+
+GRID = {"fast": [5, 10], "slow": [50]}
+
+
+def test_background_verdicts_stamp_the_frames_and_backtests_obey_them():
+    good, bad = load("GOOG"), load("NDX")
+    bad.iloc[100, bad.columns.get_loc("close")] = -1.0  # a negative price fails `positive_close`
+    entries = validate_in_background({"GOOG": good, "NDX": bad}).result()
+    assert entries["GOOG"]["passed"] and not entries["NDX"]["passed"]
+    assert "positive_close" in [f["check"] for f in entries["NDX"]["failures"]]
+    assert good.attrs[STAMP]["passed"] and not bad.attrs[STAMP]["passed"]
+    assert run_sweep(good, "sma_crossover", GRID)["trials"] == 2
+    with pytest.raises(DataContractError, match="positive_close"):
+        run_sweep(bad, "sma_crossover", GRID)
+
+
+def test_a_frame_edited_after_the_helper_validated_it_is_checked_again():
+    frame = load("SPX")
+    validate_in_background({"SPX": frame}).result()
+    assert frame.attrs[STAMP]["passed"]
+    frame.iloc[200, frame.columns.get_loc("high")] = np.nan  # after the verdict: the stamp no longer fits
+    with pytest.raises(DataContractError, match="not_null_high"):
+        run_sweep(frame, "sma_crossover", GRID)
+
+
+def test_the_helpers_errors_are_raised_by_result():
+    frame = load("GOOG")
+    # a non-numeric bound reaches great-expectations in the helper, which refuses it
+    with pytest.raises(ValueError, match="validation errors for ExpectColumnValuesToBeBetween"):
+        validate_in_background({"GOOG": frame}, {"max_gap_days": "not a number"}).result()
+    assert STAMP not in frame.attrs
