@@ -134,10 +134,15 @@ def trades_from_orders(orders: np.ndarray, last_close: float) -> Trades:
     )
 
 
-def _scatter(bars: int, columns: int, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """bars × columns matrix of `values` summed at (rows, cols); bincount is far faster than add.at."""
-    flat = np.bincount(rows * columns + cols, weights=values, minlength=bars * columns)
-    return flat[: bars * columns].reshape(bars, columns)
+def _scatter_by_column(bars: int, columns: int, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """columns × bars matrix of `values` summed at (cols, rows); bincount is far faster than add.at.
+
+    Column-major on purpose: the running sums over bars that follow then read contiguous
+    memory (4-5× faster than a cumsum down the bars axis of a bars × columns matrix), and
+    each column is still summed in bar order, so the values are the same.
+    """
+    flat = np.bincount(cols * bars + rows, weights=values, minlength=bars * columns)
+    return flat[: bars * columns].reshape(columns, bars)
 
 
 def equity_from_trades(trades: Trades, close: np.ndarray, cash: float, columns: int) -> np.ndarray:
@@ -149,9 +154,9 @@ def equity_from_trades(trades: Trades, close: np.ndarray, cash: float, columns: 
     d_cash = np.concatenate([-(trades.qty * trades.entry_price + trades.entry_fees),
                              trades.qty[closed] * trades.exit_price[closed] - trades.exit_fees[closed]])
     d_qty = np.concatenate([trades.qty, -trades.qty[closed]])
-    cash_curve = np.cumsum(_scatter(n, columns, rows, cols, d_cash), axis=0)
-    shares = np.cumsum(_scatter(n, columns, rows, cols, d_qty), axis=0)
-    return cash + cash_curve + shares * close[:, None]
+    cash_curve = np.cumsum(_scatter_by_column(n, columns, rows, cols, d_cash), axis=1)
+    shares = np.cumsum(_scatter_by_column(n, columns, rows, cols, d_qty), axis=1)
+    return np.ascontiguousarray((cash + cash_curve + shares * close[None, :]).T)
 
 
 def exposure(trades: Trades, bars: int, columns: int) -> np.ndarray:
@@ -160,23 +165,51 @@ def exposure(trades: Trades, bars: int, columns: int) -> np.ndarray:
     rows = np.concatenate([trades.entry_bar, trades.exit_bar[closed]])
     cols = np.concatenate([trades.col, trades.col[closed]])
     delta = np.concatenate([np.ones(len(trades.col)), -np.ones(int(closed.sum()))])
-    return (np.cumsum(_scatter(bars, columns, rows, cols, delta), axis=0) > 0.5).mean(axis=0)
+    return (np.cumsum(_scatter_by_column(bars, columns, rows, cols, delta), axis=1) > 0.5).mean(axis=1)
 
 
 def _nan_to_none(x: float) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
 
+#: Equity columns measured at a time: a block and its temporaries (~5,000 bars × 16 × 8 B
+#: each) stay in the CPU cache, where whole-matrix passes of a 1,000-column sweep go to memory.
+BLOCK = 16
+
+
+def _blocks(k: int) -> list[tuple[int, int]]:
+    """Column ranges of about `BLOCK`; never a lone last column, because numpy reduces a single
+    contiguous column pairwise but a wider block row by row, and the sums would differ in the
+    last bit from those of the whole matrix."""
+    edges = list(range(0, k, BLOCK)) + [k]
+    if len(edges) > 2 and edges[-1] - edges[-2] == 1:
+        del edges[-2]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def _curve_metrics(equity: np.ndarray, cash: float) -> dict[str, np.ndarray]:
+    """The metrics read off the equity curves alone, one value per column, block by block."""
+    k = equity.shape[1]
+    out = {name: np.empty(k) for name in ("volatility", "sharpe", "sortino", "max_drawdown")}
+    out["max_drawdown_duration"] = np.empty(k, dtype=np.int64)
+    for lo, hi in _blocks(k):
+        eq = np.ascontiguousarray(equity[:, lo:hi])
+        r = returns(eq, cash)
+        out["volatility"][lo:hi] = _std(r) * math.sqrt(YEAR)
+        out["sharpe"][lo:hi], out["sortino"][lo:hi] = sharpe(r), sortino(r)
+        out["max_drawdown"][lo:hi], out["max_drawdown_duration"][lo:hi] = max_drawdown(eq), max_drawdown_duration(eq)
+    return out
+
+
 def summarize(equity: np.ndarray, trades: Trades, close: np.ndarray, cash: float) -> list[dict]:
     """Every metric of the table above, one dict per column (NaN/inf → None for JSON)."""
     bars, k = equity.shape
-    r = returns(equity, cash)
     total = equity[-1] / cash - 1.0
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         cagr = np.where(equity[-1] > 0, (equity[-1] / cash) ** (YEAR / bars) - 1.0, -1.0)
-    vol = _std(r) * math.sqrt(YEAR)
-    sh, so = sharpe(r), sortino(r)
-    mdd, mdd_dur = max_drawdown(equity), max_drawdown_duration(equity)
+    curve = _curve_metrics(equity, cash)
+    vol, sh, so = curve["volatility"], curve["sharpe"], curve["sortino"]
+    mdd, mdd_dur = curve["max_drawdown"], curve["max_drawdown_duration"]
     expo = exposure(trades, bars, k)
     closed = ~trades.is_open
     cc = trades.col[closed]
