@@ -59,3 +59,18 @@ def test_profit_factor_is_none_without_a_loss_and_win_rate_none_without_trades()
     s = m.summarize(m.equity_from_trades(tr, close, 100.0, 2), tr, close, 100.0)
     assert s[0]["profit_factor"] is None and s[0]["win_rate"] == 1.0
     assert s[1]["trades"] == 0 and s[1]["win_rate"] is None and s[1]["total_return"] == 0.0
+
+
+@pytest.mark.parametrize("columns", [1, 2, 16, 17, 33, 40])
+def test_block_by_block_curve_metrics_equal_whole_matrix_ones_bit_for_bit(columns):
+    """33 columns would leave a lone last column, which numpy would sum in another order."""
+    rng = np.random.default_rng(columns)
+    equity = 1000.0 * np.cumprod(1.0 + rng.normal(0.0005, 0.01, size=(400, columns)), axis=0)
+    curve = m._curve_metrics(equity, 1000.0)
+    r = m.returns(equity, 1000.0)
+    np.testing.assert_array_equal(curve["sharpe"], m.sharpe(r))
+    np.testing.assert_array_equal(curve["sortino"], m.sortino(r))
+    np.testing.assert_array_equal(curve["volatility"], m._std(r) * np.sqrt(m.YEAR))
+    np.testing.assert_array_equal(curve["max_drawdown"], m.max_drawdown(equity))
+    np.testing.assert_array_equal(curve["max_drawdown_duration"], m.max_drawdown_duration(equity))
+    assert [hi - lo for lo, hi in m._blocks(columns)].count(1) == (columns == 1)
