@@ -42,7 +42,9 @@ def one_run(profile: str, prefect_home: Path, state_dir: Path, out: Path) -> dic
     started = datetime.fromisoformat(results["started_at"]).timestamp()
     stages = {"prefect start": started - t0, **results["stages"]}
     return {"wall_s": wall, "stages": stages, "verdict": results["verdict"],
-            "readiness": results["readiness_score"]}
+            "readiness": results["readiness_score"],
+            "not_passed": [f"{c['id']} ({c['status']}, {c['observed']})" for c in results["checks"]
+                           if c["status"] not in ("pass", "waived")]}
 
 
 def main() -> None:
@@ -63,7 +65,10 @@ def main() -> None:
     for name in names:
         print(f"{name:<18}" + "".join(f"{r['stages'].get(name, 0.0):>9.1f}s" for r in runs))
     print(f"{'wall':<18}" + "".join(f"{r['wall_s']:>9.1f}s" for r in runs))
-    print(f"\nverdicts: {', '.join(f'{r['verdict']} {r['readiness']:.1f}' for r in runs)}")
+    verdicts = ", ".join(f"{r['verdict']} {r['readiness']:.1f}" for r in runs)
+    print(f"\nverdicts: {verdicts}")
+    for i, r in enumerate(runs, 1):
+        print(f"run {i} checks not passed: {'; '.join(r['not_passed']) or 'none'}")
     print(f"peak RSS of the largest process: {peak_mib:.0f} MiB")
     if len(runs) > 1:
         print(f"cold ÷ warm wall time: {runs[0]['wall_s'] / runs[1]['wall_s']:.2f}×")
