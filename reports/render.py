@@ -23,22 +23,17 @@ class RunDirError(ValueError):
     """The run directory or its results.json cannot be rendered (bad input)."""
 
 
-def configured_secrets() -> list[str]:
-    """The secrets configured in this environment (E2B and Alpaca keys), to keep out of files."""
-    from tradeswarm.settings import Settings
+def scrub(text: str, secrets: list[str] | None = None) -> str:
+    """Mask each secret (default: the configured ones) also in the escaped forms the Markdown
+    and XML writers produce."""
+    from tradeswarm.settings import Settings, mask_secrets
 
-    try:
-        return Settings().secret_values()
-    except Exception:  # invalid settings: nothing configured to leak
-        return []
-
-
-def scrub(text: str, secrets: list[str]) -> str:
-    """Mask each secret in `text`, also in the escaped forms the Markdown and XML writers produce."""
-    for secret in secrets:
-        for form in {secret, esc(secret, limit=10_000), xml_escape(secret)}:
-            text = text.replace(form, "***")
-    return text
+    if secrets is None:
+        try:
+            secrets = Settings().secret_values()
+        except Exception:  # invalid settings: nothing configured that could leak
+            secrets = []
+    return mask_secrets(text, [f for s in secrets for f in {s, esc(s, limit=10_000), xml_escape(s)}])
 
 
 def _read_json(path: Path) -> object:
@@ -73,11 +68,11 @@ def load_run(run_dir: Path) -> tuple[dict, dict | None]:
 def render(results: dict, run_dir: Path, *, samples: dict | None = None) -> list[Path]:
     """Write report.md, junit.xml and charts into `run_dir`; return the paths written."""
     run_dir = Path(run_dir)
-    secrets = configured_secrets()  # an error message may quote a key: it must not reach a file
     charts = render_charts(results, samples, run_dir / "charts")
+    # an error message may quote a key: it must not reach a file
     written = [
-        atomic_write_text(run_dir / "report.md", scrub(markdown_report(results, charts=[p.name for p in charts]), secrets)),
-        atomic_write_text(run_dir / "junit.xml", scrub(junit_xml(results), secrets)),
+        atomic_write_text(run_dir / "report.md", scrub(markdown_report(results, charts=[p.name for p in charts]))),
+        atomic_write_text(run_dir / "junit.xml", scrub(junit_xml(results))),
     ]
     return written + charts
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -9,7 +10,8 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from tradeswarm._io import atomic_write_json
+from tradeswarm._io import atomic_write_text
+from tradeswarm.settings import mask_secrets
 
 
 def artifact_key(profile: str) -> str:
@@ -23,8 +25,9 @@ def write_run(results: dict, samples: dict, run_dir: str) -> list[str]:
     from reports import render, update_index
 
     run = Path(run_dir)
-    atomic_write_json(run / "samples.json", samples)
-    atomic_write_json(run / "results.json", results)
+    for name, doc in (("samples.json", samples), ("results.json", results)):
+        # an error message may quote a key: masked here as in every other file of the run
+        atomic_write_text(run / name, mask_secrets(json.dumps(doc, indent=2, default=str)) + "\n")
     files = render(results, run, samples=samples)
     update_index(run.parent)
     return [str(p) for p in files]
@@ -50,10 +53,12 @@ def transient(task, task_run, state) -> bool:
 def publish(results: dict) -> None:
     """The report as a Markdown artifact and its key metrics as a table artifact."""
     from reports import markdown_report, summary_rows
+    from reports.render import scrub
 
     key = artifact_key(results["profile"])
     # rendered without chart links: the PNGs live in the run directory, not in Prefect's UI
-    create_markdown_artifact(key=key, markdown=markdown_report(results),
+    create_markdown_artifact(key=key, markdown=scrub(markdown_report(results)),
                              description=f"{results['verdict']} {results['readiness_score']:.1f}/100")
-    create_table_artifact(key=f"{key}-metrics", table=summary_rows(results),
+    rows = json.loads(mask_secrets(json.dumps(summary_rows(results))))
+    create_table_artifact(key=f"{key}-metrics", table=rows,
                           description=f"key metrics of run {results['run_id']}")

@@ -6,8 +6,10 @@ explicitly at the single point where a client is built. Nothing else may unwrap 
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterable
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -51,3 +53,24 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings (tests build `Settings(...)` directly instead)."""
     return Settings()
+
+
+def mask_secrets(text: str, secrets: Iterable[str] | None = None) -> str:
+    """`text` with every secret replaced by `***`, also as it appears inside a JSON string.
+
+    `secrets` defaults to the configured ones; callers writing other encodings (Markdown, XML)
+    pass those forms too.
+
+    >>> mask_secrets('{"error": "key abc123 refused"}', ["abc123"])
+    '{"error": "key *** refused"}'
+    """
+    if secrets is None:
+        try:
+            secrets = Settings().secret_values()
+        except Exception:  # invalid settings: nothing configured that could leak
+            secrets = []
+    for secret in secrets:
+        if secret:
+            for form in {secret, json.dumps(secret)[1:-1]}:
+                text = text.replace(form, "***")
+    return text

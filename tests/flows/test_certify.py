@@ -12,6 +12,7 @@ import asyncio
 import gzip
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -53,10 +54,20 @@ def _check(results: dict, check_id: str) -> dict:
     return next(c for c in results["checks"] if c["id"] == check_id)
 
 
+CANARIES = {"ALPACA_API_KEY": "canary-alpaca-key-5d1e", "ALPACA_API_SECRET": "canary-alpaca-secret-9b2c"}
+
+
 @pytest.fixture(scope="module")
 def baseline(sandboxd, tmp_path_factory) -> dict:
+    """The baseline run, with canary Alpaca keys configured (shipped data needs no Alpaca call)."""
     tmp = tmp_path_factory.mktemp("baseline")
-    return _certify(_spec(tmp, "flowtest"), tmp / "runs" / "baseline")
+    saved = {k: os.environ.get(k) for k in CANARIES}
+    os.environ.update(CANARIES)
+    try:
+        return _certify(_spec(tmp, "flowtest"), tmp / "runs" / "baseline")
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
 
 
 def test_baseline_writes_every_output_and_leaves_nothing_behind(baseline, sandboxd):
@@ -84,6 +95,24 @@ def test_baseline_writes_every_output_and_leaves_nothing_behind(baseline, sandbo
     assert _check(baseline, "rel.success_rate")["status"] == "pass"
     assert _check(baseline, "func.data.SPX")["status"] == "pass"
     assert 0 < baseline["readiness_score"] <= 100
+
+
+def test_configured_secrets_reach_no_file_of_the_run_and_no_artifact(baseline):
+    run = Path(baseline["report_path"]).parent
+    files = [p for p in run.rglob("*") if p.is_file()]
+    assert len(files) >= 6
+    for path in files:
+        blob = path.read_bytes()
+        for canary in CANARIES.values():
+            assert canary.encode() not in blob, f"{canary} leaked into {path.name}"
+    from prefect.client.orchestration import get_client
+
+    async def artifacts() -> str:
+        async with get_client() as client:
+            return json.dumps([a.model_dump(mode="json") for a in await client.read_artifacts()])
+
+    dump = asyncio.run(artifacts())
+    assert "certification-flowtest" in dump and not any(c in dump for c in CANARIES.values())
 
 
 def test_baseline_publishes_prefect_artifacts(baseline):

@@ -34,3 +34,25 @@ def test_artifact_keys_are_what_prefect_accepts():
     assert artifact_key("standard") == "certification-standard"
     assert artifact_key("My_Spec v2!") == "certification-my-spec-v2"
     assert artifact_key("___") == "certification-custom"
+
+
+def test_a_key_quoted_by_an_error_reaches_no_file_of_the_run(tmp_path, monkeypatch):
+    """The opposite case of the flow's canary scan: here the secret *is* in the results."""
+    import json
+    from pathlib import Path
+
+    from tasks.publish import write_run
+
+    canary = "canary-e2b-key-77aa"
+    monkeypatch.setenv("ALPACA_API_KEY", canary)
+    monkeypatch.setenv("ALPACA_API_SECRET", "canary-secret-88bb")
+    golden = Path(__file__).resolve().parents[1] / "reports" / "golden"
+    results = json.loads((golden / "results.json").read_text())
+    results["errors"] = {"stress": f"APIError: key {canary} was refused"}
+    results["checks"][0]["details"] = {"reason": f"client said {canary!r}"}
+    run = tmp_path / "runs" / "r1"
+    written = write_run.fn(results, {"task": [1.0, 2.0]}, str(run))
+    assert written and (run / "results.json").is_file()
+    for path in [p for p in run.rglob("*") if p.is_file()]:
+        assert canary.encode() not in path.read_bytes(), path.name
+    assert "***" in json.loads((run / "results.json").read_text())["errors"]["stress"]

@@ -16,6 +16,8 @@ from typing import Any, Callable
 
 import click
 
+from tradeswarm.settings import mask_secrets
+
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_CONDITIONAL = 0, 1, 2, 3
 
 
@@ -48,7 +50,7 @@ def json_option(fn: Callable) -> Callable:
 def emit(as_json: bool, document: Any, human: str | Callable[[], str]) -> None:
     """Print `document` as JSON, or the human rendering (a string or a callable making one), secrets masked."""
     text = json.dumps(document, indent=2, default=str) if as_json else (human() if callable(human) else human)
-    click.echo(scrub(text))  # the last line of defence: no configured secret is ever printed
+    click.echo(mask_secrets(text))  # the last line of defence: no configured secret is ever printed
 
 
 def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
@@ -62,21 +64,8 @@ def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
     return "\n".join([line([c.upper() for c in columns]), *(line(r) for r in cells)])
 
 
-def scrub(text: str) -> str:
-    """Mask any configured secret that found its way into a message."""
-    from tradeswarm.settings import Settings
-
-    try:
-        secrets = Settings().secret_values()
-    except Exception:  # settings themselves invalid: nothing to scrub with
-        secrets = []
-    for s in secrets:
-        text = text.replace(s, "***")
-    return text
-
-
 def _fail(message: str, code: int) -> int:
-    message = scrub(" ".join(str(message).split()))  # one line, whatever the cause printed
+    message = mask_secrets(" ".join(str(message).split()))  # one line, whatever the cause printed
     if _wants_json():
         click.echo(json.dumps({"error": message, "exit_code": code}))
     click.echo(f"tradeswarm: error: {message}", err=True)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from tradeswarm.settings import mask_secrets
+
 _WHAT = {
     401: "authentication failed (check ALPACA_API_KEY / ALPACA_API_SECRET)",
     403: "forbidden (the plan or keys do not permit this request)",
@@ -28,14 +30,6 @@ def build_client(factory, settings, url_override: str | None, retry_wait_s: floa
     return client
 
 
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every secret value replaced by `***`."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
-
-
 def describe_failure(exc: BaseException, context: str, secrets: Iterable[str]) -> str:
     """`context: what went wrong: detail` for an `APIError` or a transport error, scrubbed."""
     status = getattr(exc, "status_code", None)
@@ -47,4 +41,4 @@ def describe_failure(exc: BaseException, context: str, secrets: Iterable[str]) -
         text = f"{context}: {_WHAT.get(status, f'HTTP {status}')}: {detail}"
     else:
         text = f"{context}: {type(exc).__name__}: {str(exc)[:300]}"
-    return scrub(text, secrets)
+    return mask_secrets(text, secrets)
