@@ -49,10 +49,10 @@ def child(combos: int, overlap: bool) -> dict:
 
         job = validate_in_background(frames)
     t_load = time.perf_counter()
-    from tradeswarm.backtest import run_sweep, validate_frame
-    from tradeswarm.backtest._vbt import vbt
+    from tradeswarm.backtest import run_sweep, validate_frame, warm_up
 
-    vbt()
+    # vectorbt's import and first simulation (a synthetic one: no data is used before its verdict)
+    warm_up(contract=False)
     t_import = time.perf_counter()
     entries = job.result() if overlap else {s: validate_frame(f, s) for s, f in frames.items()}
     assert all(entries[s]["passed"] for s in SYMBOLS), entries
@@ -190,7 +190,7 @@ def main() -> None:
     print(f"sweep: {e['trials']} backtests (sma_crossover, {args.combos} combos × {len(SYMBOLS)} datasets)")
     for label, x in (("contract in a helper process, overlapping the vectorbt import", e),
                      ("everything one stage after the other", sequential)):
-        print(f"fresh process ({label}): load {x['load_s']:.2f}s, import (vectorbt incl.) {x['import_s']:.2f}s, "
+        print(f"fresh process ({label}): load {x['load_s']:.2f}s, vectorbt import + warm-up {x['import_s']:.2f}s, "
               f"data contract (great-expectations import incl.; waited for) {x['contract_s']:.2f}s, "
               f"first sweep {x['first_sweep_s']:.2f}s → total {x['fresh_total_s']:.2f}s (goal < 5 s: "
               f"{'met' if x['fresh_total_s'] < 5.0 else 'NOT met'})")

@@ -74,3 +74,12 @@ def test_block_by_block_curve_metrics_equal_whole_matrix_ones_bit_for_bit(column
     np.testing.assert_array_equal(curve["max_drawdown"], m.max_drawdown(equity))
     np.testing.assert_array_equal(curve["max_drawdown_duration"], m.max_drawdown_duration(equity))
     assert [hi - lo for lo, hi in m._blocks(columns)].count(1) == (columns == 1)
+
+
+def test_equity_of_columns_without_any_trade_is_float_cash():
+    """Regression: bincount over no trades counts in integers, and in-place float adds refused it."""
+    tr = m.trades_from_orders(_orders([]), 10.0)
+    close = np.array([10.0, 11.0, 12.0])
+    eq = m.equity_from_trades(tr, close, 500.0, 2)
+    assert eq.dtype == float and eq.shape == (3, 2) and (eq == 500.0).all()
+    assert [s["total_return"] for s in m.summarize(eq, tr, close, 500.0)] == [0.0, 0.0]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -91,14 +92,19 @@ def signal_matrix(frame: pd.DataFrame, strategy, combos: list[dict]) -> np.ndarr
 class Run:
     """One simulated batch: equity and trades of every column, plus what produced them."""
 
-    equity: np.ndarray  # bars × columns
+    curves: np.ndarray  # equity, bars × columns, in either memory layout
     trades: m.Trades
     close: np.ndarray
     fills: Fills
     portfolio: Any = None
 
+    @cached_property
+    def equity(self) -> np.ndarray:
+        """Equity, bars × columns, row-major: copied on first use (a sweep never needs it)."""
+        return np.ascontiguousarray(self.curves)
+
     def summary(self) -> list[dict]:
-        return m.summarize(self.equity, self.trades, self.close, self.fills.cash)
+        return m.summarize(self.curves, self.trades, self.close, self.fills.cash)
 
 
 def simulate_signals(frame: pd.DataFrame, signals: np.ndarray, fills: Fills, *, engine: str | None = None,
@@ -114,10 +120,10 @@ def simulate_signals(frame: pd.DataFrame, signals: np.ndarray, fills: Fills, *, 
     pf = simulate(open_, close, sig, fills, engine=engine)
     trades = m.trades_from_orders(pf.orders.values, close[-1])
     if vbt_equity:
-        equity = np.asarray(pf.value(), dtype=float).reshape(len(close), -1)
+        curves = np.asarray(pf.value(), dtype=float).reshape(len(close), -1)
     else:
-        equity = m.equity_from_trades(trades, close, fills.cash, sig.shape[1])
-    return Run(equity=equity, trades=trades, close=close, fills=fills, portfolio=pf)
+        curves = m.equity_by_column(trades, close, fills.cash, sig.shape[1]).T
+    return Run(curves=curves, trades=trades, close=close, fills=fills, portfolio=pf)
 
 
 def _fills(fees, slippage, cash, whole_shares, lag) -> Fills:

@@ -145,8 +145,8 @@ def _scatter_by_column(bars: int, columns: int, rows: np.ndarray, cols: np.ndarr
     return flat[: bars * columns].reshape(columns, bars)
 
 
-def equity_from_trades(trades: Trades, close: np.ndarray, cash: float, columns: int) -> np.ndarray:
-    """Equity (cash + shares × close at each bar's end) of every column, from its trades."""
+def equity_by_column(trades: Trades, close: np.ndarray, cash: float, columns: int) -> np.ndarray:
+    """columns × bars: each column's equity (cash + shares × close at each bar's end), from its trades."""
     n = len(close)
     closed = ~trades.is_open
     rows = np.concatenate([trades.entry_bar, trades.exit_bar[closed]])
@@ -154,9 +154,19 @@ def equity_from_trades(trades: Trades, close: np.ndarray, cash: float, columns: 
     d_cash = np.concatenate([-(trades.qty * trades.entry_price + trades.entry_fees),
                              trades.qty[closed] * trades.exit_price[closed] - trades.exit_fees[closed]])
     d_qty = np.concatenate([trades.qty, -trades.qty[closed]])
-    cash_curve = np.cumsum(_scatter_by_column(n, columns, rows, cols, d_cash), axis=1)
-    shares = np.cumsum(_scatter_by_column(n, columns, rows, cols, d_qty), axis=1)
-    return np.ascontiguousarray((cash + cash_curve + shares * close[None, :]).T)
+    # in place: a 1,000-column sweep's matrices are 40 MB each, and every new one is page-faulted
+    # in; dtype=float because bincount of no trades at all counts in integers
+    equity = np.cumsum(_scatter_by_column(n, columns, rows, cols, d_cash), axis=1, dtype=float)
+    equity += cash
+    shares = np.cumsum(_scatter_by_column(n, columns, rows, cols, d_qty), axis=1, dtype=float)
+    shares *= close[None, :]
+    equity += shares  # (cash + Σ cash flows) + shares × close, as ever
+    return equity
+
+
+def equity_from_trades(trades: Trades, close: np.ndarray, cash: float, columns: int) -> np.ndarray:
+    """bars × columns equity of every column, from its trades (see `equity_by_column`)."""
+    return np.ascontiguousarray(equity_by_column(trades, close, cash, columns).T)
 
 
 def exposure(trades: Trades, bars: int, columns: int) -> np.ndarray:
@@ -188,7 +198,10 @@ def _blocks(k: int) -> list[tuple[int, int]]:
 
 
 def _curve_metrics(equity: np.ndarray, cash: float) -> dict[str, np.ndarray]:
-    """The metrics read off the equity curves alone, one value per column, block by block."""
+    """The metrics read off the equity curves alone, one value per column, block by block.
+
+    Each block is copied row-major, so `equity` may be laid out either way with the same result.
+    """
     k = equity.shape[1]
     out = {name: np.empty(k) for name in ("volatility", "sharpe", "sortino", "max_drawdown")}
     out["max_drawdown_duration"] = np.empty(k, dtype=np.int64)
@@ -202,7 +215,10 @@ def _curve_metrics(equity: np.ndarray, cash: float) -> dict[str, np.ndarray]:
 
 
 def summarize(equity: np.ndarray, trades: Trades, close: np.ndarray, cash: float) -> list[dict]:
-    """Every metric of the table above, one dict per column (NaN/inf → None for JSON)."""
+    """Every metric of the table above, one dict per column (NaN/inf → None for JSON).
+
+    `equity` is bars × columns in either memory layout (`equity_by_column(...).T` needs no copy).
+    """
     bars, k = equity.shape
     total = equity[-1] / cash - 1.0
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
