@@ -18,7 +18,10 @@ GRID = {"fast": [5, 10], "slow": [50]}
 def test_background_verdicts_stamp_the_frames_and_backtests_obey_them():
     good, bad = load("GOOG"), load("NDX")
     bad.iloc[100, bad.columns.get_loc("close")] = -1.0  # a negative price fails `positive_close`
-    entries = validate_in_background({"GOOG": good, "NDX": bad}).result()
+    job = validate_in_background({"GOOG": good, "NDX": bad})
+    assert job.entry("GOOG")["passed"] and good.attrs[STAMP]["passed"]
+    assert STAMP not in bad.attrs  # one frame's verdict stamps that frame only
+    entries = job.result()
     assert entries["GOOG"]["passed"] and not entries["NDX"]["passed"]
     assert "positive_close" in [f["check"] for f in entries["NDX"]["failures"]]
     assert good.attrs[STAMP]["passed"] and not bad.attrs[STAMP]["passed"]

@@ -3,7 +3,8 @@
 Why: in a fresh process the contract costs ~3 s (importing great-expectations and building
 its suite) and vectorbt ~3 s more, both single-threaded Python that a thread cannot overlap
 (the GIL). A helper process validates the frames on the other core; `ContractJob.result()`
-waits for its verdicts and stamps them on this process's frames. The contract is never
+waits for its verdicts and stamps them on this process's frames (`ContractJob.entry(name)`
+waits for one frame's only, so its backtests can start while the next frame is validated). The contract is never
 skipped: a stamp only counts where `validation.contract.ensure_valid` — which every backtest
 calls — finds that the frame's content fingerprint equals the one the helper validated, so a
 frame edited after validation (or a different frame) is validated again or refused.
@@ -31,11 +32,11 @@ import pandas as pd
 STAMP = "data_validation"
 
 
-def _validate(frames: Mapping[str, pd.DataFrame], settings) -> dict[str, tuple[dict, dict]]:
-    """In the helper: each frame's evidence entry and the stamp `validate_frame` left on it."""
+def _validate(name: str, frame: pd.DataFrame, settings) -> tuple[dict, dict]:
+    """In the helper: the frame's evidence entry and the stamp `validate_frame` left on it."""
     from validation.contract import validate_frame
 
-    return {name: (validate_frame(frame, name, settings), frame.attrs[STAMP]) for name, frame in frames.items()}
+    return validate_frame(frame, name, settings), frame.attrs[STAMP]
 
 
 def _context():
@@ -47,27 +48,30 @@ def _context():
 
 
 class ContractJob:
-    """The contract's verdicts on some frames, being computed in a helper process."""
+    """The contract's verdicts on some frames, being computed in a helper process, in order."""
 
     def __init__(self, frames: Mapping[str, pd.DataFrame], settings=None):
         self._frames = dict(frames)
-        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=_context())
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=_context())
         try:
-            self._future = self._pool.submit(_validate, self._frames, settings)
+            # one task per frame: the first dataset's backtests can start on its own verdict
+            self._futures = {name: pool.submit(_validate, name, frame, settings) for name, frame in self._frames.items()}
         finally:
-            self._pool.shutdown(wait=False)
+            pool.shutdown(wait=False)
 
-    def result(self) -> dict[str, dict]:
-        """Wait for the helper; stamp each frame with its verdict; return the evidence entries.
+    def entry(self, name: str) -> dict:
+        """Wait for one frame's verdict, stamp the frame with it and return its evidence entry.
 
         A frame that failed is stamped as failed (backtests refuse it); the helper's own errors
         are raised here.
         """
-        out = {}
-        for name, (entry, stamp) in self._future.result().items():
-            self._frames[name].attrs[STAMP] = stamp
-            out[name] = entry
-        return out
+        entry, stamp = self._futures[name].result()
+        self._frames[name].attrs[STAMP] = stamp
+        return entry
+
+    def result(self) -> dict[str, dict]:
+        """Every frame's verdict (see `entry`): `{name: data_validation entry}`."""
+        return {name: self.entry(name) for name in self._frames}
 
 
 def validate_in_background(frames: Mapping[str, pd.DataFrame], settings=None) -> ContractJob:
