@@ -27,6 +27,7 @@ Run it: `python -m flows.certify smoke` (or `tradeswarm certify --profile smoke`
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -129,8 +130,23 @@ def _research(run: Run) -> tuple[list[dict], list[dict], dict]:
 def _stress_config(spec) -> dict:
     """The spec's stress section plus what the engine needs from elsewhere in the spec."""
     symbols = sorted({s for a in spec.agents if a.type != "risk_manager" for s in a.symbols})
-    return {**spec.stress.model_dump(mode="json"), "symbols": symbols,
-            "end": spec.data.end.isoformat() if spec.data.end else None}
+    cfg = spec.stress.model_dump(mode="json", exclude={"dask_address", "shards"})
+    return {**cfg, "symbols": symbols, "end": spec.data.end.isoformat() if spec.data.end else None}
+
+
+def _dask_address(spec) -> str | None:
+    return os.environ.get("TRADESWARM_DASK_ADDRESS") or spec.stress.dask_address
+
+
+def _stress_on_dask(spec, run: Run, address: str) -> dict:
+    """The stress test as shards on a Dask cluster, each with a sub-swarm like the spec's."""
+    from flows.stress import run_stress_flow
+
+    agents = [a for a in spec.agents if a.type != "risk_manager"]
+    swarm = {"agents": max(1, sum(a.count for a in agents) // spec.stress.shards),
+             "agent_types": sorted({a.type for a in agents}), "symbols": _stress_config(spec)["symbols"]}
+    return run_stress_flow(_stress_config(spec), shards=spec.stress.shards, swarm=swarm,
+                           run_dir=str(run.run_dir), seed=spec.seed, dask_address=address)
 
 
 async def _optimizations(run: Run, settings, agents: list[dict], end: str | None, window: int) -> dict:
@@ -205,12 +221,15 @@ async def _certify(run: Run, settings) -> None:
                 await run.stage("parity", parity)
 
                 async def stress():
-                    target = SwarmTarget(coord, mgr, settings)
-                    total = spec.stress.tasks
-                    out = await run_stress(coord, _stress_config(spec), recorder=run.recorder,
-                                           ledger_path=run.run_dir / "ledger.sqlite", seed=spec.seed,
-                                           progress=lambda done, n: progress.advance("stress", done, n),
-                                           fault_target=target, sandbox_metrics=target.sandbox_metrics)
+                    total, address = spec.stress.tasks, _dask_address(spec)
+                    if address:  # scale-out: the shards bring their own sub-swarms
+                        out = await asyncio.to_thread(_stress_on_dask, spec, run, address)
+                    else:
+                        target = SwarmTarget(coord, mgr, settings)
+                        out = await run_stress(coord, _stress_config(spec), recorder=run.recorder,
+                                               ledger_path=run.run_dir / "ledger.sqlite", seed=spec.seed,
+                                               progress=lambda done, n: progress.advance("stress", done, n),
+                                               fault_target=target, sandbox_metrics=target.sandbox_metrics)
                     ev["stress"] = out
                     return (f"{out['completed']}/{total} completed, {out['throughput_per_s']:.0f} tasks/s, "
                             f"lost {out['lost']}, duplicated {out['duplicated']}")

@@ -207,6 +207,10 @@ class StressSpec(_Strict):
     window: int = Field(250, ge=10, description="bars of data per task")
     faults: FaultsSpec = Field(default_factory=FaultsSpec)
     abort: AbortSpec = Field(default_factory=AbortSpec)
+    dask_address: str | None = Field(
+        None, description="a Dask scheduler (tcp://host:port): the stress test then runs as shards on it, each "
+                          "driving its own sub-swarm (env TRADESWARM_DASK_ADDRESS overrides)")
+    shards: int = Field(2, ge=1, le=64, description="shards of the stress test when it runs on Dask")
 
     @model_validator(mode="after")
     def _mode_needs(self) -> "StressSpec":

@@ -171,3 +171,25 @@ def test_corrupted_data_is_caught_by_name_and_never_backtested(baseline, tmp_pat
     assert any("high" in json.dumps(f) for f in failures)
     assert not [b for b in bad["backtests"] if b["symbol"] == "SPX"], "failed data must not be backtested"
     assert bad["verdict"] == "NOT_CERTIFIED" and bad["readiness_score"] < baseline["readiness_score"]
+
+
+def test_a_configured_dask_scheduler_runs_the_stress_test_as_shards(baseline, tmp_path, monkeypatch):
+    """Scale-out: with TRADESWARM_DASK_ADDRESS the stress stage runs on a real Dask cluster,
+    each shard in a worker process with its own sub-swarm, and the accounting stays exact."""
+    import os
+
+    from distributed import LocalCluster
+
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the worker processes import the project
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        monkeypatch.setenv("TRADESWARM_DASK_ADDRESS", cluster.scheduler_address)
+        scaled = _certify(_spec(tmp_path, "flowtest"), tmp_path / "runs" / "dask")
+    st = scaled["stress"]
+    assert scaled["errors"] == {}, scaled["errors"]
+    assert st["shards"] == 2 and len(set(st["shard_pids"])) == 2 and os.getpid() not in st["shard_pids"]
+    assert st["submitted"] == 100 == st["completed"] + st["failed"] + st["timed_out"]
+    assert st["lost"] == 0 and st["duplicated"] == 0
+    assert _check(scaled, "rel.stress.accounting")["status"] == "pass"
+    assert scaled["sandboxes"]["leaked"] == 0
+    assert "shards" not in baseline["stress"], "without a scheduler the stress test runs in-process"
