@@ -130,8 +130,8 @@ def _research(run: Run) -> tuple[list[dict], list[dict], dict]:
 def _stress_config(spec) -> dict:
     """The spec's stress section plus what the engine needs from elsewhere in the spec."""
     symbols = sorted({s for a in spec.agents if a.type != "risk_manager" for s in a.symbols})
-    cfg = spec.stress.model_dump(mode="json", exclude={"dask_address", "shards"})
-    return {**cfg, "symbols": symbols, "end": spec.data.end.isoformat() if spec.data.end else None}
+    return {**spec.stress.model_dump(mode="json"), "symbols": symbols,
+            "end": spec.data.end.isoformat() if spec.data.end else None}
 
 
 def _dask_address(spec) -> str | None:

@@ -32,6 +32,10 @@ def _spec_faults(block: dict) -> list[str]:
     return out
 
 
+#: Spec keys that choose where the stress test runs (flows/certify.py), not how it behaves.
+ORCHESTRATION = ("dask_address", "shards")
+
+
 class StressConfig(BaseModel):
     """Everything one stress run needs to know."""
 
@@ -86,4 +90,6 @@ class StressConfig(BaseModel):
         if isinstance(spec, cls) and not overrides:
             return spec
         data = spec.model_dump() if isinstance(spec, BaseModel) else dict(spec or {})
+        for key in ORCHESTRATION:  # how the run is spread out is the flow's business, not the engine's
+            data.pop(key, None)
         return cls.model_validate({**data, **overrides})
