@@ -186,6 +186,8 @@ async def _certify(run: Run, settings) -> None:
                                                   concurrency=spec.sandboxes.max_concurrent,
                                                   timeout_s=spec.sandboxes.timeout_s)
                 ev["sandboxes"] = probe
+                # before the agents take their share of the provider's concurrency cap
+                ev["optimizations"] = await _optimizations(run, settings, agents, end, spec.stress.window)
                 return f"{probe['probes_ok']}/{probe['probes']} lifecycles ok"
 
             await run.stage("provision", provision)
@@ -195,11 +197,10 @@ async def _certify(run: Run, settings) -> None:
                                 sandbox_timeout_s=spec.sandboxes.timeout_s)
             async with coord:
                 async def deploy_and_research():
-                    # three independent branches: one failing must not cancel the others' evidence
-                    deployed, researched, optimized = await asyncio.gather(
-                        agent_tasks.deploy(coord, agents), asyncio.to_thread(_research, run),
-                        _optimizations(run, settings, agents, end, spec.stress.window), return_exceptions=True)
-                    for name, out in (("deploy", deployed), ("research", researched), ("optimizations", optimized)):
+                    # independent branches: one failing must not cancel the other's evidence
+                    deployed, researched = await asyncio.gather(
+                        agent_tasks.deploy(coord, agents), asyncio.to_thread(_research, run), return_exceptions=True)
+                    for name, out in (("deploy", deployed), ("research", researched)):
                         if isinstance(out, BaseException):
                             if not isinstance(out, Exception):
                                 raise out
@@ -208,8 +209,6 @@ async def _certify(run: Run, settings) -> None:
                         ev["deploy_errors"] = deployed["errors"]
                     if not isinstance(researched, BaseException):
                         ev["data_validation"], ev["backtests"], ev["fingerprints"] = researched
-                    if not isinstance(optimized, BaseException):
-                        ev["optimizations"] = optimized
                     return f"{len(coord.live())}/{n_agents} agents, {len(ev.get('backtests', []))} backtests"
 
                 await run.stage("deploy+research", deploy_and_research)

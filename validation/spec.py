@@ -86,11 +86,6 @@ class ContractSpec(_Strict):
     marked_dates: list[date] = Field(default_factory=list, description="session dates whose larger move is known and allowed")
 
 
-class SyntheticSpec(_Strict):
-    symbols: int = Field(0, ge=0)
-    bars: int = Field(1000, ge=10)
-
-
 class DataSpec(_Strict):
     """The datasets a certification validates and backtests on."""
 
@@ -98,7 +93,6 @@ class DataSpec(_Strict):
     start: date | None = None
     end: date | None = None
     source: Literal["shipped", "alpaca"] = "shipped"
-    synthetic: SyntheticSpec = Field(default_factory=SyntheticSpec)
     contract: ContractSpec = Field(default_factory=ContractSpec)
 
     @model_validator(mode="after")
@@ -438,7 +432,7 @@ class Spec(_Strict):
     def _consistent(self) -> "Spec":
         symbols = {s for a in self.agents for s in a.symbols} | set(self.backtest.symbols or ())
         unknown = sorted(symbols - set(self.data.datasets))
-        if unknown and not self.data.synthetic.symbols:
+        if unknown:  # synthetic symbols (SYN<n>) are datasets too: name them there
             raise ValueError(f"symbols {unknown} are not in data.datasets {self.data.datasets}")
         if self.stress.consensus_share > 0 and self.stress.consensus_k > sum(a.count for a in self.agents):
             raise ValueError(f"stress.consensus_k={self.stress.consensus_k} exceeds the number of agents deployed")
