@@ -15,8 +15,8 @@ EXIT_BY_VERDICT = {"CERTIFIED": EXIT_OK, "CONDITIONAL": EXIT_CONDITIONAL, "NOT_C
 
 
 def quiet_prefect() -> None:
-    """Settings that keep a successful run's output free of Prefect noise (see shared notes)."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    """Settings that keep a successful run's output free of Prefect noise (see shared notes;
+    `flows` itself turns off the temporary server's telemetry)."""
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     # The terminal shows tradeswarm's own stage lines; Prefect's logs still reach its API/UI.
