@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -90,14 +91,18 @@ def _settings(provider: str):
     return s if provider == "e2b" else s.model_copy(update={"e2b_api_key": None})
 
 
+def _window(spec) -> tuple[str | None, str | None]:
+    """The spec's data window as ISO dates (None: from the first bar / to the last)."""
+    return tuple(d.isoformat() if d else None for d in (spec.data.start, spec.data.end))
+
+
 def _research(run: Run) -> tuple[list[dict], list[dict], dict]:
     """Validate every dataset, then backtest every strategy on the datasets that passed."""
     from tradeswarm.backtest import warm_up
     from validation.contract import fingerprint
 
     spec = run.spec
-    start = spec.data.start.isoformat() if spec.data.start else None
-    end = spec.data.end.isoformat() if spec.data.end else None
+    start, end = _window(spec)
     warm_up()
     fingerprints, validations, passed = {}, [], set()
     contract = spec.data.contract.model_dump(mode="json")
@@ -130,8 +135,7 @@ def _research(run: Run) -> tuple[list[dict], list[dict], dict]:
 def _stress_config(spec) -> dict:
     """The spec's stress section plus what the engine needs from elsewhere in the spec."""
     symbols = sorted({s for a in spec.agents if a.type != "risk_manager" for s in a.symbols})
-    return {**spec.stress.model_dump(mode="json"), "symbols": symbols,
-            "end": spec.data.end.isoformat() if spec.data.end else None}
+    return {**spec.stress.model_dump(mode="json"), "symbols": symbols, "end": _window(spec)[1]}
 
 
 def _dask_address(spec) -> str | None:
@@ -142,10 +146,11 @@ def _stress_on_dask(spec, run: Run, address: str) -> dict:
     """The stress test as shards on a Dask cluster, each with a sub-swarm like the spec's."""
     from flows.stress import run_stress_flow
 
+    cfg = _stress_config(spec)
     agents = [a for a in spec.agents if a.type != "risk_manager"]
     swarm = {"agents": max(1, sum(a.count for a in agents) // spec.stress.shards),
-             "agent_types": sorted({a.type for a in agents}), "symbols": _stress_config(spec)["symbols"]}
-    return run_stress_flow(_stress_config(spec), shards=spec.stress.shards, swarm=swarm,
+             "agent_types": sorted({a.type for a in agents}), "symbols": cfg["symbols"]}
+    return run_stress_flow(cfg, shards=spec.stress.shards, swarm=swarm,
                            run_dir=str(run.run_dir), seed=spec.seed, dask_address=address)
 
 
@@ -173,7 +178,7 @@ async def _certify(run: Run, settings) -> None:
     from tradeswarm.swarm import Coordinator
 
     spec, ev = run.spec, run.evidence
-    end = spec.data.end.isoformat() if spec.data.end else None
+    end = _window(spec)[1]
     agents = [a.model_dump(mode="json") for a in spec.agents]
     n_agents = sum(a["count"] for a in agents)
     mgr = SandboxManager(settings=settings, recorder=run.recorder, meter=run.meter,
@@ -263,13 +268,11 @@ async def _certify(run: Run, settings) -> None:
 
 def _savings(ev: dict, meter: dict, timeout_s: int) -> dict:
     """With and without each cost optimization, from this run's measurements."""
-    from tradeswarm.stress import summarize
-
     opt = ev.get("optimizations") or {}
     out = {k: opt[k] for k in ("pooling", "template_caching") if k in opt}
     service = (ev.get("stress") or {}).get("latency", {}).get("stress_service", {})
     if opt.get("spawn_per_task_ms") and service.get("p50") is not None:
-        out["batching"] = {"with": service["p50"], "without": summarize(opt["spawn_per_task_ms"])["mean"],
+        out["batching"] = {"with": service["p50"], "without": statistics.fmean(opt["spawn_per_task_ms"]),
                            "unit": "ms per signal task"}
     if meter.get("sandboxes"):
         # without idle cleanup a sandbox lives until its lifetime timeout (E2B's behaviour)
