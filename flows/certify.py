@@ -299,7 +299,10 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
     run = Run(spec, rid, run_dir, started)
     t0 = time.perf_counter()
 
-    await _certify(run, settings)
+    try:
+        await _certify(run, settings)
+    except Exception as e:  # noqa: BLE001 - e.g. no sandbox provider: judged as missing evidence
+        run.errors["sandbox provider"] = f"{type(e).__name__}: {e}"
     ev = run.evidence
     samples = run.recorder.snapshot()
     stress_latency = (ev.get("stress") or {}).get("latency", {})
@@ -331,7 +334,7 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
         "readiness_score": judgement.get("readiness_score", 0.0),
         **{k: v for k, v in judgement.items() if k not in ("verdict", "readiness_score")},
         **{k: v for k, v in ev.items() if k not in ("samples", "cost", "fingerprints", "duration_s")},
-        "sandboxes_leaked": ev["sandboxes"].get("leaked"),
+        "sandboxes_leaked": ev.get("sandboxes", {}).get("leaked"),
         "stages": run.stages, "errors": run.errors, "spec": spec.resolved(),
         "report_path": str(run_dir / "report.md"),
     }

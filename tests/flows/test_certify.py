@@ -193,3 +193,19 @@ def test_a_configured_dask_scheduler_runs_the_stress_test_as_shards(baseline, tm
     assert _check(scaled, "rel.stress.accounting")["status"] == "pass"
     assert scaled["sandboxes"]["leaked"] == 0
     assert "shards" not in baseline["stress"], "without a scheduler the stress test runs in-process"
+
+
+def test_a_sandbox_provider_that_cannot_start_still_gives_a_judged_report(baseline, tmp_path, monkeypatch):
+    """Regression: a local sandboxd that failed to start raised out of the flow with no report;
+    now the run is judged on the evidence it has (none of the swarm's): NOT_CERTIFIED, the cause
+    named, every output written. The baseline, with a working provider, is the opposite case."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the state directory should be")
+    monkeypatch.setenv("TRADESWARM_STATE_DIR", str(blocker))
+    down = _certify(_spec(tmp_path, "flowtest"), tmp_path / "runs" / "down")
+    assert "sandbox provider" in down["errors"]
+    assert _check(down, "func.sandbox_lifecycle")["status"] == "nodata"
+    assert _check(baseline, "func.sandbox_lifecycle")["status"] == "pass"
+    assert down["verdict"] == "NOT_CERTIFIED" and down["readiness_score"] < baseline["readiness_score"]
+    run = Path(down["report_path"]).parent
+    assert all((run / n).is_file() for n in ("report.md", "results.json", "junit.xml"))
