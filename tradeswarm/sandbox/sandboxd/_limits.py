@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tradeswarm.sandbox.sandboxd._orphans import reap
+
 _CGROUP_ROOTS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup"))
 
 
@@ -112,11 +114,13 @@ class PidsCgroups:
             return []
         return [int(p) for p in _read(path / "cgroup.procs").split()]
 
-    def kill_all(self, path: Path | None, deadline_s: float = 2.0) -> None:
-        """SIGKILL every process in the cgroup until it is empty, then remove it."""
+    def kill_all(self, path: Path | None, owned: frozenset[int] = frozenset(), deadline_s: float = 2.0) -> None:
+        """SIGKILL every process in the cgroup until it is empty, reap the killed ones this
+        server adopted (all but `owned`, which asyncio waits for), then remove the cgroup."""
         if path is None:
             return
         end = time.monotonic() + deadline_s
+        killed: set[int] = set()
         while True:
             pids = self.pids(path)
             if not pids or time.monotonic() > end:
@@ -126,7 +130,9 @@ class PidsCgroups:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+            killed.update(pids)
             time.sleep(0.002)
+        reap(killed - owned)
         try:
             path.rmdir()
         except OSError:

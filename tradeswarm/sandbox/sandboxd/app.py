@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import secrets
+import signal
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +27,7 @@ import psutil
 from e2b.envd.filesystem.filesystem_connect import FilesystemASGIApplication
 from e2b.envd.process.process_connect import ProcessASGIApplication
 
+from tradeswarm.sandbox.sandboxd._orphans import become_subreaper, reap_orphans
 from tradeswarm.sandbox.sandboxd.process_service import ProcessService
 from tradeswarm.sandbox.sandboxd.registry import ApiError, Registry, SandboxRecord
 from tradeswarm.sandbox.sandboxd.workspace import FilesystemService, resolve_path, write_info
@@ -45,6 +47,7 @@ class SandboxdApp:
         self.process_app = ProcessASGIApplication(ProcessService(registry))
         self.fs_app = FilesystemASGIApplication(FilesystemService(registry))
         self._reaper: asyncio.Task | None = None
+        self.subreaper = False
         self.started = time.time()
 
     # -- ASGI ---------------------------------------------------------------------------
@@ -78,6 +81,9 @@ class SandboxdApp:
             msg = await receive()
             if msg["type"] == "lifespan.startup":
                 self._ensure_reaper()
+                self.subreaper = become_subreaper()
+                if self.subreaper:
+                    asyncio.get_running_loop().add_signal_handler(signal.SIGCHLD, reap_orphans)
                 await self.registry.start()
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
@@ -169,7 +175,7 @@ class SandboxdApp:
             case "GET", ["admin", "stats"]:
                 return 200, {"sandboxes": len(reg.sandboxes), "counters": reg.counters,
                              "max_sandboxes": reg.limits.max_sandboxes, "uptime_s": time.time() - self.started,
-                             "pids_cgroup": reg.cgroups.available}, {}
+                             "pids_cgroup": reg.cgroups.available, "subreaper": self.subreaper}, {}
         raise ApiError(404, f"no route {method} {path}")
 
     async def _files(self, method: str, rec: SandboxRecord, headers: dict, query: dict, receive):

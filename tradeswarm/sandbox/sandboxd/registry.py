@@ -236,7 +236,7 @@ class Registry:
             if p.deadline is not None:
                 p.deadline.cancel()
             p.kill()
-        self.cgroups.kill_all(rec.cgroup)
+        self.cgroups.kill_all(rec.cgroup, owned=frozenset(p.pid for p in rec.procs.values() if p.proc.returncode is None))
         trash = self.workspaces / f".trash-{sandbox_id}"
         try:
             rec.workspace.rename(trash)
@@ -343,7 +343,8 @@ class Registry:
 async def _run_fs(*argv: str) -> None:
     """Run a coreutils command as a separate process; OSError with its message on failure."""
     proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
-                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+                                                start_new_session=True)  # so it is never taken for an orphan
     _, err = await proc.communicate()
     if proc.returncode != 0:
         raise OSError(f"{argv[0]} failed: {err.decode(errors='replace').strip()}")
