@@ -45,3 +45,23 @@ def test_the_helpers_errors_are_raised_by_result():
     with pytest.raises(ValueError, match="validation errors for ExpectColumnValuesToBeBetween"):
         validate_in_background({"GOOG": frame}, {"max_gap_days": "not a number"}).result()
     assert STAMP not in frame.attrs
+
+
+def test_a_backtest_run_while_validating_is_returned_only_for_data_that_passed():
+    good, bad = load("GOOG"), load("NDX")
+    bad.iloc[100, bad.columns.get_loc("close")] = -1.0
+    job = validate_in_background({"GOOG": good, "NDX": bad})
+    sweep = lambda frame: run_sweep(frame, "sma_crossover", GRID, require_valid=False)  # noqa: E731
+    entry, result = job.run_while_validating("GOOG", sweep)
+    assert entry["passed"] and result["trials"] == 2
+    entry, result = job.run_while_validating("NDX", sweep)  # simulated, but held back: the data failed
+    assert not entry["passed"] and result is None
+    assert "positive_close" in [f["check"] for f in entry["failures"]]
+
+    def broken(frame):
+        raise ZeroDivisionError("what bad data can do to a simulation")
+
+    # an error on failed data is the data's (dropped with the result); on good data it is raised
+    assert job.run_while_validating("NDX", broken) == (entry, None)
+    with pytest.raises(ZeroDivisionError):
+        job.run_while_validating("GOOG", broken)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,7 @@ import pytest
 
 from tests.backtest.shipped import load
 from tradeswarm.backtest import DataContractError, run_backtest, run_sweep
-from tradeswarm.backtest._vbt import Fills
+from tradeswarm.backtest._vbt import Fills, simulate, simulate_orders
 from tradeswarm.backtest.engine import signal_matrix, simulate_signals
 
 
@@ -102,10 +103,37 @@ def test_bad_strategy_and_params_are_value_errors():
 def test_rust_engine_matches_numba_engine():
     frame = load("GOOG")
     sig = signal_matrix(frame, "sma_crossover", [{"fast": f, "slow": s} for f in (5, 10) for s in (30, 60)])
-    rust = simulate_signals(frame, sig, Fills(), engine="rust")
-    numba = simulate_signals(frame, sig, Fills(), engine="numba")
+    rust = simulate_signals(frame, sig, Fills(), engine="rust", vbt_equity=True)
+    numba = simulate_signals(frame, sig, Fills(), engine="numba", vbt_equity=True)
     assert np.array_equal(rust.portfolio.orders.values, numba.portfolio.orders.values)
     assert np.allclose(rust.portfolio.value().to_numpy(), numba.portfolio.value().to_numpy(), rtol=1e-12)
+    o, c = frame["open"].to_numpy(float), frame["close"].to_numpy(float)
+    assert _same_records(simulate_orders(o, c, sig, Fills(), engine="numba"), rust.portfolio.orders.values)
+
+
+def _same_records(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.dtype.names == b.dtype.names and len(a) == len(b) and all(np.array_equal(a[k], b[k]) for k in a.dtype.names)
+
+
+@pytest.mark.parametrize("fills", [Fills(), Fills(fees=0.004, slippage=0.002, lag=1),
+                                   Fills(whole_shares=False, cash=2_500.0)], ids=["default", "costly-lagged", "fractional"])
+def test_orders_without_a_portfolio_equal_from_signals(fills):
+    """`simulate_orders` passes vectorbt's engine what `Portfolio.from_signals` would: same records."""
+    from tradeswarm.agents.strategies import STRATEGIES
+
+    for symbol in ("SPX", "GOOG"):
+        frame = load(symbol)
+        o, c = frame["open"].to_numpy(float), frame["close"].to_numpy(float)
+        for name in STRATEGIES:
+            sig = signal_matrix(frame, name, [{}])
+            assert _same_records(simulate_orders(o, c, sig, fills), simulate(o, c, sig, fills).orders.values), \
+                (symbol, name)
+    # the opposite case: the comparison sees a one-bar difference in the fills
+    frame = load("SPX")
+    o, c = frame["open"].to_numpy(float), frame["close"].to_numpy(float)
+    sig = signal_matrix(frame, "sma_crossover", [{}])
+    lagged = replace(fills, lag=fills.lag + 1)
+    assert not _same_records(simulate_orders(o, c, sig, lagged), simulate(o, c, sig, fills).orders.values)
 
 
 @pytest.mark.slow

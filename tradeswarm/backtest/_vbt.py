@@ -118,12 +118,12 @@ def orders_from_signals(signals: np.ndarray, lag: int) -> tuple[np.ndarray, np.n
 
 
 def simulate(open_: np.ndarray, close: np.ndarray, signals: np.ndarray, fills: Fills, engine: str | None = None):
-    """One vectorbt `from_signals` call over every column of `signals` (bars × combos).
+    """One vectorbt `Portfolio.from_signals` call over every column of `signals` (bars × combos).
 
-    Returns the vectorbt Portfolio (a column per combination).
+    Returns the vectorbt Portfolio (a column per combination): for vectorbt's own equity curve.
     """
     v = vbt()
-    sig = signals if signals.ndim == 2 else signals[:, None]
+    sig = _columns(signals)
     entries, exits = orders_from_signals(sig, fills.lag)
     return v.Portfolio.from_signals(
         close=np.asarray(close, dtype=float)[:, None],
@@ -140,3 +140,45 @@ def simulate(open_: np.ndarray, close: np.ndarray, signals: np.ndarray, fills: F
         freq="1D",
         engine=engine or default_engine(),
     )
+
+
+def simulate_orders(open_: np.ndarray, close: np.ndarray, signals: np.ndarray, fills: Fills,
+                    engine: str | None = None) -> np.ndarray:
+    """The order records of `simulate`, from the same vectorbt engine without its Portfolio.
+
+    `Portfolio.from_signals` broadcasts the close to every column, builds a call sequence and
+    wraps both in pandas before it simulates: on a 1,000-column sweep that is ~0.55 s of a
+    0.65 s call, where the simulation itself (`vectorbt.portfolio.dispatch`, flexible
+    one-column price arrays) takes 0.1 s. The records are the same, field for field (tested).
+    """
+    vbt()
+    from vectorbt.portfolio import dispatch
+    from vectorbt.portfolio.enums import Direction
+
+    sig = _columns(signals)
+    bars, columns = sig.shape
+    entries, exits = orders_from_signals(sig, fills.lag)
+    orders, _ = dispatch.simulate_from_signals(
+        (bars, columns),
+        np.ones(columns, dtype=np.int64),  # every column its own group: no cash sharing
+        np.full(columns, fills.cash, dtype=float),
+        np.zeros((bars, columns), dtype=np.int64),  # the call sequence of one-column groups
+        entries=entries,
+        exits=exits,
+        direction=np.asarray(Direction.LongOnly),
+        size=np.asarray(np.inf),
+        price=np.asarray(open_, dtype=float)[:, None],
+        fees=np.asarray(fills.fees),
+        slippage=np.asarray(fills.slippage),
+        size_granularity=np.asarray(1.0 if fills.whole_shares else np.nan),
+        accumulate=np.asarray(0),
+        close=np.asarray(close, dtype=float)[:, None],
+        max_orders=int(np.count_nonzero(entries) + np.count_nonzero(exits)),  # at most one per signal
+        flex_2d=True,
+        engine=engine or default_engine(),
+    )
+    return orders
+
+
+def _columns(signals: np.ndarray) -> np.ndarray:
+    return signals if signals.ndim == 2 else signals[:, None]

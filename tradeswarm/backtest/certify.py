@@ -59,7 +59,7 @@ def _crosscheck(frame: pd.DataFrame, signal: np.ndarray, run, fills, label: str)
 
 
 def certify_backtest(frame: pd.DataFrame, strategy, params_or_grid: Mapping[str, Any] | None = None,
-                     settings: BacktestSettings | Mapping | Any | None = None) -> dict:
+                     settings: BacktestSettings | Mapping | Any | None = None, *, require_valid: bool = True) -> dict:
     """Measure one strategy on one dataset; return its `backtests` evidence entry.
 
     Entry: `{strategy, symbol, params, trials, invalid, bars, start, end, fees, slippage, cash,
@@ -67,8 +67,9 @@ def certify_backtest(frame: pd.DataFrame, strategy, params_or_grid: Mapping[str,
     sr0, sharpe_variance, walk_forward, cost_stress_return, cost_multiplier, lag_return,
     lag_bars, trades, min_trades, min_trades_ok}, crosscheck: {agree, first_divergence,
     equity_rel_diff, checked: [...]}, equity_curve: [[ts, equity, hold]], timings_s}`.
-    Raises `DataContractError` for data that failed the contract, `ValueError` for a bad
-    strategy, parameter or grid.
+    Raises `DataContractError` for data that failed the contract (`require_valid=False` is for
+    `ContractJob.run_while_validating`, which holds the result back until the data's verdict),
+    `ValueError` for a bad strategy, parameter or grid.
     """
     from validation import gates
 
@@ -76,7 +77,7 @@ def certify_backtest(frame: pd.DataFrame, strategy, params_or_grid: Mapping[str,
     strat = _strategy(strategy)
     combos, invalid = expand_grid(strat, as_grid(params_or_grid))
     t0 = time.perf_counter()
-    _check_data(frame, True, cfg.contract)
+    _check_data(frame, require_valid, cfg.contract)
     t_data = time.perf_counter()
     fills = cfg.fills()
     signals = signal_matrix(frame, strat, combos)

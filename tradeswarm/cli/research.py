@@ -106,8 +106,8 @@ def _fmt(v: Any) -> str:
 def backtest(strategy, symbols, start, end, params, sweep, fees, slippage, cash, chart, as_json):
     """Backtest a strategy (fills at the next bar's open) with gates and a reference crosscheck.
 
-    Validates each dataset against the data contract first (a failing dataset is reported, not
-    backtested: exit 1). Prints a metrics table, or with --json one document with the metrics,
+    Validates each dataset against the data contract (a failing dataset is reported with its
+    failing rows and no result: exit 1). Prints a metrics table, or with --json one document with the metrics,
     trade counts, gate results (DSR, PSR, walk-forward, cost stress, lag, min trades) and the
     reference simulator's crosscheck. Exit 1 when data failed or the crosscheck disagreed.
 
@@ -115,7 +115,7 @@ def backtest(strategy, symbols, start, end, params, sweep, fees, slippage, cash,
     --sweep fast=5:50:5,slow=100:200:50 --json
     """
     from tradeswarm.agents.strategies import get_strategy
-    from tradeswarm.backtest import BacktestSettings, certify_backtest, validate_frame
+    from tradeswarm.backtest import BacktestSettings, certify_backtest, validate_in_background
     from tradeswarm.backtest.engine import expand_grid
     from tradeswarm.marketdata import get_frames
 
@@ -137,13 +137,16 @@ def backtest(strategy, symbols, start, end, params, sweep, fees, slippage, cash,
         raise UsageError(str(e).splitlines()[0]) from None
 
     results, validations, failed = [], [], False
-    for sym, frame in frames.items():
-        entry = validate_frame(frame, sym, settings.contract)
+    # great-expectations validates in a helper process while vectorbt imports and simulates here
+    job = validate_in_background(frames, settings.contract)
+    for sym in frames:
+        entry, result = job.run_while_validating(
+            sym, lambda frame: certify_backtest(frame, strat, grid, settings, require_valid=False))
         validations.append(entry)
-        if not entry["passed"]:
+        if result is None:
             failed = True
-            continue
-        results.append(certify_backtest(frame, strat, grid, settings))
+        else:
+            results.append(result)
     failed = failed or any(not r["crosscheck"]["agree"] for r in results)
     if chart and results:
         _chart(chart, results)
