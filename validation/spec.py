@@ -190,6 +190,14 @@ class AbortSpec(_Strict):
     warmup_tasks: int = Field(50, ge=0)
 
 
+def check_load(mode: str, rate: float | None, concurrency: int | None) -> None:
+    """An open load needs its arrival rate, a closed one its concurrency (ValueError otherwise)."""
+    if mode == "open" and rate is None:
+        raise ValueError("mode 'open' needs a rate")
+    if mode == "closed" and concurrency is None:
+        raise ValueError("mode 'closed' needs a concurrency")
+
+
 class StressSpec(_Strict):
     tasks: int = Field(1000, ge=1)
     mode: Literal["open", "closed"] = "open"
@@ -208,10 +216,7 @@ class StressSpec(_Strict):
 
     @model_validator(mode="after")
     def _mode_needs(self) -> "StressSpec":
-        if self.mode == "open" and self.rate is None:
-            raise ValueError("mode 'open' needs a rate")
-        if self.mode == "closed" and self.concurrency is None:
-            raise ValueError("mode 'closed' needs a concurrency")
+        check_load(self.mode, self.rate, self.concurrency)
         return self
 
 

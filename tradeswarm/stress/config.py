@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from tradeswarm.stress.abort import AbortRule
 from tradeswarm.stress.faults import Fault, as_faults
+from validation.spec import check_load
 
 
 def _spec_faults(block: dict) -> list[str]:
@@ -78,10 +79,7 @@ class StressConfig(BaseModel):
 
     @model_validator(mode="after")
     def _mode_needs(self) -> "StressConfig":
-        if self.mode == "open" and self.rate is None:
-            raise ValueError("mode 'open' needs a rate")
-        if self.mode == "closed" and self.concurrency is None:
-            raise ValueError("mode 'closed' needs a concurrency")
+        check_load(self.mode, self.rate, self.concurrency)  # the spec's rule, so both refuse alike
         return self
 
     @classmethod
