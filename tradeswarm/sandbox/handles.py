@@ -59,6 +59,10 @@ class BackgroundProcess:
     async def close_stdin(self) -> None:
         await self._handle.close_stdin()
 
+    async def disconnect(self) -> None:
+        """Stop following the process's output; the process runs on (see `Sandbox.attach`)."""
+        await self._handle.disconnect()
+
     async def kill(self) -> bool:
         """SIGKILL the process and its group; False when it had already ended."""
         try:
@@ -124,6 +128,14 @@ class Sandbox:
         handle = await self._sdk.commands.run(cmd, background=True, envs=envs, cwd=cwd, stdin=True,
                                               on_stdout=on_stdout, on_stderr=on_stderr, timeout=timeout_s,
                                               retain_output=False)
+        return BackgroundProcess(self, handle)
+
+    async def attach(self, pid: int, on_stdout: OutputCallback | None = None,
+                     on_stderr: OutputCallback | None = None) -> BackgroundProcess:
+        """Follow a background process that is already running (started by another process of
+        ours, say): its output from now on reaches the callbacks, and stdin stays writable."""
+        handle = await self._sdk.commands.connect(pid, timeout=0, on_stdout=on_stdout, on_stderr=on_stderr,
+                                                  retain_output=False)
         return BackgroundProcess(self, handle)
 
     async def write(self, path: str, data: bytes | str) -> None:

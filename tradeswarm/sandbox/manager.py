@@ -199,6 +199,14 @@ class SandboxManager:
             self.meter.sandbox_started(sb.id, vcpu=vcpu, memory_mb=mem)
         return sb
 
+    async def connect(self, sandbox_id: str, template: str = "trading", timeout_s: int | None = None) -> Sandbox:
+        """A handle on a running sandbox this manager did not create (`timeout_s` extends its
+        lifetime). It is not this manager's to clean up: `close` leaves it alone, `kill` ends it."""
+        params = await self._connect()
+        kwargs = {"timeout": timeout_s} if timeout_s else {}
+        sdk = await AsyncSandbox.connect(sandbox_id, **kwargs, **params)
+        return Sandbox(self, sdk, template, None)
+
     async def _template_resources(self, template: str, sandbox_id: str) -> tuple[float, float]:
         if template not in self._resources:
             info = await AsyncSandbox.get_info(sandbox_id, **self._params)

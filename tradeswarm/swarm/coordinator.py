@@ -31,7 +31,6 @@ from e2b.exceptions import NotFoundException
 
 from tradeswarm.agents.deploy import AgentSpec, start_agent, upload_runner, validate_spec, watch
 from tradeswarm.sandbox import SandboxNotFound
-from tradeswarm.swarm._reconnect import connect_process, connect_sandbox, disconnect_process
 from tradeswarm.swarm.agent import AgentDied, AgentHandle
 from tradeswarm.swarm.consensus import Decision, Rule, Vote, decide
 from tradeswarm.swarm.dispatch import Dispatcher, NoAgentError
@@ -210,7 +209,7 @@ class Coordinator:
             slot = self._slots.get(sandbox_id)
             if slot is None:
                 slot = _Slot(create=asyncio.ensure_future(
-                    connect_sandbox(self.mgr, sandbox_id, self.sandbox_timeout_s)), owned=False)
+                    self.mgr.connect(sandbox_id, timeout_s=self.sandbox_timeout_s)), owned=False)
                 self._slots[sandbox_id] = slot
             slot.agents.add(agent_id)
             return sandbox_id, slot
@@ -475,11 +474,11 @@ class Coordinator:
         slot = self._slots.get(handle.sandbox_id)
         if slot is None:
             slot = self._slots[handle.sandbox_id] = _Slot(create=asyncio.ensure_future(
-                connect_sandbox(self.mgr, handle.sandbox_id, self.sandbox_timeout_s)))
+                self.mgr.connect(handle.sandbox_id, timeout_s=self.sandbox_timeout_s)))
         slot.agents.add(handle.id)
         try:
             sb = await slot.get()
-            handle.proc = await connect_process(sb, handle.pid, handle.feed, handle.feed_stderr)
+            handle.proc = await sb.attach(handle.pid, handle.feed, handle.feed_stderr)
         except (NotFoundException, SandboxNotFound) as e:  # anything else is not proof it is gone
             handle.die(f"gone ({type(e).__name__})")
             slot.agents.discard(handle.id)
@@ -504,7 +503,7 @@ class Coordinator:
             if a.proc is not None:
                 while a._flushing:  # let queued lines (e.g. a retire's stop) reach the agent
                     await asyncio.sleep(0.005)
-                await disconnect_process(a.proc)
+                await a.proc.disconnect()
         self._slots.clear()
         self._pending_slots.clear()
         return live
