@@ -259,11 +259,12 @@ async def _certify(run: Run, settings) -> None:
             ev["sandboxes"] = {**ev.get("sandboxes", {}), "created": mgr.counters["created"],
                                "create_failures": mgr.counters["create_failures"]}
     side = run.side_sandboxes
+    shards = (ev.get("stress") or {}).get("shard_sandboxes", {})  # the Dask shards' sub-swarms
     sb = ev["sandboxes"]
-    sb["created"] += side.get("created", 0)
+    sb["created"] += side.get("created", 0) + shards.get("created", 0)
     sb["create_failures"] += side.get("create_failures", 0)
-    sb["killed"] = mgr.counters["killed"] + side.get("killed", 0)
-    sb["leaked"] = len(await mgr.leaked()) + side.get("leaked", 0)
+    sb["killed"] = mgr.counters["killed"] + side.get("killed", 0) + shards.get("killed", 0)
+    sb["leaked"] = len(await mgr.leaked()) + side.get("leaked", 0) + shards.get("leaked", 0)
 
 
 def _savings(ev: dict, meter: dict, timeout_s: int) -> dict:

@@ -69,6 +69,9 @@ def test_sharded_flow_on_dask_gives_the_single_process_accounting(sandboxd_env, 
     # the shards ran in the cluster's two worker processes, not here
     pids = sharded["shard_pids"]
     assert len(set(pids)) == 2 and os.getpid() not in pids
+    # each shard's sub-swarm sandboxes are accounted for, and gone
+    boxes = sharded["shard_sandboxes"]
+    assert boxes["created"] >= 2 * SWARM["agents"] and boxes["killed"] == boxes["created"] and boxes["leaked"] == 0
     keys = ("submitted", "completed", "failed", "timed_out", "lost", "duplicated")
     assert {k: sharded[k] for k in keys} == {k: single[k] for k in keys}
     # the merged ledger holds exactly the rows of the shard ledgers

@@ -114,3 +114,39 @@ def test_abort_rule_fires_on_a_failing_swarm_and_keeps_the_ledger_exact(sandbox_
     assert_exact(ev)
     assert ev["aborted"] and "error rate" in ev["abort_reason"]
     assert ev["not_submitted"] > 0 and ev["submitted"] < 200
+
+
+def test_a_sub_swarm_counts_its_own_sandboxes_and_a_leak(sandbox_settings, monkeypatch):
+    """What a Dask shard reports for the run's leak check: created, killed, and still alive."""
+    from tradeswarm.sandbox import SandboxManager
+
+    async def go(leak: bool):
+        async with stress_swarm(agents=2, symbols=SYMBOLS, settings=sandbox_settings) as target:
+            if leak:  # one sandbox whose kills fail: the service still has it after the teardown
+                kept = target.mgr.live[0].id
+                real_kill, real_sync = SandboxManager.kill, SandboxManager._kill_sync
+                monkeypatch.setattr(SandboxManager, "kill", lambda self, sid: _refuse(sid, kept, real_kill, self))
+                monkeypatch.setattr(SandboxManager, "_kill_sync",
+                                    lambda self, ids: real_sync(self, [i for i in ids if i != kept]))
+        return target.sandboxes, (kept if leak else None)
+
+    clean, _ = asyncio.run(go(False))
+    assert clean["created"] >= 2 and clean["killed"] == clean["created"] and clean["leaked"] == 0
+    leaky, kept = asyncio.run(go(True))
+    assert leaky["leaked"] == 1
+    monkeypatch.undo()
+    asyncio.run(_kill(sandbox_settings, kept))
+    assert _live_sandboxes(sandbox_settings) == 0
+
+
+async def _refuse(sid, kept, real_kill, mgr):
+    if sid == kept:
+        raise RuntimeError("kill refused (injected)")
+    return await real_kill(mgr, sid)
+
+
+async def _kill(settings, sid):
+    from tradeswarm.sandbox import SandboxManager
+
+    async with SandboxManager(settings=settings) as mgr:
+        await mgr.kill(sid)

@@ -61,7 +61,7 @@ async def run_shard(index: int, shards: int, spec: Any, swarm: dict, run_dir: st
                                     sandbox_metrics=target.sandbox_metrics,
                                     id_prefix=f"s{index}-")
     return {"index": index, "pid": os.getpid(), "ledger": str(ledger), "evidence": evidence,
-            "samples": {op: rec.samples(op) for op in rec.operations()}}
+            "samples": {op: rec.samples(op) for op in rec.operations()}, "sandboxes": target.sandboxes}
 
 
 def merge_shards(results: list[dict], run_dir: str | Path, seed: int = 0) -> dict:
@@ -105,5 +105,7 @@ def merge_shards(results: list[dict], run_dir: str | Path, seed: int = 0) -> dic
         "ledger": str(path),
         "shards": len(results),
         "shard_pids": [r["pid"] for r in results],
+        # each shard's own sub-swarm sandboxes, counted by its manager after its teardown
+        "shard_sandboxes": {k: sum(r["sandboxes"][k] for r in results) for k in ("created", "killed", "leaked")},
         "seed": seed,
     }

@@ -33,6 +33,7 @@ class SwarmTarget:
         self.settings = settings
         self._params: dict | None = None
         self.expected_agents = len(coordinator.live())
+        self.sandboxes: dict[str, int] = {}  # the manager's counters and leaks, once torn down
 
     async def kill_sandboxes(self, count: int) -> list[str]:
         """Kill `count` of the swarm's sandboxes under its agents (the coordinator must notice)."""
@@ -117,11 +118,18 @@ async def stress_swarm(*, agents: int = 4, agent_types: Sequence[str] = DEFAULT_
     from tradeswarm.swarm.coordinator import Coordinator
 
     settings = settings or Settings()
-    async with SandboxManager(settings=settings, recorder=recorder,
-                              max_concurrency=agents + spare) as mgr:
-        coord = Coordinator(mgr, recorder=recorder, task_timeout_s=task_timeout_s,
-                            heartbeat_timeout_s=heartbeat_timeout_s)
-        async with coord:
-            await asyncio.gather(*(coord.deploy(t, list(symbols), count=n, fail_rate=fail_rate)
-                                   for t, n in _type_counts(agents, agent_types).items()))
-            yield SwarmTarget(coord, mgr, settings)
+    mgr = SandboxManager(settings=settings, recorder=recorder, max_concurrency=agents + spare)
+    target = None
+    try:
+        async with mgr:
+            coord = Coordinator(mgr, recorder=recorder, task_timeout_s=task_timeout_s,
+                                heartbeat_timeout_s=heartbeat_timeout_s)
+            async with coord:
+                await asyncio.gather(*(coord.deploy(t, list(symbols), count=n, fail_rate=fail_rate)
+                                       for t, n in _type_counts(agents, agent_types).items()))
+                target = SwarmTarget(coord, mgr, settings)
+                yield target
+    finally:
+        if target is not None:  # asked of the service after the teardown, as a run's own leaks are
+            target.sandboxes = {"created": mgr.counters["created"], "killed": mgr.counters["killed"],
+                                "leaked": len(await mgr.leaked())}
