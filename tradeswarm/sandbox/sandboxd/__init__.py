@@ -14,8 +14,9 @@ sb.kill()
 
 A sandbox is a workspace directory copied from a template, where commands run as real
 subprocesses with a scrubbed environment, rlimits, a pids cgroup, per-command deadlines and a
-lifetime. Modules: `registry` (sandboxes, limits, faults), `process_service` (commands),
-`workspace` (paths and files), `app` (HTTP routing, auth, metrics), `templates`, `daemon`.
+lifetime; the server reaps the orphans they leave. Modules: `registry` (sandboxes, limits,
+faults), `process_service` (commands), `workspace` (paths and files), `app` (HTTP routing, auth,
+metrics), `templates`, `daemon`, `_limits` (containment), `_orphans` (reaping).
 
 Not a security boundary against a hostile sandbox: commands run as the server's user on the
 host's filesystem (no chroot, no network namespace); the workspace is their HOME and cwd.
