@@ -68,12 +68,23 @@ def test_deploy_handshake_parity_and_consensus(sandboxd):
         dec = await coord.consensus("SPX", END, k=3)
         assert len(dec.votes) == 3 and dec.latency_ms > 0 and rec.count("consensus") == 1
         assert dec.action == decide(dec.votes, 3).action
-        # quorum against k: asking for 6 with 3 agents cannot decide
+        # the quorum counts the agents asked: wanting 6 with 3 deployed asks 3, and 3 votes decide
         thin = await coord.consensus("SPX", END, k=6)
-        assert thin.reason == "no_quorum" and thin.action == "HOLD"
+        assert (thin.requested, thin.asked, len(thin.votes)) == (6, 3, 3)
+        assert thin.reason != "no_quorum" and thin.action == decide(thin.votes, 3).action
+        # the opposite case: 1 answer out of the 3 asked is no quorum
+        stopped = [a for a in coord.live() if a.type == "sma_crossover"]
+        for a in stopped:
+            os.kill(a.runner_pid, signal.SIGSTOP)
+        try:
+            mute = await coord.consensus("SPX", END, k=6, timeout_s=0.5)
+        finally:
+            for a in stopped:
+                os.kill(a.runner_pid, signal.SIGCONT)
+        assert (mute.asked, len(mute.votes), mute.reason, mute.action) == (3, 1, "no_quorum", "HOLD")
         ev = coord.evidence()
         assert ev["agents"]["deployed"] == 3 and ev["agents"]["healthy"] == 3
-        assert ev["consensus"]["rounds"] == 2 and ev["consensus"]["no_quorum"] == 1
+        assert ev["consensus"]["rounds"] == 3 and ev["consensus"]["no_quorum"] == 1
 
 
 def test_invalid_agents_are_refused_before_any_sandbox_exists(sandboxd):

@@ -64,7 +64,11 @@ class Rule:
 
 @dataclass
 class Decision:
-    """The outcome of a round: the action, why, the tally and every vote."""
+    """The outcome of a round: the action, why, the tally and every vote.
+
+    `asked` is how many agents were actually asked (the quorum's base); `requested` is the
+    `k` the caller wanted, which a thin swarm may not reach (None when not given).
+    """
 
     action: str
     reason: str
@@ -76,6 +80,7 @@ class Decision:
     latency_ms: float | None = None
     symbol: str | None = None
     errors: list[dict] = field(default_factory=list)
+    requested: int | None = None
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""

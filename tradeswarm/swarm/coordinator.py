@@ -402,8 +402,9 @@ class Coordinator:
                         agent_types: Sequence[str] | None = None) -> Decision:
         """Ask `k` agents (least loaded, or in turn) for their vote on one bar and decide.
 
-        Quorum is computed against `k` even when fewer agents could be asked, so a thin
-        swarm cannot decide alone. Errors and missing answers are not votes.
+        The quorum counts the agents actually asked: with fewer than `k` eligible agents, all
+        of them are asked and 2/3 of those must answer (`Decision.requested` keeps `k`).
+        Errors and missing answers are not votes.
         """
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
@@ -442,7 +443,8 @@ class Coordinator:
             s = msg["signal"]
             votes.append(Vote(a.id, a.type, s["action"], float(s["confidence"]), bool(s.get("veto")),
                               s.get("bar"), round((answered[a.id] - t0) * 1000.0, 3)))
-        dec = decide(votes, asked=k, rule=rule or self.rule)
+        dec = decide(votes, asked=len(asked), rule=rule or self.rule)
+        dec.requested = k
         dec.latency_ms = (loop.time() - t0) * 1000.0
         dec.symbol = symbol
         dec.errors = errors
