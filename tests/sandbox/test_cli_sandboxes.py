@@ -58,6 +58,9 @@ def test_create_list_status_exec_destroy(sandboxd, cli):
 
     st = cli("status", "web-2", "--json")
     assert st.returncode == 0 and json.loads(st.stdout)["id"] == ids[1]
+    human = cli("status", "web-2")
+    head, row = human.stdout.splitlines()
+    assert head.split()[:3] == ["ID", "NAME", "TEMPLATE"] and row.split()[:3] == [ids[1], "web-2", "base"]
 
     ok = cli("exec", ids[0], "--", "echo", "hello world")
     assert (ok.returncode, ok.stdout) == (0, "hello world\n")

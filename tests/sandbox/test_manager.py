@@ -288,3 +288,131 @@ def test_keepalive_extends_lifetimes_while_the_manager_is_open(sandboxd):
 
     kept, not_kept = asyncio.run(main())
     assert kept is True and not_kept is False
+
+
+def test_resources_are_granted_reported_and_priced(sandboxd):
+    import os
+
+    from e2b.exceptions import SandboxException
+
+    from tradeswarm.sandbox import Resources
+
+    now = [0.0]
+    meter = CostMeter(clock=lambda: now[0])
+    want_vcpus = min(2, len(os.sched_getaffinity(0)))
+
+    async def main():
+        async with SandboxManager(meter=meter) as mgr:
+            big = await mgr.create("base", resources=Resources(vcpus=want_vcpus, memory_mb=512), metadata={"k": "v"})
+            st = await mgr.status(big.id)
+            assert (st["cpu_count"], st["memory_mb"]) == (want_vcpus, 512) and st["metadata"]["k"] == "v"
+            assert (await big.run("nproc; ulimit -v")).stdout.split() == [str(want_vcpus), str(512 * 1024)]
+            plain = await mgr.create("base")  # the opposite case: the server's defaults
+            st = await mgr.status(plain.id)
+            assert (st["cpu_count"], st["memory_mb"]) == (1, 2048)
+            now[0] = 10.0
+            await mgr.kill(big.id)
+            await mgr.kill(plain.id)
+            for too_much in (Resources(vcpus=999), Resources(memory_mb=10**9)):
+                with pytest.raises(SandboxException, match="400: .*outside this server's range"):
+                    await mgr.create("base", resources=too_much)
+
+    asyncio.run(main())
+    snap = meter.snapshot()  # priced on what each sandbox was granted: 10 s each
+    assert snap["vcpu_seconds"] == pytest.approx(10 * want_vcpus + 10 * 1)
+    assert snap["gib_seconds"] == pytest.approx(10 * 512 / 1024 + 10 * 2048 / 1024)
+
+
+def test_the_meter_counts_api_calls_and_stored_bytes(sandboxd):
+    meter, rec = CostMeter(), LatencyRecorder()
+
+    async def main():
+        async with SandboxManager(meter=meter, recorder=rec, keepalive=False) as mgr:
+            assert meter.snapshot()["api_calls_total"] == 0  # opened, nothing done: nothing counted
+            sb = await mgr.create("base")
+            await sb.run("true")
+            await sb.write("a.bin", b"x" * 1000)
+            await sb.write("b.txt", "héllo")
+            assert await sb.read("a.bin") == b"x" * 1000
+            await mgr.status(sb.id)
+            await mgr.list()
+            await mgr.connect(sb.id, template="base")
+            await mgr.kill(sb.id)
+
+    asyncio.run(main())
+    snap = meter.snapshot()
+    calls = snap["api_calls"]
+    assert {k: calls.get(k) for k in ("create", "exec", "write", "read", "list", "connect", "kill")} == \
+        {"create": 1, "exec": 1, "write": 2, "read": 1, "list": 1, "connect": 1, "kill": 1}
+    assert calls["status"] == 2  # ours, and the meter's own look at the granted resources
+    assert snap["api_calls_total"] == sum(calls.values()) and snap["stored_bytes"] == 1000 + len("héllo".encode())
+    for op in ("sandbox_list", "sandbox_connect", "sandbox_write", "sandbox_read"):
+        assert rec.count(op) >= 1, op
+
+
+def test_control_plane_calls_ride_out_a_throttle(sandboxd):
+    from e2b.exceptions import RateLimitException
+
+    async def main():
+        async with SandboxManager(retry_attempts=8, keepalive=False) as mgr:
+            sb = await mgr.create("base")
+            inject_faults(sandboxd.settings, throttle_s=1.0)  # longer than the SDK's own ~0.7 s of retries
+            try:
+                listed, st = await asyncio.gather(mgr.list(mine_only=True), mgr.status(sb.id))
+                assert [i["id"] for i in listed] == [sb.id] and st["id"] == sb.id
+                assert mgr.counters["retries"] >= 2
+                inject_faults(sandboxd.settings, throttle_s=1.0)
+                assert await mgr.kill(sb.id) is True
+                strict = SandboxManager(retry_attempts=1)  # the opposite case: no retries of ours
+                inject_faults(sandboxd.settings, throttle_s=3.0)
+                with pytest.raises(RateLimitException):
+                    await strict.list()
+            finally:
+                inject_faults(sandboxd.settings)
+
+    asyncio.run(main())
+
+
+def test_acquire_with_create_arguments_never_hands_out_a_pooled_sandbox(sandboxd):
+    async def main():
+        async with SandboxManager(pool_size=1, pool_template="base", keepalive=False) as mgr:
+            pooled = mgr._idle["base"][0].id
+            named = await mgr.acquire("base", name="fresh", metadata={"role": "x"}, envs={"A": "1"})
+            assert named.id != pooled and mgr.idle_count("base") == 1
+            st = await mgr.status(named.id)
+            assert st["name"] == "fresh" and st["metadata"]["role"] == "x"
+            assert (await named.run("echo $A")).stdout == "1\n"
+            plain = await mgr.acquire("base")  # the opposite case: no arguments, the pooled one
+            assert plain.id == pooled
+
+    asyncio.run(main())
+
+
+@pytest.mark.slow
+def test_on_e2b_a_template_smaller_than_the_request_is_refused(tmp_path, monkeypatch):
+    """E2B takes no per-create resources: the template's (1 vCPU, 2048 MB here) must suffice."""
+    from tests.sandbox._servers import private_sandboxd
+    from tradeswarm.sandbox import Resources, ResourcesUnavailable
+
+    token = tmp_path / "canary-token"
+    token.write_text(E2B_CANARY)
+    token.chmod(0o600)
+    with private_sandboxd(tmp_path / "state", "--token-file", str(token)) as params:
+        monkeypatch.setenv("E2B_API_KEY", E2B_CANARY)
+        monkeypatch.setenv("E2B_API_URL", params["api_url"])
+        monkeypatch.setenv("E2B_SANDBOX_URL", params["sandbox_url"])
+
+        async def main():
+            async with SandboxManager(settings=Settings(), keepalive=False) as mgr:
+                with pytest.raises(ResourcesUnavailable, match="gives 1 vCPUs and 2048 MB"):
+                    await mgr.create("base", resources=Resources(memory_mb=4096))
+                # the template's size was learnt from a sandbox, killed at once
+                assert (mgr.counters["created"], mgr.counters["killed"]) == (1, 1) and await mgr.leaked() == []
+                fits = await mgr.create("base", resources=Resources(vcpus=1, memory_mb=1024))  # the opposite case
+                assert (await mgr.status(fits.id))["memory_mb"] == 2048
+                with pytest.raises(ResourcesUnavailable):  # known now: refused without a create
+                    await mgr.create("base", resources=Resources(vcpus=2))
+                assert mgr.counters["created"] == 2
+                assert await mgr.leaked() == [fits.id]  # the one that fell short was killed at once
+
+        asyncio.run(main())

@@ -31,18 +31,22 @@ _state_opt = click.option("--state-dir", default=None, help="State directory (de
 @click.option("--memory-mb", default=None, type=click.IntRange(64), help="Address-space limit per sandbox process.")
 @click.option("--max-processes", default=None, type=click.IntRange(4), help="Processes per sandbox (pids cgroup).")
 @click.option("--vcpus", default=None, type=click.IntRange(1), help="Cores each sandbox is pinned to (default 1).")
+@click.option("--max-memory-mb", default=None, type=click.IntRange(64),
+              help="Most memory a create may ask for (default: the host's RAM).")
+@click.option("--spares", default=None, type=click.IntRange(0),
+              help="Workspaces copied ahead per template (default 8; 0: every create copies).")
 @click.option("--log-level", default="warning", type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--token-file", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Read the access token from this file instead of generating one.")
-def sandboxd_serve(state_dir, port, max_sandboxes, create_rate, memory_mb, max_processes, vcpus, log_level,
-                   token_file) -> None:
+def sandboxd_serve(state_dir, port, max_sandboxes, create_rate, memory_mb, max_processes, vcpus, max_memory_mb,
+                   spares, log_level, token_file) -> None:
     """Run sandboxd in the foreground until interrupted."""
     from tradeswarm.sandbox.sandboxd.daemon import AlreadyServing, serve
 
     try:
-        serve(_state_dir(state_dir), port=port, max_sandboxes=max_sandboxes, create_rate_per_s=create_rate,
-              memory_mb=memory_mb, max_processes=max_processes, vcpus=vcpus, log_level=log_level,
-              token_file=token_file)
+        serve(_state_dir(state_dir), port=port, log_level=log_level, token_file=token_file,
+              max_sandboxes=max_sandboxes, create_rate_per_s=create_rate, memory_mb=memory_mb,
+              max_processes=max_processes, vcpus=vcpus, max_memory_mb=max_memory_mb, spares=spares)
     except AlreadyServing as e:
         raise UsageError(str(e)) from None
 
@@ -90,6 +94,7 @@ def sandboxd_status(state_dir, as_json) -> int:
 
 # -- sandboxes ----------------------------------------------------------------------------
 _COLUMNS = ["id", "name", "template", "state", "started_at", "end_at"]
+_STATUS_COLUMNS = [*_COLUMNS, "cpu_count", "memory_mb", "metadata"]
 
 
 def _settings():
@@ -220,7 +225,8 @@ def status_cmd(sandbox, as_json) -> None:
     with _sdk_errors(f"sandbox {sandbox!r}"):
         info = Sandbox.get_info(sid, **params)
     row = _row(info, state.read())
-    emit(as_json, row, lambda: "\n".join(f"{k}: {v}" for k, v in row.items()))
+    meta = ", ".join(f"{k}={v}" for k, v in row["metadata"].items() if k != "name")
+    emit(as_json, row, lambda: table([{**row, "metadata": meta or "-"}], _STATUS_COLUMNS))
 
 
 @command("destroy")

@@ -8,6 +8,8 @@ from tradeswarm.sandbox.handles import (
     BackgroundProcess,
     CommandResult,
     CommandTimeout,
+    Resources,
+    ResourcesUnavailable,
     Sandbox,
     SandboxError,
     SandboxNotFound,
@@ -15,4 +17,4 @@ from tradeswarm.sandbox.handles import (
 from tradeswarm.sandbox.manager import OWNER_KEY, SandboxManager
 
 __all__ = ["SandboxManager", "Sandbox", "BackgroundProcess", "CommandResult", "SandboxError",
-           "SandboxNotFound", "CommandTimeout", "OWNER_KEY"]
+           "SandboxNotFound", "CommandTimeout", "Resources", "ResourcesUnavailable", "OWNER_KEY"]

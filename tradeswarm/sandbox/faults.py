@@ -3,8 +3,12 @@
 ```python
 from tradeswarm.sandbox.faults import inject_faults
 inject_faults(settings, fail_next=3)        # the next 3 creates answer 500 "failed to place sandbox"
-inject_faults(settings, throttle_s=2.0)     # creates answer 429 for 2 seconds
+inject_faults(settings, throttle_s=2.0)     # every control-plane call answers 429 for 2 seconds
+inject_faults(settings)                     # clears every fault
 ```
+
+Each call changes only the faults it names: a throttle injected after failed creates leaves
+the pending failures in place.
 """
 
 from __future__ import annotations
@@ -26,17 +30,20 @@ def _endpoint(settings: Settings | None):
     return ep
 
 
-def inject_faults(settings: Settings | None = None, fail_next: int = 0, throttle_s: float = 0.0,
+def inject_faults(settings: Settings | None = None, fail_next: int | None = None, throttle_s: float | None = None,
                   message: str | None = None) -> dict:
-    """Make the next `fail_next` creates fail with 500 and answer 429 on creates for `throttle_s`.
+    """Make the next `fail_next` creates fail with 500 and/or answer 429 for `throttle_s`.
 
     Returns the server's fault state; `inject_faults(settings)` clears every fault.
     """
     ep = _endpoint(settings)
-    body = {"fail_next": fail_next, "throttle_s": throttle_s}
-    if message:
-        body["message"] = message
-    r = httpx.post(f"{ep.url}/admin/faults", json=body, headers={"X-API-KEY": ep.token}, timeout=5)
+    headers = {"X-API-KEY": ep.token}
+    body = {k: v for k, v in (("fail_next", fail_next), ("throttle_s", throttle_s), ("message", message))
+            if v is not None}
+    if body:
+        r = httpx.post(f"{ep.url}/admin/faults", json=body, headers=headers, timeout=5)
+    else:
+        r = httpx.delete(f"{ep.url}/admin/faults", headers=headers, timeout=5)
     r.raise_for_status()
     return r.json()
 

@@ -1,13 +1,16 @@
 """What a caller holds: a `Sandbox`, a `BackgroundProcess` in it, a `CommandResult`.
 
-All latencies are recorded by operation name (`sandbox_exec`, `sandbox_write`,
-`sandbox_read`) into the manager's `LatencyRecorder`.
+Every call goes through the manager (`SandboxManager._call`): latencies are recorded by
+operation name (`sandbox_exec`, `sandbox_start`, `sandbox_attach`, `sandbox_write`,
+`sandbox_read`) and API calls counted by the cost meter (with the bytes written). File reads
+and writes are retried on transient failures; commands never are (see `Sandbox.run`).
 """
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Awaitable, Callable, Union
 
 from e2b import AsyncSandbox
@@ -29,7 +32,30 @@ class SandboxNotFound(SandboxError, LookupError):
 
 
 class CommandTimeout(SandboxError, TimeoutError):
-    """A command outlived its timeout; the server killed its whole process group."""
+    """A command outlived its timeout; the server killed its whole process tree."""
+
+
+class ResourcesUnavailable(SandboxError, ValueError):
+    """The service cannot give a sandbox the resources asked for."""
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What a sandbox is to get: vCPUs and memory in MiB (None: the service's default)."""
+
+    vcpus: int | None = None
+    memory_mb: int | None = None
+
+    def to_json(self) -> str:
+        return json.dumps({k: v for k, v in asdict(self).items() if v is not None})
+
+    def check(self, template: str, vcpus: float, memory_mb: float) -> None:
+        """Raise ResourcesUnavailable when `vcpus`/`memory_mb` (what `template` gives) fall short."""
+        if (self.vcpus or 0) > vcpus or (self.memory_mb or 0) > memory_mb:
+            raise ResourcesUnavailable(
+                f"template {template!r} gives {vcpus:g} vCPUs and {memory_mb:g} MB; asked for "
+                f"{self.vcpus or vcpus:g} vCPUs and {self.memory_mb or memory_mb:g} MB (E2B's templates fix "
+                "a sandbox's resources: build a larger template)")
 
 
 @dataclass(frozen=True)
@@ -53,7 +79,11 @@ class BackgroundProcess:
         self.pid: int = handle.pid
 
     async def send_stdin(self, data: str | bytes) -> None:
-        """Write to the process's stdin (one small RPC, no shell involved)."""
+        """Write to the process's stdin (one small RPC, no shell involved; counted, not timed:
+        it is the hot path of a worker, and not retried: a repeat would deliver the data twice)."""
+        meter = self._sandbox._manager.meter
+        if meter is not None:
+            meter.api_call("stdin")
         await self._sandbox._sdk.commands.send_stdin(self.pid, data)
 
     async def close_stdin(self) -> None:
@@ -101,20 +131,22 @@ class Sandbox:
                   cwd: str | None = None) -> CommandResult:
         """Run `cmd` under `bash -l -c` and wait for it; raises CommandTimeout past `timeout_s`."""
         self._manager._check_envs(envs)
-        rec = self._manager.recorder
+
+        async def call() -> tuple[int, str, str]:
+            try:
+                res = await self._sdk.commands.run(cmd, envs=envs, cwd=cwd, timeout=timeout_s)
+                return res.exit_code, res.stdout, res.stderr
+            except CommandExitException as e:
+                return e.exit_code, e.stdout, e.stderr
+
         t0 = time.perf_counter()
         try:
-            res = await self._sdk.commands.run(cmd, envs=envs, cwd=cwd, timeout=timeout_s)
-            code, out, err = res.exit_code, res.stdout, res.stderr
-        except CommandExitException as e:
-            code, out, err = e.exit_code, e.stdout, e.stderr
+            # Never retried: a command is not idempotent, and a failed attempt may already
+            # have run it. Nor bounded by the manager's limit: commands may run for minutes.
+            code, out, err = await self._manager._call("exec", call, retry=False, bounded=False)
         except TimeoutException as e:
             raise CommandTimeout(f"command timed out after {timeout_s}s in sandbox {self.id}") from e
-        finally:
-            ms = (time.perf_counter() - t0) * 1000.0
-            if rec is not None:
-                rec.record("sandbox_exec", ms)
-        return CommandResult(code, out or "", err or "", ms)
+        return CommandResult(code, out or "", err or "", (time.perf_counter() - t0) * 1000.0)
 
     async def start(self, cmd: str, on_stdout: OutputCallback | None = None, on_stderr: OutputCallback | None = None,
                     envs: dict[str, str] | None = None, cwd: str | None = None,
@@ -125,36 +157,29 @@ class Sandbox:
         use the callbacks. `timeout_s=0` lets the process run until killed or the sandbox ends.
         """
         self._manager._check_envs(envs)
-        handle = await self._sdk.commands.run(cmd, background=True, envs=envs, cwd=cwd, stdin=True,
-                                              on_stdout=on_stdout, on_stderr=on_stderr, timeout=timeout_s,
-                                              retain_output=False)
+        # Not retried, like `run`: a retry could start a second copy of the process.
+        handle = await self._manager._call("start", lambda: self._sdk.commands.run(
+            cmd, background=True, envs=envs, cwd=cwd, stdin=True, on_stdout=on_stdout, on_stderr=on_stderr,
+            timeout=timeout_s, retain_output=False), retry=False, bounded=False)
         return BackgroundProcess(self, handle)
 
     async def attach(self, pid: int, on_stdout: OutputCallback | None = None,
                      on_stderr: OutputCallback | None = None) -> BackgroundProcess:
         """Follow a background process that is already running (started by another process of
         ours, say): its output from now on reaches the callbacks, and stdin stays writable."""
-        handle = await self._sdk.commands.connect(pid, timeout=0, on_stdout=on_stdout, on_stderr=on_stderr,
-                                                  retain_output=False)
+        # Not retried: a connection the server accepted keeps its output subscription.
+        handle = await self._manager._call("attach", lambda: self._sdk.commands.connect(
+            pid, timeout=0, on_stdout=on_stdout, on_stderr=on_stderr, retain_output=False), retry=False, bounded=False)
         return BackgroundProcess(self, handle)
 
     async def write(self, path: str, data: bytes | str) -> None:
-        rec = self._manager.recorder
-        t0 = time.perf_counter()
-        try:
-            await self._sdk.files.write(path, data)
-        finally:
-            if rec is not None:
-                rec.record("sandbox_write", (time.perf_counter() - t0) * 1000.0)
+        """Write a file (retried when transient: the upload replaces the whole file)."""
+        await self._manager._call("write", lambda: self._sdk.files.write(path, data))
+        if self._manager.meter is not None:
+            self._manager.meter.stored(len(data.encode() if isinstance(data, str) else data))
 
     async def read(self, path: str) -> bytes:
-        rec = self._manager.recorder
-        t0 = time.perf_counter()
-        try:
-            return bytes(await self._sdk.files.read(path, format="bytes"))
-        finally:
-            if rec is not None:
-                rec.record("sandbox_read", (time.perf_counter() - t0) * 1000.0)
+        return bytes(await self._manager._call("read", lambda: self._sdk.files.read(path, format="bytes")))
 
     async def kill(self) -> bool:
         return await self._manager.kill(self.id)

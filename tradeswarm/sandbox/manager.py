@@ -8,8 +8,15 @@ async with SandboxManager() as mgr:            # E2B with E2B_API_KEY, else the 
 # every sandbox the manager created is killed here, also on exceptions and cancellation
 ```
 
-Latencies: `sandbox_create`, `sandbox_status`, `sandbox_kill` (plus the handles' `sandbox_exec`,
-`sandbox_write`, `sandbox_read`). Counters: `created`, `killed`, `create_failures`, `retries`.
+Every service call goes through `SandboxManager._call`: its latency is recorded as
+`sandbox_<op>` (`create`, `status`, `list`, `kill`, `connect`, `set_timeout`, and the handles'
+`exec`, `start`, `attach`, `write`, `read`), each attempt is counted by the cost meter as an
+API call of that kind, and idempotent calls are retried when the failure is transient.
+Counters: `created`, `killed`, `create_failures`, `retries`.
+
+Resources: `create(..., resources=Resources(vcpus=2, memory_mb=1024))`. sandboxd grants them
+per sandbox (a reserved metadata key, see `tradeswarm.sandbox.sandboxd`); E2B's templates fix
+them, so there the template's must be at least what is asked (else `ResourcesUnavailable`).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import asyncio
 import time
 import uuid
 from collections import defaultdict
-from typing import Any
+from typing import Any, Awaitable, Callable, TypeVar
 
 from e2b import AsyncSandbox
 from e2b.exceptions import NotFoundException
@@ -27,8 +34,11 @@ from tradeswarm.costmeter import CostMeter
 from tradeswarm.metrics import LatencyRecorder
 from tradeswarm.sandbox._provider import connection_params
 from tradeswarm.sandbox._retry import RateLimiter, with_retries
-from tradeswarm.sandbox.handles import Sandbox, SandboxError, SandboxNotFound
+from tradeswarm.sandbox.handles import Resources, ResourcesUnavailable, Sandbox, SandboxError, SandboxNotFound
+from tradeswarm.sandbox.sandboxd import RESOURCES_KEY
 from tradeswarm.settings import Settings
+
+T = TypeVar("T")
 
 #: Metadata key naming the manager that created a sandbox (for leak checks across runs).
 OWNER_KEY = "tradeswarm_owner"
@@ -39,7 +49,8 @@ EXPIRY_MARGIN_S = 30.0  # an idle sandbox this close to its lifetime is killed, 
 class SandboxManager:
     """Creates sandboxes and guarantees they are killed when the manager closes.
 
-    - `max_concurrency`: lifecycle calls (create/kill) in flight at once.
+    - `max_concurrency`: service calls in flight at once (lifecycle, status, list, connect,
+      file reads and writes; not commands, which may run for minutes).
     - `rate_per_s`: client-side create rate (None: no limit beyond the service's).
     - `pool_size`: sandboxes of `pool_template` created on entry and handed out by `acquire`.
     - `idle_timeout_s`: released sandboxes idle longer than this are killed (lazily, and by a
@@ -69,7 +80,7 @@ class SandboxManager:
         self._live: dict[str, Sandbox] = {}
         self._ever: set[str] = set()
         self._idle: dict[str, list[Sandbox]] = defaultdict(list)  # template -> released or pooled
-        self._resources: dict[str, tuple[float, float]] = {}  # template -> (vcpu, memory_mb)
+        self._granted: dict[tuple, tuple[float, float]] = {}  # (template, resources) -> (vcpu, memory_mb)
         self._janitor: asyncio.Task | None = None
         self._bg: set[asyncio.Task] = set()  # pool refills and idle kills in flight
         self._refilling = 0
@@ -136,7 +147,7 @@ class SandboxManager:
         for sid in orphans:
             self._ever.add(sid)
             try:
-                await AsyncSandbox.kill(sid, **self._params)
+                await self.kill(sid)
             except Exception:
                 continue
         self._created_blind = False
@@ -158,45 +169,76 @@ class SandboxManager:
             if any(s and s in str(value) for s in self._secrets):
                 raise ValueError("refusing to pass a configured secret into a sandbox environment")
 
+    async def _call(self, op: str, call: Callable[[], Awaitable[T]], retry: bool = True, bounded: bool = True,
+                    rate: bool = False) -> T:
+        """One service operation: each attempt counted by the cost meter as an API call `op`,
+        under the concurrency limit (`bounded`) and the create rate (`rate`), retried on
+        transient failures (`retry`: idempotent calls only), its latency recorded as `sandbox_<op>`."""
+        async def attempt() -> T:
+            if rate:
+                await self._rate.acquire()
+            if self.meter is not None:
+                self.meter.api_call(op)
+            if not bounded:
+                return await call()
+            async with self._sem:
+                return await call()
+
+        t0 = time.perf_counter()
+        try:
+            if not retry:
+                return await attempt()
+            return await with_retries(attempt, attempts=self.retry_attempts, on_retry=self._count_retry)
+        finally:
+            if self.recorder is not None:
+                self.recorder.record(f"sandbox_{op}", (time.perf_counter() - t0) * 1000.0)
+
+    def _count_retry(self, _: BaseException) -> None:
+        self.counters["retries"] += 1
+
     async def create(self, template: str = "trading", name: str | None = None, metadata: dict[str, str] | None = None,
-                     timeout_s: int = 300, envs: dict[str, str] | None = None) -> Sandbox:
-        """Create a sandbox from `template` (retrying transient failures with one idempotency key)."""
+                     timeout_s: int = 300, envs: dict[str, str] | None = None,
+                     resources: Resources | None = None) -> Sandbox:
+        """Create a sandbox from `template` (retrying transient failures with one idempotency key).
+
+        `resources`: on sandboxd the sandbox gets them (a 400 `SandboxException` above the
+        server's caps); on E2B the template must offer them, else `ResourcesUnavailable`.
+        """
         self._check_envs(envs)
         self._reap_idle()
         params = await self._connect()
         meta = {**(metadata or {}), OWNER_KEY: self.owner}
         if name:
             meta["name"] = name
+        on_e2b = self.provider == "e2b"
+        if resources and not on_e2b:
+            meta[RESOURCES_KEY] = resources.to_json()
+        if resources and on_e2b and (template, None) in self._granted:  # known too small: no create at all
+            resources.check(template, *self._granted[(template, None)])
         key = uuid.uuid4().hex
-        t0 = time.perf_counter()
-
-        async def attempt() -> AsyncSandbox:
-            await self._rate.acquire()
-            async with self._sem:
-                return await AsyncSandbox.create(template, timeout=timeout_s, metadata=meta, envs=envs or {},
-                                                 idempotency_key=key, **params)
-
-        def count_retry(_: BaseException) -> None:
-            self.counters["retries"] += 1
-
         try:
-            sdk = await with_retries(attempt, attempts=self.retry_attempts, on_retry=count_retry)
+            sdk = await self._call("create", lambda: AsyncSandbox.create(
+                template, timeout=timeout_s, metadata=meta, envs=envs or {}, idempotency_key=key, **params), rate=True)
         except BaseException:
             self.counters["create_failures"] += 1
             self._created_blind = True
             raise
-        finally:
-            if self.recorder is not None:
-                self.recorder.record("sandbox_create", (time.perf_counter() - t0) * 1000.0)
         sb = Sandbox(self, sdk, template, name)
         sb.lifetime_s = timeout_s
         sb.expires_at = time.monotonic() + timeout_s
         self._live[sb.id] = sb
         self._ever.add(sb.id)
         self.counters["created"] += 1
-        if self.meter is not None:
-            vcpu, mem = await self._template_resources(template, sb.id)
-            self.meter.sandbox_started(sb.id, vcpu=vcpu, memory_mb=mem)
+        if self.meter is not None or (resources and on_e2b):
+            try:
+                vcpu, mem = await self._granted_resources(template, None if on_e2b else resources, sb.id)
+                if resources and on_e2b:
+                    resources.check(template, vcpu, mem)
+            except BaseException:
+                await self.kill(sb.id)
+                raise
+            if self.meter is not None:
+                self.meter.sandbox_started(sb.id, vcpu=vcpu, memory_mb=mem)
         return sb
 
     async def connect(self, sandbox_id: str, template: str = "trading", timeout_s: int | None = None) -> Sandbox:
@@ -204,28 +246,21 @@ class SandboxManager:
         lifetime). It is not this manager's to clean up: `close` leaves it alone, `kill` ends it."""
         params = await self._connect()
         kwargs = {"timeout": timeout_s} if timeout_s else {}
-        sdk = await AsyncSandbox.connect(sandbox_id, **kwargs, **params)
+        sdk = await self._call("connect", lambda: AsyncSandbox.connect(sandbox_id, **kwargs, **params))
         return Sandbox(self, sdk, template, None)
 
-    async def _template_resources(self, template: str, sandbox_id: str) -> tuple[float, float]:
-        if template not in self._resources:
-            info = await AsyncSandbox.get_info(sandbox_id, **self._params)
-            self._resources[template] = (float(info.cpu_count), float(info.memory_mb))
-        return self._resources[template]
+    async def _granted_resources(self, template: str, resources: Resources | None, sandbox_id: str) -> tuple[float, float]:
+        """(vCPUs, memory MiB) the service reports for sandboxes of `template` made with `resources`."""
+        key = (template, resources)
+        if key not in self._granted:
+            info = await self._call("status", lambda: AsyncSandbox.get_info(sandbox_id, **self._params))
+            self._granted[key] = (float(info.cpu_count), float(info.memory_mb))
+        return self._granted[key]
 
     async def kill(self, sandbox_id: str) -> bool:
         """Kill a sandbox; False when the service no longer knew it."""
         params = await self._connect()
-        t0 = time.perf_counter()
-        try:
-            async def attempt() -> bool:
-                async with self._sem:
-                    return await AsyncSandbox.kill(sandbox_id, **params)
-
-            existed = await with_retries(attempt, attempts=self.retry_attempts)
-        finally:
-            if self.recorder is not None:
-                self.recorder.record("sandbox_kill", (time.perf_counter() - t0) * 1000.0)
+        existed = await self._call("kill", lambda: AsyncSandbox.kill(sandbox_id, **params))
         self._forget(sandbox_id)
         return existed
 
@@ -242,14 +277,10 @@ class SandboxManager:
     async def status(self, sandbox_id: str) -> dict[str, Any]:
         """The service's view of one sandbox; raises SandboxNotFound when it is gone."""
         params = await self._connect()
-        t0 = time.perf_counter()
         try:
-            info = await with_retries(lambda: AsyncSandbox.get_info(sandbox_id, **params), attempts=self.retry_attempts)
+            info = await self._call("status", lambda: AsyncSandbox.get_info(sandbox_id, **params))
         except NotFoundException as e:
             raise SandboxNotFound(f"sandbox {sandbox_id} not found") from e
-        finally:
-            if self.recorder is not None:
-                self.recorder.record("sandbox_status", (time.perf_counter() - t0) * 1000.0)
         return _info_dict(info)
 
     async def list(self, mine_only: bool = False) -> list[dict[str, Any]]:
@@ -260,8 +291,8 @@ class SandboxManager:
         query = SandboxQuery(metadata={OWNER_KEY: self.owner}) if mine_only else None
         pager = AsyncSandbox.list(query=query, **params)
         out: list[dict[str, Any]] = []
-        while pager.has_next:
-            out.extend(_info_dict(i) for i in await pager.next_items())
+        while pager.has_next:  # one call per page; a page fetch is idempotent
+            out.extend(_info_dict(i) for i in await self._call("list", pager.next_items))
         return out
 
     async def leaked(self) -> list[str]:
@@ -276,7 +307,13 @@ class SandboxManager:
         self._idle[template].append(sb)
 
     async def acquire(self, template: str = "trading", **create_kwargs: Any) -> Sandbox:
-        """A warm sandbox of `template` from the pool or the idle set, else a new one."""
+        """A warm sandbox of `template` from the pool or the idle set, else a new one.
+
+        With `create_kwargs` (envs, name, metadata, timeout_s, resources) it is always a new
+        one: a pooled or released sandbox was made without them.
+        """
+        if create_kwargs:
+            return await self.create(template, **create_kwargs)
         self._reap_idle()
         idle = self._idle.get(template)
         while idle and idle[-1].expires_at - time.monotonic() < EXPIRY_MARGIN_S:
@@ -343,7 +380,7 @@ class SandboxManager:
 
         async def renew(sb: Sandbox) -> None:
             try:
-                await AsyncSandbox.set_timeout(sb.id, int(sb.lifetime_s), **self._params)
+                await self._call("set_timeout", lambda: AsyncSandbox.set_timeout(sb.id, int(sb.lifetime_s), **self._params))
                 sb.expires_at = time.monotonic() + sb.lifetime_s
             except Exception:  # gone or unreachable: the next status/kill will say so
                 pass
@@ -369,4 +406,4 @@ def _info_dict(info) -> dict[str, Any]:
     }
 
 
-__all__ = ["SandboxManager", "SandboxError", "SandboxNotFound", "OWNER_KEY"]
+__all__ = ["SandboxManager", "SandboxError", "SandboxNotFound", "Resources", "ResourcesUnavailable", "OWNER_KEY"]

@@ -75,6 +75,46 @@ def test_fault_endpoint_throttles_creates_for_a_while(sandboxd):
     inject_faults(sandboxd.settings)
 
 
+def test_faults_injected_one_after_another_accumulate(sandboxd):
+    try:
+        inject_faults(sandboxd.settings, fail_next=2)
+        state = inject_faults(sandboxd.settings, throttle_s=30)  # regression: this erased fail_next
+        assert state["fail_next"] == 2 and state["throttle_remaining_s"] > 25
+        state = inject_faults(sandboxd.settings, fail_next=1)
+        assert state["fail_next"] == 1 and state["throttle_remaining_s"] > 25
+    finally:
+        state = inject_faults(sandboxd.settings)  # clears both
+    assert state["fail_next"] == 0 and state["throttle_remaining_s"] == 0
+
+
+def test_a_throttle_answers_429_on_every_control_plane_route(sandboxd):
+    from e2b.exceptions import RateLimitException
+
+    box = Sandbox.create("base", **sandboxd.sdk_params)
+    sid = box.sandbox_id
+    routes = [("POST", "/v2/sandboxes", {"templateID": "base"}), ("GET", "/v2/sandboxes", None),
+              ("GET", f"/sandboxes/{sid}", None), ("POST", f"/sandboxes/{sid}/timeout", {"timeout": 60}),
+              ("GET", f"/sandboxes/{sid}/metrics", None), ("DELETE", f"/sandboxes/{sid}", None)]
+    no_retries = {**sandboxd.sdk_params, "retries": 0}  # the SDK's own retries would wait it out
+    headers = {"X-API-KEY": sandboxd.token}
+    try:
+        inject_faults(sandboxd.settings, throttle_s=30)
+        for method, path, body in routes:
+            r = httpx.request(method, sandboxd.url + path, json=body, headers=headers)
+            assert r.status_code == 429 and r.json()["code"] == 429, (method, path, r.status_code)
+        with pytest.raises(RateLimitException):
+            Sandbox.list(**no_retries).next_items()
+        with pytest.raises(RateLimitException):
+            Sandbox.kill(sid, **no_retries)
+        assert box.commands.run("echo up").stdout == "up\n"  # the sandbox itself (envd) is not throttled
+        assert fault_state(sandboxd.settings)["throttle_remaining_s"] > 0  # nor the admin routes
+    finally:
+        inject_faults(sandboxd.settings)
+    for method, path, body in routes[1:]:  # the opposite case: unthrottled, every route answers
+        r = httpx.request(method, sandboxd.url + path, json=body, headers=headers)
+        assert r.status_code in (200, 204), (method, path, r.status_code)
+
+
 def test_metrics_report_real_cpu_and_memory(sandboxd):
     box = Sandbox.create("trading", **sandboxd.sdk_params)
     try:
@@ -111,3 +151,51 @@ def test_concurrent_starts_on_one_state_dir_make_one_server(tmp_path):
         assert daemon.probe(eps[0])
     finally:
         daemon.stop(tmp_path)
+
+
+@pytest.mark.slow
+def test_stop_removes_pidfile_and_endpoint_and_spares_can_be_off(tmp_path):
+    """Regression: uvicorn re-raises the SIGTERM it caught, so the cleanup after `serve()` never
+    ran and `stop` left a stale pidfile and endpoint.json behind."""
+    import os
+    import signal
+
+    from tradeswarm.sandbox.sandboxd import daemon
+
+    paths = daemon.DaemonPaths.of(tmp_path)
+    ep = daemon.start(tmp_path, extra_args=["--spares", "0"])
+    try:
+        params = {"api_key": ep.token, "api_url": ep.url, "sandbox_url": ep.url}
+        box = Sandbox.create("trading", **params)  # with no spares, a full copy of the template
+        assert box.commands.run("ls").stdout.split() == ["bin", "data", "lib"]
+        assert not list((paths.root / "sandboxes").glob(".spare-*"))
+        assert paths.pidfile.exists() and paths.endpoint.exists()
+        os.kill(ep.pid, signal.SIGTERM)  # what `stop` sends: the server must clean up after itself
+        deadline = time.monotonic() + 10
+        while daemon._alive(ep.pid):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert not paths.pidfile.exists() and not paths.endpoint.exists()
+    finally:
+        daemon.stop(tmp_path)
+    assert daemon.stop(tmp_path) is False
+
+
+def test_stop_never_signals_a_process_that_is_not_sandboxd(tmp_path):
+    """A stale pidfile whose pid now names another process: removed, nobody signalled."""
+    import subprocess
+
+    from tradeswarm.sandbox.sandboxd import daemon
+
+    paths = daemon.DaemonPaths.of(tmp_path)
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        paths.root.mkdir(parents=True)
+        paths.pidfile.write_text(f"{other.pid}\n")
+        paths.endpoint.write_text(json.dumps({"url": "http://127.0.0.1:9", "pid": other.pid}))
+        assert daemon.stop(tmp_path) is False
+        assert other.poll() is None  # still running
+        assert not paths.pidfile.exists() and not paths.endpoint.exists()
+    finally:
+        other.kill()
+        other.wait()

@@ -221,3 +221,27 @@ def test_a_sandbox_runs_on_the_vcpus_it_reports(sandboxd, tmp_path):
             assert str(box.get_info().cpu_count) == want and box.commands.run("nproc").stdout.strip() == want
         finally:
             box.kill()
+
+
+def test_resources_asked_at_create_are_applied_and_capped(sandboxd):
+    """The reserved metadata key: cores and address space per sandbox, refused beyond the caps."""
+    import json
+    import os
+
+    from e2b.exceptions import SandboxException
+
+    from tradeswarm.sandbox.sandboxd import RESOURCES_KEY
+
+    box = Sandbox.create("base", metadata={RESOURCES_KEY: json.dumps({"memory_mb": 256}), "k": "v"},
+                         **sandboxd.sdk_params)
+    try:
+        info = box.get_info()
+        assert (info.cpu_count, info.memory_mb, info.metadata) == (1, 256, {"k": "v"})
+        assert box.commands.run("ulimit -v").stdout.strip() == str(256 * 1024)
+    finally:
+        box.kill()
+    cores = len(os.sched_getaffinity(0))
+    for bad in ({"vcpus": cores + 1}, {"memory_mb": 10**9}, {"memory_mb": 8}, "not json"):
+        raw = bad if isinstance(bad, str) else json.dumps(bad)
+        with pytest.raises(SandboxException, match="400"):
+            Sandbox.create("base", metadata={RESOURCES_KEY: raw}, **sandboxd.sdk_params)

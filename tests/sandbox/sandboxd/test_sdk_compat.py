@@ -68,13 +68,23 @@ def test_envs_and_cwd(sb):
 
 
 def test_timeout_kills_the_whole_process_tree(sb):
+    # `setsid` leaves the command's process group: regression, it outlived the timeout
     with pytest.raises(TimeoutException):
-        sb.commands.run("sleep 30 & echo $! > child.pid; sleep 30", timeout=1)
-    child = int(sb.files.read("child.pid").strip())
+        sb.commands.run("sleep 30 & echo $! > child.pid; setsid sleep 77 & echo $! > escaped.pid; sleep 30",
+                        timeout=1)
+    pids = {name: int(sb.files.read(f"{name}.pid").strip()) for name in ("child", "escaped")}
     deadline = time.monotonic() + 3
-    while psutil.pid_exists(child) and psutil.Process(child).status() != psutil.STATUS_ZOMBIE:
-        assert time.monotonic() < deadline, "the command's child outlived the timeout"
-        time.sleep(0.05)
+    for name, pid in pids.items():
+        while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < deadline, f"the command's {name} process outlived the timeout"
+            time.sleep(0.05)
+    # the opposite case: without a timeout, a command's setsid process runs on after it
+    kept = int(sb.commands.run("setsid sleep 60 >/dev/null 2>&1 < /dev/null & echo $!").stdout)
+    time.sleep(0.3)
+    try:
+        assert psutil.Process(kept).status() != psutil.STATUS_ZOMBIE
+    finally:
+        psutil.Process(kept).kill()
 
 
 def test_background_command_with_stdin_and_kill(sandboxd):

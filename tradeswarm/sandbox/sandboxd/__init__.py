@@ -18,6 +18,16 @@ lifetime; the server reaps the orphans they leave. Modules: `registry` (sandboxe
 faults), `process_service` (commands), `workspace` (paths and files), `app` (HTTP routing, auth,
 metrics), `templates`, `daemon`, `_limits` (containment), `_orphans` (reaping).
 
+Per-sandbox resources: E2B's create call has none (its templates fix them), so a client asks
+sandboxd for them through a reserved metadata key, `tradeswarm_resources`, whose value is JSON
+`{"vcpus": 2, "memory_mb": 1024}` (either field may be left out: the server's default). The
+server pins the sandbox to that many cores and sets its address-space limit to that memory,
+reports both in `get_info` (`cpuCount`, `memoryMB`) and strips the key from the metadata; a
+request above its caps (the host's cores, `--max-memory-mb`) or malformed is refused with 400.
+
 Not a security boundary against a hostile sandbox: commands run as the server's user on the
 host's filesystem (no chroot, no network namespace); the workspace is their HOME and cwd.
 """
+
+#: The reserved metadata key a create carries its resource request in (see above).
+RESOURCES_KEY = "tradeswarm_resources"

@@ -14,8 +14,11 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-from tradeswarm.sandbox.sandboxd._orphans import reap
+import psutil
+
+from tradeswarm.sandbox.sandboxd._orphans import reap, reap_adopted
 
 _CGROUP_ROOTS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup"))
 
@@ -207,8 +210,27 @@ class CorePicker:
         self.vcpus = max(1, min(vcpus, len(self.available)))
         self._next = 0
 
-    def pick(self) -> tuple[int, ...]:
+    def pick(self, vcpus: int | None = None) -> tuple[int, ...]:
+        """`vcpus` cores (default: the server's per-sandbox count), at most all of the host's."""
         n = len(self.available)
-        cores = tuple(sorted(self.available[(self._next + i) % n] for i in range(self.vcpus)))
-        self._next = (self._next + self.vcpus) % n
+        want = min(n, vcpus or self.vcpus)
+        cores = tuple(sorted(self.available[(self._next + i) % n] for i in range(want)))
+        self._next = (self._next + want) % n
         return cores
+
+
+def kill_tree(leader: int, kill_group: Callable[[], None]) -> None:
+    """SIGKILL a command's process group and every process descended from its leader, also
+    those that left the group (`setsid`). The tree is read before anything dies: once a parent
+    dies its children are reparented (to sandboxd, the subreaper) and no longer descend from it."""
+    try:
+        tree = psutil.Process(leader).children(recursive=True)
+    except psutil.Error:
+        tree = []
+    kill_group()
+    for p in tree:
+        try:
+            p.kill()  # psutil refuses a pid reused since the tree was read
+        except psutil.Error:
+            pass
+    reap_adopted(tree)

@@ -9,17 +9,20 @@ what it adopts whenever a child dies (SIGCHLD).
 
 Which zombie children were adopted and which are asyncio's to wait for? sandboxd starts every
 child of its own as a session leader (`start_new_session`), so a zombie child that leads no
-process group is an adopted orphan. One that made itself a leader (setsid) is reaped when its
-sandbox is killed, by pid (`reap`).
+process group is an adopted orphan. One that made itself a leader (setsid) is reaped by pid
+when its command times out (`reap_adopted`) or its sandbox is killed (`reap`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import os
 import time
 from pathlib import Path
 from typing import Iterable
+
+import psutil
 
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -73,3 +76,25 @@ def reap(pids: Iterable[int], deadline_s: float = 0.5) -> None:
         if not left or time.monotonic() > end:
             return
         time.sleep(0.002)
+
+
+def reap_adopted(procs: Iterable[psutil.Process], interval_s: float = 0.05, deadline_s: float = 2.0) -> None:
+    """Reap these killed processes once they have exited and this server adopted them (their
+    parents die too, in any order), polling from the running event loop without blocking it."""
+    me, loop = os.getpid(), asyncio.get_running_loop()
+    end = loop.time() + deadline_s
+
+    def poll(left: list[psutil.Process]) -> None:
+        still = []
+        for p in left:
+            try:
+                # is_running compares start times: a pid reused since (say, by a new command
+                # of ours, which asyncio waits for) is never taken for this one
+                if p.is_running() and (p.ppid() != me or not _reaped(p.pid)):
+                    still.append(p)
+            except psutil.Error:
+                continue
+        if still and loop.time() < end:
+            loop.call_later(interval_s, poll, still)
+
+    poll(list(procs))

@@ -4,6 +4,9 @@ One listener serves both planes, as E2B's `sandbox_url` override allows: the SDK
 sandbox in the `E2b-Sandbox-Id` header of every envd request. Every request must carry a
 credential: the server token as `X-API-KEY` (REST, admin), or the sandbox's envd access token
 as `X-Access-Token` (envd). Errors are JSON `{"code", "message"}` bodies, as E2B answers.
+
+`/admin/faults` injects faults (POST sets the ones given, DELETE clears them): failed creates
+(500), and a throttle during which every control-plane call answers 429, as E2B's limiter does.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import signal
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 from urllib.parse import parse_qs
 
 import psutil
@@ -39,11 +43,16 @@ _MAX_BODY = 512 * 1024 * 1024
 
 
 class SandboxdApp:
-    """The ASGI callable; `registry` holds the state, `token` authenticates REST calls."""
+    """The ASGI callable; `registry` holds the state, `token` authenticates REST calls.
 
-    def __init__(self, registry: Registry, token: str) -> None:
+    `on_shutdown` runs once the server has stopped serving (after the sandboxes are killed):
+    uvicorn re-raises the SIGTERM it caught once it is done, so code after `serve()` never runs.
+    """
+
+    def __init__(self, registry: Registry, token: str, on_shutdown: Callable[[], None] | None = None) -> None:
         self.registry = registry
         self.token = token
+        self.on_shutdown = on_shutdown
         self.process_app = ProcessASGIApplication(ProcessService(registry))
         self.fs_app = FilesystemASGIApplication(FilesystemService(registry))
         self._reaper: asyncio.Task | None = None
@@ -90,6 +99,8 @@ class SandboxdApp:
                 if self._reaper is not None:
                     self._reaper.cancel()
                 self.registry.close()
+                if self.on_shutdown is not None:
+                    self.on_shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -138,6 +149,8 @@ class SandboxdApp:
         reg = self.registry
         if parts and parts[0] == "v2":
             parts = parts[1:]
+        if parts[:1] != ["admin"]:
+            reg.check_throttle()
         match method, parts:
             case "POST", ["sandboxes"]:
                 body = await _json_body(receive)
@@ -169,9 +182,14 @@ class SandboxdApp:
                 return 200, [_metrics(reg, reg.get(sid))], {}
             case "GET", ["admin", "faults"]:
                 return 200, reg.fault_state(), {}
-            case "POST", ["admin", "faults"]:
+            case "POST", ["admin", "faults"]:  # only the faults given change
                 body = await _json_body(receive)
-                return 200, reg.inject(body.get("fail_next", 0), body.get("throttle_s", 0.0), body.get("message")), {}
+                try:
+                    return 200, reg.inject(body.get("fail_next"), body.get("throttle_s"), body.get("message")), {}
+                except (TypeError, ValueError):
+                    raise ApiError(400, "fail_next must be an integer and throttle_s a number") from None
+            case "DELETE", ["admin", "faults"]:
+                return 200, reg.clear_faults(), {}
             case "GET", ["admin", "stats"]:
                 return 200, {"sandboxes": len(reg.sandboxes), "counters": reg.counters,
                              "max_sandboxes": reg.limits.max_sandboxes, "uptime_s": time.time() - self.started,

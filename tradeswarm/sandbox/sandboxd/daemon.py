@@ -116,24 +116,22 @@ def running(state_dir: Path) -> Endpoint | None:
     return ep if ep is not None and probe(ep) else None
 
 
-def serve(state_dir: Path, port: int = 0, max_sandboxes: int = 10, create_rate_per_s: float = 50.0,
-          memory_mb: int | None = None, max_processes: int | None = None, log_level: str = "warning",
-          token_file: Path | None = None, vcpus: int | None = None) -> None:
+def serve(state_dir: Path, port: int = 0, log_level: str = "warning", token_file: Path | None = None,
+          **limits) -> None:
     """Run sandboxd in the foreground until SIGINT/SIGTERM; writes the endpoint when listening.
 
-    Raises AlreadyServing when another server holds `state_dir`.
+    `limits`: `max_sandboxes`, `create_rate_per_s`, `spares`, `max_memory_mb` (`ServerLimits`)
+    and a sandbox's defaults `memory_mb`, `max_processes`, `vcpus` (`ResourceLimits`); None
+    keeps the default. Raises AlreadyServing when another server holds `state_dir`.
     """
     paths = DaemonPaths.of(state_dir)
     # Held for the server's lifetime: a second server on the same state would wipe this one's
     # workspaces and orphan its sandboxes.
     with _flock(paths.serve_lock, blocking=False):
-        _serve_locked(paths, port, max_sandboxes, create_rate_per_s, memory_mb, max_processes, log_level, token_file,
-                      vcpus)
+        _serve_locked(paths, port, log_level, token_file, {k: v for k, v in limits.items() if v is not None})
 
 
-def _serve_locked(paths: DaemonPaths, port: int, max_sandboxes: int, create_rate_per_s: float,
-                  memory_mb: int | None, max_processes: int | None, log_level: str, token_file: Path | None,
-                  vcpus: int | None) -> None:
+def _serve_locked(paths: DaemonPaths, port: int, log_level: str, token_file: Path | None, limits: dict) -> None:
     import asyncio
     import logging
 
@@ -146,12 +144,12 @@ def _serve_locked(paths: DaemonPaths, port: int, max_sandboxes: int, create_rate
     # A given token file lets a test stand in for E2B's cloud with a known (canary) key.
     token = Path(token_file).read_text().strip() if token_file else secrets.token_urlsafe(32)
     atomic_write_text(paths.token, token + "\n", mode=0o600)
-    defaults = ResourceLimits()
-    resources = ResourceLimits(memory_mb=memory_mb or defaults.memory_mb, vcpus=vcpus or defaults.vcpus,
-                               max_processes=max_processes or defaults.max_processes)
-    limits = ServerLimits(max_sandboxes=max_sandboxes, create_rate_per_s=create_rate_per_s, resources=resources)
-    registry = Registry(paths.root, limits)
-    app = SandboxdApp(registry, token)
+    resources = ResourceLimits(**{k: limits.pop(k) for k in ("memory_mb", "vcpus", "max_processes") if k in limits})
+    server_limits = ServerLimits(resources=resources, **limits)
+    if server_limits.max_memory_mb < resources.memory_mb:  # the default is always grantable
+        server_limits.max_memory_mb = resources.memory_mb
+    registry = Registry(paths.root, server_limits)
+    app = SandboxdApp(registry, token, on_shutdown=lambda: _remove_own_files(paths))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted sockets inherit it
@@ -167,13 +165,20 @@ def _serve_locked(paths: DaemonPaths, port: int, max_sandboxes: int, create_rate
     atomic_write_text(paths.pidfile, f"{os.getpid()}\n")
     try:
         asyncio.run(server.serve(sockets=[sock]))
-    finally:
+    finally:  # reached on SIGINT or a crash of the loop; SIGTERM ends in the app's on_shutdown
         registry.close()
-        for p in (paths.endpoint, paths.pidfile):
-            try:
-                p.unlink()
-            except FileNotFoundError:
-                pass
+        _remove_own_files(paths)
+
+
+def _remove_own_files(paths: DaemonPaths) -> None:
+    """Remove the endpoint and pidfile, unless they already name another (newer) server."""
+    try:
+        if int(paths.pidfile.read_text().strip()) != os.getpid():
+            return
+    except (OSError, ValueError):
+        pass
+    for p in (paths.endpoint, paths.pidfile):
+        p.unlink(missing_ok=True)
 
 
 def _no_httptools() -> bool:
@@ -222,25 +227,44 @@ def _start_locked(state_dir: Path, paths: DaemonPaths, wait_s: float, extra_args
 
 
 def stop(state_dir: Path, wait_s: float = 10.0) -> bool:
-    """Stop the daemon of `state_dir` (SIGTERM, then SIGKILL); False when none was running."""
+    """Stop the daemon of `state_dir` (SIGTERM, then SIGKILL); False when none was running.
+
+    A pidfile naming a process that is not a sandboxd (a stale file whose pid was reused) is
+    removed without signalling anyone. Both the pidfile and the endpoint are gone afterwards.
+    """
     paths = DaemonPaths.of(state_dir)
     try:
         pid = int(paths.pidfile.read_text().strip())
     except (OSError, ValueError):
         return False
+    stopped = _is_sandboxd(pid)
+    if stopped:
+        try:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + wait_s
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if _alive(pid):  # its own cleanup cannot run after this: ours below does it
+                os.kill(pid, signal.SIGKILL)
+                deadline = time.monotonic() + 5.0
+                while _alive(pid) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+        except ProcessLookupError:
+            stopped = False
+    for p in (paths.pidfile, paths.endpoint):
+        p.unlink(missing_ok=True)
+    return stopped
+
+
+def _is_sandboxd(pid: int) -> bool:
+    """True when `pid` runs `tradeswarm sandboxd serve` (as `python -m` or the console script)."""
     try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        paths.pidfile.unlink(missing_ok=True)
-        paths.endpoint.unlink(missing_ok=True)
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            argv = fh.read().decode(errors="replace").split("\0")
+    except OSError:
         return False
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return True
-        time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)
-    return True
+    return any((a == "tradeswarm" or a.endswith("/tradeswarm")) and argv[i + 1:i + 3] == ["sandboxd", "serve"]
+               for i, a in enumerate(argv))
 
 
 def _alive(pid: int) -> bool:

@@ -7,6 +7,8 @@ awaits between reading and changing the registry's state.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import os
 import secrets
 import shutil
@@ -17,13 +19,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tradeswarm.sandbox.sandboxd._limits import CorePicker, PidsCgroups, ResourceLimits
+import psutil
+
+from tradeswarm.sandbox.sandboxd import RESOURCES_KEY
+from tradeswarm.sandbox.sandboxd._limits import CorePicker, PidsCgroups, ResourceLimits, kill_tree
 from tradeswarm.sandbox.sandboxd.templates import TEMPLATE_ENVS, prepare_templates
 
 ENVD_VERSION = "0.6.4"  # every feature gate in e2b/envd/versions.py is on from here
 MAX_TIMEOUT_S = 24 * 3600  # E2B Pro's maximum lifetime
 SPARES_PER_TEMPLATE = 8  # workspaces copied ahead, so a create is a rename, not a copy
 SPARE_WAIT_S = 2.0  # how long a create waits for a spare being copied before copying itself
+MIN_MEMORY_MB = 64  # below this a sandbox's bash cannot start
 
 
 class ApiError(Exception):
@@ -36,12 +42,18 @@ class ApiError(Exception):
 
 @dataclass
 class ServerLimits:
-    """E2B-style account limits: concurrent sandboxes and create rate (token bucket)."""
+    """E2B-style account limits: concurrent sandboxes and create rate (token bucket).
+
+    `resources` are a sandbox's defaults; a create may ask for up to the host's cores and
+    `max_memory_mb` (default: the host's RAM). `spares`: workspaces copied ahead per template.
+    """
 
     max_sandboxes: int = 10
     create_rate_per_s: float = 50.0
     create_burst: int = 20
     resources: ResourceLimits = field(default_factory=ResourceLimits)
+    max_memory_mb: int = field(default_factory=lambda: psutil.virtual_memory().total // (1024 * 1024))
+    spares: int = SPARES_PER_TEMPLATE
 
     @property
     def cpu_count(self) -> int:
@@ -66,9 +78,9 @@ class Proc:
     timed_out: bool = False
 
     def expire(self) -> None:
-        """The command outlived its deadline: kill its group and remember why."""
+        """The command outlived its deadline: kill its whole tree and remember why."""
         self.timed_out = True
-        self.kill()
+        kill_tree(self.pid, self.kill)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Signal the whole process group (the command and everything it started)."""
@@ -130,7 +142,7 @@ class Registry:
         self._empty = {t for t, d in self.templates.items() if not any(d.iterdir())}
         self._creating = 0  # creates admitted and still copying: they count against the cap
         self.cgroups = PidsCgroups(uuid.uuid4().hex[:12])
-        self.cores = CorePicker(limits.resources.vcpus)
+        self.cores = CorePicker(self.limits.resources.vcpus)
         self.sandboxes: dict[str, SandboxRecord] = {}
         self._idempotency: dict[str, str] = {}
         self._tokens = float(self.limits.create_burst)
@@ -141,12 +153,29 @@ class Registry:
         self.counters = {"created": 0, "killed": 0, "expired": 0, "create_rejected": 0, "faults_injected": 0}
 
     # -- faults (the admin endpoint) ------------------------------------------------------
-    def inject(self, fail_next: int = 0, throttle_s: float = 0.0, message: str | None = None) -> dict:
-        self._fail_next = max(0, int(fail_next))
+    def inject(self, fail_next: int | None = None, throttle_s: float | None = None,
+               message: str | None = None) -> dict:
+        """Set the faults given; those not given keep their current state."""
+        if fail_next is not None:
+            self._fail_next = max(0, int(fail_next))
         if message:
             self._fail_message = message
-        self._throttle_until = time.monotonic() + float(throttle_s) if throttle_s > 0 else 0.0
+        if throttle_s is not None:
+            self._throttle_until = time.monotonic() + float(throttle_s) if float(throttle_s) > 0 else 0.0
         return self.fault_state()
+
+    def clear_faults(self) -> dict:
+        self._fail_next, self._throttle_until = 0, 0.0
+        return self.fault_state()
+
+    def check_throttle(self) -> None:
+        """An injected throttle answers every control-plane call 429, as E2B's rate limiter does.
+
+        No Retry-After (as with the concurrency cap): the SDK backs off exponentially (~0.7 s
+        over its 3 retries) before it raises RateLimitException to its caller."""
+        if time.monotonic() < self._throttle_until:
+            self.counters["faults_injected"] += 1
+            raise ApiError(429, "Rate limit exceeded, please try again later (injected)")
 
     def fault_state(self) -> dict:
         return {"fail_next": self._fail_next,
@@ -155,12 +184,8 @@ class Registry:
 
     # -- lifecycle ----------------------------------------------------------------------
     def _admit(self) -> None:
-        """Refuse a create as E2B would: injected faults, the concurrency cap, the rate."""
+        """Refuse a create as E2B would: injected failures, the concurrency cap, the rate."""
         now = time.monotonic()
-        if now < self._throttle_until:
-            self.counters["faults_injected"] += 1
-            raise ApiError(429, "Rate limit exceeded, please try again later (injected)",
-                           {"Retry-After": "1"})
         if self._fail_next > 0:
             self._fail_next -= 1
             self.counters["faults_injected"] += 1
@@ -190,6 +215,8 @@ class Registry:
         timeout_s = int(timeout_s if timeout_s is not None else 300)
         if not 0 < timeout_s <= MAX_TIMEOUT_S:
             raise ApiError(400, f"timeout must be between 1 and {MAX_TIMEOUT_S} seconds")
+        metadata = {str(k): str(v) for k, v in (metadata or {}).items()}
+        limits, vcpus = self._requested(metadata.pop(RESOURCES_KEY, None))
         self._admit()
         sid = "i" + uuid.uuid4().hex[:19]
         workspace = self.workspaces / sid
@@ -201,20 +228,37 @@ class Registry:
             raise ApiError(500, f"failed to create workspace: {e}") from e
         finally:
             self._creating -= 1
-        limits = self.limits.resources
         rec = SandboxRecord(
             id=sid, template=template, workspace=workspace, envd_token=secrets.token_urlsafe(24),
-            envs={str(k): str(v) for k, v in (envs or {}).items()},
-            metadata={str(k): str(v) for k, v in (metadata or {}).items()},
+            envs={str(k): str(v) for k, v in (envs or {}).items()}, metadata=metadata,
             started_at=datetime.now(timezone.utc), end_at=time.monotonic() + timeout_s,
             timeout_s=timeout_s, client_id=uuid.uuid4().hex[:8],
-            cgroup=self.cgroups.create(sid, limits.max_processes), limits=limits, cores=self.cores.pick(),
+            cgroup=self.cgroups.create(sid, limits.max_processes), limits=limits, cores=self.cores.pick(vcpus),
         )
         self.sandboxes[sid] = rec
         if idempotency_key:
             self._idempotency[idempotency_key] = sid
         self.counters["created"] += 1
         return rec
+
+    def _requested(self, raw: str | None) -> tuple[ResourceLimits, int]:
+        """The sandbox's limits and vCPU count: the defaults, or the request (400 beyond the caps)."""
+        base = self.limits.resources
+        if raw is None:
+            return base, self.cores.vcpus
+        try:
+            req = json.loads(raw)
+            vcpus = int(req.get("vcpus") or self.cores.vcpus)
+            memory_mb = int(req.get("memory_mb") or base.memory_mb)
+        except (ValueError, TypeError, AttributeError):
+            raise ApiError(400, f'metadata {RESOURCES_KEY!r} must be JSON {{"vcpus": int, "memory_mb": int}}') from None
+        max_vcpus = len(self.cores.available)
+        if not 1 <= vcpus <= max_vcpus:
+            raise ApiError(400, f"vcpus={vcpus} is outside this server's range 1..{max_vcpus}")
+        if not MIN_MEMORY_MB <= memory_mb <= self.limits.max_memory_mb:
+            raise ApiError(400, f"memory_mb={memory_mb} is outside this server's range "
+                                f"{MIN_MEMORY_MB}..{self.limits.max_memory_mb}")
+        return dataclasses.replace(base, vcpus=vcpus, memory_mb=memory_mb), vcpus
 
     def get(self, sandbox_id: str) -> SandboxRecord:
         rec = self.sandboxes.get(sandbox_id)
@@ -290,7 +334,7 @@ class Registry:
 
     def _refill_spares(self) -> None:
         for template, ready in self._spares.items():
-            while template not in self._empty and len(ready) + self._spares_inflight[template] < SPARES_PER_TEMPLATE:
+            while template not in self._empty and len(ready) + self._spares_inflight[template] < self.limits.spares:
                 self._spares_inflight[template] += 1
                 self._background(self._make_spare(template))
 
