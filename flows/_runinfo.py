@@ -1,4 +1,4 @@
-"""Facts about a run that go into results.json: its id, inputs hash, versions and machine."""
+"""Facts about a run that go into results.json: its id, provider, inputs hash, versions and machine."""
 
 from __future__ import annotations
 
@@ -63,3 +63,12 @@ def inputs_sha256(spec: dict, fingerprints: dict[str, str], sha: str | None) -> 
     """One hash over everything a run's result depends on: spec, data content, code."""
     blob = json.dumps({"spec": spec, "data": fingerprints, "git": sha}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def resolve_provider(spec, override: str | None, settings) -> str:
+    """`--provider` first, then a provider the spec names explicitly, else the environment's:
+    e2b when E2B_API_KEY is set, the local sandboxd otherwise (a spec without a `provider`
+    key follows the environment)."""
+    if override:
+        return override
+    return spec.provider if "provider" in spec.model_fields_set else settings.provider

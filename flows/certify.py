@@ -3,15 +3,16 @@
 What it does, in order:
 
 1. **provision** — sandboxes through the official `e2b` SDK (E2B's cloud with a key, the local
-   sandboxd without): full lifecycles timed, and the "without" side of each cost optimization
-   measured (pooling, template caching).
+   sandboxd without): 100 full lifecycles timed (enough for a P99), and the "without" side of
+   each cost optimization measured (pooling, template caching, batching, idle cleanup).
 2. **deploy ∥ research** — the spec's agents start as real processes in sandboxes, while in a
    worker thread every dataset passes the great-expectations contract and every strategy is
    backtested (vectorbt, cross-checked by the reference simulator, with validity gates).
 3. **parity** — the live agents' answers against the backtests' signal series.
 4. **stress** — 1,000 tasks (standard profile) through the live swarm, open-loop, with an
    exact ledger and the spec's injected faults.
-5. **trade** — consensus rounds over recent bars into the paper broker.
+5. **trade** — consensus rounds over recent bars into the paper broker, or into Alpaca's paper
+   account when Alpaca keys are set.
 6. **judge** — every measurement against the spec: checks, scores, readiness, verdict.
 7. **report** — report.md, results.json, junit.xml, charts, the runs index, Prefect artifacts.
 
@@ -40,7 +41,7 @@ from flows import _runinfo
 from tasks import agents as agent_tasks
 from tasks import research, sandboxes
 from tasks.judging import judge
-from tasks.publish import publish, write_run
+from tasks.publish import publish, write_results, write_run
 from tradeswarm import progress
 from tradeswarm.costmeter import CostMeter
 from tradeswarm.metrics import LatencyRecorder
@@ -61,6 +62,7 @@ class Run:
     meter: CostMeter = field(default_factory=CostMeter)
     evidence: dict = field(default_factory=dict)
     stages: dict = field(default_factory=dict)
+    stage_parts: dict = field(default_factory=dict)  # the parallel branches of deploy+research, timed apart
     errors: dict = field(default_factory=dict)
     side_sandboxes: dict = field(default_factory=dict)  # counters of the optimization probes' manager
 
@@ -91,6 +93,15 @@ def _settings(provider: str):
     return s if provider == "e2b" else s.model_copy(update={"e2b_api_key": None})
 
 
+LIFECYCLE_CYCLES = 100  # a P99 with a confidence interval needs at least 100 samples
+
+
+def _lifecycle_cycles(spec) -> int:
+    """Full sandbox lifecycles the provision stage times (the spec may ask for another number)."""
+    asked = getattr(spec.sandboxes, "lifecycle_cycles", None)  # a spec field still to come
+    return max(asked or LIFECYCLE_CYCLES, spec.sandboxes.count)
+
+
 def _window(spec) -> tuple[str | None, str | None]:
     """The spec's data window as ISO dates (None: from the first bar / to the last)."""
     return tuple(d.isoformat() if d else None for d in (spec.data.start, spec.data.end))
@@ -103,7 +114,7 @@ def _research(run: Run) -> tuple[list[dict], list[dict], dict]:
 
     spec = run.spec
     start, end = _window(spec)
-    warm_up()
+    t0 = time.perf_counter()
     fingerprints, validations, passed = {}, [], set()
     contract = spec.data.contract.model_dump(mode="json")
     for symbol in dict.fromkeys([*spec.data.datasets, *spec.backtest_symbols]):
@@ -118,6 +129,9 @@ def _research(run: Run) -> tuple[list[dict], list[dict], dict]:
         validations.append(row)
         if row["failed"] == 0:
             passed.add(symbol)
+    run.stage_parts["data"] = round(time.perf_counter() - t0, 3)
+    t0 = time.perf_counter()
+    warm_up()
     backtests, settings = [], spec.backtest_settings()
     for strat in spec.backtest.strategies:
         grid = strat.sweep or strat.params
@@ -129,6 +143,7 @@ def _research(run: Run) -> tuple[list[dict], list[dict], dict]:
                                                    fingerprints[symbol]))
             except ValueError as e:
                 run.errors[f"backtest {strat.name}/{symbol}"] = str(e)
+    run.stage_parts["backtests"] = round(time.perf_counter() - t0, 3)
     return validations, backtests, fingerprints
 
 
@@ -162,7 +177,8 @@ async def _optimizations(run: Run, settings, agents: list[dict], end: str | None
 
     strategy = next(a["type"] for a in agents if a["type"] != "risk_manager")
     symbol = next(a["symbols"][0] for a in agents if a["type"] == strategy)
-    mgr = SandboxManager(settings=settings, meter=run.meter)
+    # no keepalive: the idle-cleanup probe leaves a sandbox to its lifetime on purpose
+    mgr = SandboxManager(settings=settings, meter=run.meter, keepalive=False)
     try:
         async with mgr:
             return await sandboxes.optimizations(mgr, symbol=symbol, strategy=strategy, end=end, window=window)
@@ -186,8 +202,12 @@ async def _certify(run: Run, settings) -> None:
                          rate_per_s=spec.sandboxes.create_rate_per_s, pool_size=spec.sandboxes.pool_size)
     async with mgr:
         try:
+            # one cheap call first: an unreachable provider or a refused key ends the run's
+            # swarm stages at once (judged on no evidence), not after a hundred retried creates
+            await mgr.list(mine_only=True)
+
             async def provision():
-                probe = await sandboxes.lifecycle(mgr, cycles=max(20, spec.sandboxes.count),
+                probe = await sandboxes.lifecycle(mgr, cycles=_lifecycle_cycles(spec),
                                                   concurrency=spec.sandboxes.max_concurrent,
                                                   timeout_s=spec.sandboxes.timeout_s)
                 ev["sandboxes"] = probe
@@ -203,8 +223,15 @@ async def _certify(run: Run, settings) -> None:
             async with coord:
                 async def deploy_and_research():
                     # independent branches: one failing must not cancel the other's evidence
+                    async def deploy():
+                        t0 = time.perf_counter()
+                        try:
+                            return await agent_tasks.deploy(coord, agents)
+                        finally:
+                            run.stage_parts["deploy"] = round(time.perf_counter() - t0, 3)
+
                     deployed, researched = await asyncio.gather(
-                        agent_tasks.deploy(coord, agents), asyncio.to_thread(_research, run), return_exceptions=True)
+                        deploy(), asyncio.to_thread(_research, run), return_exceptions=True)
                     for name, out in (("deploy", deployed), ("research", researched)):
                         if isinstance(out, BaseException):
                             if not isinstance(out, Exception):
@@ -241,11 +268,16 @@ async def _certify(run: Run, settings) -> None:
                 await run.stage("stress", stress)
 
                 async def trade():
+                    from tradeswarm.broker import AlpacaBroker
+
                     strategies = sorted({a["type"] for a in agents if a["type"] != "risk_manager"})
                     before = coord.evidence()["consensus"]
+                    # with Alpaca keys the orders go to Alpaca's paper account (ALPACA_TRADING_URL
+                    # overrides the endpoint); without, to the paper broker that fills like the backtests
+                    broker = AlpacaBroker(settings) if settings.has_alpaca else None
                     ev["portfolio"] = await agent_tasks.paper_session(
                         coord, strategies, end=end, bars=spec.stress.window // 5,
-                        fees=spec.backtest.fees, slippage=spec.backtest.slippage)
+                        fees=spec.backtest.fees, slippage=spec.backtest.slippage, broker=broker)
                     # The functional consensus check judges rounds held without injected faults;
                     # the stress test's rounds (with faults) are judged by the reliability checks.
                     after = coord.evidence()["consensus"]
@@ -267,31 +299,53 @@ async def _certify(run: Run, settings) -> None:
     sb["leaked"] = len(await mgr.leaked()) + side.get("leaked", 0) + shards.get("leaked", 0)
 
 
-def _savings(ev: dict, meter: dict, timeout_s: int) -> dict:
-    """With and without each cost optimization, from this run's measurements."""
+# Sandbox-seconds per unit of each optimization's measurement. Pooling is left out on purpose:
+# it saves waiting time, not billed time (the warm pool's sandboxes are billed while they wait).
+SANDBOX_SECONDS_PER_UNIT = {"template_caching": 1e-3, "batching": 1e-3, "idle_cleanup": 1.0}
+
+
+def _savings(ev: dict, meter: dict, spec) -> dict:
+    """With and without each cost optimization, from this run's measurements, also in USD."""
+    from validation.cost import per_sandbox_rates, price_table, projected_daily_usd
+
     opt = ev.get("optimizations") or {}
-    out = {k: opt[k] for k in ("pooling", "template_caching") if k in opt}
+    out = {k: dict(opt[k]) for k in ("pooling", "template_caching", "idle_cleanup") if k in opt}
     service = (ev.get("stress") or {}).get("latency", {}).get("stress_service", {})
     if opt.get("spawn_per_task_ms") and service.get("p50") is not None:
         out["batching"] = {"with": service["p50"], "without": statistics.fmean(opt["spawn_per_task_ms"]),
                            "unit": "ms per signal task"}
-    if meter.get("sandboxes"):
-        # without idle cleanup a sandbox lives until its lifetime timeout (E2B's behaviour)
-        out["idle_cleanup"] = {"with": meter["sandbox_seconds"], "without": meter["sandboxes"] * timeout_s,
-                               "unit": "sandbox-seconds"}
+    rates = per_sandbox_rates(meter)
+    if rates is None:
+        return out
+    prices = price_table(spec.cost.price_table, core_hour_usd=spec.cost.core_hour_usd)
+    # the price of one second of a sandbox like this run's (its measured vCPUs and memory)
+    usd_per_s = projected_daily_usd(prices, sandboxes=1, hours_per_day=1 / 3600, vcpu=rates["vcpu"], gib=rates["gib"])
+    for name, m in out.items():
+        scale = SANDBOX_SECONDS_PER_UNIT.get(name)
+        if scale is not None:
+            m.update(with_usd=m["with"] * scale * usd_per_s, without_usd=m["without"] * scale * usd_per_s,
+                     saved_usd=(m["without"] - m["with"]) * scale * usd_per_s)
     return out
+
+
+def _priced(savings_rows: list[dict], measurements: dict) -> list[dict]:
+    """The judge's savings rows with the USD figures measured beside them (None: not a billed saving)."""
+    keys = ("with_usd", "without_usd", "saved_usd")
+    return [{**row, **{k: (measurements.get(row.get("name")) or {}).get(k) for k in keys}} for row in savings_rows]
 
 
 @flow(name="certification", log_prints=False)
 async def certification(profile: str = "standard", spec_path: str | None = None, provider: str | None = None,
-                        out: str | None = None) -> dict:
-    """Certify the swarm under `profile` (or the spec file `spec_path`); returns results.json."""
+                        out: str | None = None, overrides: dict | None = None) -> dict:
+    """Certify the swarm under `profile` (or the spec file `spec_path`, with `overrides` merged
+    in depth first, e.g. a smaller stress test); returns results.json."""
     from tradeswarm.stress import summarize
     from validation import load_spec
 
-    spec = load_spec(spec_path or profile)
-    if provider:
-        spec = spec.model_copy(update={"provider": provider})
+    from tradeswarm.settings import Settings
+
+    spec = load_spec(spec_path or profile, overrides=overrides)
+    spec = spec.model_copy(update={"provider": _runinfo.resolve_provider(spec, provider, Settings())})
     settings = _settings(spec.provider)
     started = datetime.now(timezone.utc)
     rid = _runinfo.run_id(started, spec.name)
@@ -303,7 +357,7 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
     try:
         await _certify(run, settings)
     except Exception as e:  # noqa: BLE001 - e.g. no sandbox provider: judged as missing evidence
-        run.errors["sandbox provider"] = f"{type(e).__name__}: {e}"
+        run.errors["sandbox provider"] = f"{spec.provider}: {type(e).__name__}: {e}"
     ev = run.evidence
     samples = run.recorder.snapshot()
     stress_latency = (ev.get("stress") or {}).get("latency", {})
@@ -313,7 +367,7 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
     duration = time.perf_counter() - t0
     ev.update(latency=latency, samples=samples, duration_s=duration,
               cost={"meter": meter, "elapsed_s": duration, "tasks": (ev.get("stress") or {}).get("submitted"),
-                    "savings_measurements": _savings(ev, meter, spec.sandboxes.timeout_s)})
+                    "savings_measurements": _savings(ev, meter, spec)})
 
     async def judging():
         ev["judgement"] = await asyncio.to_thread(
@@ -323,6 +377,9 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
 
     await run.stage("judge", judging)
     judgement = ev.pop("judgement", None) or {}
+    if isinstance(judgement.get("cost"), dict):
+        judgement["cost"]["savings"] = _priced(judgement["cost"].get("savings") or [],
+                                               ev["cost"]["savings_measurements"])
     sha = _runinfo.git_sha()
     results = {
         "schema": "tradeswarm.certification/v1",
@@ -336,7 +393,7 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
         **{k: v for k, v in judgement.items() if k not in ("verdict", "readiness_score")},
         **{k: v for k, v in ev.items() if k not in ("samples", "cost", "fingerprints", "duration_s")},
         "sandboxes_leaked": ev.get("sandboxes", {}).get("leaked"),
-        "stages": run.stages, "errors": run.errors, "spec": spec.resolved(),
+        "stages": run.stages, "stage_parts": run.stage_parts, "errors": run.errors, "spec": spec.resolved(),
         "report_path": str(run_dir / "report.md"),
     }
 
@@ -346,7 +403,9 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
         return f"{len(files)} files in {run_dir}"
 
     await run.stage("report", report)
+    # results.json was written while the report stage ran: rewritten (atomically) with its time
     results["stages"] = run.stages
+    await asyncio.to_thread(write_results, results, str(run_dir))
     return results
 
 

@@ -11,6 +11,7 @@ import re
 from typing import Any, Iterable
 
 NOT_MEASURED = "not measured in this run"
+REPORT_MODE = 0o644  # report files are for analysts: readable by all (secrets and tokens stay 0600)
 DASH = "—"
 
 _FRACTION_UNITS = {"ratio", "fraction", "rate", "return"}

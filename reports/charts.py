@@ -12,7 +12,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from reports._format import fmt_generic, fmt_ms, fmt_score, is_number
+from reports._format import REPORT_MODE, fmt_generic, fmt_ms, fmt_score, is_number
 from reports.markdown import STRESS_OP
 from tradeswarm._io import atomic_write_bytes
 
@@ -33,7 +33,7 @@ def _save(fig, path: Path) -> None:
     buf = io.BytesIO()
     # no Software/date metadata: the same run renders the same bytes
     fig.savefig(buf, format="png", metadata={"Software": None})
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue(), mode=REPORT_MODE)
 
 
 def score_bands(results: dict) -> tuple[float, float]:

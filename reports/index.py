@@ -1,4 +1,9 @@
-"""The runs index: `index.md` and `index_trend.png` in the runs root, listing every run.
+"""The runs index: `index.md` and `index_trend.png` listing every run of a runs root.
+
+The index sits next to the `runs/` folder it lists: `reports/index.md` for the default
+`reports/runs/<run-id>/`. A runs root with another name (`--out DIR` puts a run wherever the
+user asks) gets its index inside it, beside the run directories — never above a folder the
+user did not name.
 
 Two certifications may finish at the same moment and both update the index: an exclusive
 `flock` on `.index.lock` in the runs root serialises the updates, and each file is written
@@ -13,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from reports._format import DASH, code, esc, fmt_score, fmt_time, is_number, table
+from reports._format import DASH, REPORT_MODE, code, esc, fmt_score, fmt_time, is_number, table
 from reports.markdown import VERDICT_MARK
 from tradeswarm._io import atomic_write_text
 
@@ -32,6 +37,12 @@ def index_lock(runs_root: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def index_dir(runs_root: Path) -> Path:
+    """Where the index of `runs_root` is written (see the module docstring)."""
+    runs_root = Path(runs_root)
+    return runs_root.parent if runs_root.name == "runs" else runs_root
 
 
 def collect_runs(runs_root: Path) -> list[dict]:
@@ -61,8 +72,8 @@ def collect_runs(runs_root: Path) -> list[dict]:
     return runs
 
 
-def index_markdown(runs: list[dict], *, trend: bool) -> str:
-    """The index page: newest run first."""
+def index_markdown(runs: list[dict], *, trend: bool, prefix: str = "") -> str:
+    """The index page: newest run first; `prefix` is the runs root relative to the index."""
     lines = ["# Certification runs", ""]
     if not runs:
         return "\n".join(lines + ["No runs yet.", ""])
@@ -74,7 +85,7 @@ def index_markdown(runs: list[dict], *, trend: bool) -> str:
             rows.append([DASH, code(r["dir"]), DASH, esc(r["error"]), DASH, DASH])
             continue
         verdict = str(r.get("verdict") or DASH)
-        link = f"[report]({r['dir']}/report.md)" if r.get("has_report") else "no report"
+        link = f"[report]({prefix}{r['dir']}/report.md)" if r.get("has_report") else "no report"
         rows.append(
             [
                 fmt_time(r.get("started_at")),
@@ -94,13 +105,16 @@ def update_index(runs_root: Path) -> list[Path]:
     from reports.charts import score_bands, trend_chart
 
     runs_root = Path(runs_root)
+    where = index_dir(runs_root)
+    prefix = "" if where == runs_root else f"{runs_root.name}/"
     with index_lock(runs_root):
         runs = collect_runs(runs_root)
         ok = [r for r in runs if "error" not in r]
         bands = score_bands(ok[-1]) if ok else None
-        trend_path = runs_root / TREND_NAME
+        trend_path = where / TREND_NAME
         has_trend = trend_chart(ok, trend_path, bands)
         if not has_trend and trend_path.exists():
             trend_path.unlink()
-        written = [atomic_write_text(runs_root / INDEX_NAME, index_markdown(runs, trend=has_trend))]
+        written = [atomic_write_text(where / INDEX_NAME, index_markdown(runs, trend=has_trend, prefix=prefix),
+                                     mode=REPORT_MODE)]
         return written + ([trend_path] if has_trend else [])

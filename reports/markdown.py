@@ -171,7 +171,7 @@ HISTORY_KEYS = ["previous_run_id", "compared_runs", "readiness_delta", "cost_del
 CHECK_KEYS = ["id", "category", "description", "threshold", "observed", "unit", "status", "critical", "evidence", "details", "waiver"]
 RUN_KEYS = [
     "run_id", "profile", "provider", "started_at", "finished_at", "duration_s", "verdict", "readiness_score",
-    "git_sha", "inputs_sha256", "seed", "machine", "versions", "stages", "sandboxes_leaked", "errors",
+    "git_sha", "inputs_sha256", "seed", "machine", "versions", "stages", "stage_parts", "sandboxes_leaked", "errors",
 ]
 
 
@@ -195,7 +195,7 @@ def shown_keys() -> list[str]:
     keys += [f"stress.{k}" for k in ("errors_by_class", "aborted", "abort_reason", "throughput_series", "per_agent", "resources")]
     keys += [f"stress.faults[].{k}" for k in ("kind", "params", "at_s", "injected", "recovered", "cost")]
     keys += [f"cost.{k}" for k, _, _ in COST_FIELDS] + ["cost.breakdown"]
-    keys += [f"cost.savings[].{k}" for k in ("name", "with", "without", "unit", "saved_pct")]
+    keys += [f"cost.savings[].{k}" for k in ("name", "with", "without", "unit", "saved_pct", "saved_usd")]
     keys += [f"history.{k}" for k in HISTORY_KEYS]
     keys += [f"waivers[].{k}" for k in ("check", "owner", "reason", "expires", "active")]
     return keys
@@ -593,10 +593,13 @@ def _cost(results: dict) -> str:
 
     sv = (
         table(
-            ["optimization", "with", "without", "saved"],
-            ([esc(s.get("name")), esc(measured(s, "with")), esc(measured(s, "without")), fmt_pct_value(s.get("saved_pct"))] for s in savings),
-            "lrrr",
+            ["optimization", "with", "without", "saved", "saved $"],
+            ([esc(s.get("name")), esc(measured(s, "with")), esc(measured(s, "without")), fmt_pct_value(s.get("saved_pct")),
+              fmt_usd(s.get("saved_usd"))] for s in savings),
+            "lrrrr",
         )
+        + "\n\nsaved $: the billed sandbox time saved, priced at this run's measured vCPUs and memory per sandbox "
+        "(pooling saves waiting, not billed time)."
         if savings
         else _missing("savings")
     )
@@ -760,5 +763,8 @@ def _environment(results: dict) -> str:
     )
     stages = _dict(results, "stages")
     if stages:
-        blocks.append("Stage timings:\n\n" + table(["stage", "time"], ([esc(k), fmt_seconds(v)] for k, v in stages.items()), "lr"))
+        # the parallel branches of a stage, each timed on its own
+        parts = [(f"{k} (in parallel, within deploy+research)", v) for k, v in (_dict(results, "stage_parts") or {}).items()]
+        rows = [*stages.items(), *parts]
+        blocks.append("Stage timings:\n\n" + table(["stage", "time"], ([esc(k), fmt_seconds(v)] for k, v in rows), "lr"))
     return _section("Environment", *blocks)

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
 
-from reports._format import esc
+from reports._format import REPORT_MODE, esc
 from reports.charts import render_charts
 from reports.junit import junit_xml
 from reports.markdown import markdown_report
@@ -71,8 +71,9 @@ def render(results: dict, run_dir: Path, *, samples: dict | None = None) -> list
     charts = render_charts(results, samples, run_dir / "charts")
     # an error message may quote a key: it must not reach a file
     written = [
-        atomic_write_text(run_dir / "report.md", scrub(markdown_report(results, charts=[p.name for p in charts]))),
-        atomic_write_text(run_dir / "junit.xml", scrub(junit_xml(results))),
+        atomic_write_text(run_dir / "report.md", scrub(markdown_report(results, charts=[p.name for p in charts])),
+                          mode=REPORT_MODE),
+        atomic_write_text(run_dir / "junit.xml", scrub(junit_xml(results)), mode=REPORT_MODE),
     ]
     return written + charts
 

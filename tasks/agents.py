@@ -29,6 +29,7 @@ async def parity(coord: Any, end: str | None, bars: int, window: int) -> list[di
 
 @task(name="paper-session", cache_policy=NO_CACHE)
 async def paper_session(coord: Any, strategies: list[str], end: str | None, bars: int,
-                        fees: float, slippage: float) -> dict:
-    """Consensus rounds over recent bars into the paper broker; the portfolio evidence."""
-    return await probes.paper_session(coord, strategies, end=end, bars=bars, fees=fees, slippage=slippage)
+                        fees: float, slippage: float, broker: Any = None) -> dict:
+    """Consensus rounds over recent bars into `broker` (default: the paper broker); the portfolio evidence."""
+    return await probes.paper_session(coord, strategies, end=end, bars=bars, fees=fees, slippage=slippage,
+                                      broker=broker)

@@ -10,6 +10,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from reports._format import REPORT_MODE
 from tradeswarm._io import atomic_write_text
 from tradeswarm.settings import mask_secrets
 
@@ -19,15 +20,26 @@ def artifact_key(profile: str) -> str:
     return "certification-" + (re.sub(r"[^a-z0-9-]+", "-", profile.lower()).strip("-") or "custom")
 
 
+def write_json(run_dir: str, name: str, doc: dict) -> Path:
+    """One JSON file of the run, secrets masked, readable by analysts (0644)."""
+    # an error message may quote a key: masked here as in every other file of the run
+    return atomic_write_text(Path(run_dir) / name, mask_secrets(json.dumps(doc, indent=2, default=str)) + "\n",
+                             mode=REPORT_MODE)
+
+
+def write_results(results: dict, run_dir: str) -> Path:
+    """(Re)write results.json, e.g. once the report stage's own time is known."""
+    return write_json(run_dir, "results.json", results)
+
+
 @task(name="write-run", cache_policy=NO_CACHE)
 def write_run(results: dict, samples: dict, run_dir: str) -> list[str]:
     """Write results.json and samples.json, render the report, update the runs index."""
     from reports import render, update_index
 
     run = Path(run_dir)
-    for name, doc in (("samples.json", samples), ("results.json", results)):
-        # an error message may quote a key: masked here as in every other file of the run
-        atomic_write_text(run / name, mask_secrets(json.dumps(doc, indent=2, default=str)) + "\n")
+    write_json(run_dir, "samples.json", samples)
+    write_results(results, run_dir)
     files = render(results, run, samples=samples)
     update_index(run.parent)
     return [str(p) for p in files]

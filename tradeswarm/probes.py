@@ -6,8 +6,10 @@ probe never fills in a value it did not observe: what fails is reported as an er
 
 - `sandbox_lifecycle`: create → exec → status → kill, `cycles` times.
 - `live_parity`: the deployed agents' answers against the strategies' backtest series.
-- `paper_session`: consensus rounds over recent bars, orders into the paper broker.
-- `template_caching`, `spawn_per_task`: the "without" sides of two cost optimizations.
+- `paper_session`: consensus rounds over recent bars, orders into the paper broker (or Alpaca's
+  paper account when the run has Alpaca keys).
+- `template_caching`, `spawn_per_task`, `pooling`, `idle_cleanup`: each cost optimization
+  measured with and without.
 """
 
 from __future__ import annotations
@@ -104,17 +106,19 @@ async def live_parity(coord: Any, *, end: str | None, bars: int = 10, window: in
 
 
 async def paper_session(coord: Any, strategies: Sequence[str], *, end: str | None, bars: int,
-                        fees: float, slippage: float, synthetic: dict | None = None) -> dict:
+                        fees: float, slippage: float, synthetic: dict | None = None, broker: Any = None) -> dict:
     """Trade the last `bars` bars up to `end`: one consensus round per strategy, symbol and bar.
 
-    Orders go to one `PaperBroker` (next-bar-open fills, the backtests' costs), so the
-    portfolio invariant is checked after every fill the live swarm causes.
+    Orders go to `broker` — Alpaca's paper account when the run has Alpaca keys — or else to
+    one `PaperBroker` (next-bar-open fills, the backtests' costs). `execute_round` checks the
+    portfolio invariant after every fill; a violation is counted by the broker, recorded as an
+    error of its round, and the session goes on.
     """
     from tradeswarm.agents.runner import load_frame
     from tradeswarm.broker import PaperBroker
     from tradeswarm.swarm.execute import execute_round
 
-    broker = PaperBroker(fees=fees, slippage=slippage)
+    broker = broker if broker is not None else PaperBroker(fees=fees, slippage=slippage)
     decisions = 0
     errors: list[str] = []
     for strategy in strategies:
@@ -131,7 +135,7 @@ async def paper_session(coord: Any, strategies: Sequence[str], *, end: str | Non
                 except Exception as e:
                     errors.append(f"{strategy}/{symbol}@{stamp.date()}: {type(e).__name__}: {e}")
     account = broker.get_account()
-    return {**broker.counters(), "equity": account["equity"], "cash": account["cash"],
+    return {**broker.counters(), "broker": broker.name, "equity": account["equity"], "cash": account["cash"],
             "decisions": decisions, "errors": errors[:10], "error_count": len(errors)}
 
 
@@ -209,3 +213,32 @@ async def pooling(mgr: Any, *, repeats: int = 3) -> dict:
     finally:
         await asyncio.gather(*(mgr.kill(sb.id) for sb in {sb.id: sb for sb in made}.values()))
     return {"with": float(np.mean(warm)), "without": float(np.mean(cold)), "unit": "ms per sandbox handed out"}
+
+
+async def idle_cleanup(mgr: Any, *, lifetime_s: int = 3, poll_s: float = 0.1) -> dict:
+    """Seconds an idle sandbox stays alive (billed): killed once idle vs left to its lifetime.
+
+    Two sandboxes with a `lifetime_s` lifetime run a command and go idle; one is killed at
+    once (idle cleanup), the other is left to the provider, which ends it when its lifetime
+    runs out (E2B's behaviour, and sandboxd's). In both cases the time from idle to gone is
+    read from the provider (status until not found), not assumed. `mgr` must not keep its
+    sandboxes alive (`keepalive=False`), or it would extend the abandoned one.
+    """
+    from tradeswarm.sandbox import SandboxNotFound
+
+    async def idle_to_gone(cleanup: bool) -> float:
+        sb = await mgr.create("base", name="idle-cleanup" if cleanup else "idle-abandoned", timeout_s=lifetime_s)
+        await sb.run("true", timeout_s=30)
+        t0 = time.perf_counter()
+        if cleanup:
+            await mgr.kill(sb.id)
+        while time.perf_counter() - t0 < lifetime_s + 30:
+            try:
+                await mgr.status(sb.id)
+            except SandboxNotFound:
+                return time.perf_counter() - t0
+            await asyncio.sleep(poll_s)
+        raise RuntimeError(f"sandbox {sb.id} still alive {lifetime_s + 30} s after going idle")
+
+    with_, without = await asyncio.gather(idle_to_gone(True), idle_to_gone(False))
+    return {"with": with_, "without": without, "unit": f"sandbox-seconds per idle sandbox ({lifetime_s} s lifetime)"}

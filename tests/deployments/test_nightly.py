@@ -1,8 +1,9 @@
 """The nightly deployment against a real Prefect server and a real process worker.
 
 `prefect server start` with its own PREFECT_HOME, the work pool and deployments created from
-`deployments/prefect.yaml` by the real CLI, a run triggered, executed by `prefect worker start
---run-once`, and the report and the artifact found afterwards.
+`deployments/prefect.yaml` by the real CLI, a run of the nightly deployment triggered (with a
+parameter override that shrinks its load), executed by `prefect worker start --run-once`, and
+the report and both artifacts (Markdown and table) found afterwards.
 """
 
 from __future__ import annotations
@@ -21,6 +22,13 @@ import pytest
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT = [sys.executable, "-m", "prefect"]
+
+
+# nightly's shape (agents, faults, history) on a smaller load, data window and backtest set
+SHRINK = {"stress": {"tasks": 200, "rate": 200, "abort": {"warmup_tasks": 50}},
+          "data": {"start": "2016-01-04", "end": "2018-12-31"},
+          "backtest": {"strategies": [{"name": "momentum", "params": {}}], "walk_forward_folds": 2,
+                       "gates": {"min_trades": 10}}}
 
 
 def _free_port() -> int:
@@ -77,18 +85,26 @@ def test_nightly_deployment_is_scheduled_and_a_triggered_run_writes_the_report(p
     assert schedule["schedule"]["cron"] == "0 2 * * *" and schedule["schedule"]["timezone"] == "UTC"
     assert nightly["concurrency_limit"] == 1 or nightly["global_concurrency_limit"]["limit"] == 1
 
+    # the nightly deployment itself, shrunk by a parameter override so the test stays fast
     out_dir = tmp_path / "run"
-    run = _prefect(env, "deployment", "run", "certification/smoke", "--param", f"out={out_dir}")
+    params = {"out": str(out_dir), "overrides": SHRINK}
+    run = _prefect(env, "deployment", "run", "certification/nightly", "--params", json.dumps(params))
     assert "Created flow run" in run.stdout
     _prefect(env, "worker", "start", "--pool", "tradeswarm-process", "--run-once", timeout=600)
 
     results = json.loads((out_dir / "results.json").read_text())
-    assert results["profile"] == "smoke" and (out_dir / "report.md").is_file()
+    assert results["profile"] == "nightly" and (out_dir / "report.md").is_file()
+    assert results["stress"]["submitted"] == SHRINK["stress"]["tasks"]  # the override reached the flow
     assert results["stress"]["lost"] == 0 and results["sandboxes"]["leaked"] == 0
 
     runs = httpx.post(f"{api}/flow_runs/filter", json={"limit": 10}, timeout=10).json()
     states = {r["name"]: r["state_type"] for r in runs}
     assert "COMPLETED" in states.values(), states
-    arts = httpx.post(f"{api}/artifacts/filter", json={"artifacts": {"key": {"any_": ["certification-smoke"]}}},
-                      timeout=10).json()
-    assert arts and arts[0]["type"] == "markdown" and results["verdict"] in arts[0]["description"]
+    keys = ["certification-nightly", "certification-nightly-metrics"]
+    arts = httpx.post(f"{api}/artifacts/filter", json={"artifacts": {"key": {"any_": keys}}}, timeout=10).json()
+    by_key = {a["key"]: a for a in arts}
+    assert set(by_key) == set(keys), by_key
+    assert by_key["certification-nightly"]["type"] == "markdown"
+    assert results["verdict"] in by_key["certification-nightly"]["description"]
+    assert by_key["certification-nightly-metrics"]["type"] == "table"
+    assert results["run_id"] in by_key["certification-nightly-metrics"]["description"]

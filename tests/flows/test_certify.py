@@ -26,8 +26,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _spec(tmp_path: Path, name: str, **changes) -> Path:
-    """The smoke profile made smaller, with `changes` merged in depth first."""
+    """The smoke profile made smaller, with `changes` merged in depth first; no `provider`
+    key, so the provider follows the environment (local here: the session has no E2B key)."""
     spec = yaml.safe_load((PROFILES_DIR / "smoke.yaml").read_text())
+    spec.pop("provider", None)
     spec["name"] = name
     spec["backtest"]["strategies"] = [{"name": "sma_crossover", "sweep": {"fast": [5, 10], "slow": [50]}}]
     spec["stress"].update(tasks=100, rate=100)
@@ -54,15 +56,40 @@ def _check(results: dict, check_id: str) -> dict:
     return next(c for c in results["checks"] if c["id"] == check_id)
 
 
+def _report(results: dict) -> str:
+    return Path(results["report_path"]).read_text(encoding="utf-8")
+
+
+def _verdict_line(results: dict) -> str:
+    """The report's verdict badge, Markdown escapes removed (`NOT\\_CERTIFIED` → `NOT_CERTIFIED`)."""
+    return next(ln for ln in _report(results).splitlines() if ln.startswith("> **")).replace("\\", "")
+
+
+def _metric_row(results: dict, check_id: str) -> str:
+    """The check's row of the report's key-metrics table."""
+    return next(ln for ln in _report(results).splitlines() if ln.startswith(f"| `{check_id}`"))
+
+
 CANARIES = {"ALPACA_API_KEY": "canary-alpaca-key-5d1e", "ALPACA_API_SECRET": "canary-alpaca-secret-9b2c"}
 
 
 @pytest.fixture(scope="module")
-def baseline(sandboxd, tmp_path_factory) -> dict:
-    """The baseline run, with canary Alpaca keys configured (shipped data needs no Alpaca call)."""
+def alpaca():
+    """A loopback server speaking Alpaca's wire format, holding the canary keys' paper account."""
+    from tests.support.alpaca_server import AlpacaServer
+
+    with AlpacaServer(CANARIES["ALPACA_API_KEY"], CANARIES["ALPACA_API_SECRET"], prices={"SPX": 2500.0}) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def baseline(sandboxd, alpaca, tmp_path_factory) -> dict:
+    """The baseline run, with canary Alpaca keys: its trading session's orders go to the loopback
+    Alpaca (shipped data needs no Alpaca call)."""
     tmp = tmp_path_factory.mktemp("baseline")
-    saved = {k: os.environ.get(k) for k in CANARIES}
-    os.environ.update(CANARIES)
+    env = {**CANARIES, "ALPACA_TRADING_URL": alpaca.url}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         return _certify(_spec(tmp, "flowtest"), tmp / "runs" / "baseline")
     finally:
@@ -75,10 +102,19 @@ def test_baseline_writes_every_output_and_leaves_nothing_behind(baseline, sandbo
     for name in ("report.md", "results.json", "samples.json", "junit.xml", "ledger.sqlite"):
         assert (run / name).is_file(), name
     assert list((run / "charts").glob("*.png"))
-    assert (run.parent / "index.md").is_file()
+    index = run.parent.parent / "index.md"  # next to the runs/ folder, as reports/index.md
+    assert f"runs/{run.name}/report.md" in index.read_text()
+    for path in (run / "report.md", run / "results.json", run / "junit.xml", index):
+        assert path.stat().st_mode & 0o777 == 0o644, path  # reports are for analysts
     on_disk = json.loads((run / "results.json").read_text())
     assert on_disk["schema"] == "tradeswarm.certification/v1" and on_disk["run_id"] == baseline["run_id"]
     assert baseline["errors"] == {}, baseline["errors"]
+    assert baseline["provider"] == "local"  # no E2B key in the environment, none named in the spec
+
+    # every stage timed, the report's own stage too (results.json rewritten after publishing)
+    assert set(on_disk["stages"]) == {"provision", "deploy+research", "parity", "stress", "trade", "judge", "report"}
+    assert set(on_disk["stage_parts"]) == {"deploy", "data", "backtests"}
+    assert all(v > 0 for v in on_disk["stage_parts"].values())
 
     st = baseline["stress"]
     assert st["submitted"] == 100 and st["lost"] == 0 and st["duplicated"] == 0
@@ -89,15 +125,28 @@ def test_baseline_writes_every_output_and_leaves_nothing_behind(baseline, sandbo
     from e2b import Sandbox
     assert Sandbox.list(**sandboxd.sdk_params).next_items() == [], "the provider still runs sandboxes"
 
-    # measured, not typed in: latencies come with their sample counts, the judge scored real checks
-    assert baseline["latency"]["sandbox_create"]["count"] >= 20
+    # measured, not typed in: latencies come with their sample counts, the judge scored real checks;
+    # 100 lifecycles give the sandbox operations a P99
+    for op in ("sandbox_create", "sandbox_exec", "sandbox_status"):
+        assert baseline["latency"][op]["count"] >= 100 and baseline["latency"][op]["p99"] is not None, op
     assert _check(baseline, "perf.stress_task.p95")["status"] == "pass"
     assert _check(baseline, "rel.success_rate")["status"] == "pass"
     assert _check(baseline, "func.data.SPX")["status"] == "pass"
     assert 0 < baseline["readiness_score"] <= 100
 
 
-def test_configured_secrets_reach_no_file_of_the_run_and_no_artifact(baseline):
+def test_with_alpaca_keys_the_trading_session_orders_on_alpaca(baseline, alpaca):
+    """The orders reach Alpaca's paper API (the loopback server, through alpaca-py); the
+    perturbed runs below, without keys, book into the paper broker (the opposite case)."""
+    pf = baseline["portfolio"]
+    assert pf["broker"] == "alpaca"
+    posted = [r for r in alpaca.requests if r[0] == "POST" and r[1] == "/v2/orders"]
+    assert len(posted) == pf["orders"] > 0 and pf["fills"] > 0
+    assert pf["invariant_violations"] == 0 and alpaca.count("/v2/positions") > 0  # checked after fills
+    assert _check(baseline, "func.portfolio_invariants")["status"] == "pass"
+
+
+def test_configured_secrets_reach_no_file_of_the_run_no_artifact_and_no_log(baseline):
     run = Path(baseline["report_path"]).parent
     files = [p for p in run.rglob("*") if p.is_file()]
     assert len(files) >= 6
@@ -107,12 +156,37 @@ def test_configured_secrets_reach_no_file_of_the_run_and_no_artifact(baseline):
             assert canary.encode() not in blob, f"{canary} leaked into {path.name}"
     from prefect.client.orchestration import get_client
 
-    async def artifacts() -> str:
+    async def artifacts_and_logs() -> tuple[str, str]:
         async with get_client() as client:
-            return json.dumps([a.model_dump(mode="json") for a in await client.read_artifacts()])
+            arts = [a.model_dump(mode="json") for a in await client.read_artifacts()]
+            logs = [log.message for log in await client.read_logs()]
+            return json.dumps(arts), "\n".join(logs)
 
-    dump = asyncio.run(artifacts())
+    dump, logs = asyncio.run(artifacts_and_logs())
     assert "certification-flowtest" in dump and not any(c in dump for c in CANARIES.values())
+    assert not any(c in logs for c in CANARIES.values())
+
+
+def test_the_report_shows_every_key_it_claims_from_a_real_run(baseline):
+    """`shown_keys()` against the baseline's real results.json, not only the crafted one."""
+    from reports.markdown import shown_keys
+
+    on_disk = json.loads((Path(baseline["report_path"]).parent / "results.json").read_text())
+
+    def present(doc, parts: list[str]) -> bool:
+        if not parts:
+            return True
+        head, rest = parts[0], parts[1:]
+        if head.endswith("[]"):
+            items = doc.get(head[:-2]) if isinstance(doc, dict) else None
+            # an empty list shows nothing and claims nothing; optional fields need one item having them
+            return isinstance(items, list) and (not items or any(present(i, rest) for i in items))
+        if head.startswith("<") and isinstance(doc, dict):  # <op>: any operation
+            return any(present(v, rest) for v in doc.values())
+        return isinstance(doc, dict) and head in doc and present(doc[head], rest)
+
+    missing = [k for k in shown_keys() if not present(on_disk, k.split("."))]
+    assert not missing, missing
 
 
 def test_baseline_publishes_prefect_artifacts(baseline):
@@ -136,6 +210,11 @@ def test_injected_latency_fails_the_latency_sla(baseline, tmp_path):
     assert slow["latency"]["stress_task"]["p95"] > baseline["latency"]["stress_task"]["p95"] + 1000
     assert slow["readiness_score"] < baseline["readiness_score"]
     assert slow["verdict"] == "NOT_CERTIFIED"
+    # the report says so: the verdict line and the p95 it measured
+    assert "NOT_CERTIFIED" in _verdict_line(slow) and "NOT_CERTIFIED" not in _verdict_line(baseline)
+    assert "✗ fail" in _metric_row(slow, "perf.stress_task.p95") and "✓ pass" in _metric_row(baseline, "perf.stress_task.p95")
+    assert f"{slow['readiness_score']:.1f}" in _verdict_line(slow)
+    assert slow["portfolio"]["broker"] == "paper"  # no Alpaca keys: the paper broker
 
 
 def test_failing_agents_fail_the_success_rate(baseline, tmp_path):
@@ -146,6 +225,10 @@ def test_failing_agents_fail_the_success_rate(baseline, tmp_path):
     assert failing["stress"]["failed"] > 20 and failing["stress"]["lost"] == 0
     assert failing["readiness_score"] < baseline["readiness_score"]
     assert failing["verdict"] == "NOT_CERTIFIED"
+    assert "NOT_CERTIFIED" in _verdict_line(failing) and f"{failing['readiness_score']:.1f}" in _verdict_line(failing)
+    row = _metric_row(failing, "rel.success_rate")
+    assert "✗ fail" in row and "✓ pass" in _metric_row(baseline, "rel.success_rate")
+    assert f"{failing['stress']['failed']:,}" in _report(failing)  # the accounting table's failed count
 
 
 def test_corrupted_data_is_caught_by_name_and_never_backtested(baseline, tmp_path, monkeypatch):
@@ -171,6 +254,8 @@ def test_corrupted_data_is_caught_by_name_and_never_backtested(baseline, tmp_pat
     assert any("high" in json.dumps(f) for f in failures)
     assert not [b for b in bad["backtests"] if b["symbol"] == "SPX"], "failed data must not be backtested"
     assert bad["verdict"] == "NOT_CERTIFIED" and bad["readiness_score"] < baseline["readiness_score"]
+    assert "NOT_CERTIFIED" in _verdict_line(bad)
+    assert "✗ fail" in _metric_row(bad, "func.data.SPX") and "✓ pass" in _metric_row(baseline, "func.data.SPX")
 
 
 def test_a_configured_dask_scheduler_runs_the_stress_test_as_shards(baseline, tmp_path, monkeypatch):
@@ -209,3 +294,27 @@ def test_a_sandbox_provider_that_cannot_start_still_gives_a_judged_report(baseli
     assert down["verdict"] == "NOT_CERTIFIED" and down["readiness_score"] < baseline["readiness_score"]
     run = Path(down["report_path"]).parent
     assert all((run / n).is_file() for n in ("report.md", "results.json", "junit.xml"))
+
+
+def test_an_e2b_key_alone_selects_e2b_and_an_unreachable_e2b_is_a_clear_not_certified(
+        baseline, tmp_path, monkeypatch, capfd):
+    """Only E2B_API_KEY set (its API on a dead loopback port, so no network is touched): the
+    run uses the e2b provider, fails fast naming it, and is judged NOT_CERTIFIED with every
+    output written and the key nowhere. The baseline (no key) ran on local."""
+    key = "canary-e2b-key-7f3a"
+    monkeypatch.setenv("E2B_API_KEY", key)
+    for var in ("E2B_API_URL", "E2B_SANDBOX_URL"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")
+    capfd.readouterr()
+    down = _certify(_spec(tmp_path, "flowtest"), tmp_path / "runs" / "e2b")
+    out, err = capfd.readouterr()
+    assert down["provider"] == "e2b" and baseline["provider"] == "local"
+    assert down["errors"]["sandbox provider"].startswith("e2b: "), down["errors"]
+    assert down["verdict"] == "NOT_CERTIFIED" and down["readiness_score"] < baseline["readiness_score"]
+    assert "Traceback" not in out + err
+    run = Path(down["report_path"]).parent
+    assert all((run / n).is_file() for n in ("report.md", "results.json", "junit.xml"))
+    assert "e2b" in _report(down)
+    for path in (p for p in run.rglob("*") if p.is_file()):
+        assert key.encode() not in path.read_bytes(), path.name
+    assert key not in out + err

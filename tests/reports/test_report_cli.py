@@ -39,7 +39,10 @@ def test_report_json_prints_one_document(run_dir, capsys):
     assert doc["verdict"] == "NOT_CERTIFIED" and doc["run_id"] == run_dir.name
     names = {Path(f).name for f in doc["files"]}
     assert {"report.md", "junit.xml", "index.md"} <= names
-    assert (run_dir.parent / "index.md").is_file()
+    # the run lives in a folder named runs/: the index sits next to that folder, linking into it
+    index = (run_dir.parent.parent / "index.md").read_text(encoding="utf-8")
+    assert f"[report](runs/{run_dir.name}/report.md)" in index
+    assert not (run_dir.parent / "index.md").exists()
 
 
 def test_report_does_not_change_results_json(run_dir):

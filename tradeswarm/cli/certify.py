@@ -47,7 +47,8 @@ def _summary(results: dict) -> str:
               show_default=True, help="Shipped certification profile.")
 @click.option("--spec", "spec_path", type=click.Path(dir_okay=False), help="A spec YAML file (overrides --profile).")
 @click.option("--provider", type=click.Choice(["local", "e2b"]),
-              help="Sandbox provider (default: e2b when E2B_API_KEY is set, else the local sandboxd).")
+              help="Sandbox provider (default: the spec's `provider` if it names one, else e2b when "
+                   "E2B_API_KEY is set, else the local sandboxd).")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default reports/runs/<run-id>).")
 @json_option
 def certify(profile: str, spec_path: str | None, provider: str | None, out: str | None, as_json: bool) -> int:
@@ -64,8 +65,11 @@ def certify(profile: str, spec_path: str | None, provider: str | None, out: str 
     from tradeswarm.settings import Settings
 
     spec = resolve_spec(profile, spec_path)
-    if provider == "e2b" and Settings().e2b_api_key is None:
-        raise UsageError("--provider e2b needs E2B_API_KEY in the environment")
+    from flows._runinfo import resolve_provider
+
+    settings = Settings()
+    if resolve_provider(spec, provider, settings) == "e2b" and settings.e2b_api_key is None:
+        raise UsageError("provider e2b needs E2B_API_KEY in the environment")
     quiet_prefect()
     from flows.certify import certification
 

@@ -12,7 +12,8 @@ from tradeswarm.cli._common import EXIT_OK, UsageError, command, emit, json_opti
 @command("report")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--index/--no-index", "with_index", default=False,
-              help="Also rewrite the runs index (index.md) of the folder holding RUN_DIR.")
+              help="Also rewrite the runs index (index.md) of the folder holding RUN_DIR: next to that "
+                   "folder when it is named runs (reports/index.md), else inside it.")
 @json_option
 def report(run_dir: Path, with_index: bool, as_json: bool) -> int:
     """Re-render report.md, junit.xml and charts of RUN_DIR from its results.json.

@@ -50,6 +50,26 @@ def test_e2b_provider_without_a_key_and_a_bad_cron_are_exit_2():
     _one_line_usage_error(_run("certify", "--profile", "weekly"), "weekly")
 
 
+def test_the_provider_follows_the_environment_unless_named(tmp_path):
+    """--provider wins, then a provider the spec names, else E2B_API_KEY decides."""
+    from flows._runinfo import resolve_provider
+    from tradeswarm.settings import Settings
+    from validation import load_spec
+
+    raw = yaml.safe_load((PROFILES_DIR / "smoke.yaml").read_text())
+    raw.pop("provider", None)
+    unnamed, named = load_spec(raw), load_spec({**raw, "provider": "local"})
+    with_key, without = Settings(E2B_API_KEY="canary-e2b-key"), Settings(E2B_API_KEY="")
+    assert resolve_provider(unnamed, None, with_key) == "e2b"
+    assert resolve_provider(unnamed, None, without) == "local"
+    assert resolve_provider(named, None, with_key) == "local"
+    assert resolve_provider(named, "e2b", without) == "e2b"
+    # a spec naming e2b without a key is bad input, before anything starts
+    path = tmp_path / "e2b.yaml"
+    path.write_text(yaml.safe_dump({**raw, "provider": "e2b"}))
+    _one_line_usage_error(_run("certify", "--spec", str(path), env={"E2B_API_KEY": ""}), "E2B_API_KEY")
+
+
 @pytest.mark.slow
 def test_ctrl_c_mid_run_kills_every_sandbox_and_exits_130(sandboxd, tmp_path):
     from e2b import Sandbox
