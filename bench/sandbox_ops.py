@@ -1,9 +1,11 @@
 """Latency of sandbox operations through the real e2b SDK against a private sandboxd.
 
-Measures P50/P95/P99 of: create (cold `base`, from the `trading` template, handed out by the
-warm pool), exec of a trivial command, status and kill, each over `--ops` operations, plus
-the stdin→stdout round trip of a background worker (the path the stress test drives). Prints
-a table and the ratio pooled-create ÷ cold-create, both measured in this run.
+Measures P50/P95/P99 of: create (`base`, an empty workspace; `trading` from the template,
+which mostly takes a workspace the server copied ahead; `trading` on a second server started
+with `--spares 0`, so every create is a full copy of the template: the true cold create;
+handed out by the warm pool), exec of a trivial command, status and kill, each over `--ops`
+operations, plus the stdin→stdout round trip of a background worker (the path the stress test
+drives). Prints a table and the ratios pooled-create ÷ cold-create, all measured in this run.
 
     python bench/sandbox_ops.py            # 200 ops each
     python bench/sandbox_ops.py --ops 50   # quicker
@@ -50,7 +52,7 @@ async def measure(settings: Settings, ops: int) -> dict[str, list[float]]:
     rec = LatencyRecorder()
     out: dict[str, list[float]] = {}
     async with SandboxManager(settings=settings, recorder=rec, pool_size=4, pool_template="trading") as mgr:
-        out["create cold (base)"] = await create_kill(mgr, lambda: mgr.create("base"), ops)
+        out["create base (empty workspace)"] = await create_kill(mgr, lambda: mgr.create("base"), ops)
         out["create from template (trading)"] = await create_kill(mgr, lambda: mgr.create("trading"), ops)
         out["kill"] = rec.samples("sandbox_kill")[-(2 * ops):]
         # Back-to-back creates outrun the server's spare workspaces (copied ahead in the
@@ -97,35 +99,54 @@ async def measure(settings: Settings, ops: int) -> dict[str, list[float]]:
             await asyncio.sleep(0.001)
         out["_throughput_per_s"] = [n / (time.perf_counter() - t0)]
         await proc.kill()
-        leaked = None
     leaked = await SandboxManager(settings=settings).leaked()
     assert leaked == [], leaked
     return out
+
+
+async def measure_full_copy(settings: Settings, ops: int) -> list[float]:
+    """Creates of `trading` on a server without spares: each one copies the whole template."""
+    async with SandboxManager(settings=settings) as mgr:
+        return await create_kill(mgr, lambda: mgr.create("trading"), ops)
+
+
+def _server(state: Path, *args: str) -> Settings:
+    daemon.start(state, extra_args=["--max-sandboxes", "50", "--create-rate", "0", *args])
+    return Settings(TRADESWARM_STATE_DIR=str(state))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ops", type=int, default=200)
     args = ap.parse_args()
+    load_before = os.getloadavg()[0]
     state = Path(tempfile.mkdtemp(prefix="sandbox-bench-"))
     for k in ("E2B_API_KEY", "E2B_API_URL", "E2B_SANDBOX_URL"):
         os.environ.pop(k, None)
-    daemon.start(state, extra_args=["--max-sandboxes", "50", "--create-rate", "0"])
     try:
-        res = asyncio.run(measure(Settings(TRADESWARM_STATE_DIR=str(state)), args.ops))
+        res = asyncio.run(measure(_server(state / "spares"), args.ops))
     finally:
-        daemon.stop(state)
+        daemon.stop(state / "spares")
+    try:  # one server at a time: the first one's background copies would slow this one's
+        res["create trading, no spare (full copy)"] = asyncio.run(
+            measure_full_copy(_server(state / "no-spares", "--spares", "0"), args.ops))
+    finally:
+        daemon.stop(state / "no-spares")
     throughput = res.pop("_throughput_per_s")[0]
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, {platform.python_implementation()} "
-          f"{platform.python_version()}, load {os.getloadavg()[0]:.2f}; {args.ops} ops each\n")
-    print(f"{'operation':34} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+          f"{platform.python_version()}, load {load_before:.2f} before / {os.getloadavg()[0]:.2f} after; "
+          f"{args.ops} ops each\n")
+    print(f"{'operation':38} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
     for name, s in res.items():
-        print(f"{name:34} {len(s):5d} {pct(s, 50):8.2f} {pct(s, 95):8.2f} {pct(s, 99):8.2f}")
-    cold, pooled = res["create cold (base)"], res["create from warm pool"]
-    tmpl = res["create from template (trading)"]
-    print(f"\npooled-create ÷ cold-create (p50): {pct(pooled, 50) / pct(cold, 50):.3f}   "
-          f"(p95: {pct(pooled, 95) / pct(cold, 95):.3f})")
-    print(f"pooled-create ÷ template-create (p50): {pct(pooled, 50) / pct(tmpl, 50):.3f}")
+        print(f"{name:38} {len(s):5d} {pct(s, 50):8.2f} {pct(s, 95):8.2f} {pct(s, 99):8.2f}")
+    pooled = res["create from warm pool"]
+    print()
+    for label, key in (("cold-create (full copy of trading)", "create trading, no spare (full copy)"),
+                       ("create of empty base", "create base (empty workspace)"),
+                       ("template-create (spares on)", "create from template (trading)")):
+        other = res[key]
+        print(f"pooled-create ÷ {label}: p50 {pct(pooled, 50) / pct(other, 50):.4f}   "
+              f"p95 {pct(pooled, 95) / pct(other, 95):.4f}")
     print(f"stdin→stdout pipelined throughput: {throughput:,.0f} lines/s through one background process")
     print("context: E2B advertises ~150 ms per create; the replaced system claimed 4,200 ms P95.")
 
