@@ -64,6 +64,14 @@ def test_sharded_flow_on_dask_gives_the_single_process_accounting(sandboxd_env, 
                       dashboard_address=None) as cluster:
         sharded = run_stress_flow(SPEC, shards=2, swarm=SWARM, run_dir=str(tmp_path / "dask"),
                                   seed=5, dask_address=cluster.scheduler_address)
+        # under a fault too: kill-sandbox=2 over two shards kills 2 sandboxes, not 2 per shard
+        faulted = run_stress_flow({**SPEC, "tasks": 120, "faults": ["kill-sandbox=2@0.3"]}, shards=2,
+                                  swarm=SWARM, run_dir=str(tmp_path / "fault"), seed=5,
+                                  dask_address=cluster.scheduler_address)
+    _assert_exact(faulted, 120)
+    kills = sorted((f["shard"], len(f["detail"]["killed"])) for f in faulted["faults"])
+    assert kills == [(0, 1), (1, 1)] and all(f["recovered"] for f in faulted["faults"]), faulted["faults"]
+    assert faulted["swarm"]["duplicate_submissions"] == 0
     _assert_exact(sharded, 240)
     assert sharded["shards"] == 2
     # the shards ran in the cluster's two worker processes, not here
@@ -80,6 +88,21 @@ def test_sharded_flow_on_dask_gives_the_single_process_accounting(sandboxd_env, 
     # two sub-swarms really ran: each shard's agents served its tasks
     assert {a.split("/")[0] for a in sharded["per_agent"]} == {"s0", "s1"}
     assert sharded["latency"]["stress_task"]["count"] == 240
+
+
+def test_progress_is_read_from_the_shard_ledgers_as_tasks_finish(tmp_path):
+    from flows.stress import progress_pct
+
+    assert progress_pct(tmp_path, 2, 10, 0) == 0.0  # no ledger yet: none is created by looking
+    assert not list(tmp_path.iterdir())
+    led = Ledger(tmp_path / "stress-shard1.db")  # still open, as a running shard's is
+    for t in "abc":
+        led.submitted(t, "signal")
+    led.finished("a", "completed")
+    led.finished("b", "failed")
+    assert progress_pct(tmp_path, 2, 10, 0) == 20.0
+    assert progress_pct(tmp_path, 2, 10, 1) == 50.0  # a finished shard counts when it says more
+    led.close()
 
 
 def test_progress_artifact_reaches_100(sandboxd_env, tmp_path):

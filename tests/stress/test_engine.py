@@ -82,6 +82,8 @@ def test_abort_rule_fires_on_errors_and_leaves_the_rest_unsubmitted(tmp_path):
     assert r["submitted"] + r["not_submitted"] == 400
     assert r["lost"] == 0 and r["submitted"] == r["completed"] + r["failed"] + r["timed_out"]
     assert r["errors_by_class"] == {"Boom": r["failed"]}
+    finals = r["completed"] + r["failed"] + r["timed_out"]
+    assert r["error_rates_by_class"] == {"Boom": round(r["failed"] / finals, 4)}
     meta = Ledger.open_existing(r["ledger"]).meta()
     assert meta["status"] == "aborted" and meta["abort_reason"] == r["abort_reason"]
 
@@ -120,6 +122,43 @@ def test_injected_latency_moves_p95_and_p99_and_costs_show_it(tmp_path):
     assert fault["kind"] == "latency" and fault["injected"]
     assert 25 <= fault["cost"]["tasks_affected"] <= 70
     assert fault["cost"]["extra_latency_ms"] >= 250
+
+
+def test_injected_latency_reaches_consensus_rounds_too(tmp_path):
+    cfg = {"tasks": 300, "rate": 600, "consensus_share": 0.5, "consensus_k": 3}
+    base = run(SleepyCoordinator(), tmp_path / "a", **cfg)
+    slow = run(SleepyCoordinator(), tmp_path / "b", **cfg, faults=["latency=0.3:300"])
+    b, s = base["latency"]["stress_consensus"], slow["latency"]["stress_consensus"]
+    # ~150 rounds, ~45 of them started 300 ms late: the rounds' tail moves, not only signals'
+    assert s["count"] >= 100 and s["p95"] >= 300 and s["p99"] >= 300
+    assert s["p95"] > b["p95"] + 150 and s["p99"] > b["p99"] + 150
+    assert slow["latency"]["stress_signal"]["p95"] >= 300
+    assert slow["faults"][0]["cost"]["tasks_affected"] > 60  # both kinds are delayed
+
+
+class CountingCoordinator(SleepyCoordinator):
+    """Keeps the real coordinator's exactly-once counters: every 10th task's answer comes
+    twice (the second is dropped as a late answer); counts from before the run are there."""
+
+    def __init__(self):
+        super().__init__()
+        self.counters = {"late_answers": 5, "duplicate_submissions": 1, "redispatched": 2}
+
+    async def execute(self, task):
+        out = await super().execute(task)
+        self.counters["late_answers"] += int(task.id[-6:]) % 10 == 0
+        return out
+
+    def evidence(self):
+        return {"tasks": dict(self.counters)}
+
+
+def test_the_coordinators_exactly_once_counters_over_the_run_are_evidence(tmp_path):
+    r = run(CountingCoordinator(), tmp_path / "a", tasks=100, rate=500)
+    # the run's own change: 10 late answers, none of the counts from before it
+    assert r["swarm"] == {"late_answers": 10, "duplicate_submissions": 0, "redispatched": 0}
+    assert r["duplicated"] == 0  # a late answer is not a second final state
+    assert run(SleepyCoordinator(), tmp_path / "b", tasks=10, rate=500)["swarm"] is None
 
 
 def test_mix_of_kinds_and_per_agent_load_and_series(tmp_path):

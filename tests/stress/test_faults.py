@@ -56,3 +56,51 @@ def test_spec_abort_block_maps_to_the_rule():
 def test_open_mode_needs_a_rate():
     with pytest.raises(ValueError, match="needs a rate"):
         StressConfig.of({"mode": "open", "rate": None})
+
+
+def test_server_faults_at_zero_are_armed_before_deploy_and_mid_run_by_default():
+    from tradeswarm.stress.faults import before_deploy
+
+    assert before_deploy(parse_fault("create-fail=2@0"))
+    assert before_deploy(parse_fault("rate-limit=0.5@0"))
+    assert not before_deploy(parse_fault("create-fail=2"))  # default at 0.3: mid-run
+    assert not before_deploy(parse_fault("kill-sandbox=1@0"))  # no create to hit
+    (f,) = as_faults([{"kind": "create-fail", "params": {"count": 2, "at": 0}}])
+    assert before_deploy(f)
+
+
+class _ServerTarget:
+    """A fault target whose server counter moves by `bites` per injection (None: unreadable)."""
+
+    def __init__(self, bites):
+        self.bites, self.count = bites, 0
+
+    async def fail_next_creates(self, count):
+        pass
+
+    async def add_agent(self):
+        self.count += self.bites or 0
+        return {"ok": True}
+
+    async def server_faults_injected(self):
+        return None if self.bites is None else self.count
+
+
+@pytest.mark.parametrize("bites,injected,delta", [(2, True, 2), (0, False, 0), (None, True, None)])
+def test_a_server_fault_counts_as_injected_only_when_the_server_saw_it_bite(bites, injected, delta):
+    import asyncio
+
+    from tradeswarm.stress.faults import NOT_OBSERVABLE, FaultPlan
+
+    plan = FaultPlan([parse_fault("create-fail=2@0.5")], _ServerTarget(bites), 10, seed=0)
+
+    async def go():
+        await plan.start()
+        plan.on_submitted(5)
+        await plan.finish()
+
+    asyncio.run(go())
+    (rec,) = plan.records
+    counter = rec["detail"]["server_faults_injected"]
+    assert rec["injected"] is injected and counter["delta"] == delta
+    assert (counter.get("note") == NOT_OBSERVABLE) is (bites is None)

@@ -27,18 +27,20 @@ def _live_sandboxes(settings) -> int:
     return httpx.get(f"{ep.url}/admin/stats", headers={"X-API-KEY": ep.token}, timeout=5).json()["sandboxes"]
 
 
-def stress(settings, tmp_path, name, **cfg):
-    """Deploy a swarm, run the stress test through it, tear it down; (evidence, swarm evidence)."""
+def stress(settings, tmp_path, name, own_target=False, **cfg):
+    """Deploy a swarm, run the stress test through it, tear it down; (evidence, swarm evidence).
+
+    `own_target`: the swarm's own fault target (it knows the faults armed before its deploy)
+    rather than the one the engine makes from the coordinator, as the pipeline calls it.
+    """
     cfg = {"tasks": 200, "rate": 200, "symbols": SYMBOLS, "consensus_share": 0.1,
            "consensus_k": 3, "sample_interval_s": 0.25, **cfg}
 
     async def go():
-        async with stress_swarm(agents=3, symbols=SYMBOLS, settings=settings,
-                                heartbeat_timeout_s=1.0) as target:
-            # no fault_target / sandbox_metrics: the engine takes them from the coordinator,
-            # as the pipeline calls it
+        async with stress_swarm(agents=3, symbols=SYMBOLS, settings=settings, heartbeat_timeout_s=1.0,
+                                faults=cfg.get("faults", ()) if own_target else ()) as target:
             ev = await run_stress(target.coordinator, cfg, ledger_path=tmp_path / f"{name}.db",
-                                  seed=3)
+                                  seed=3, fault_target=target if own_target else None)
             return ev, target.coordinator.evidence()
 
     ev, swarm = asyncio.run(go())
@@ -72,6 +74,24 @@ def test_kill_sandbox_under_load_redispatches_and_replaces_the_agent_whose_stdin
     assert f["injected"] and len(f["detail"]["killed"]) == 1
     assert f["recovered"], (f["detail"], swarm["agents"])
     assert swarm["agents"]["replaced"] >= 1
+    # the coordinator's side of "exactly once", over the run: a task answered after it was
+    # re-dispatched or finalised is a late answer there, never a second final state here
+    assert ev["swarm"] == {k: swarm["tasks"][k] for k in ("late_answers", "duplicate_submissions", "redispatched")}
+    assert ev["swarm"]["duplicate_submissions"] == 0 and ev["duplicated"] == 0
+
+
+def test_kill_two_of_three_sandboxes_counts_the_consensus_rounds_without_quorum(sandbox_settings, tmp_path):
+    ev, swarm = stress(sandbox_settings, tmp_path, "kill2", faults=["kill-sandbox=2@0.3"],
+                       consensus_share=0.3)
+    assert_exact(ev)
+    (f,) = ev["faults"]
+    assert f["injected"] and len(f["detail"]["killed"]) == 2 and f["recovered"], f["detail"]
+    # rounds asked while two of the three voters were gone cannot reach a 3-vote quorum: each
+    # is one failed task in the ledger, exactly as many as the coordinator decided no_quorum
+    no_quorum = ev["errors_by_class"].get("no_quorum", 0)
+    assert no_quorum > 0 and no_quorum == swarm["consensus"]["no_quorum"]
+    assert ev["error_rates_by_class"]["no_quorum"] == round(no_quorum / ev["submitted"], 4)
+    assert ev["swarm"]["duplicate_submissions"] == 0
 
 
 def test_answer_failures_are_failed_tasks_counted_once(sandbox_settings, tmp_path):
@@ -84,14 +104,48 @@ def test_answer_failures_are_failed_tasks_counted_once(sandbox_settings, tmp_pat
     assert f["injected"] and f["cost"]["failed"] == ev["failed"]
 
 
-@pytest.mark.parametrize("fault", ["create-fail=2@0.3", "rate-limit=0.5@0.3"])
+@pytest.mark.parametrize("fault,bites", [("create-fail=2@0.3", 2), ("rate-limit=0.5@0.3", 1)])
 def test_sandbox_server_faults_hit_a_mid_run_create_that_still_succeeds(sandbox_settings,
-                                                                       tmp_path, fault):
+                                                                       tmp_path, fault, bites):
     ev, swarm = stress(sandbox_settings, tmp_path, fault.split("=")[0], faults=[fault])
     assert_exact(ev)
     (f,) = ev["faults"]
     assert f["injected"] and f["recovered"], f["detail"]
     assert f["detail"]["scale_up"]["ok"] and swarm["agents"]["deployed"] == 4
+    # sandboxd saw the fault bite (its own counter), not just the fault armed
+    assert f["detail"]["server_faults_injected"]["delta"] >= bites, f["detail"]
+
+
+def test_the_first_creations_fail_and_the_swarms_own_deploy_retries_through_them(sandbox_settings, tmp_path):
+    ev, swarm = stress(sandbox_settings, tmp_path, "first", own_target=True,
+                       faults=["create-fail=2@0", "rate-limit=1@0"])
+    assert_exact(ev)
+    create, throttle = ev["faults"]
+    for f in (create, throttle):
+        assert f["injected"] and f["recovered"] and f["at_s"] == 0.0, f["detail"]
+        assert f["detail"]["provisioning"]["ok"] and "scale_up" not in f["detail"]
+        assert f["cost"]["tasks_affected"] == 0  # the deploy paid for it, not the tasks
+    # sandboxd saw 2 failed creates and >= 1 answered 429 during the deploy, which retried
+    # (the failed creates at least; the SDK retries a 429 itself first); no agent was added
+    assert create["detail"]["server_faults_injected"]["delta"] >= 3, create["detail"]
+    assert create["detail"]["provisioning"]["create_retries"] >= 2, create["detail"]
+    assert swarm["agents"]["deployed"] == 3
+
+
+def test_arming_one_server_fault_leaves_the_other_armed(sandbox_settings):
+    from tradeswarm.sandbox.faults import fault_state, inject_faults
+    from tradeswarm.stress.swarm import arm_server_fault
+
+    async def arm():
+        await arm_server_fault(sandbox_settings, "create-fail", {"count": 2})
+        await arm_server_fault(sandbox_settings, "rate-limit", {"seconds": 30})
+
+    try:
+        asyncio.run(arm())
+        state = fault_state(sandbox_settings)
+        assert state["fail_next"] == 2 and state["throttle_remaining_s"] > 20
+    finally:
+        inject_faults(sandbox_settings)  # clears both for the tests after this one
 
 
 def test_injected_latency_moves_p95_and_p99_through_the_swarm(sandbox_settings, tmp_path):

@@ -17,7 +17,8 @@ def _render(ev: dict) -> str:
     lines.append(f"\nmode {ev['mode']}  "
                  + (f"rate {ev['rate']:g}/s" if ev["mode"] == "open" else f"concurrency {ev['concurrency']}")
                  + f"  duration {ev['duration_s']:.2f} s  throughput {ev['throughput_per_s']:.1f} tasks/s"
-                 f"  success {ev['success_rate']}  errors {ev['errors_by_class'] or 'none'}")
+                 f"  success {ev['success_rate']}  errors {ev['errors_by_class'] or 'none'}"
+                 f"  error rates {ev['error_rates_by_class'] or 'none'}")
     lat = [{"op": op, **{k: s[k] for k in ("count", "p50", "p95", "p99", "p999", "max")},
             "p99_ci": s["p99_ci"], "insufficient": ",".join(s["insufficient"]) or "-"}
            for op, s in ev["latency"].items() if s["count"]]
@@ -67,7 +68,8 @@ def _inspect(path: str, as_json: bool) -> int:
 @click.option("--consensus-share", default=0.1, show_default=True, type=click.FloatRange(0, 1))
 @click.option("--consensus-k", default=3, show_default=True, type=click.IntRange(1))
 @click.option("--fault", "faults", multiple=True, metavar="KIND=VALUE[@AT]",
-              help="kill-sandbox=K, answer-fail=P, latency=F:MS, create-fail=N, rate-limit=S (repeatable).")
+              help="kill-sandbox=K, answer-fail=P, latency=F:MS, create-fail=N, rate-limit=S (repeatable); "
+                   "create-fail/rate-limit @0 hit the swarm's own deploy.")
 @click.option("--abort-error-rate", default=0.5, show_default=True, type=click.FloatRange(0, 1))
 @click.option("--warmup", default=50, show_default=True, type=click.IntRange(1))
 @click.option("--task-timeout", default=5.0, show_default=True, type=click.FloatRange(min=0, min_open=True))
@@ -126,12 +128,13 @@ def stress(tasks, rate, concurrency, agents, agent_types, symbols, consensus_sha
 
         rec = LatencyRecorder()
         async with stress_swarm(agents=agents, agent_types=types, symbols=sym, settings=settings,
-                                recorder=rec, task_timeout_s=task_timeout) as target:
+                                recorder=rec, task_timeout_s=task_timeout, faults=cfg.faults) as target:
             ev = await run_stress(target.coordinator, cfg, recorder=rec,
                                   ledger_path=run_dir / "stress.db", seed=seed,
                                   progress=lambda d, n: progress.advance("stress", d, n),
                                   fault_target=target, sandbox_metrics=target.sandbox_metrics)
-            ev["swarm"] = target.coordinator.evidence()
+            # the coordinator's evidence, with the run's own changes of its exactly-once counters
+            ev["swarm"] = {**target.coordinator.evidence(), **(ev["swarm"] or {})}
         return ev
 
     previous = progress.set_sink(None if as_json else progress.TerminalSink())

@@ -17,6 +17,12 @@ coordinator has not answered after `GUARD_FACTOR × task_timeout_s` is recorded 
 (class `engine_timeout`), so a hung coordinator shows as timeouts, never as missing tasks.
 Consensus rounds that end `no_quorum` / `no_votes` are failed tasks (class = the reason); a
 HOLD by tie, threshold or veto is a completed decision. Counts come from the ledger.
+
+The engine hands each task id to the coordinator once, so the ledger's `duplicated` can only
+catch the engine's own bugs; the coordinator's side of "exactly once" is its counters, and
+`swarm` reports their change over the run: `late_answers` (an answer dropped because its task
+was already final or moved to another agent, e.g. a re-dispatched task answered twice),
+`duplicate_submissions` and `redispatched`.
 """
 
 from __future__ import annotations
@@ -32,13 +38,14 @@ import numpy as np
 
 from tradeswarm.stress import load
 from tradeswarm.stress.config import StressConfig
-from tradeswarm.stress.faults import FaultPlan, FaultTarget
+from tradeswarm.stress.faults import SERVER_FAULTS, FaultPlan, FaultTarget
 from tradeswarm.stress.ledger import Ledger
 from tradeswarm.stress.resources import ResourceSampler, SandboxMetrics
 from tradeswarm.stress.stats import summarize
 
 GUARD_FACTOR = 4.0
 _FAILED_DECISIONS = ("no_quorum", "no_votes")
+SWARM_COUNTERS = ("late_answers", "duplicate_submissions", "redispatched")
 
 Progress = Callable[[int, int], None]
 
@@ -57,6 +64,15 @@ def _swarm_target(coordinator: Any) -> FaultTarget | None:
     from tradeswarm.stress.swarm import SwarmTarget
 
     return SwarmTarget(coordinator, mgr, mgr.settings)
+
+
+def _swarm_counters(coordinator: Any) -> dict[str, int] | None:
+    """The coordinator's exactly-once counters now, or None for one without `evidence()`."""
+    evidence = getattr(coordinator, "evidence", None)
+    if evidence is None:
+        return None
+    tasks = evidence()["tasks"]
+    return {k: int(tasks[k]) for k in SWARM_COUNTERS}
 
 
 def _mean(xs: list[float]) -> float | None:
@@ -84,7 +100,9 @@ def _compare(affected: list[dict], baseline: list[dict]) -> dict:
 
 def fault_costs(records: list[dict], plan: FaultPlan, lost: int) -> list[dict]:
     """Each injected fault with its cost: latency fault = delayed vs undelayed tasks; answer
-    failures = retried vs first-try tasks; mid-run faults = tasks submitted after vs before."""
+    failures = retried vs first-try tasks; mid-run faults = tasks submitted after vs before;
+    a fault armed before the swarm deployed affects no task (its cost, the deploy's retries and
+    seconds, is in `detail.provisioning`)."""
     out = []
     for rec in plan.records:
         kind = rec["kind"]
@@ -96,12 +114,15 @@ def fault_costs(records: list[dict], plan: FaultPlan, lost: int) -> list[dict]:
         else:
             at = rec["t_s"] if rec["t_s"] is not None else float("inf")
             split = [r["submitted_s"] >= at for r in records]
+        detail = rec["detail"]
+        if "provisioning" in detail:  # armed before deploy: its cost is in the deploy, not in tasks
+            split = [False] * len(records)
         affected = [r for r, s in zip(records, split) if s]
         baseline = [r for r, s in zip(records, split) if not s]
-        detail = rec["detail"]
         recovered = rec["injected"] and "error" not in detail and lost == 0
-        if kind in ("create-fail", "rate-limit"):
-            recovered = recovered and bool(detail.get("scale_up", {}).get("ok", False))
+        if kind in SERVER_FAULTS:
+            came_up = detail.get("scale_up") or detail.get("provisioning") or {}
+            recovered = recovered and bool(came_up.get("ok", False))
         elif kind == "kill-sandbox":
             recovered = recovered and bool(detail.get("recovery", {}).get("ok", False))
         out.append({"kind": kind, "params": rec["params"], "injected": rec["injected"],
@@ -121,6 +142,12 @@ def accounting(counts: dict[str, int], duration_s: float) -> dict:
         "success_rate": round(counts["completed"] / counts["submitted"], 4) if counts["submitted"] else None,
         "error_rate": round((finals - counts["completed"]) / finals, 4) if finals else None,
     }
+
+
+def error_rates(errors_by_class: dict[str, int], counts: dict[str, int]) -> dict[str, float]:
+    """Each error class's share of the tasks that reached a final state (beside the counts)."""
+    finals = counts["completed"] + counts["failed"] + counts["timed_out"]
+    return {k: round(n / finals, 4) for k, n in errors_by_class.items()} if finals else {}
 
 
 def _series(finish_s: list[float]) -> list[list[int]]:
@@ -176,7 +203,7 @@ async def run_stress(coordinator: Any, spec_stress: Any, *, recorder: Any = None
         state["submitted"] += 1
         plan.on_submitted(state["submitted"])
         started = loop.time()
-        delay = plan.delay_ms() if kind == "signal" else 0.0
+        delay = plan.delay_ms()
         agents, attempts, error = [], 1, None
         try:
             if kind == "signal":
@@ -186,6 +213,8 @@ async def run_stress(coordinator: Any, spec_stress: Any, *, recorder: Any = None
                 status, attempts, error = out.status, out.attempts, out.error_class
                 agents = [out.agent_id] if out.agent_id else []
             else:
+                if delay:  # the round starts late: its latency carries the delay like a signal's
+                    await asyncio.sleep(delay / 1000.0)
                 dec = await asyncio.wait_for(
                     coordinator.consensus(symbol=symbols[i], end=cfg.end, k=cfg.consensus_k),
                     guard_s)
@@ -218,6 +247,7 @@ async def run_stress(coordinator: Any, spec_stress: Any, *, recorder: Any = None
     try:
         async with ResourceSampler(cfg.sample_interval_s, sandbox_metrics,
                                    cfg.sandbox_sample_interval_s) as sampler:
+            swarm_before = _swarm_counters(coordinator)
             await plan.start()
             try:
                 if cfg.mode == "open":
@@ -230,6 +260,7 @@ async def run_stress(coordinator: Any, spec_stress: Any, *, recorder: Any = None
                 plan.cancel()  # Ctrl-C or a crash: no recovery wait on the way out
                 raise
             await plan.finish()
+        swarm_after = _swarm_counters(coordinator)
         counts = ledger.counts()
         errors_by_class = ledger.errors_by_class()
         by_kind = ledger.by_kind()
@@ -255,6 +286,9 @@ async def run_stress(coordinator: Any, spec_stress: Any, *, recorder: Any = None
     return {
         **accounting(counts, duration_s),
         "errors_by_class": errors_by_class,
+        "error_rates_by_class": error_rates(errors_by_class, counts),
+        "swarm": ({k: swarm_after[k] - swarm_before[k] for k in SWARM_COUNTERS}
+                  if swarm_before is not None else None),
         "aborted": aborted,
         "abort_reason": state["abort_reason"],
         "mode": cfg.mode,

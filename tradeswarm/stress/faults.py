@@ -7,13 +7,18 @@ Off by default. Each fault is written `kind=value[@at]` on the command line (or 
 |---|---|---|
 | `kill-sandbox` | count | kill that many agent sandboxes (default at 0.3); the coordinator must re-dispatch and replace |
 | `answer-fail` | fraction (or `N%`) | that share of agent answers fail (agent-side, from the start) |
-| `latency` | `fraction:ms` | that share of signal tasks carry `delay_ms` (the agent sleeps before answering) |
-| `create-fail` | count | sandboxd fails the next `count` creates, then the swarm scales up by one agent |
-| `rate-limit` | seconds | sandboxd answers 429 for that long, then the swarm scales up by one agent |
+| `latency` | `fraction:ms` | that share of all tasks is delayed: a signal task carries `delay_ms` (the agent sleeps before answering), a consensus round starts `ms` late (the coordinator's consensus call has no delay hook) |
+| `create-fail` | count | sandboxd fails the next `count` creates |
+| `rate-limit` | seconds | sandboxd answers 429 for that long |
 
-The scale-up after `create-fail` / `rate-limit` gives the fault a create to hit mid-run; the
-fault is `recovered` when that agent still came up. The real effects go through a
-`FaultTarget` (the swarm adapter in `tradeswarm.stress.swarm_faults`).
+The two sandbox-server faults (`SERVER_FAULTS`) fire mid-run by default (at 0.3), followed by
+a scale-up by one agent, a create for them to hit; the fault is `recovered` when that agent
+still came up. At `@0` ("the first n creations fail") they are armed before a stress swarm
+deploys, so its initial provisioning must retry through them (`stress_swarm(faults=...)`);
+on a swarm deployed without them they fire at the first task instead. Whether they bit is
+read from sandboxd's `faults_injected` counter (its change goes into the fault's `detail`);
+E2B's cloud has no such counter, and the detail says so. The real effects go through a
+`FaultTarget` (the swarm adapter in `tradeswarm.stress.swarm`).
 
 >>> parse_fault("kill-sandbox=2").params
 {'count': 2, 'at': 0.3}
@@ -33,6 +38,9 @@ from pydantic import BaseModel, ConfigDict
 FAULT_KINDS = ("kill-sandbox", "answer-fail", "latency", "create-fail", "rate-limit")
 _DEFAULT_AT = {"kill-sandbox": 0.3, "answer-fail": 0.0, "latency": 0.0, "create-fail": 0.3,
                "rate-limit": 0.3}
+#: Faults that act on the sandbox server (one per run, shared by every shard's sub-swarm).
+SERVER_FAULTS = ("create-fail", "rate-limit")
+NOT_OBSERVABLE = "not observable: the provider has no fault counter (E2B's cloud has no admin endpoint)"
 
 
 class FaultError(ValueError):
@@ -120,6 +128,18 @@ def as_faults(items: Iterable[Any] | None) -> list[Fault]:
     return out
 
 
+def before_deploy(fault: Fault) -> bool:
+    """True for a sandbox-server fault at `@0`: armed before the swarm's first creates."""
+    return fault.kind in SERVER_FAULTS and fault.params["at"] == 0
+
+
+def server_counter(before: int | None, after: int | None) -> dict:
+    """The change of the sandbox server's `faults_injected` counter over a fault's window."""
+    if before is None or after is None:
+        return {"delta": None, "note": NOT_OBSERVABLE}
+    return {"before": before, "after": after, "delta": after - before}
+
+
 class FaultTarget(Protocol):
     """The real levers a fault pulls (implemented against the live swarm and sandboxd)."""
 
@@ -129,6 +149,7 @@ class FaultTarget(Protocol):
     async def rate_limit(self, seconds: float) -> None: ...
     async def add_agent(self) -> dict: ...
     async def wait_recovered(self, timeout_s: float) -> dict: ...
+    async def server_faults_injected(self) -> int | None: ...
 
 
 class FaultPlan:
@@ -152,20 +173,28 @@ class FaultPlan:
         self._t0 = time.monotonic()
 
     def delay_ms(self) -> float:
-        """The injected delay for the next signal task (0 for most), seeded."""
+        """The injected delay for the next task, signal or consensus (0 for most), seeded."""
         if self._latency is None or self._rng.random() >= self._latency["fraction"]:
             return 0.0
         return self._latency["ms"]
 
     async def start(self) -> None:
-        """Apply the faults that hold for the whole run (answer failures, latency)."""
+        """Apply the faults that hold for the whole run (answer failures, latency) and take
+        over the record of those the target armed before its swarm deployed."""
         self._t0 = time.monotonic()
-        for rec, f in zip(self.records, self.faults):
+        armed = list(getattr(self.target, "provisioned", None) or [])
+        for i, (rec, f) in enumerate(zip(self.records, self.faults)):
             if f.kind == "answer-fail":
                 await self.target.set_answer_fail(f.params["fraction"])
                 self._mark(rec)
             elif f.kind == "latency":
                 self._mark(rec)
+            elif before_deploy(f):
+                done = next((a for a in armed if (a["kind"], a["params"]) == (f.kind, f.params)), None)
+                if done is not None:  # else: fires at the first task, like any mid-run fault
+                    armed.remove(done)
+                    self._pending.remove(i)
+                    rec.update(injected=done["injected"], t_s=0.0, detail=dict(done["detail"]))
 
     def on_submitted(self, submitted: int) -> None:
         """Fire each mid-run fault once `at` of the tasks are submitted (in the background)."""
@@ -178,25 +207,42 @@ class FaultPlan:
 
     async def _fire(self, i: int) -> None:
         f, rec = self.faults[i], self.records[i]
-        self._mark(rec)
+        rec["t_s"] = round(time.monotonic() - self._t0, 3)
         t = time.monotonic()
         try:
             if f.kind == "kill-sandbox":
                 rec["detail"]["killed"] = await self.target.kill_sandboxes(f.params["count"])
+                self._mark(rec)
+                return
+            before = await self._server_count()
+            # stays "not observable" where the lever fails (E2B has neither lever nor counter)
+            rec["detail"]["server_faults_injected"] = server_counter(before, None)
+            if f.kind == "create-fail":
+                await self.target.fail_next_creates(f.params["count"])
             else:
-                if f.kind == "create-fail":
-                    await self.target.fail_next_creates(f.params["count"])
-                else:
-                    await self.target.rate_limit(f.params["seconds"])
-                # a create to hit mid-run: the fault is recovered when this agent comes up
-                rec["detail"]["scale_up"] = await self.target.add_agent()
-                rec["detail"]["scale_up_s"] = round(time.monotonic() - t, 3)
+                await self.target.rate_limit(f.params["seconds"])
+            # a create to hit mid-run: the fault is recovered when this agent comes up
+            rec["detail"]["scale_up"] = await self.target.add_agent()
+            rec["detail"]["scale_up_s"] = round(time.monotonic() - t, 3)
+            counter = server_counter(before, await self._server_count())
+            rec["detail"]["server_faults_injected"] = counter
+            # armed is not injected: it counts once the server reports the fault biting
+            # (where the server cannot tell, being applied is all there is to report)
+            if counter["delta"] is None or counter["delta"] > 0:
+                self._mark(rec)
         except Exception as e:  # the fault's own failure is evidence too
             rec["detail"]["error"] = f"{type(e).__name__}: {e}"
 
+    async def _server_count(self) -> int | None:
+        try:
+            return await self.target.server_faults_injected()
+        except Exception:  # an unreadable counter is "not observable", not a failed fault
+            return None
+
     def _mark(self, rec: dict) -> None:
         rec["injected"] = True
-        rec["t_s"] = round(time.monotonic() - self._t0, 3)
+        if rec["t_s"] is None:
+            rec["t_s"] = round(time.monotonic() - self._t0, 3)
 
     def cancel(self) -> None:
         """Stop faults still firing (the run is being interrupted)."""

@@ -70,6 +70,21 @@ _COUNT_KEYS = ("submitted", "completed", "failed", "timed_out", "lost", "duplica
                "not_submitted", "planned", "orphaned", "resubmitted")
 
 
+def finished_tasks(path: str | Path) -> int:
+    """Tasks with a final state in a ledger another process may still be writing (0 when
+    there is none yet): opened read-only, so a progress poll can never create or alter it."""
+    try:
+        db = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, timeout=1.0)
+    except sqlite3.Error:
+        return 0
+    try:
+        return int(db.execute("SELECT COUNT(DISTINCT task_id) FROM outcomes").fetchone()[0])
+    except sqlite3.Error:  # not yet written, or its schema not yet there
+        return 0
+    finally:
+        db.close()
+
+
 class Ledger:
     """Append-only record of one stress run (or one shard of it) in a SQLite WAL file."""
 

@@ -2,7 +2,7 @@
 
 Sandbox figures come from a `sandbox_metrics()` coroutine returning
 `{sandbox_id: {"cpu_pct": float, "mem_bytes": int}}` — against sandboxd or E2B that is the
-SDK's metrics endpoint (see `tradeswarm.stress.swarm_faults.SwarmTarget.sandbox_metrics`).
+SDK's metrics endpoint (see `tradeswarm.stress.swarm.SwarmTarget.sandbox_metrics`).
 A sampling error is counted, not raised: resource figures must not end a stress run.
 
 Sampling a sandbox is not free: against sandboxd one metrics round costs ~5 ms of the

@@ -6,6 +6,12 @@ internally: `run_shard` deploys a sub-swarm on the sandbox server named by the s
 (`s<index>-...`) and its own ledger, and tears the sub-swarm down. `merge_shards` copies every
 shard ledger into one and counts the merged run by SQL, exactly like a single-process run.
 
+Faults are shared out so the run injects what the spec says, not that times the shards:
+`kill-sandbox=K` is split like the tasks (each shard kills its share of its own sub-swarm's
+sandboxes); the sandbox-server faults go to shard 0 alone, since every shard's sub-swarm
+talks to the same server and sandboxd *sets* a fault rather than adding to it; fractions
+(`answer-fail`, `latency`) hold in every shard as they are.
+
 >>> split_tasks(1000, 3)
 [334, 333, 333]
 """
@@ -18,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from tradeswarm.stress.config import StressConfig
-from tradeswarm.stress.engine import accounting
+from tradeswarm.stress.engine import SWARM_COUNTERS, accounting, error_rates
+from tradeswarm.stress.faults import SERVER_FAULTS, Fault
 from tradeswarm.stress.ledger import Ledger
 from tradeswarm.stress.stats import summarize
 
@@ -33,11 +40,24 @@ def split_tasks(total: int, shards: int) -> list[int]:
     return [base + (i < extra) for i in range(shards)]
 
 
+def shard_faults(faults: list[Fault], index: int, shards: int) -> list[Fault]:
+    """The shard's share of the run's faults (see the module's docstring)."""
+    out = []
+    for f in faults:
+        if f.kind == "kill-sandbox":
+            count = split_tasks(f.params["count"], shards)[index]
+            if count:
+                out.append(Fault(kind=f.kind, params={**f.params, "count": count}))
+        elif f.kind not in SERVER_FAULTS or index == 0:
+            out.append(f)
+    return out
+
+
 def shard_config(spec: Any, index: int, shards: int) -> StressConfig:
-    """The shard's share of the run: its task count; rate split evenly in open mode."""
+    """The shard's share of the run: its task count and faults; rate split evenly in open mode."""
     cfg = StressConfig.of(spec)
     share = split_tasks(cfg.tasks, shards)[index]
-    over: dict[str, Any] = {"tasks": max(share, 1)}
+    over: dict[str, Any] = {"tasks": max(share, 1), "faults": shard_faults(cfg.faults, index, shards)}
     if cfg.mode == "open":
         over["rate"] = cfg.rate / shards
     else:
@@ -55,7 +75,8 @@ async def run_shard(index: int, shards: int, spec: Any, swarm: dict, run_dir: st
     cfg = shard_config(spec, index, shards)
     ledger = Path(run_dir) / f"stress-shard{index}.db"
     rec = LatencyRecorder()
-    async with stress_swarm(**swarm, recorder=rec, task_timeout_s=cfg.task_timeout_s) as target:
+    async with stress_swarm(**swarm, recorder=rec, task_timeout_s=cfg.task_timeout_s,
+                            faults=cfg.faults) as target:
         evidence = await run_stress(target.coordinator, cfg, recorder=rec, ledger_path=ledger,
                                     seed=seed + index, fault_target=target,
                                     sandbox_metrics=target.sandbox_metrics,
@@ -88,6 +109,9 @@ def merge_shards(results: list[dict], run_dir: str | Path, seed: int = 0) -> dic
     return {
         **accounting(counts, duration),
         "errors_by_class": errors_by_class,
+        "error_rates_by_class": error_rates(errors_by_class, counts),
+        "swarm": ({k: sum(e["swarm"][k] for e in evs) for k in SWARM_COUNTERS}
+                  if all(e.get("swarm") for e in evs) else None),
         "aborted": bool(aborted),
         "abort_reason": "; ".join(f"shard {i}: {a}" for i, a in enumerate(aborted)) or None,
         "mode": first["mode"],

@@ -11,17 +11,43 @@ async with stress_swarm(agents=4, symbols=["SPX"]) as target:
 sandboxes are killed through the sandbox manager, answer failures are switched on in the
 running agents, create failures and 429s are injected through sandboxd's admin endpoint
 (local provider only: E2B's cloud has no such lever), and a scale-up by one agent gives those
-two faults a create to hit mid-run. Sandbox CPU/memory come from the SDK's metrics endpoint.
+two faults a create to hit mid-run. `stress_swarm(faults=...)` arms those at `@0` before its
+agents deploy instead, and records what they did in `SwarmTarget.provisioned`. Sandbox
+CPU/memory come from the SDK's metrics endpoint.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Sequence
+from typing import Any, AsyncIterator, Iterable, Sequence
+
+from tradeswarm.stress.faults import as_faults, before_deploy, server_counter
 
 DEFAULT_TYPES = ("momentum", "mean_reversion", "breakout", "sma_crossover")
+
+
+async def arm_server_fault(settings: Any, kind: str, params: dict) -> None:
+    """Make sandboxd fail the next `count` creates (`create-fail`) or answer 429 (`rate-limit`).
+
+    Only this fault's own field is sent: sandboxd changes only the faults it is given, so a
+    create-fail then a rate-limit leave both armed.
+    """
+    from tradeswarm.sandbox.faults import inject_faults
+
+    field = {"fail_next": params["count"]} if kind == "create-fail" else {"throttle_s": params["seconds"]}
+    await asyncio.to_thread(inject_faults, settings, **field)
+
+
+async def server_faults_injected(settings: Any) -> int | None:
+    """sandboxd's count of injected faults that bit, or None where no server can tell (E2B)."""
+    if settings.provider != "local":
+        return None
+    from tradeswarm.sandbox.faults import fault_state
+
+    return int((await asyncio.to_thread(fault_state, settings))["faults_injected"])
 
 
 class SwarmTarget:
@@ -34,6 +60,7 @@ class SwarmTarget:
         self._params: dict | None = None
         self.expected_agents = len(coordinator.live())
         self.sandboxes: dict[str, int] = {}  # the manager's counters and leaks, once torn down
+        self.provisioned: list[dict] = []  # faults armed before the deploy, and what they did
 
     async def kill_sandboxes(self, count: int) -> list[str]:
         """Kill `count` of the swarm's sandboxes under its agents (the coordinator must notice)."""
@@ -45,14 +72,13 @@ class SwarmTarget:
         await self.coordinator.set_fail_rate(fraction)
 
     async def fail_next_creates(self, count: int) -> None:
-        from tradeswarm.sandbox.faults import inject_faults
-
-        await asyncio.to_thread(inject_faults, self.settings, fail_next=count)
+        await arm_server_fault(self.settings, "create-fail", {"count": count})
 
     async def rate_limit(self, seconds: float) -> None:
-        from tradeswarm.sandbox.faults import inject_faults
+        await arm_server_fault(self.settings, "rate-limit", {"seconds": seconds})
 
-        await asyncio.to_thread(inject_faults, self.settings, throttle_s=seconds)
+    async def server_faults_injected(self) -> int | None:
+        return await server_faults_injected(self.settings)
 
     async def add_agent(self) -> dict:
         """Deploy one more agent like a running one; `ok` when it came up despite create faults.
@@ -99,6 +125,47 @@ class SwarmTarget:
         return out
 
 
+async def _count_or_none(settings: Any) -> int | None:
+    try:
+        return await server_faults_injected(settings)
+    except Exception:  # an unreadable counter is "not observable", not a failed deploy
+        return None
+
+
+async def _arm_before_deploy(early: list, settings: Any, mgr: Any) -> dict:
+    """Arm the `@0` server faults; the counters they are judged against afterwards."""
+    before = await _count_or_none(settings)
+    errors = {}
+    for f in early:
+        try:
+            await arm_server_fault(settings, f.kind, f.params)
+        except Exception as e:  # not armed: the fault says why instead of the run failing
+            errors[f.kind] = f"{type(e).__name__}: {e}"
+    return {"before": before, "errors": errors, "retries": mgr.counters["retries"]}
+
+
+async def _provisioned(early: list, armed: dict, target: SwarmTarget, t0: float,
+                       agents: int) -> list[dict]:
+    """What the `@0` faults did to the deploy: the server's count, the creates retried, the time.
+
+    Faults armed together share one window, so each reports the same counter change.
+    """
+    counter = server_counter(armed["before"], await _count_or_none(target.settings))
+    came_up = {"ok": target.expected_agents >= agents, "agents": target.expected_agents,
+               "deploy_s": round(time.monotonic() - t0, 3),
+               "create_retries": target.mgr.counters["retries"] - armed["retries"]}
+    out = []
+    for f in early:
+        detail = {"phase": "before deploy", "provisioning": came_up, "server_faults_injected": counter}
+        error = armed["errors"].get(f.kind)
+        if error:
+            detail["error"] = error
+        bit = counter["delta"] is None or counter["delta"] > 0
+        out.append({"kind": f.kind, "params": dict(f.params), "injected": not error and bit,
+                    "detail": detail})
+    return out
+
+
 def _type_counts(agents: int, types: Sequence[str]) -> dict[str, int]:
     return dict(Counter(types[i % len(types)] for i in range(agents)))
 
@@ -108,10 +175,12 @@ async def stress_swarm(*, agents: int = 4, agent_types: Sequence[str] = DEFAULT_
                        symbols: Sequence[str] = ("SPX",), settings: Any = None,
                        recorder: Any = None, task_timeout_s: float = 5.0,
                        heartbeat_timeout_s: float = 2.0, fail_rate: float = 0.0,
-                       spare: int = 4) -> AsyncIterator[SwarmTarget]:
+                       spare: int = 4, faults: Iterable[Any] = ()) -> AsyncIterator[SwarmTarget]:
     """Deploy `agents` agents (types in turn) in their own sandboxes; tear all down on exit.
 
     `spare` leaves room under the concurrency cap for replacements and fault scale-ups.
+    Of `faults` (the run's, as `run_stress` takes them), the sandbox-server ones at `@0` are
+    armed before the deploy, so the first creations fail and provisioning retries through them.
     """
     from tradeswarm.sandbox import SandboxManager
     from tradeswarm.settings import Settings
@@ -125,9 +194,14 @@ async def stress_swarm(*, agents: int = 4, agent_types: Sequence[str] = DEFAULT_
             coord = Coordinator(mgr, recorder=recorder, task_timeout_s=task_timeout_s,
                                 heartbeat_timeout_s=heartbeat_timeout_s)
             async with coord:
+                early = [f for f in as_faults(faults) if before_deploy(f)]
+                armed = await _arm_before_deploy(early, settings, mgr) if early else None
+                t0 = time.monotonic()
                 await asyncio.gather(*(coord.deploy(t, list(symbols), count=n, fail_rate=fail_rate)
                                        for t, n in _type_counts(agents, agent_types).items()))
                 target = SwarmTarget(coord, mgr, settings)
+                if early:
+                    target.provisioned = await _provisioned(early, armed, target, t0, agents)
                 yield target
     finally:
         if target is not None:  # asked of the service after the teardown, as a run's own leaks are

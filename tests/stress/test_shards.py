@@ -1,0 +1,33 @@
+"""How a sharded run shares out its tasks and faults (pure logic: no swarm, no Prefect)."""
+
+import pytest
+
+from tradeswarm.stress.shards import shard_config
+
+FAULTS = ["kill-sandbox=5", "create-fail=3@0", "rate-limit=0.5", "answer-fail=0.2", "latency=0.1:50"]
+
+
+def _faults(shards):
+    return [shard_config({"tasks": 100, "faults": FAULTS}, i, shards).faults for i in range(shards)]
+
+
+@pytest.mark.parametrize("shards", [1, 2, 3])
+def test_count_faults_are_split_so_the_run_injects_what_the_spec_says(shards):
+    per_shard = _faults(shards)
+    kills = [sum(f.params["count"] for f in fs if f.kind == "kill-sandbox") for fs in per_shard]
+    # copied into every shard, kill-sandbox=5 would kill 5 × shards sandboxes
+    assert sum(kills) == 5 and kills == sorted(kills, reverse=True) and max(kills) - min(kills) <= 1
+    # the sandbox server is one for all shards: its faults are injected once, by shard 0
+    for kind, params in (("create-fail", {"count": 3, "at": 0.0}), ("rate-limit", {"seconds": 0.5, "at": 0.3})):
+        hits = [[f.params for f in fs if f.kind == kind] for fs in per_shard]
+        assert hits[0] == [params] and not any(hits[1:])
+    # fractions stay fractions in every shard
+    for fs in per_shard:
+        by_kind = {f.kind: f.params for f in fs}
+        assert by_kind["answer-fail"] == {"fraction": 0.2}
+        assert by_kind["latency"] == {"fraction": 0.1, "ms": 50.0}
+
+
+def test_a_shard_without_a_share_of_the_kills_has_no_kill_fault():
+    per_shard = [shard_config({"tasks": 90, "faults": ["kill-sandbox=2@0.5"]}, i, 3).faults for i in range(3)]
+    assert [[(f.params["count"], f.params["at"]) for f in fs] for fs in per_shard] == [[(1, 0.5)], [(1, 0.5)], []]
