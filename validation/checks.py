@@ -1,9 +1,14 @@
 """Checks: each measured figure of the evidence against its threshold, with a status that cannot lie.
 
-A check reads one place of the evidence (`evidence`, e.g. `latency.sandbox_create.p95`). When
-that place is absent the status is `nodata`, which scores as a failure; a value of the wrong
-type is `error`. Statuses: `pass`, `fail`, `warn` (within the bound but past an alert level),
-`nodata`, `error`, `waived` (a failing check accepted by an active waiver).
+A check reads one place of the evidence. When that place is absent the status is `nodata`,
+which scores as a failure; a value of the wrong type is `error`. Statuses: `pass`, `fail`,
+`warn` (within the bound but past an alert level), `nodata`, `error`, `waived` (a measured
+failure accepted by an active waiver; missing evidence can never be waived).
+
+A check's `evidence` is a pointer into the run's `results.json` (`lookup(results, evidence)`
+finds the judged value or the entry it came from, e.g. `latency.sandbox_create.p95`,
+`backtests[3].gates.dsr`, `cost.savings[0].saved_pct`, `history.regressions[2].change_pct`),
+or `file:<path>` for a document checked on disk.
 
 Which category holds what (the choice for data quality and backtest validity is ours):
 
@@ -186,7 +191,7 @@ def _data_checks(spec: Spec, ev: dict) -> list[Check]:
     out = []
     for name in names:
         i, row = by_name.get(name, (None, {}))
-        path = f"data_validation[{i}].failed" if i is not None else f"data_validation[dataset={name}]"
+        path = f"data_validation[{i}].failed" if i is not None else "data_validation"
         out.append(threshold_check(
             f"func.data.{name}", "functionality",
             f"Dataset {name} passes the data contract (every expectation) before it is used",
@@ -197,26 +202,31 @@ def _data_checks(spec: Spec, ev: dict) -> list[Check]:
     return out
 
 
-def _backtests(ev: dict) -> list[dict]:
+def _backtests(ev: dict) -> list[tuple[int, dict]]:
+    """`(index in evidence["backtests"], entry)` of every well-formed backtest entry."""
     rows = ev.get("backtests")
-    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+    return [(i, r) for i, r in enumerate(rows) if isinstance(r, dict)] if isinstance(rows, list) else []
 
 
 def _backtest_correctness(spec: Spec, ev: dict) -> list[Check]:
-    rows = _backtests(ev)
+    indexed = _backtests(ev)
+    rows = [r for _, r in indexed]
     agree: Any = None
     details: dict = {}
+    path = "backtests"
     if rows:
         checks = [r.get("crosscheck") for r in rows]
-        if any(not isinstance(c, dict) or not isinstance(c.get("agree"), bool) for c in checks):
+        unchecked = [(i, r) for (i, r), c in zip(indexed, checks) if not isinstance(c, dict) or not isinstance(c.get("agree"), bool)]
+        if unchecked:
             agree = None  # a configuration without a cross-check: missing evidence
-            details["unchecked"] = [f"{r.get('strategy')}/{r.get('symbol')}" for r, c in zip(rows, checks)
-                                    if not isinstance(c, dict) or not isinstance(c.get("agree"), bool)][:10]
+            path = f"backtests[{unchecked[0][0]}]"
+            details["unchecked"] = [f"{r.get('strategy')}/{r.get('symbol')}" for _, r in unchecked][:10]
         else:
-            bad = [(r, c) for r, c in zip(rows, checks) if not c["agree"]]
+            bad = [(i, r, c) for (i, r), c in zip(indexed, checks) if not c["agree"]]
             agree = len(bad)
             if bad:
-                r, c = bad[0]
+                i, r, c = bad[0]
+                path = f"backtests[{i}].crosscheck"
                 details["first_disagreement"] = {"strategy": r.get("strategy"), "symbol": r.get("symbol"),
                                                  "params": r.get("params"), "first_divergence": c.get("first_divergence"),
                                                  "equity_rel_diff": c.get("equity_rel_diff")}
@@ -227,10 +237,10 @@ def _backtest_correctness(spec: Spec, ev: dict) -> list[Check]:
     return [
         threshold_check("func.backtest.crosscheck", "functionality",
                         "Every reported backtest agrees trade for trade with the independent reference simulator",
-                        "== 0", ev, "backtests[].crosscheck.agree", "disagreements", critical=True, value=agree, details=details),
+                        "== 0", ev, path, "disagreements", critical=True, value=agree, details=details),
         threshold_check("func.backtest.coverage", "functionality",
                         "Every strategy of the spec was backtested on every symbol it names",
-                        "== 0", ev, "backtests[].strategy,symbol", "missing", value=len(missing) if rows else None,
+                        "== 0", ev, "backtests", "missing", value=len(missing) if rows else None,
                         details={"expected": len(expected), "missing": missing[:20]}),
     ]
 
@@ -321,7 +331,7 @@ def _accounting_check(spec: Spec, ev: dict, st: dict) -> Check:
         value = vals["lost"] + vals["duplicated"] + abs(unaccounted) + short + orphaned
     return threshold_check("rel.stress.accounting", "reliability",
                            "Every stress task ends in exactly one final state (ledger: none lost, none duplicated)",
-                           "== 0", ev, "stress.lost+duplicated+orphaned+unaccounted", "tasks", critical=True,
+                           "== 0", ev, "stress", "tasks", critical=True,
                            value=value, details=details)
 
 
@@ -350,7 +360,7 @@ def _fault_checks(spec: Spec, ev: dict, st: dict) -> list[Check]:
             details["reason"] = reason
         out.append(Check(f"rel.faults.{kind}", "reliability", f"The swarm recovers from the injected fault '{kind}'",
                          "injected > 0 and recovered", injected, "faults", status, False,
-                         f"stress.faults[{idx if idx is not None else '?'}]", details))
+                         f"stress.faults[{idx}]" if idx is not None else "stress.faults", details))
     return out
 
 
@@ -378,21 +388,23 @@ def _lag_kept(r: dict, g: dict, max_drop: float) -> float | None:
 def _gate_checks(spec: Spec, ev: dict) -> list[Check]:
     gates = spec.backtest.gates
     rows = _backtests(ev)
+    # (check name, description, expression, value of one entry, unit, the entry's field the value comes from)
     gate_defs = [
         ("dsr", f"Deflated Sharpe ratio ≥ {gates.dsr_min:g} given every trial counted", f">= {gates.dsr_min!r}",
-         lambda r, g: _number(g.get("dsr")), "dsr"),
+         lambda r, g: _number(g.get("dsr")), "dsr", "gates.dsr"),
         ("walk_forward", f"Walk-forward: mean Sharpe drops by ≤ {gates.walk_forward_max_degradation:g} out of sample",
-         f"<= {gates.walk_forward_max_degradation!r}", lambda r, g: _wf_degradation(g), "degradation"),
+         f"<= {gates.walk_forward_max_degradation!r}", lambda r, g: _wf_degradation(g), "degradation", "gates.walk_forward"),
         ("cost_stress", f"Return with fees × {gates.cost_multiplier:g} stays ≥ {gates.cost_stress_min_return:g}",
-         f">= {gates.cost_stress_min_return!r}", lambda r, g: _number(g.get("cost_stress_return")), "return"),
+         f">= {gates.cost_stress_min_return!r}", lambda r, g: _number(g.get("cost_stress_return")), "return",
+         "gates.cost_stress_return"),
         ("lag", f"One extra bar of lag keeps ≥ {1 - gates.lag_max_drop:.0%} of a positive return (no look-ahead collapse)",
-         ">= 0", lambda r, g: _lag_kept(r, g, gates.lag_max_drop), "margin"),
+         ">= 0", lambda r, g: _lag_kept(r, g, gates.lag_max_drop), "margin", "gates.lag_return"),
     ]
     out = []
-    for name, description, expr, extract, unit in gate_defs:
+    for name, description, expr, extract, unit, field_path in gate_defs:
         t = thresholds.parse(expr)
         per, too_few, failed, missing = [], [], [], []
-        for r in rows:
+        for i, r in rows:
             label = f"{r.get('strategy')}/{r.get('symbol')}"
             g = r.get("gates") if isinstance(r.get("gates"), dict) else {}
             trades = _number(r.get("trades"))
@@ -403,7 +415,7 @@ def _gate_checks(spec: Spec, ev: dict) -> list[Check]:
             if v is None:
                 missing.append(label)
                 continue
-            per.append(v)
+            per.append((v, i))
             if not t.holds(v):
                 failed.append({"config": label, "params": r.get("params"), "value": v})
         if failed:
@@ -412,9 +424,9 @@ def _gate_checks(spec: Spec, ev: dict) -> list[Check]:
             status = "nodata"  # a gate not computed, or no configuration with enough trades to judge
         else:
             status = "pass"
-        worst = (min(per) if t.op in (">", ">=") else max(per)) if per else None
+        worst, at = (min(per) if t.op in (">", ">=") else max(per)) if per else (None, None)
         out.append(Check(f"rel.backtest.{name}", "reliability", description, f"{'min' if t.op in ('>', '>=') else 'max'} {expr}",
-                         worst, unit, status, False, f"backtests[].gates.{name}",
+                         worst, unit, status, False, f"backtests[{at}].{field_path}" if per else "backtests",
                          {"evaluated": len(per), "failed": failed[:10], "too_few_trades": too_few[:10],
                           "not_computed": missing[:10], "min_trades": gates.min_trades}))
     return out
@@ -437,14 +449,14 @@ def cost_checks(spec: Spec, cost: dict) -> list[Check]:
         out.append(threshold_check("cost.per_1000_tasks", "cost", f"Cost per 1,000 tasks {c.per_1000_tasks}",
                                    c.per_1000_tasks, {}, "cost.per_1000_tasks_usd", "USD",
                                    value=cost.get("per_1000_tasks_usd")))
-    for row in cost.get("savings", []):
+    for i, row in enumerate(cost.get("savings", [])):
         pct = row.get("saved_pct")
         details = {k: row.get(k) for k in ("with", "without", "unit", "saved")}
         if pct is None:
             details["reason"] = "not measured with and without in this run" if row.get("without") is None else "baseline is zero"
         chk = threshold_check(f"cost.savings.{row['name']}", "cost",
                               f"The '{row['name']}' optimization saves something, measured with and without it",
-                              "> 0%", {}, f"cost.savings_measurements.{row['name']}", "%",
+                              "> 0%", {}, f"cost.savings[{i}].saved_pct", "%",
                               value=None if pct is None else pct / 100.0, details=details)
         chk.observed = pct  # shown in percent, judged as the fraction the % unit stands for
         out.append(chk)
@@ -464,21 +476,29 @@ def _budget_check(cid: str, description: str, value: float | None, budget: float
 # ----------------------------------------------------------------------------- waivers
 
 def apply_waivers(checks: list[Check], spec: Spec, now: datetime) -> list[dict]:
-    """Mark non-passing checks covered by an active waiver as `waived`; expired waivers count as absent.
+    """Mark failed checks covered by an active waiver as `waived`; expired waivers count as absent.
 
-    A waiver's `check` is a check id or an fnmatch pattern (`doc.*`). Returns every waiver with
-    whether it was active and which checks it waived.
+    A waiver accepts a measured failure (`fail`) only: `nodata` and `error` say the evidence is
+    missing or broken, which no waiver can make a pass, so those checks keep their status and
+    the waiver lists them under `not_applied`. A `warn` already passes and stays a `warn`.
+    A waiver's `check` is a check id or an fnmatch pattern within one category (`doc.*`; the
+    spec rejects a pattern that could match every check). Returns every waiver with whether it
+    was active, which checks it waived and which it could not.
     """
     report = []
     for w in spec.waivers:
         active = w.active(now)
-        hit = []
-        if active:
-            for c in checks:
-                if fnmatch.fnmatchcase(c.id, w.check) and c.status not in ("pass", "warn", "waived"):
-                    c.waiver = {"reason": w.reason, "owner": w.owner, "expires": w.expires.isoformat(), "was": c.status}
-                    c.status = "waived"
-                    hit.append(c.id)
+        hit, not_applied = [], []
+        for c in checks if active else ():
+            if not fnmatch.fnmatchcase(c.id, w.check):
+                continue
+            if c.status == "fail":
+                c.waiver = {"reason": w.reason, "owner": w.owner, "expires": w.expires.isoformat(), "was": c.status}
+                c.status = "waived"
+                hit.append(c.id)
+            elif c.status in ("nodata", "error"):
+                not_applied.append({"check": c.id, "status": c.status,
+                                    "reason": "missing or broken evidence cannot be waived"})
         report.append({"check": w.check, "owner": w.owner, "reason": w.reason, "expires": w.expires.isoformat(),
-                       "active": active, "waived": hit})
+                       "active": active, "waived": hit, "not_applied": not_applied})
     return report

@@ -4,7 +4,10 @@ Runs are kept as run directories (`<runs>/<run-id>/results.json` + `samples.json
 latency operation the current raw samples are compared with the pooled samples of the last K
 runs by a two-sided Mann–Whitney U test **and** a magnitude threshold on the median; a
 regression is flagged only when both trip (p < alpha and the median rose by at least the warn
-band), as `warn` below the fail band and `fail` at or above it. Cost per 1,000 tasks is compared
+band), as `warn` below the fail band and `fail` at or above it. An operation that either side
+timed (this run or the last K) but that has fewer than `min_samples` samples on one side is not
+compared, and says so: its regression check is `nodata` (not critical), never silently absent.
+Cost per 1,000 tasks is compared
 with the median of the same runs by magnitude bands (one figure per run: no test applies).
 The readiness trend and the cost change in $ and % against the previous run are reported.
 """
@@ -12,6 +15,7 @@ The readiness trend and the cost change in $ and % against the previous run are 
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from pathlib import Path
 from typing import Any
@@ -54,15 +58,26 @@ def _band(change_pct: float, warn: float, fail: float) -> str:
     return "fail" if change_pct >= fail else "warn" if change_pct >= warn else "pass"
 
 
+def _samples_of(samples: Any, op: str) -> list[float]:
+    xs = samples.get(op) if isinstance(samples, dict) else None
+    return [float(x) for x in xs if _num(x) is not None and math.isfinite(x)] if isinstance(xs, list) else []
+
+
 def latency_regressions(current: dict[str, list[float]], runs: list[dict], h: HistorySpec) -> list[dict]:
-    """Per operation: baseline and current medians, change %, U-test p-value and status."""
+    """Per operation timed in this run or the past ones: baseline and current medians, change %,
+    U-test p-value and status (`nodata` with a reason when either side has too few samples)."""
     from scipy.stats import mannwhitneyu
 
+    ops = {op for s in (current, *(r.get("samples") for r in runs)) if isinstance(s, dict) for op in s}
     out = []
-    for op in sorted(current):
-        cur = [float(x) for x in current[op]]
-        base = [float(x) for r in runs for x in (r.get("samples") or {}).get(op, [])]
+    for op in sorted(ops):
+        cur = _samples_of(current, op)
+        base = [x for r in runs for x in _samples_of(r.get("samples"), op)]
         if len(cur) < h.min_samples or len(base) < h.min_samples:
+            out.append({"metric": op, "baseline_median_ms": None, "current_median_ms": None, "change_pct": None,
+                        "p_value": None, "baseline_n": len(base), "current_n": len(cur), "status": "nodata",
+                        "reason": f"too few samples to compare (this run {len(cur)}, the last {len(runs)} runs "
+                                  f"{len(base)}; at least {h.min_samples} each)"})
             continue
         base = _thin(base, MAX_BASELINE)
         m_base, m_cur = statistics.median(base), statistics.median(cur)
@@ -107,7 +122,8 @@ def compare(spec_history: HistorySpec, profile: str, samples: dict, cost: dict, 
             f"perf.regression.{reg['metric']}", "performance",
             f"{reg['metric']} latency has not regressed against the last {len(runs)} runs (Mann-Whitney U and median change)",
             f"not (p < {spec_history.alpha:g} and median +{spec_history.latency_warn_pct:g}%/+{spec_history.latency_fail_pct:g}%)",
-            reg["change_pct"], "% median change", reg["status"], False, f"samples.{reg['metric']}", dict(reg)))
+            reg["change_pct"], "% median change", reg["status"], False,
+            f"history.regressions[{len(section['regressions']) - 1}].change_pct", dict(reg)))
     base_unit = [v for v in (_num((r.get("cost") or {}).get("per_1000_tasks_usd")) for r in runs) if v is not None]
     cur_unit = _num(cost.get("per_1000_tasks_usd"))
     if base_unit and cur_unit is not None:
@@ -122,5 +138,6 @@ def compare(spec_history: HistorySpec, profile: str, samples: dict, cost: dict, 
         checks.append(Check("cost.regression.per_1000_tasks", "cost",
                             f"Cost per 1,000 tasks has not risen against the median of the last {len(runs)} runs",
                             f"change < +{spec_history.cost_warn_pct:g}% (warn) / +{spec_history.cost_fail_pct:g}% (fail)",
-                            change, "%", status, False, "cost.per_1000_tasks_usd", dict(reg)))
+                            change, "%", status, False,
+                            f"history.regressions[{len(section['regressions']) - 1}].change_pct", dict(reg)))
     return section, checks

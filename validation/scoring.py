@@ -4,14 +4,17 @@
   passed (Kayenta lets a group with no data score 100 and drops errors from the denominator;
   a certification must not).
 - **Passed** = `pass`, `warn` (within the bound, past an alert level) and `waived` (an active
-  waiver with a reason, an owner and an expiry accepts the failure on the record; the check keeps
-  its place in the denominator so waiving never shrinks it).
+  waiver with a reason, an owner and an expiry accepts a measured failure on the record; the
+  check keeps its place in the denominator so waiving never shrinks it). Missing or broken
+  evidence (`nodata`, `error`) is never waived (validation.checks.apply_waivers).
 - Category score = passed ÷ evaluated × 100; a category without any check scores 0 (nothing was
   shown to work).
 - Readiness = Σ weight × score ÷ 100 (weights sum to 100).
 - Verdict: `CERTIFIED` when readiness ≥ pass and no critical check is blocking; `CONDITIONAL`
   when readiness ≥ marginal and none is blocking; otherwise `NOT_CERTIFIED`. A critical check
-  blocks when its status is `fail`, `nodata` or `error` (a waived one does not).
+  blocks when its status is `fail`, `nodata` or `error`. A waived critical check does not block:
+  its failure was measured and accepted by a named owner until a stated expiry (the runbook's
+  "fix the cause, or add a waiver"), and the report lists it with the waiver.
 
 >>> from validation.checks import Check
 >>> mk = lambda cat, status, crit=False: Check("x", cat, "", "", None, None, status, crit, "")
@@ -29,6 +32,7 @@ from typing import Iterable
 from validation.checks import Check
 
 CERTIFIED, CONDITIONAL, NOT_CERTIFIED = "CERTIFIED", "CONDITIONAL", "NOT_CERTIFIED"
+_DUST = 1e-9
 
 
 def category_scores(checks: Iterable[Check], weights: dict[str, float]) -> list[dict]:
@@ -52,10 +56,9 @@ def verdict(score: float, checks: Iterable[Check], *, pass_threshold: float, mar
     """CERTIFIED / CONDITIONAL / NOT_CERTIFIED from the readiness score and the critical checks."""
     if any(c.blocks for c in checks):
         return NOT_CERTIFIED
-    # round away float dust so that exactly 90 computed as 89.99999999999999 still reaches 90
-    score = round(score, 9)
-    if score >= pass_threshold:
+    # a tolerance for float dust, so that exactly 90 computed as 89.99999999999999 still reaches 90
+    if score + _DUST >= pass_threshold:
         return CERTIFIED
-    if score >= marginal:
+    if score + _DUST >= marginal:
         return CONDITIONAL
     return NOT_CERTIFIED

@@ -2,8 +2,9 @@
 
 Every section is a pydantic model with `extra="forbid"`, so a misspelt key is an error that
 names its path (`stress.faults.kil_sandboxes: unknown key`). Threshold expressions are parsed
-while the spec loads, so a bad one is reported before anything runs. `Spec.model_json_schema()`
-is the JSON Schema (`tradeswarm spec schema`).
+while the spec loads, so a bad one is reported before anything runs. `json_schema()` is the
+JSON Schema (`tradeswarm spec schema`); it accepts what the loader accepts, shorthands included
+(an SLA rule as a bare string, a sweep grid as `"start:stop:step"`, a waiver's `expiry`).
 
 >>> spec = load_spec("smoke")
 >>> spec.name, spec.stress.tasks, sum(spec.scoring.weights.values())
@@ -17,18 +18,22 @@ validation.spec.SpecError: spec .../smoke.yaml: stres: unknown key
 from __future__ import annotations
 
 import copy
+import re
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator,
+                      model_validator)
 
 from validation import thresholds
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 PRICES_DIR = Path(__file__).parent / "prices"
 CATEGORIES = ("functionality", "performance", "cost", "reliability", "documentation")
+# every check id starts with one of these (validation.checks, validation.docs_check, validation.history)
+CHECK_PREFIXES = ("func", "perf", "rel", "cost", "doc")
 STRATEGY_NAMES = ("sma_crossover", "momentum", "mean_reversion", "breakout", "risk_manager")
 
 # The metrics an `sla` entry may name: where the judge reads them and which category they score in.
@@ -102,17 +107,26 @@ class DataSpec(_Strict):
         return self
 
 
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+GRID_PATTERN = rf"^\s*({_NUMBER})\s*:\s*({_NUMBER})\s*:\s*({_NUMBER})\s*$"
+MAX_GRID = 100_000  # values of one swept parameter: a typo like 0:1e9:1 must not exhaust memory
+_GRID_SCHEMA = {"anyOf": [{"type": "array", "items": {"type": "number"}},
+                          {"type": "string", "pattern": GRID_PATTERN, "description": "'start:stop:step', inclusive"}]}
+
+
 def _expand_grid(value: Any) -> Any:
     """`"a:b:step"` → the inclusive list a, a+step, … ≤ b; lists pass through."""
     if not isinstance(value, str):
         return value
-    try:
-        a, b, step = (float(x) for x in value.split(":"))
-    except ValueError:
-        raise ValueError(f"sweep grid {value!r}: expected a list or 'start:stop:step'") from None
+    m = re.match(GRID_PATTERN, value)
+    if not m:
+        raise ValueError(f"sweep grid {value!r}: expected a list or 'start:stop:step'")
+    a, b, step = (float(x) for x in m.groups())
     if step <= 0 or b < a:
         raise ValueError(f"sweep grid {value!r}: need step > 0 and stop >= start")
     n = int((b - a) / step + 1e-9) + 1
+    if n > MAX_GRID:
+        raise ValueError(f"sweep grid {value!r}: {n:,} values, more than {MAX_GRID:,}")
     as_int = all(float(x).is_integer() for x in (a, b, step))
     return [int(a + i * step) if as_int else round(a + i * step, 12) for i in range(n)]
 
@@ -122,7 +136,7 @@ class StrategyBacktestSpec(_Strict):
 
     name: Literal["sma_crossover", "momentum", "mean_reversion", "breakout", "risk_manager"]
     params: dict[str, Any] = Field(default_factory=dict)
-    sweep: dict[str, list[float | int]] = Field(default_factory=dict)
+    sweep: dict[str, Annotated[list[float | int], WithJsonSchema(_GRID_SCHEMA)]] = Field(default_factory=dict)
 
     @field_validator("sweep", mode="before")
     @classmethod
@@ -220,8 +234,18 @@ class StressSpec(_Strict):
         return self
 
 
+def _or_expression(schema: dict) -> None:
+    """The schema of an SLA rule also accepts its shorthand, a bare expression string."""
+    rule = {k: v for k, v in schema.items() if k not in ("title", "description")}
+    for k in rule:
+        del schema[k]
+    schema["anyOf"] = [{"type": "string", "description": "shorthand for {expr: ...}"}, rule]
+
+
 class SlaRule(_Strict):
     """One threshold expression on a metric; a plain string is shorthand for `{expr: ...}`."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, json_schema_extra=_or_expression)
 
     expr: str
     critical: bool = True
@@ -270,6 +294,8 @@ def _default_sla() -> dict[str, list[SlaRule]]:
         "consensus": ["p95 < 1000ms"],
         "success_rate": [">= 0.90"],
         "error_rate": ["< 5%"],
+        # not in that table; the standard and nightly profiles' floor (the default load is 200 tasks/s)
+        "throughput_per_s": [">= 100"],
     }
     return {k: [SlaRule.model_validate(e) for e in v] for k, v in table.items()}
 
@@ -332,8 +358,6 @@ class ScoringSpec(_Strict):
     pass_threshold: float = Field(90.0, ge=0, le=100, alias="pass", serialization_alias="pass")
     marginal: float = Field(75.0, ge=0, le=100)
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
     @field_validator("weights")
     @classmethod
     def _weights(cls, w: dict[str, float]) -> dict[str, float]:
@@ -357,14 +381,42 @@ class ScoringSpec(_Strict):
         return self
 
 
-class Waiver(_Strict):
-    """Accept one failing check for a while: reason, owner and expiry are required."""
+_WAIVER_PATTERN = rf"^({'|'.join(CHECK_PREFIXES)})\."
+_EXPIRY_SCHEMA = {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]}
 
-    check: str = Field(min_length=1, description="a check id")
+
+def _expiry_alias(schema: dict) -> None:
+    """`expiry` is accepted in place of `expires` (one of the two, not both)."""
+    schema["properties"]["expiry"] = {**schema["properties"]["expires"], "title": "Expiry", "description": "same as `expires`"}
+    schema["required"] = [k for k in schema["required"] if k != "expires"]
+    schema["oneOf"] = [{"required": ["expires"]}, {"required": ["expiry"]}]
+
+
+class Waiver(_Strict):
+    """Accept one failed check for a while: reason, owner and expiry are required.
+
+    A waiver covers a measured failure only, never missing evidence (validation.checks.apply_waivers).
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, json_schema_extra=_expiry_alias)
+
+    check: str = Field(min_length=1, pattern=_WAIVER_PATTERN,
+                       description="a check id, or an fnmatch pattern within one category (e.g. 'doc.*')")
     reason: str = Field(min_length=10)
     owner: str = Field(min_length=1)
-    expires: datetime = Field(validation_alias=AliasChoices("expires", "expiry"),
-                              description="a date (through that day, UTC) or a timestamp; also accepted as `expiry`")
+    expires: Annotated[datetime, WithJsonSchema(_EXPIRY_SCHEMA)] = Field(
+        validation_alias=AliasChoices("expires", "expiry"),
+        description="a date (through that day, UTC) or a timestamp; also accepted as `expiry`")
+
+    @field_validator("check", mode="before")
+    @classmethod
+    def _one_category(cls, v: Any) -> Any:
+        # a pattern such as '*' would waive every failure of the run: a spec error, said plainly
+        if isinstance(v, str) and v and not re.match(_WAIVER_PATTERN, v):
+            prefixes = ", ".join(f"'{p}.'" for p in CHECK_PREFIXES)
+            raise ValueError(f"{v!r} is not within one category: a waiver names a check id or a pattern "
+                             f"starting with {prefixes} (e.g. 'doc.*'), never one that matches every check")
+        return v
 
     @field_validator("expires", mode="before")
     @classmethod

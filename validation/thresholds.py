@@ -4,12 +4,16 @@ Grammar (whitespace between tokens is optional):
 
 ```
 expression := [aggregate] comparator number [unit]
-aggregate  := p50 | p90 | p95 | p99 | p999 | p(95) | p(99.9) | max | min | mean | avg
-              | count | rate | value
+aggregate  := p50 | p90 | p95 | p99 | p999 | p(N) | max | min | mean | avg | count | rate | value
 comparator := <  <=  >  >=  ==  !=
 number     := [$] decimal            e.g. 5000, 0.90, 1e-3, $5.00
 unit       := ms | s | % | $
 ```
+
+`p(N)` is k6's form of a percentile, read by its number: `p(95)` is `p95`, `p(99.9)` is `p999`.
+k6 takes any 0 < N < 100, but a threshold can only be judged on a percentile the latency
+summaries compute (`PERCENTILES`: 50, 90, 95, 99, 99.9, as `tradeswarm.stress.stats` reports
+them), so any other N is rejected with the list of those that are.
 
 Values are normalised to a base unit so they compare with measured figures directly: time to
 milliseconds (`5s` → 5000), percent to a fraction (`90%` → 0.9), dollars to USD. `str()` gives
@@ -42,7 +46,8 @@ COMPARATORS = {
 }
 # base-unit factor and the dimension each unit measures
 UNITS: dict[str, tuple[float, str]] = {"ms": (1.0, "time"), "s": (1000.0, "time"), "%": (0.01, "ratio"), "$": (1.0, "money")}
-PERCENTILES = ("p50", "p90", "p95", "p99", "p999")
+# the percentiles the latency summaries carry (docs/contracts.md §5): name → percentile in %
+PERCENTILES: dict[str, float] = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p999": 99.9}
 AGGREGATES = (*PERCENTILES, "max", "min", "mean", "avg", "count", "rate", "value")
 
 _AGG = re.compile(r"\s*(p\(\s*(?P<pct>\d+(?:\.\d+)?)\s*\)|[A-Za-z_][A-Za-z0-9_]*)")
@@ -97,6 +102,18 @@ def _fail(text: str, pos: int, expected: str) -> ThresholdError:
     return ThresholdError(f"threshold {text!r}: expected {expected} at position {pos}, {found}")
 
 
+def _percentile_name(text: str, n: float) -> str:
+    """The aggregate `p(n)` stands for, by the number's value (so `p(9.99)` is not `p(99.9)`)."""
+    if not 0 < n < 100:
+        raise ThresholdError(f"threshold {text!r}: a percentile p(N) needs 0 < N < 100, got {_fmt(n)}")
+    for name, q in PERCENTILES.items():
+        if n == q:
+            return name
+    known = ", ".join(f"p({_fmt(q)})" for q in PERCENTILES.values())
+    raise ThresholdError(f"threshold {text!r}: percentile {_fmt(n)} is not computed by the latency summaries "
+                         f"(computed: {known})")
+
+
 @lru_cache(maxsize=1024)
 def parse(text: str) -> Threshold:
     """Parse one expression; raise `ThresholdError` naming the expression and what was expected."""
@@ -107,7 +124,7 @@ def parse(text: str) -> Threshold:
     if m:
         word = m.group(1)
         if m.group("pct"):
-            word = "p" + m.group("pct").replace(".", "")
+            word = _percentile_name(text, float(m.group("pct")))
         if word not in AGGREGATES:
             raise _fail(text, pos, f"an aggregate ({', '.join(AGGREGATES)}, p(N)) or a comparator")
         aggregate, pos = word, m.end()

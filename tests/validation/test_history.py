@@ -49,8 +49,25 @@ def test_both_gates_must_trip():
     assert regs[0]["p_value"] >= tiny.alpha and regs[0]["status"] == "pass"
 
 
-def test_too_few_samples_are_not_compared():
-    assert latency_regressions({"task": [1.0] * 5}, [_run(1)], H) == []
+def test_too_few_samples_are_nodata_not_silently_absent():
+    """An operation with past runs but too few samples on either side gets a `nodata` regression check."""
+    runs = [_run(i) for i in range(1, 4)]
+    few = latency_regressions({"task": [20.0] * 5}, runs, H)
+    assert [(r["metric"], r["status"], r["current_n"], r["baseline_n"]) for r in few] == [("task", "nodata", 5, 900)]
+    # samples missing from this run altogether (the stage that times `task` never ran)
+    section, checks = compare(H, "smoke", {}, {}, runs)
+    c = next(c for c in checks if c.id == "perf.regression.task")
+    assert (c.status, c.critical, c.passed, c.observed) == ("nodata", False, False, None)
+    assert "too few samples" in c.details["reason"] and section["regressions"][0]["status"] == "nodata"
+    # the past runs kept no samples (samples.json lost)
+    bare = [{k: v for k, v in r.items() if k != "samples"} for r in runs]
+    _, checks = compare(H, "smoke", _samples(1), {}, bare)
+    assert {c.id: c.status for c in checks} == {"perf.regression.task": "nodata"}
+    # the opposite: enough samples on both sides are compared
+    _, checks = compare(H, "smoke", _samples(1), {}, runs)
+    assert {c.id: c.status for c in checks} == {"perf.regression.task": "pass"}
+    # and with no past run there is nothing to compare, so no check at all
+    assert compare(H, "smoke", {"task": [1.0] * 5}, {}, [])[1] == []
 
 
 def test_compare_section_and_checks():

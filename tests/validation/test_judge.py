@@ -5,13 +5,16 @@ from __future__ import annotations
 import copy
 import json
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
 from tests.validation._judge_fixtures import documented_repo, good_evidence, latency, samples, with_
 from validation import judge, load_spec
-from validation.checks import PASSING
+from validation.checks import MISSING, PASSING, lookup
 from validation.spec import DocumentationSpec
+
+GOLDEN = Path(__file__).parents[1] / "reports" / "golden"
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 
@@ -236,3 +239,91 @@ def test_too_few_samples_is_nodata_unless_the_slowest_sample_meets_an_upper_boun
     assert c.status == "pass" and c.observed == stats["max"] and c.evidence.endswith(".max")
     stats["max"] = 5000.0  # p99 < 2000ms: the slowest sample no longer bounds it
     assert _judge(smoke, ev, repo).check("perf.stress_task.p99").status == "nodata"
+
+
+def test_waivers_cannot_certify_a_run_without_evidence(smoke, repo):
+    """A waiver on every category (the widest the spec allows) turns no missing evidence into a pass."""
+    everything = [{"check": f"{p}.*", "reason": "accept whatever fails tonight", "owner": "ops",
+                   "expires": (NOW + timedelta(days=1)).isoformat()} for p in ("func", "perf", "rel", "cost", "doc")]
+    spec = load_spec("smoke", overrides={"waivers": everything})
+    j = _judge(spec, {}, repo)
+    assert j.verdict == "NOT_CERTIFIED" and j.readiness_score <= 10.0
+    assert not any(c.status == "waived" for c in j.checks)
+    not_applied = {n["check"] for w in j.waivers for n in w["not_applied"]}
+    assert not_applied == {c.id for c in j.checks if c.status in ("nodata", "error")} and not_applied
+    # the opposite: the same waivers do accept measured failures
+    ev = with_(good_evidence(smoke), "latency.sandbox_create.p95", 7000.0)
+    j = _judge(spec, ev, repo)
+    assert j.check("perf.sandbox_create.p95").status == "waived" and j.verdict == "CERTIFIED"
+
+
+def test_a_spec_without_sla_still_judges_throughput(tmp_path):
+    data = load_spec("standard").resolved()
+    del data["sla"]
+    spec = load_spec(data)
+    ev = good_evidence(spec)
+    repo = documented_repo(tmp_path, spec)
+    c = judge(spec, ev, now=NOW, repo_root=repo).check("perf.throughput_per_s")
+    assert (c.status, c.threshold, c.critical) == ("pass", ">= 100", True)
+    j = judge(spec, with_(ev, "stress.throughput_per_s", 40.0), now=NOW, repo_root=repo)
+    assert j.check("perf.throughput_per_s").status == "fail" and j.verdict == "NOT_CERTIFIED"
+
+
+def results_document(evidence: dict, judgement) -> dict:
+    """results.json as the pipeline writes it (flows/certify.py): the evidence sections (raw
+    samples go to samples.json, the raw cost evidence is replaced by the judged cost) and the judgement."""
+    kept = {k: v for k, v in evidence.items() if k not in ("samples", "cost", "fingerprints", "duration_s")}
+    return {**kept, **judgement.to_dict()}
+
+
+def unresolved(results: dict) -> list[tuple[str, str]]:
+    """(check id, evidence) of every check whose evidence pointer finds nothing in `results`."""
+    return [(c["id"], c["evidence"]) for c in results["checks"]
+            if not c["evidence"].startswith("file:") and lookup(results, c["evidence"]) is MISSING]
+
+
+def _past(results: dict, samples: dict) -> dict:
+    return {**copy.deepcopy(results), "run_id": "previous", "started_at": "2026-11-01T00:00:00+00:00", "samples": samples}
+
+
+def test_every_evidence_pointer_resolves_in_the_golden_results(tmp_path):
+    """Judge the golden run's evidence (with a history, so regression checks exist) and follow every pointer."""
+    golden = json.loads((GOLDEN / "results.json").read_text())
+    raw = json.loads((GOLDEN / "samples.json").read_text())
+    spec = load_spec(golden["profile"])
+    ev = {k: copy.deepcopy(golden[k]) for k in ("latency", "sandboxes", "agents", "consensus", "portfolio", "parity",
+                                                 "stress", "backtests", "data_validation")}
+    ev["samples"], ev["duration_s"] = raw, golden["duration_s"]
+    ev["cost"] = {"meter": golden["cost"]["breakdown"]["usage"], "tasks": golden["stress"]["submitted"],
+                  "elapsed_s": golden["duration_s"],
+                  "savings_measurements": {r["name"]: r for r in golden["cost"]["savings"]}}
+    j = judge(spec, ev, history=[_past(golden, raw)], now=NOW, repo_root=documented_repo(tmp_path, spec))
+    results = results_document(ev, j)
+    ids = {c.id for c in j.checks}
+    assert {"rel.backtest.dsr", "rel.stress.accounting", "cost.savings.pooling", "perf.regression.task",
+            "func.backtest.crosscheck"} <= ids  # the kinds of check whose pointers once led nowhere
+    assert unresolved(results) == []
+    for c in j.checks:  # a pointer to a number leads to the number the check judged
+        found = lookup(results, c.evidence) if not c.evidence.startswith("file:") else None
+        if isinstance(found, (int, float)) and not isinstance(found, bool) and c.id.startswith(("perf.", "cost.budget")):
+            assert found == pytest.approx(c.observed), c.id
+    del results["history"]  # the opposite: a section the pointers need, gone, is caught
+    assert {cid for cid, _ in unresolved(results)} == {c.id for c in j.checks if c.id.endswith("regression.per_1000_tasks")
+                                                       or c.id.startswith("perf.regression.")}
+
+
+@pytest.mark.parametrize("profile", ["smoke", "standard", "nightly"])
+def test_every_evidence_pointer_resolves_for_each_profile(profile, tmp_path):
+    spec = load_spec(profile)
+    repo = documented_repo(tmp_path, spec)
+    past_ev = good_evidence(spec, seed=5)
+    past = _past(results_document(past_ev, judge(spec, past_ev, now=NOW, repo_root=repo)), past_ev["samples"])
+    ev = good_evidence(spec)
+    ev["samples"]["agent_deploy"] = ev["samples"]["agent_deploy"][:3]  # too few to compare: a nodata regression
+    for b in ev["backtests"][:2]:
+        b["gates"]["dsr"] = 0.1  # failing gates point at the configuration that failed
+    j = judge(spec, ev, history=[past], now=NOW, repo_root=repo)
+    assert j.check("perf.regression.agent_deploy").status == "nodata"
+    dsr = j.check("rel.backtest.dsr")
+    assert dsr.status == "fail" and dsr.evidence in ("backtests[0].gates.dsr", "backtests[1].gates.dsr")
+    assert unresolved(results_document(ev, j)) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from datetime import datetime, timedelta, timezone
 
 from hypothesis import assume, given, settings, strategies as st
@@ -90,32 +91,78 @@ def test_verdict_is_monotone_in_the_score(a, pass_t, marginal):
 
 
 SMOKE = load_spec("smoke")
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
 
 
-def _waived(expires: datetime, now: datetime, status: str = "fail", critical: bool = True) -> Check:
-    waiver = Waiver(check="perf.*", reason="runner is shared tonight", owner="ops", expires=expires)
+def _apply(status: str, expires: datetime, now: datetime = NOW, critical: bool = True,
+           pattern: str = "perf.*") -> tuple[Check, dict]:
+    waiver = Waiver(check=pattern, reason="runner is shared tonight", owner="ops", expires=expires)
     spec = SMOKE.model_copy(update={"waivers": [waiver]})
     c = Check("perf.task.p95", "performance", "", "", 9000.0, "ms", status, critical, "latency.task.p95")
     report = apply_waivers([c], spec, now)
     assert report[0]["active"] == (now <= expires)
-    return c
+    return c, report[0]
 
 
 @settings(deadline=None)  # a shared 2-core machine: timing is not what this property is about
 @given(st.integers(-1000, 1000))
 def test_expired_waivers_are_ignored(offset_minutes):
-    now = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
-    expires = now + timedelta(minutes=offset_minutes)
-    c = _waived(expires, now)
+    expires = NOW + timedelta(minutes=offset_minutes)
+    c, report = _apply("fail", expires)
     if offset_minutes < 0:
-        assert c.status == "fail" and c.waiver is None and c.blocks
+        assert c.status == "fail" and c.waiver is None and c.blocks and report["waived"] == []
         assert verdict(100.0, [c], pass_threshold=90, marginal=75) == NOT_CERTIFIED
     else:
+        # a measured failure of a critical check, accepted on the record (reason, owner, expiry)
         assert c.status == "waived" and c.waiver["was"] == "fail" and not c.blocks
         assert verdict(100.0, [c], pass_threshold=90, marginal=75) == CERTIFIED
 
 
-def test_a_waiver_leaves_passing_checks_alone():
-    now = datetime(2026, 6, 1, tzinfo=timezone.utc)
-    assert _waived(now + timedelta(days=1), now, status="pass").status == "pass"
-    assert _waived(now + timedelta(days=1), now, status="nodata").status == "waived"
+def test_a_waiver_covers_a_measured_failure_only():
+    tomorrow = NOW + timedelta(days=1)
+    assert _apply("pass", tomorrow)[0].status == "pass"
+    assert _apply("warn", tomorrow)[0].status == "warn"  # already passing: nothing to accept
+    c, report = _apply("fail", tomorrow)
+    assert c.status == "waived" and report["waived"] == [c.id] and report["not_applied"] == []
+    for status in ("nodata", "error"):  # missing or broken evidence stays a failure, waiver or not
+        c, report = _apply(status, tomorrow)
+        assert c.status == status and c.waiver is None and c.blocks and not c.passed
+        assert report["waived"] == [] and [(n["check"], n["status"]) for n in report["not_applied"]] == [(c.id, status)]
+        assert verdict(100.0, [c], pass_threshold=90, marginal=75) == NOT_CERTIFIED
+
+
+PATTERNS = st.sampled_from(["func.*", "perf.*", "rel.*", "cost.*", "doc.*", "perf.c", "rel.?"])
+
+
+@given(check_lists, st.lists(PATTERNS, max_size=6), st.data())
+def test_waivers_never_make_missing_evidence_pass(checks, patterns, data):
+    """Whatever active waivers apply, `nodata` and `error` keep their status, their place in the
+    denominator and their power to block; only `fail` can become `waived`."""
+    prefix = {"functionality": "func", "performance": "perf", "cost": "cost", "reliability": "rel", "documentation": "doc"}
+    for c in checks:
+        c.id = f"{prefix[c.category]}.{data.draw(st.sampled_from('abc'))}"
+    before = [(c.status, c.blocks) for c in checks]
+    spec = SMOKE.model_copy(update={"waivers": [
+        Waiver(check=p, reason="accepted for the test run", owner="ops", expires=NOW + timedelta(days=1)) for p in patterns]})
+    apply_waivers(checks, spec, NOW)
+    for c, (status, blocked) in zip(checks, before):
+        if status in ("nodata", "error"):
+            assert c.status == status and c.blocks == blocked and not c.passed
+        elif status == "fail" and any(fnmatch.fnmatchcase(c.id, p) for p in patterns):
+            assert c.status == "waived" and not c.blocks
+        else:
+            assert c.status == status
+    if any(s in ("nodata", "error") and c.critical for c, (s, _) in zip(checks, before)):
+        assert verdict(100.0, checks, pass_threshold=90, marginal=75) == NOT_CERTIFIED
+
+
+@given(st.floats(0.001, 100), st.data())
+def test_verdict_boundaries_hold_for_any_thresholds(pass_t, data):
+    """At exactly `pass` a run certifies and at exactly `marginal` it is conditional; a hair below either does not."""
+    marginal = data.draw(st.floats(0.001, pass_t))
+    assume(marginal == pass_t or pass_t - marginal > 1e-6)  # thresholds apart by more than float dust
+    v = lambda s: verdict(s, [], pass_threshold=pass_t, marginal=marginal)  # noqa: E731
+    assert v(pass_t) == CERTIFIED
+    assert v(pass_t - 1e-6) != CERTIFIED
+    assert v(marginal) == (CERTIFIED if marginal == pass_t else CONDITIONAL)
+    assert v(marginal - 1e-6) == NOT_CERTIFIED

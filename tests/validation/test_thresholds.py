@@ -7,7 +7,7 @@ import math
 import pytest
 from hypothesis import given, strategies as st
 
-from validation.thresholds import AGGREGATES, COMPARATORS, UNITS, Threshold, ThresholdError, parse
+from validation.thresholds import AGGREGATES, COMPARATORS, PERCENTILES, UNITS, Threshold, ThresholdError, parse
 
 
 @pytest.mark.parametrize("text, agg, op, value", [
@@ -15,6 +15,8 @@ from validation.thresholds import AGGREGATES, COMPARATORS, UNITS, Threshold, Thr
     ("p95<5s", "p95", "<", 5000.0),
     ("p(95) < 2s", "p95", "<", 2000.0),
     ("p(99.9) <= 800ms", "p999", "<=", 800.0),
+    ("p( 50 ) < 1s", "p50", "<", 1000.0),
+    ("p(90.0) < 1s", "p90", "<", 1000.0),
     ("rate >= 0.90", "rate", ">=", 0.9),
     ("rate >= 90%", "rate", ">=", 0.9),
     (">= 0.90", None, ">=", 0.9),
@@ -39,6 +41,11 @@ def test_parses_the_k6_like_forms(text, agg, op, value):
     ("", "expected a comparator"),
     ("< $5ms", "nothing after a $ amount"),
     ("<< 5", "expected a number"),
+    ("p(9.99) < 5ms", "percentile 9.99 is not computed"),  # once read as p999, the same as p(99.9)
+    ("p(97.5) < 5ms", "computed: p(50), p(90), p(95), p(99), p(99.9)"),
+    ("p(0) < 5ms", "needs 0 < N < 100, got 0"),
+    ("p(100) < 5ms", "needs 0 < N < 100, got 100"),
+    ("p(150) < 5ms", "needs 0 < N < 100"),
 ])
 def test_rejects_garbage_naming_the_expression_and_what_was_expected(text, expected):
     with pytest.raises(ThresholdError) as e:
@@ -79,3 +86,24 @@ def test_arbitrary_text_parses_or_raises_threshold_error(text):
         assert repr(text) in str(e)
     else:
         assert parse(str(t)) == t
+
+
+@given(st.one_of(st.sampled_from(list(PERCENTILES.values())), st.floats(0.0001, 99.9999)),
+       st.sampled_from(["p({})", "p( {} )"]))
+def test_a_percentile_is_read_by_its_number(n, form):
+    """p(N) names the percentile N itself (never its digits), round trips, or is rejected naming what is computed."""
+    text = form.format(format(n, "f")) + " < 5ms"
+    if n in PERCENTILES.values():
+        t = parse(text)
+        assert PERCENTILES[t.aggregate] == n
+        assert parse(str(t)) == t
+    else:
+        with pytest.raises(ThresholdError, match="is not computed by the latency summaries"):
+            parse(text)
+
+
+def test_percentiles_are_the_ones_the_latency_summaries_compute():
+    """The parser accepts exactly the percentiles the stress statistics report (contracts §5)."""
+    from tradeswarm.stress.stats import PERCENTILES as computed
+
+    assert PERCENTILES == computed
