@@ -117,3 +117,48 @@ def test_extra_columns_are_ignored_and_a_missing_one_is_named():
         assert (get_strategy(name).signal(with_extra) == get_strategy(name).signal(frame)).all()
     with pytest.raises(ValueError, match="lacks column.*volume"):
         latest_signal("breakout", frame.drop(columns="volume"))
+
+
+def _momentum_parts():
+    """SPX's momentum indicators past warm-up, from the strategy's own helpers."""
+    import importlib
+
+    from tradeswarm.agents.strategies._base import Bars, Memo
+    from tradeswarm.agents.strategies._indicators import rsi
+    from tradeswarm.marketdata.shipped import load_symbol
+
+    mod = importlib.import_module("tradeswarm.agents.strategies.momentum")  # the module, not the Strategy
+    frame = load_symbol("SPX")
+    strategy = get_strategy("momentum")
+    p, bars, memo = strategy.params({}), Bars.of(frame), Memo()
+    past = np.arange(len(frame)) >= strategy.warmup(p)
+    parts = {"z": mod._z(bars, p, memo), "rsi": rsi(bars.close, p.rsi_period), "hist": mod._macd_histogram(bars, p, memo)}
+    return frame, strategy.signal(frame).to_numpy(), p, parts, past
+
+
+@pytest.mark.parametrize("side,failing", [("BUY", "hist"), ("BUY", "rsi"), ("SELL", "hist"), ("SELL", "rsi")])
+def test_momentum_each_filter_alone_turns_a_signal_into_hold(side, failing):
+    frame, sig, p, v, past = _momentum_parts()
+    if side == "BUY":
+        conds = {"z": v["z"] > p.entry_z, "rsi": v["rsi"] < p.rsi_overbought, "hist": v["hist"] > 0}
+    else:
+        conds = {"z": v["z"] < -p.entry_z, "rsi": v["rsi"] > p.rsi_oversold, "hist": v["hist"] < 0}
+    others = past & np.logical_and.reduce([c for k, c in conds.items() if k != failing])
+    blocked = np.flatnonzero(others & ~conds[failing])   # e.g. z > entry_z, RSI fine, MACD histogram < 0
+    passed = np.flatnonzero(others & conds[failing])
+    assert len(blocked) > 20 and len(passed) > 20       # SPX has both kinds of bars
+    assert (sig[blocked] == 0).all()
+    assert (sig[passed] == (1 if side == "BUY" else -1)).all()
+    t = blocked[blocked >= 249][0]  # and a live agent with a 250-bar window at that bar says the same
+    assert latest_signal("momentum", frame.iloc[t + 1 - 250: t + 1])["action"] == "HOLD"
+
+
+def test_breakout_exits_on_the_exit_channel_not_the_entry_channel():
+    close = np.full(40, 100.0)
+    high, low = close + 1.0, close - 1.0
+    low[20] = 90.0                      # 15 bars before bar 35: inside the 20-bar channel, outside the 10-bar one
+    close[35], low[35] = 95.0, 95.0     # under the previous 10 lows (99), above the previous 20 lows (90)
+    sig = get_strategy("breakout").signal(_frame(close, high, low), {"entry": 20, "exit": 10}).to_numpy()
+    assert sig[35] == -1
+    wide = get_strategy("breakout").signal(_frame(close, high, low), {"entry": 20, "exit": 20}).to_numpy()
+    assert wide[35] == 0

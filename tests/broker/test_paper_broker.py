@@ -83,3 +83,23 @@ def test_replaying_signals_matches_a_hand_ledger():
             cash += -signal[t] * qty * p - fees * qty * p
     assert broker.get_account()["cash"] == pytest.approx(cash)
     assert broker.get_account()["equity"] == pytest.approx(cash + qty * closes[-1])
+
+
+def test_state_round_trip_keeps_the_account_and_a_tampered_one_is_refused():
+    import json
+
+    from tradeswarm.broker import InvariantViolation
+
+    broker = PaperBroker(fees=0.001, slippage=0.0005)
+    broker.submit_order("SPX", 10, "buy")
+    broker.on_bar("SPX", open=100.0, close=101.0, timestamp="2018-05-10")
+    state = json.loads(json.dumps(broker.state()))  # what goes to disk
+    again = PaperBroker.from_state(state, fees=0.001, slippage=0.0005)
+    assert again.get_account() == broker.get_account() and again.get_positions() == broker.get_positions()
+    assert again.counters() == broker.counters() and again.filled == broker.filled and len(again.filled) == 1
+    sell = again.submit_order("SPX", 10, "sell")  # the restored position can be sold
+    again.on_bar("SPX", open=102.0)
+    assert sell.status == "filled" and again.get_positions() == {} and len(again.filled) == 2
+    state["portfolio"]["cash"] += 500.0  # cash the P&L book cannot explain
+    with pytest.raises(InvariantViolation):
+        PaperBroker.from_state(state)

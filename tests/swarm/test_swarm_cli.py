@@ -89,3 +89,27 @@ def test_agents_outlive_each_command(sandboxd):
         final = doc("scale", "--count", "0")
     assert final["agents"] == 0 and doc("agents")["agents"] == []
     assert not {a["sandbox_id"] for a in listed} & server_ids(sandboxd)
+
+
+@pytest.mark.slow
+def test_execute_trades_one_paper_account_across_calls(sandboxd):
+    doc("deploy", "--agent", "sma_crossover", "--symbols", "SPX", "--params", '{"fast": 5, "slow": 20}')
+    ex = ("execute", "--strategy", "sma_crossover", "--symbols", "SPX")
+    try:
+        # sma(5, 20) on SPX crosses up on 2018-05-09 and down on 2018-06-25
+        buy = doc(*ex, "--end", "2018-05-09", "--reset")
+        (bought,) = buy["orders"]
+        assert buy["decisions"][0]["action"] == "BUY" and bought["status"] == "filled"
+        assert bought["fee"] == pytest.approx(0.001 * bought["qty"] * bought["filled_avg_price"]) and bought["fee"] > 0
+        assert buy["positions"]["SPX"]["qty"] == bought["qty"]
+        sell = doc(*ex, "--end", "2018-06-25")  # a new process, the same paper account
+        (sold,) = sell["orders"]
+        assert sell["decisions"][0]["action"] == "SELL" and (sold["side"], sold["status"]) == ("sell", "filled")
+        assert sold["qty"] == bought["qty"] and sell["positions"] == {} and sell["fills"] == 2
+        proceeds = sold["qty"] * sold["filled_avg_price"] - sold["fee"]
+        assert sell["cash"] == pytest.approx(buy["cash"] + proceeds) and sold["fee"] > 0
+        # the opposite case: a fresh account has nothing to sell on the same decision
+        fresh = doc(*ex, "--end", "2018-06-25", "--reset")
+        assert fresh["decisions"][0]["action"] == "SELL" and fresh["orders"] == [] and fresh["cash"] == 100_000.0
+    finally:
+        doc("scale", "--count", "0")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import asdict
 
 import pandas as pd
 
@@ -35,7 +36,22 @@ class PaperBroker(Broker):
         self.portfolio = portfolio if portfolio is not None else Portfolio(cash)
         self.fees, self.slippage = float(fees), float(slippage)
         self._pending: dict[str, list[OrderResult]] = {}
+        self.filled: list[dict] = []  # every fill booked, oldest first (what `state` persists)
         self._lock = threading.Lock()
+
+    def state(self) -> dict:
+        """The account as JSON-ready data: the portfolio's snapshot and the fills booked so far.
+
+        Orders still waiting for their next bar are not part of it: they lapse with the broker.
+        """
+        return {"portfolio": self.portfolio.snapshot(), "fills": list(self.filled)}
+
+    @classmethod
+    def from_state(cls, state: dict, *, fees: float = 0.0, slippage: float = 0.0) -> "PaperBroker":
+        """A broker trading on from `state()`; `InvariantViolation` if the saved books disagree."""
+        broker = cls(Portfolio.restore(state["portfolio"]), fees=fees, slippage=slippage)
+        broker.filled = list(state.get("fills") or [])
+        return broker
 
     def submit_order(self, symbol: str, qty: float, side: str) -> OrderResult:
         """Queue a market order; it fills on the next `on_bar` for its symbol."""
@@ -68,6 +84,7 @@ class PaperBroker(Broker):
                 continue
             order.status, order.filled_qty, order.filled_avg_price = "filled", order.qty, price
             order.fee, order.filled_at = fee, stamp
+            self.filled.append(asdict(order))
         self.portfolio.mark(symbol, float(close if close is not None else open))
         return orders
 

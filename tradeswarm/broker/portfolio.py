@@ -171,6 +171,17 @@ class Portfolio:
                 self.violations.append(problem)
                 raise InvariantViolation(problem)
 
+    @classmethod
+    def restore(cls, snap: dict) -> "Portfolio":
+        """A portfolio rebuilt from its `snapshot()`; `InvariantViolation` if the books disagree."""
+        pf = cls(float(snap["initial_cash"]))
+        pf.cash, pf.realized_pnl, pf.fees_paid = float(snap["cash"]), float(snap["realized_pnl"]), float(snap["fees_paid"])
+        for key in ("orders", "fills", "rejected", "invariant_violations"):
+            setattr(pf, key, int(snap.get(key, 0)))
+        pf.positions = {s: Position(**p) for s, p in (snap.get("positions") or {}).items()}
+        pf.check_invariant()  # a hand-edited or corrupted file is refused, not traded on
+        return pf
+
     def snapshot(self) -> dict:
         """Counters and balances (the `portfolio` evidence of docs/contracts.md §5, plus P&L)."""
         with self._lock:

@@ -173,28 +173,48 @@ def scale_cmd(count, as_json) -> None:
 @click.option("--window", default=250, show_default=True, type=click.IntRange(1, 100000))
 @click.option("--weighted", is_flag=True, help="Confidence-weighted votes instead of one agent one vote.")
 @click.option("--notional", default=10000.0, show_default=True, type=click.FloatRange(min=0, min_open=True), help="Dollars per BUY.")
+@click.option("--fees", default=None, type=click.FloatRange(0, 1, max_open=True),
+              help="Paper fills: fee as a fraction of the notional (default: the backtests' fees).")
+@click.option("--slippage", default=None, type=click.FloatRange(0, 1, max_open=True),
+              help="Paper fills: price moved against the order, a fraction (default: the backtests' slippage).")
+@click.option("--reset", is_flag=True, help="Start the paper account over at $100,000 before this round.")
 @json_option
-def execute_cmd(strategy, symbols, end, window, weighted, notional, as_json) -> int:
+def execute_cmd(strategy, symbols, end, window, weighted, notional, fees, slippage, reset, as_json) -> int:
     """One consensus round per symbol on its latest bar, orders to the paper broker; reports fills and equity.
 
-    Example: `tradeswarm execute --strategy momentum --symbols SPX --json`
+    The paper account (cash, positions, fills) is kept in the state dir (`swarm/paper.json`), so
+    a later `execute` can sell what this one bought; `--reset` (or deleting that file) starts it
+    over. Orders fill at the next bar's open with the backtests' fees and slippage; an order
+    decided on a symbol's latest bar has no next bar and lapses. With Alpaca keys set, orders go
+    to Alpaca's paper account instead.
+
+    Example: `tradeswarm execute --strategy momentum --symbols SPX --end 2018-06-01 --json`
     """
     from tradeswarm.agents.strategies import get_strategy
-    from tradeswarm.swarm.execute import execute_round
+    from tradeswarm.broker import InvariantViolation
+    from tradeswarm.settings import Settings
+    from tradeswarm.swarm.execute import PaperStateError, execute_round, reset_paper
 
     syms = _symbols(symbols)
     try:
         get_strategy(strategy)
     except ValueError as e:
         raise UsageError(str(e)) from None
+    settings = Settings()
+    if reset:
+        reset_paper(settings.state_dir)
 
     async def go() -> dict:
-        async with swarm_session() as coord:
+        async with swarm_session(settings=settings) as coord:
             try:
-                return await execute_round(coord, strategy, syms, end=end, window=window,
-                                           weighted=weighted, notional=notional)
+                return await execute_round(coord, strategy, syms, end=end, window=window, weighted=weighted,
+                                           notional=notional, settings=settings, fees=fees, slippage=slippage)
+            except PaperStateError as e:
+                raise UsageError(str(e)) from None
             except LookupError as e:
                 raise OperationError(str(e)) from None
+            except InvariantViolation as e:  # the account is not saved: a bookkeeping bug is not traded on
+                raise OperationError(f"portfolio invariant violated: {e}") from None
 
     out = _run(go())
 
