@@ -245,7 +245,7 @@ def _or_expression(schema: dict) -> None:
 class SlaRule(_Strict):
     """One threshold expression on a metric; a plain string is shorthand for `{expr: ...}`."""
 
-    model_config = ConfigDict(extra="forbid", validate_default=True, json_schema_extra=_or_expression)
+    model_config = ConfigDict(json_schema_extra=_or_expression)  # merged with _Strict's
 
     expr: str
     critical: bool = True
@@ -398,7 +398,7 @@ class Waiver(_Strict):
     A waiver covers a measured failure only, never missing evidence (validation.checks.apply_waivers).
     """
 
-    model_config = ConfigDict(extra="forbid", validate_default=True, json_schema_extra=_expiry_alias)
+    model_config = ConfigDict(json_schema_extra=_expiry_alias)  # merged with _Strict's
 
     check: str = Field(min_length=1, pattern=_WAIVER_PATTERN,
                        description="a check id, or an fnmatch pattern within one category (e.g. 'doc.*')")
