@@ -42,10 +42,14 @@ def swarm(sandboxd, **kw):
         async def go():
             rec = LatencyRecorder()
             async with SandboxManager(settings=sandboxd.settings, recorder=rec, max_concurrency=12) as mgr:
+                before = await server_ids(mgr)
                 coord = Coordinator(mgr, recorder=rec, **{"heartbeat_timeout_s": 3.0, **kw})
                 async with coord:
                     await body(mgr, coord, rec)
-                assert not (await server_ids(mgr)) & set(coord.sandbox_ids() or []), "shutdown left sandboxes"
+                    held = set(coord.sandbox_ids())  # shutdown forgets them: ask the server afterwards
+                    assert held <= await server_ids(mgr)
+                after = await server_ids(mgr)
+                assert not after & held and not after - before, "shutdown left sandboxes"
         run(go())
     return deco
 
@@ -152,6 +156,34 @@ def test_killed_sandbox_tasks_redispatched_none_lost_none_doubled(sandboxd):
             await asyncio.sleep(0.1)
         assert coord.counters["agents_replaced"] == 1 and len(coord.live()) == 3
         assert victim.sandbox_id not in await server_ids(mgr)
+
+
+@pytest.mark.slow
+def test_killed_runner_tasks_redispatched_once_and_agent_replaced(sandboxd):
+    @swarm(sandboxd, task_timeout_s=10.0)
+    async def body(mgr, coord, rec):
+        await coord.deploy("momentum", ["SPX"], count=3)
+        tasks = [Task(id=f"x{i}", symbol="SPX", end=END, delay_ms=400) for i in range(20)]
+        running = [asyncio.ensure_future(coord.execute(t)) for t in tasks]
+        await asyncio.sleep(0.15)
+        victim = max(coord.live(), key=lambda a: a.inflight)
+        held = set(victim.pending)  # answers held back 400 ms: in flight when the process dies
+        assert held
+        os.kill(victim.runner_pid, signal.SIGKILL)  # the runner process, not its sandbox
+        outs = await asyncio.gather(*running)
+        assert Counter(o.status for o in outs) == {"completed": 20}
+        assert sorted(o.task_id for o in outs) == sorted(t.id for t in tasks)
+        moved = {o.task_id for o in outs if o.attempts > 1}
+        assert held <= moved and all(o.agent_id != victim.id for o in outs if o.task_id in moved)
+        ev = coord.evidence()["tasks"]
+        assert (ev["submitted"], ev["completed"], ev["redispatched"]) == (20, 20, len(moved))
+        for _ in range(100):
+            if coord.counters["agents_replaced"]:
+                break
+            await asyncio.sleep(0.1)
+        assert coord.counters["agents_replaced"] == 1 and len(coord.live()) == 3
+        assert victim not in coord.live() and not runner_alive(victim.runner_pid)
+        assert victim.sandbox_id not in await server_ids(mgr)  # its emptied sandbox is not kept
 
 
 @pytest.mark.slow

@@ -74,14 +74,26 @@ def test_agents_outlive_each_command(sandboxd):
         assert len(mon["samples"]) >= 2
         assert all(r["probe_ms"] is not None and r["probe_ms"] > 0 for r in mon["samples"][-1]["agents"])
 
-        # the opposite case: a stopped agent fails the health check
+        # the opposite case: a stopped agent fails the health check; --replace replaces it
         victim = next(a for a in listed if a["type"] == "risk_manager")
         os.kill(victim["runner_pid"], signal.SIGSTOP)
         try:
             sick = doc("health", "--timeout", "2s", check=1)
             assert not sick["ok"] and sick["healthy"] == 2
+            fixed = doc("health", "--timeout", "2s", "--replace")
         finally:
-            os.kill(victim["runner_pid"], signal.SIGCONT)
+            try:
+                os.kill(victim["runner_pid"], signal.SIGCONT)
+            except ProcessLookupError:
+                pass  # replaced: killed
+        (entry,) = fixed["replaced"]
+        assert entry["agent_id"] == victim["agent_id"] and "heartbeat" in entry["reason"] and fixed["ok"]
+        now = {a["agent_id"]: a for a in doc("agents")["agents"]}
+        assert victim["agent_id"] not in now and now[entry["replacement"]]["type"] == "risk_manager"
+        assert victim["sandbox_id"] not in server_ids(sandboxd)
+        calm = doc("health", "--replace")  # a healthy swarm: nothing to replace
+        assert calm["ok"] and calm["healthy"] == 3 and calm["replaced"] == []
+        listed += list(now.values())
 
         down = doc("scale", "--count", "1")
         assert down["agents"] == 1 and len(down["removed"]) == 2

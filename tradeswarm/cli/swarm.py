@@ -232,23 +232,52 @@ def execute_cmd(strategy, symbols, end, window, weighted, notional, fees, slippa
 @command("health")
 @click.option("--detailed", is_flag=True, help="Per-agent rows (counters, pid, sandbox).")
 @click.option("--timeout", "timeout", default="5s", show_default=True, help="How long to wait for each agent's heartbeat.")
+@click.option("--replace", is_flag=True,
+              help="Replace every agent found gone or silent by a new one of the same spec (its process and emptied sandbox are stopped).")
 @json_option
-def health_cmd(detailed, timeout, as_json) -> int:
-    """Check every recorded agent beats within the timeout; exit 1 when one does not."""
+def health_cmd(detailed, timeout, replace, as_json) -> int:
+    """Check every recorded agent beats within the timeout; exit 1 when one does not.
+
+    Agents deployed from the CLI are not watched between commands: nothing replaces a dead or
+    silent one until `health --replace` does (the in-process coordinator of `certify` and
+    `stress` replaces agents by itself). With `--replace`, `replaced` lists each old agent, why,
+    and its replacement, and the exit code is 0 when every unhealthy agent was replaced.
+    """
+    from tradeswarm.swarm.coordinator import DeployError
+
     wait_s = parse_duration(timeout)
 
-    async def go() -> list[dict]:
+    async def go() -> tuple[list[dict], list[dict]]:
         async with swarm_session(heartbeat_timeout_s=wait_s) as coord:
-            return await coord.probe_heartbeats(wait_s)
+            rows = await coord.probe_heartbeats(wait_s)
+            done = []
+            for row in ([r for r in rows if not r["healthy"]] if replace else []):
+                why = row["death"] or f"no heartbeat within {wait_s:g}s"
+                entry = {"agent_id": row["agent_id"], "type": row["type"], "reason": why, "replacement": None}
+                try:
+                    entry["replacement"] = (await coord.replace(coord.agents[row["agent_id"]], f"replaced: {why}")).id
+                except DeployError as e:
+                    entry["error"] = str(e)
+                done.append(entry)
+            return rows, done
 
-    rows = _run(go())
+    rows, replaced = _run(go())
     healthy = sum(r["healthy"] for r in rows)
-    doc = {"healthy": healthy, "agents": len(rows), "ok": healthy == len(rows) and bool(rows)}
+    fixed = bool(replaced) and all(e["replacement"] for e in replaced) and len(replaced) == len(rows) - healthy
+    doc = {"healthy": healthy, "agents": len(rows), "ok": bool(rows) and (healthy == len(rows) or fixed)}
+    if replace:
+        doc["replaced"] = replaced
     if detailed:
         doc["detail"] = rows
-    emit(as_json, doc, lambda: (table([_row(r) for r in rows], ["agent_id", "type", "healthy", "heartbeats",
-                                                                 "served", "errors", "silent_s"]) + "\n"
-                                if detailed else "") + f"{healthy}/{len(rows)} agents healthy")
+
+    def human() -> str:
+        lines = [table([_row(r) for r in rows], ["agent_id", "type", "healthy", "heartbeats", "served", "errors",
+                                                  "silent_s"])] if detailed else []
+        lines += [f"replaced {e['agent_id']} ({e['reason']}) by {e['replacement']}" if e["replacement"]
+                  else f"could not replace {e['agent_id']}: {e['error']}" for e in replaced]
+        return "\n".join([*lines, f"{healthy}/{len(rows)} agents healthy"])
+
+    emit(as_json, doc, human)
     return 0 if doc["ok"] else 1
 
 

@@ -259,12 +259,18 @@ class Coordinator:
         self._lose(handle, reason, sandbox_suspect=True)
 
     def _lose(self, handle: AgentHandle, reason: str, *, sandbox_suspect: bool = False) -> None:
+        lost = self._mark_lost(handle, reason, sandbox_suspect)
+        if lost is not None:
+            self._spawn(self._after_loss(handle, *lost))
+
+    def _mark_lost(self, handle: AgentHandle, reason: str, sandbox_suspect: bool) -> tuple[_Slot | None, bool] | None:
+        """Declare an agent lost, once; its slot and whether it had been ready (None: nothing to do)."""
         # An agent that died by its own hand (its stdin failed: its sandbox was killed under a
         # burst of tasks) still needs its loss handled and a replacement, once; any other
         # dead agent (retired, shut down, already lost) is left alone as before.
         self_inflicted = handle.state == "dead" and (handle.death or "").startswith("stdin failed")
         if (handle.state == "dead" and not self_inflicted) or getattr(handle, "loss_handled", False):
-            return
+            return None
         handle.loss_handled = True
         was_ready = handle.state == "ready" or (self_inflicted and handle.deploy_ms is not None)
         handle.die(reason)
@@ -274,7 +280,25 @@ class Coordinator:
             slot.agents.discard(handle.id)
             if sandbox_suspect:
                 slot.usable = False
-        self._spawn(self._after_loss(handle, slot, was_ready))
+        return slot, was_ready
+
+    async def replace(self, handle: AgentHandle, reason: str) -> AgentHandle:
+        """Replace one agent now: declare it lost (a silent one's process is killed, its emptied
+        sandbox freed) and deploy an agent of the same spec; returns the new agent.
+
+        For callers without the heartbeat watch (`tradeswarm health --replace`); `DeployError`
+        if the replacement fails (counted in `replace_failures`).
+        """
+        lost = self._mark_lost(handle, reason, sandbox_suspect=True)
+        await self._after_loss(handle, lost[0] if lost else None, was_ready=False)
+        self.agents.pop(handle.id, None)
+        try:
+            (new,) = await self._deploy_spec(handle.spec, 1)
+        except DeployError:
+            self.counters["replace_failures"] += 1
+            raise
+        self.counters["agents_replaced"] += 1
+        return new
 
     async def _after_loss(self, handle: AgentHandle, slot: _Slot | None, was_ready: bool) -> None:
         try:
