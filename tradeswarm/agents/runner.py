@@ -3,7 +3,8 @@
 It is uploaded into a sandbox with its config and started as a background command
 (`bin/python runner.py --config cfg.json`, with the `trading` template's `lib/` on PYTHONPATH).
 It needs only the standard library plus `tradeswarm.agents.strategies` and
-`tradeswarm.marketdata`, which the template ships.
+`tradeswarm.marketdata`, which the template ships (sandboxd's, and on E2B the one built from
+`deployments/e2b/e2b.Dockerfile`).
 
 Protocol (one JSON object per line; stdout carries only protocol lines):
 
