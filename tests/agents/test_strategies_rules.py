@@ -103,6 +103,11 @@ def test_every_strategy_documents_its_rule(name):
     assert strategy.Params.model_config["extra"] == "forbid"
     conf = strategy.confidence(_frame(_noisy(400, seed=7, vol=0.02)))
     assert conf.between(0.0, 1.0).all()
+    import pydoc
+
+    shown = pydoc.render_doc(strategy)  # what help(momentum) prints: this strategy's rule, not another's
+    assert strategy.rule in shown and all(f"`{k}`" in shown for k in strategy.Params.model_fields)
+    assert not any(other.rule in shown for other in STRATEGIES.values() if other is not strategy)
 
 
 def test_empty_frame_is_a_clear_error():

@@ -29,6 +29,30 @@ def doc(*args: str, check: int | None = 0) -> dict:
     return json.loads(res.stdout)
 
 
+def ctrl_c_monitor() -> subprocess.CompletedProcess:
+    """`tradeswarm monitor` until its first table, then SIGINT (what Ctrl-C sends)."""
+    import threading
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "tradeswarm", "monitor", "--interval", "300ms"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 60
+    while not any("PROBE_MS" in line for line in lines) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    try:
+        err = proc.stderr.read()
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    reader.join(5)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, "".join(lines), err)
+
+
 def server_ids(sandboxd) -> set[str]:
     from e2b import Sandbox
 
@@ -73,6 +97,10 @@ def test_agents_outlive_each_command(sandboxd):
         mon = doc("monitor", "--interval", "300ms", "--duration", "0.6s")
         assert len(mon["samples"]) >= 2
         assert all(r["probe_ms"] is not None and r["probe_ms"] > 0 for r in mon["samples"][-1]["agents"])
+        interrupted = ctrl_c_monitor()
+        assert interrupted.returncode == 0 and "Traceback" not in interrupted.stderr
+        assert "3 agent(s)" in interrupted.stdout and "PROBE_MS" in interrupted.stdout
+        assert [a["state"] for a in doc("agents")["agents"]] == ["ready"] * 3  # Ctrl-C stopped no agent
 
         # the opposite case: a stopped agent fails the health check; --replace replaces it
         victim = next(a for a in listed if a["type"] == "risk_manager")

@@ -95,6 +95,12 @@ class Strategy:
     warmup_bars: Callable[[Any], int]
     signal_only: SignalFn | None = None
 
+    def __post_init__(self) -> None:
+        # `help(momentum)` documents this object: its rule and parameters, not the class
+        fields = "\n".join(f"- `{k}` (default {f.default!r})" + (f": {f.description}" if f.description else "")
+                           for k, f in self.Params.model_fields.items())
+        object.__setattr__(self, "__doc__", f"Strategy `{self.name}`.\n\n{self.rule}\n\nParameters:\n{fields}")
+
     @classmethod
     def from_parts(cls, *, signal: SignalFn, confidence: Callable[[Bars, Any, Memo], np.ndarray],
                    **fields) -> "Strategy":
