@@ -93,13 +93,9 @@ def _settings(provider: str):
     return s if provider == "e2b" else s.model_copy(update={"e2b_api_key": None})
 
 
-LIFECYCLE_CYCLES = 100  # a P99 with a confidence interval needs at least 100 samples
-
-
 def _lifecycle_cycles(spec) -> int:
-    """Full sandbox lifecycles the provision stage times (the spec may ask for another number)."""
-    asked = getattr(spec.sandboxes, "lifecycle_cycles", None)  # a spec field still to come
-    return max(asked or LIFECYCLE_CYCLES, spec.sandboxes.count)
+    """Full sandbox lifecycles the provision stage times: the spec's, and one per sandbox at least."""
+    return max(spec.sandboxes.lifecycle_cycles, spec.sandboxes.count)
 
 
 def _window(spec) -> tuple[str | None, str | None]:

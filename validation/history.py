@@ -5,8 +5,10 @@ latency operation the current raw samples are compared with the pooled samples o
 runs by a two-sided Mann–Whitney U test **and** a magnitude threshold on the median; a
 regression is flagged only when both trip (p < alpha and the median rose by at least the warn
 band), as `warn` below the fail band and `fail` at or above it. An operation that either side
-timed (this run or the last K) but that has fewer than `min_samples` samples on one side is not
-compared, and says so: its regression check is `nodata` (not critical), never silently absent.
+timed (this run or the last K) but that has too few samples on one side — fewer than
+`min_samples`, or too few for the U test ever to reach p < alpha — is not compared, and says so:
+its regression check is `nodata` (not critical), never silently absent. The judge compares the
+operations its spec sets latency SLAs on; one that no past run timed is new and not compared.
 Cost per 1,000 tasks is compared
 with the median of the same runs by magnitude bands (one figure per run: no test applies).
 The readiness trend and the cost change in $ and % against the previous run are reported.
@@ -18,7 +20,7 @@ import json
 import math
 import statistics
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 from validation.checks import Check
 from validation.spec import HistorySpec
@@ -63,21 +65,29 @@ def _samples_of(samples: Any, op: str) -> list[float]:
     return [float(x) for x in xs if _num(x) is not None and math.isfinite(x)] if isinstance(xs, list) else []
 
 
-def latency_regressions(current: dict[str, list[float]], runs: list[dict], h: HistorySpec) -> list[dict]:
-    """Per operation timed in this run or the past ones: baseline and current medians, change %,
-    U-test p-value and status (`nodata` with a reason when either side has too few samples)."""
+def latency_regressions(current: dict[str, list[float]], runs: list[dict], h: HistorySpec,
+                        metrics: Collection[str] | None = None) -> list[dict]:
+    """Per latency operation (those in `metrics`, default all) timed in this run or the past
+    ones: baseline and current medians, change %, U-test p-value and status (`nodata` with a
+    reason when the comparison cannot be made). An operation no past run timed, though every
+    one kept its samples, is new: nothing to regress from, no entry."""
     from scipy.stats import mannwhitneyu
 
-    ops = {op for s in (current, *(r.get("samples") for r in runs)) if isinstance(s, dict) for op in s}
+    past = [r.get("samples") for r in runs]
+    ops = {op for s in (current, *past) if isinstance(s, dict) for op in s}
+    if metrics is not None:
+        ops &= set(metrics)
     out = []
     for op in sorted(ops):
         cur = _samples_of(current, op)
-        base = [x for r in runs for x in _samples_of(r.get("samples"), op)]
-        if len(cur) < h.min_samples or len(base) < h.min_samples:
+        base = [x for s in past for x in _samples_of(s, op)]
+        if not base and all(isinstance(s, dict) for s in past):
+            continue
+        if not _comparable(len(cur), len(base), h):
             out.append({"metric": op, "baseline_median_ms": None, "current_median_ms": None, "change_pct": None,
                         "p_value": None, "baseline_n": len(base), "current_n": len(cur), "status": "nodata",
                         "reason": f"too few samples to compare (this run {len(cur)}, the last {len(runs)} runs "
-                                  f"{len(base)}; at least {h.min_samples} each)"})
+                                  f"{len(base)}; at least {h.min_samples} each, and enough for p < {h.alpha:g})"})
             continue
         base = _thin(base, MAX_BASELINE)
         m_base, m_cur = statistics.median(base), statistics.median(cur)
@@ -89,12 +99,27 @@ def latency_regressions(current: dict[str, list[float]], runs: list[dict], h: Hi
     return out
 
 
+def _comparable(n_cur: int, n_base: int, h: HistorySpec) -> bool:
+    """Enough samples on both sides, and enough for the U test to reach p < alpha at all: its
+    smallest two-sided p-value is 2 / C(n1 + n2, n1) (4 against 4 can never go below 0.029)."""
+    if min(n_cur, n_base) < h.min_samples:
+        return False
+    k, n, ways = min(n_cur, n_base), n_cur + n_base, 1
+    for i in range(1, k + 1):  # C(n - k + i, i) grows with i up to C(n, k): stop once it is enough
+        ways = ways * (n - k + i) // i
+        if 2.0 / ways < h.alpha:
+            return True
+    return False
+
+
 def _num(x: Any) -> float | None:
     return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
 
 
-def compare(spec_history: HistorySpec, profile: str, samples: dict, cost: dict, history: list[dict]) -> tuple[dict, list[Check]]:
-    """The results.json `history` section (without the readiness figures) and the regression checks."""
+def compare(spec_history: HistorySpec, profile: str, samples: dict, cost: dict, history: list[dict],
+            metrics: Collection[str] | None = None) -> tuple[dict, list[Check]]:
+    """The results.json `history` section (without the readiness figures) and the regression
+    checks, for the latency operations in `metrics` (default: every one timed)."""
     runs = [r for r in history if isinstance(r, dict) and r.get("profile", profile) == profile]
     runs.sort(key=lambda r: str(r.get("started_at") or ""), reverse=True)
     runs = runs[: spec_history.k]
@@ -116,7 +141,7 @@ def compare(spec_history: HistorySpec, profile: str, samples: dict, cost: dict, 
         section["cost_delta_usd"] = cur_cost - prev_cost
         section["cost_delta_pct"] = (cur_cost - prev_cost) / prev_cost * 100.0 if prev_cost > 0 else None
     checks = []
-    for reg in latency_regressions(samples if isinstance(samples, dict) else {}, runs, spec_history):
+    for reg in latency_regressions(samples if isinstance(samples, dict) else {}, runs, spec_history, metrics):
         section["regressions"].append(reg)
         checks.append(Check(
             f"perf.regression.{reg['metric']}", "performance",

@@ -81,7 +81,9 @@ def judge(spec: Spec, evidence: dict, *, history: Iterable[dict] = (), now: date
     now = now or datetime.now(timezone.utc)
     evidence = evidence if isinstance(evidence, dict) else {}
     cost = cost_section(spec, evidence)
-    hist, regression_checks = compare(spec.history, spec.name, evidence.get("samples") or {}, cost, list(history))
+    # the latency metrics the spec sets SLAs on: the ones a release is judged by
+    hist, regression_checks = compare(spec.history, spec.name, evidence.get("samples") or {}, cost, list(history),
+                                      metrics=set(spec.sla))
     all_checks = [
         *_checks.functionality_checks(spec, evidence),
         *_checks.sla_checks(spec, evidence),

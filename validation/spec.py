@@ -66,6 +66,8 @@ class SandboxesSpec(_Strict):
     """
 
     count: int = Field(2, ge=1, le=200)
+    lifecycle_cycles: int = Field(100, ge=1, le=2000, description="full create/exec/status/kill lifecycles the "
+                                  "provision stage times (a P99 needs at least 100)")
     template: str = "trading"
     max_concurrent: int = Field(10, ge=1)
     create_rate_per_s: float | None = Field(None, gt=0)
@@ -446,7 +448,8 @@ class HistorySpec(_Strict):
 
     k: int = Field(5, ge=0)
     alpha: float = Field(0.02, gt=0, lt=1, description="Mann-Whitney U significance (0.02 = Kayenta's 98 %)")
-    min_samples: int = Field(20, ge=3)
+    min_samples: int = Field(5, ge=3, description="fewest samples per side to compare (the U test must also be "
+                                                  "able to reach alpha with them)")
     latency_warn_pct: float = Field(10.0, ge=0)
     latency_fail_pct: float = Field(25.0, ge=0)
     cost_warn_pct: float = Field(10.0, ge=0)

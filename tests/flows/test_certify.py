@@ -91,7 +91,8 @@ def baseline(sandboxd, alpaca, tmp_path_factory) -> dict:
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        return _certify(_spec(tmp, "flowtest"), tmp / "runs" / "baseline")
+        # 100 lifecycles, as standard times: a P99 of the sandbox operations (smoke times 20)
+        return _certify(_spec(tmp, "flowtest", sandboxes={"lifecycle_cycles": 100}), tmp / "runs" / "baseline")
     finally:
         for k, v in saved.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)

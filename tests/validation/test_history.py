@@ -52,8 +52,8 @@ def test_both_gates_must_trip():
 def test_too_few_samples_are_nodata_not_silently_absent():
     """An operation with past runs but too few samples on either side gets a `nodata` regression check."""
     runs = [_run(i) for i in range(1, 4)]
-    few = latency_regressions({"task": [20.0] * 5}, runs, H)
-    assert [(r["metric"], r["status"], r["current_n"], r["baseline_n"]) for r in few] == [("task", "nodata", 5, 900)]
+    few = latency_regressions({"task": [20.0] * 4}, runs, H)
+    assert [(r["metric"], r["status"], r["current_n"], r["baseline_n"]) for r in few] == [("task", "nodata", 4, 900)]
     # samples missing from this run altogether (the stage that times `task` never ran)
     section, checks = compare(H, "smoke", {}, {}, runs)
     c = next(c for c in checks if c.id == "perf.regression.task")
@@ -68,6 +68,31 @@ def test_too_few_samples_are_nodata_not_silently_absent():
     assert {c.id: c.status for c in checks} == {"perf.regression.task": "pass"}
     # and with no past run there is nothing to compare, so no check at all
     assert compare(H, "smoke", {"task": [1.0] * 5}, {}, [])[1] == []
+
+
+def test_an_operation_no_past_run_timed_is_new_not_nodata():
+    runs = [_run(i) for i in range(1, 4)]
+    regs = latency_regressions({**_samples(1), "brand_new": [5.0] * 50}, runs, H)
+    assert [r["metric"] for r in regs] == ["task"]
+
+
+def test_only_the_given_latency_metrics_are_compared():
+    runs = [{**_run(i), "samples": {**_samples(100 + i), "sandbox_list": [1.0, 2.0]}} for i in range(1, 4)]
+    current = {**_samples(1), "sandbox_list": [1.0]}
+    assert {r["metric"] for r in latency_regressions(current, runs, H)} == {"task", "sandbox_list"}
+    assert [r["metric"] for r in latency_regressions(current, runs, H, metrics={"task"})] == ["task"]
+
+
+def test_a_comparison_the_u_test_cannot_decide_is_nodata():
+    """4 samples against 4 can never give p < 0.02 (the smallest two-sided p is 2/70): a
+    regression there could not be flagged however large, so the check must not pass."""
+    h = HistorySpec(min_samples=3)
+    base = [{"run_id": "r1", "profile": "smoke", "started_at": "2026-11-21", "samples": {"op": [10.0, 11, 12, 13]}}]
+    assert latency_regressions({"op": [100.0, 110, 120, 130]}, base, h)[0]["status"] == "nodata"
+    # the opposite: 5 against 5 can (2/252 < 0.02), and a tenfold rise is flagged
+    base[0]["samples"]["op"] = [10.0, 11, 12, 13, 14]
+    reg = latency_regressions({"op": [100.0, 110, 120, 130, 140]}, base, h)[0]
+    assert reg["status"] == "fail" and reg["p_value"] < h.alpha
 
 
 def test_compare_section_and_checks():
