@@ -197,7 +197,7 @@ def shown_keys() -> list[str]:
     keys += [f"cost.{k}" for k, _, _ in COST_FIELDS] + ["cost.breakdown"]
     keys += [f"cost.savings[].{k}" for k in ("name", "with", "without", "unit", "saved_pct", "saved_usd")]
     keys += [f"history.{k}" for k in HISTORY_KEYS]
-    keys += [f"waivers[].{k}" for k in ("check", "owner", "reason", "expires", "active")]
+    keys += [f"waivers[].{k}" for k in ("check", "owner", "reason", "expires", "active", "not_applied")]
     return keys
 
 
@@ -625,9 +625,11 @@ def _known_issues(results: dict) -> str:
     if not checks:
         return _section("Known issues", _missing("checks"))
     issues = [c for c in checks if c.get("status") in PROBLEM_STATUSES]
-    expired = [w for w in results.get("waivers") or [] if isinstance(w, dict) and w.get("active") is False]
+    waivers = [w for w in results.get("waivers") or [] if isinstance(w, dict)]
+    expired = [w for w in waivers if w.get("active") is False]
+    refused = [(w, n) for w in waivers for n in w.get("not_applied") or [] if isinstance(n, dict)]
     stage_errors = results.get("errors") if isinstance(results.get("errors"), dict) else {}
-    if not issues and not expired and not stage_errors:
+    if not issues and not expired and not refused and not stage_errors:
         return _section("Known issues", "None: every check passed or was waived.")
     order = {s: i for i, s in enumerate(PROBLEM_STATUSES)}
     issues.sort(key=lambda c: (not c.get("critical"), order[c["status"]]))
@@ -652,6 +654,11 @@ def _known_issues(results: dict) -> str:
         lines.append(
             f"- ✗ expired waiver for {code(w.get('check') or DASH)} (owner {esc(w.get('owner') or DASH)}, "
             f"expired {fmt_time(w.get('expires'))}) was ignored: {esc(w.get('reason') or DASH)}"
+        )
+    for w, n in refused:
+        lines.append(
+            f"- ✗ waiver by {esc(w.get('owner') or DASH)} not applied to {code(n.get('check') or DASH)}: "
+            f"it is {status_text(n.get('status'))}, and {esc(n.get('reason') or 'only a measured failure can be waived')}"
         )
     return _section("Known issues", "Failed, unmeasured, errored and marginal checks, critical first:", "\n".join(lines))
 

@@ -192,3 +192,17 @@ def test_walk_forward_folds_do_not_flood_the_gates_table(results):
     results["backtests"][0]["gates"]["walk_forward"]["folds"] = folds
     row = next(ln for ln in markdown_report(results).splitlines() if ln.startswith("| sma\\_crossover | SPX | 0.973"))
     assert "is_start" not in row and "degradation" in row
+
+
+def test_a_waiver_that_could_not_apply_is_a_known_issue(results):
+    import copy
+
+    waived = copy.deepcopy(results)
+    waived["waivers"] = [{"check": "perf.*", "owner": "ops", "reason": "noisy host", "expires": "2099-01-01T00:00:00+00:00",
+                          "active": True, "waived": [], "not_applied": [
+                              {"check": "perf.sandbox_create.p95", "status": "nodata",
+                               "reason": "missing or broken evidence cannot be waived"}]}]
+    page = markdown_report(waived)
+    assert "waiver by ops not applied to `perf.sandbox_create.p95`" in page
+    waived["waivers"][0]["not_applied"] = []  # the opposite: nothing refused, nothing said
+    assert "not applied to" not in markdown_report(waived)
