@@ -26,7 +26,8 @@ PREFECT = [sys.executable, "-m", "prefect"]
 
 # nightly's shape (agents, faults, history) on a smaller load, data window and backtest set
 SHRINK = {"stress": {"tasks": 200, "rate": 200, "abort": {"warmup_tasks": 50}},
-          "data": {"start": "2016-01-04", "end": "2018-12-31"},
+          "data": {"start": "2016-01-04", "end": "2018-12-31", "datasets": ["SPX", "NDX", "GOOG"]},
+          "sandboxes": {"lifecycle_cycles": 20},
           "backtest": {"strategies": [{"name": "momentum", "params": {}}], "walk_forward_folds": 2,
                        "gates": {"min_trades": 10}}}
 
@@ -90,8 +91,9 @@ def test_nightly_deployment_is_scheduled_and_a_triggered_run_writes_the_report(p
     params = {"out": str(out_dir), "overrides": SHRINK}
     run = _prefect(env, "deployment", "run", "certification/nightly", "--params", json.dumps(params))
     assert "Created flow run" in run.stdout
-    _prefect(env, "worker", "start", "--pool", "tradeswarm-process", "--run-once", timeout=600)
+    worker = _prefect(env, "worker", "start", "--pool", "tradeswarm-process", "--run-once", timeout=600)
 
+    assert (out_dir / "results.json").is_file(), f"the run wrote no results:\n{worker.stdout[-4000:]}\n{worker.stderr[-4000:]}"
     results = json.loads((out_dir / "results.json").read_text())
     assert results["profile"] == "nightly" and (out_dir / "report.md").is_file()
     assert results["stress"]["submitted"] == SHRINK["stress"]["tasks"]  # the override reached the flow
