@@ -151,15 +151,15 @@ def test_arming_one_server_fault_leaves_the_other_armed(sandbox_settings):
 def test_injected_latency_moves_p95_and_p99_through_the_swarm(sandbox_settings, tmp_path):
     base, _ = stress(sandbox_settings, tmp_path, "base", consensus_share=0.0)
     slow, _ = stress(sandbox_settings, tmp_path, "slow", consensus_share=0.0,
-                     faults=["latency=0.2:400"])
+                     faults=["latency=0.2:1200"])
     assert_exact(slow)
     b, s = base["latency"]["stress_task"], slow["latency"]["stress_task"]
-    # a fifth of the tasks waited 400 ms in the agent: both tail percentiles sit above that,
-    # far above the undelayed run (margins leave room for a busy shared 2-core machine)
-    assert s["p95"] >= 400 and s["p99"] >= 400
-    assert s["p95"] > b["p95"] + 150 and s["p99"] > b["p99"] + 150
+    # a fifth of the tasks waited 1.2 s in the agent: both tail percentiles sit above that, far
+    # above the undelayed run (a loaded shared 2-core machine once gave it a P95 of 386 ms)
+    assert s["p95"] >= 1200 and s["p99"] >= 1200
+    assert s["p95"] > b["p95"] + 600 and s["p99"] > b["p99"] + 600
     (f,) = slow["faults"]
-    assert f["cost"]["extra_latency_ms"] > 300
+    assert f["cost"]["extra_latency_ms"] > 900
 
 
 def test_abort_rule_fires_on_a_failing_swarm_and_keeps_the_ledger_exact(sandbox_settings, tmp_path):
