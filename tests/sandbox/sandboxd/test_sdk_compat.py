@@ -78,8 +78,11 @@ def test_timeout_kills_the_whole_process_tree(sb):
         while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
             assert time.monotonic() < deadline, f"the command's {name} process outlived the timeout"
             time.sleep(0.05)
-    # the opposite case: without a timeout, a command's setsid process runs on after it
-    kept = int(sb.commands.run("setsid sleep 60 >/dev/null 2>&1 < /dev/null & echo $!").stdout)
+    # the opposite case: without a timeout, a command's setsid process runs on after it — once it
+    # has left the group (field 6 of its stat, the session, is its own pid): until then the
+    # group kill at the command's end takes it too (regression: the test raced that, 1 run in 3)
+    kept = int(sb.commands.run("setsid sleep 60 >/dev/null 2>&1 < /dev/null & p=$!; "
+                               "until [ \"$(cut -d' ' -f6 /proc/$p/stat)\" = $p ]; do sleep 0.01; done; echo $p").stdout)
     time.sleep(0.3)
     try:
         assert psutil.Process(kept).status() != psutil.STATUS_ZOMBIE
