@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import contextmanager
 
 import pytest
 from e2b import Sandbox as SdkSandbox
@@ -13,6 +14,24 @@ from tradeswarm.metrics import LatencyRecorder
 from tradeswarm.sandbox import CommandTimeout, SandboxManager, SandboxNotFound
 from tradeswarm.sandbox.faults import inject_faults
 from tradeswarm.settings import Settings
+
+E2B_CANARY = "e2b_canary_0d5c9b27f1"
+
+
+@contextmanager
+def e2b_stand_in(tmp_path, monkeypatch):
+    """A private sandboxd standing in for E2B's cloud: its token is the canary key, and the
+    SDK reaches it through E2B_API_URL/E2B_SANDBOX_URL, so the E2B code path runs end to end."""
+    from tests.sandbox._servers import private_sandboxd
+
+    token = tmp_path / "canary-token"
+    token.write_text(E2B_CANARY)
+    token.chmod(0o600)
+    with private_sandboxd(tmp_path / "state", "--token-file", str(token)) as params:
+        monkeypatch.setenv("E2B_API_KEY", E2B_CANARY)
+        monkeypatch.setenv("E2B_API_URL", params["api_url"])
+        monkeypatch.setenv("E2B_SANDBOX_URL", params["sandbox_url"])
+        yield params
 
 
 def _alive(sandboxd, ids) -> set[str]:
@@ -240,22 +259,13 @@ def test_a_sandbox_made_by_a_create_the_client_gave_up_on_is_swept_at_close(sand
     SdkSandbox.kill(kept, **sandboxd.sdk_params)
 
 
-E2B_CANARY = "e2b_canary_0d5c9b27f1"
 
 
 @pytest.mark.slow
 def test_the_e2b_path_never_passes_the_key_into_a_sandbox(tmp_path, monkeypatch):
     """The E2B code path (key set, SDK routed by E2B_API_URL/E2B_SANDBOX_URL to a sandboxd
     whose token is the canary key): the key authenticates the client and nothing more."""
-    from tests.sandbox._servers import private_sandboxd
-
-    token = tmp_path / "canary-token"
-    token.write_text(E2B_CANARY)
-    token.chmod(0o600)
-    with private_sandboxd(tmp_path / "state", "--token-file", str(token)) as params:
-        monkeypatch.setenv("E2B_API_KEY", E2B_CANARY)
-        monkeypatch.setenv("E2B_API_URL", params["api_url"])
-        monkeypatch.setenv("E2B_SANDBOX_URL", params["sandbox_url"])
+    with e2b_stand_in(tmp_path, monkeypatch) as params:
         settings = Settings()
         assert settings.provider == "e2b"
 
@@ -391,16 +401,9 @@ def test_acquire_with_create_arguments_never_hands_out_a_pooled_sandbox(sandboxd
 @pytest.mark.slow
 def test_on_e2b_a_template_smaller_than_the_request_is_refused(tmp_path, monkeypatch):
     """E2B takes no per-create resources: the template's (1 vCPU, 2048 MB here) must suffice."""
-    from tests.sandbox._servers import private_sandboxd
     from tradeswarm.sandbox import Resources, ResourcesUnavailable
 
-    token = tmp_path / "canary-token"
-    token.write_text(E2B_CANARY)
-    token.chmod(0o600)
-    with private_sandboxd(tmp_path / "state", "--token-file", str(token)) as params:
-        monkeypatch.setenv("E2B_API_KEY", E2B_CANARY)
-        monkeypatch.setenv("E2B_API_URL", params["api_url"])
-        monkeypatch.setenv("E2B_SANDBOX_URL", params["sandbox_url"])
+    with e2b_stand_in(tmp_path, monkeypatch) as params:
 
         async def main():
             async with SandboxManager(settings=Settings(), keepalive=False) as mgr:
