@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import sys
 
-from tradeswarm.cli._common import cli, run_cli
+from tradeswarm.cli._common import cli, raise_on_sigterm, run_cli
 from tradeswarm.cli import sandboxes, swarm, research, stress, spec, report, certify  # noqa: F401  (registration)
 
 __all__ = ["cli", "main"]
 
 
 def main() -> None:
+    raise_on_sigterm()
     sys.exit(run_cli())

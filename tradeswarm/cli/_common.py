@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import sys
 from typing import Any, Callable
 
@@ -19,6 +20,7 @@ import click
 from tradeswarm.settings import mask_secrets
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_CONDITIONAL = 0, 1, 2, 3
+EXIT_TERMINATED = 128 + 15  # killed by SIGTERM, as a shell reports it
 
 
 class UsageError(Exception):
@@ -92,7 +94,29 @@ def run_cli(argv: list[str] | None = None) -> int:
         if os.environ.get("TRADESWARM_DEBUG"):
             raise
         return _fail(f"{type(e).__name__}: {e}", EXIT_FAIL)
+    except BaseException as e:
+        if _terminated(e):  # SIGTERM: a scheduler or Prefect cancelling the run, cleaned up like Ctrl-C
+            return _fail("terminated", EXIT_TERMINATED)
+        raise
     return rv if isinstance(rv, int) else EXIT_OK
+
+
+class Terminated(BaseException):
+    """SIGTERM reached the CLI: unwinds like Ctrl-C, so every `finally` cleans up."""
+
+
+def raise_on_sigterm() -> None:
+    """Turn SIGTERM into `Terminated` (a flow run replaces this with Prefect's equivalent)."""
+    def handler(signum, frame):
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _terminated(e: BaseException) -> bool:
+    prefect_exceptions = sys.modules.get("prefect.exceptions")  # only a flow run can raise Prefect's
+    return isinstance(e, Terminated) or (
+        prefect_exceptions is not None and isinstance(e, prefect_exceptions.TerminationSignal))
 
 
 def command(*args: Any, **kwargs: Any) -> Callable:

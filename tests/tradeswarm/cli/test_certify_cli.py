@@ -73,7 +73,10 @@ def test_the_provider_follows_the_environment_unless_named(tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_mid_run_kills_every_sandbox_and_exits_130(sandboxd, tmp_path):
+@pytest.mark.parametrize("sig,code,said", [(signal.SIGINT, 130, "interrupted"),
+                                           # how a scheduler, or Prefect cancelling a run, stops it
+                                           (signal.SIGTERM, 143, "terminated")], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_mid_run_kills_every_sandbox_and_exits_130(sandboxd, tmp_path, sig, code, said):
     from e2b import Sandbox
 
     spec = yaml.safe_load((PROFILES_DIR / "smoke.yaml").read_text())
@@ -94,10 +97,10 @@ def test_ctrl_c_mid_run_kills_every_sandbox_and_exits_130(sandboxd, tmp_path):
     alive = Sandbox.list(**sandboxd.sdk_params).next_items()
     assert alive, "the run should hold sandboxes while stressing"
     children = psutil.Process(proc.pid).children(recursive=True)  # Prefect's temporary server
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=120)
     _, still = psutil.wait_procs(children, timeout=30)
     assert not still, f"processes left behind: {[p.cmdline()[:3] for p in still]}"
-    assert proc.returncode == 130, err[-2000:]
-    assert "Traceback" not in err and err.strip().endswith("tradeswarm: error: interrupted")
-    assert Sandbox.list(**sandboxd.sdk_params).next_items() == [], "Ctrl-C must not leak sandboxes"
+    assert proc.returncode == code, err[-2000:]
+    assert "Traceback" not in err and err.strip().endswith(f"tradeswarm: error: {said}")
+    assert Sandbox.list(**sandboxd.sdk_params).next_items() == [], f"{said}: sandboxes leaked"
