@@ -3,13 +3,15 @@
 `prefect server start` with its own PREFECT_HOME, the work pool and deployments created from
 `deployments/prefect.yaml` by the real CLI, a run of the nightly deployment triggered (with a
 parameter override that shrinks its load), executed by `prefect worker start --run-once`, and
-the report and both artifacts (Markdown and table) found afterwards.
+the report and both artifacts (Markdown and table) found afterwards; and `tradeswarm serve`
+registering the schedule and executing a run of it without any pool.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -110,3 +112,42 @@ def test_nightly_deployment_is_scheduled_and_a_triggered_run_writes_the_report(p
     assert results["verdict"] in by_key["certification-nightly"]["description"]
     assert by_key["certification-nightly-metrics"]["type"] == "table"
     assert results["run_id"] in by_key["certification-nightly-metrics"]["description"]
+
+
+def test_serve_runs_the_schedule_locally_without_a_pool(prefect_server, tmp_path):
+    """`tradeswarm serve` registers the certification with its cron schedule and executes the
+    runs of it itself (no work pool, no worker); Ctrl-C stops it cleanly."""
+    env = prefect_server
+    api = env["PREFECT_API_URL"]
+    serve = subprocess.Popen([sys.executable, "-m", "tradeswarm", "serve", "--profile", "smoke", "--cron", "0 2 * * *"],
+                             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            got = httpx.get(f"{api}/deployments/name/certification/smoke-local", timeout=10)
+            if got.status_code == 200:
+                break
+            assert serve.poll() is None and time.monotonic() < deadline, serve.stderr.read() if serve.poll() else "no deployment"
+            time.sleep(0.5)
+        deployment = got.json()
+        assert deployment["work_pool_name"] is None  # served by this process, not a pool
+        [schedule] = deployment["schedules"]
+        assert schedule["schedule"]["cron"] == "0 2 * * *" and schedule["schedule"]["timezone"] == "UTC"
+
+        # a run of the served deployment now (not at 02:00): the serve process picks it up
+        out_dir = tmp_path / "served"
+        params = {"out": str(out_dir), "overrides": {"stress": {"tasks": 50, "rate": 100}}}
+        _prefect(env, "deployment", "run", "certification/smoke-local", "--params", json.dumps(params))
+        deadline = time.monotonic() + 300
+        while not (out_dir / "results.json").is_file():
+            assert serve.poll() is None and time.monotonic() < deadline, "the served run wrote no results"
+            time.sleep(1)
+        results = json.loads((out_dir / "results.json").read_text())
+        assert results["profile"] == "smoke" and results["stress"]["submitted"] == 50
+    finally:
+        serve.send_signal(signal.SIGINT)
+        try:
+            serve.wait(60)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+    assert serve.returncode in (0, 130), serve.stderr.read()[-2000:]
