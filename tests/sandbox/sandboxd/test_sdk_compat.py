@@ -135,7 +135,17 @@ def test_file_round_trip_text_and_binary(sb):
     assert not sb.files.exists("moved.txt")
 
 
-@pytest.mark.parametrize("path", ["../../../../etc/passwd", "/etc/passwd", "dir/../../outside"])
+def test_e2b_home_paths_name_the_workspace(sb):
+    """Code written for E2B uses /home/user/...: the files API maps it onto the workspace."""
+    sb.files.write("/home/user/e2b.txt", b"home")
+    assert sb.commands.run("cat e2b.txt").stdout == "home"
+    assert sb.files.read("/home/user/e2b.txt") == "home" == sb.files.read("~/e2b.txt")
+    with pytest.raises(SandboxException):  # the opposite case: a look-alike prefix is not the home
+        sb.files.write("/home/username/x.txt", b"x")
+
+
+@pytest.mark.parametrize("path", ["../../../../etc/passwd", "/etc/passwd", "dir/../../outside",
+                                  "/home/user/../../etc/passwd"])
 def test_paths_outside_the_workspace_are_refused(sb, path):
     with pytest.raises(SandboxException):
         sb.files.read(path)

@@ -22,9 +22,15 @@ from e2b.envd.filesystem.filesystem_connect import Filesystem
 from tradeswarm.sandbox.sandboxd.registry import ApiError, Registry, SandboxRecord
 
 
+#: The home directory of an E2B sandbox: the files API maps it onto the workspace.
+E2B_HOME = "/home/user"
+
+
 def resolve_path(rec: SandboxRecord, path: str) -> Path:
     """The real path of `path` in the workspace; ApiError(403) when it would leave it."""
     root = rec.workspace.resolve()
+    if path == E2B_HOME or path.startswith(E2B_HOME + "/"):  # code written for E2B names its home
+        path = "~" + path[len(E2B_HOME):]
     rel = path[2:] if path.startswith("~/") else ("" if path == "~" else path)
     target = Path(os.path.realpath(root / rel))  # an absolute `rel` replaces root, then is checked
     if target != root and root not in target.parents:
