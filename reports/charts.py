@@ -74,6 +74,19 @@ def readiness_chart(results: dict, path: Path) -> bool:
     return True
 
 
+def _bin_edges(xs, bins: int):
+    """Histogram edges over the samples' range, widened when the range has no room for them (one
+    repeated value, or a spread below float resolution at its magnitude: numpy refuses those)."""
+    import numpy as np
+
+    lo, hi = float(xs.min()), float(xs.max())
+    edges = np.linspace(lo, hi, bins + 1)
+    if not np.all(np.diff(edges) > 0):
+        pad = max(abs(hi) * 1e-6, 0.5)
+        edges = np.linspace(lo - pad, hi + pad, bins + 1)
+    return edges
+
+
 def stress_latency_chart(results: dict, samples: dict | None, path: Path) -> bool:
     """Histogram and CDF of the stress test's task latencies, marked with the run's P50/P95/P99."""
     import numpy as np
@@ -83,7 +96,7 @@ def stress_latency_chart(results: dict, samples: dict | None, path: Path) -> boo
         return False
     fig = _figure(10, 4, left=0.07, bottom=0.13)
     ax_h, ax_c = fig.subplots(1, 2)
-    ax_h.hist(xs, bins=min(60, max(10, xs.size // 20)), color="#1565c0")
+    ax_h.hist(xs, bins=_bin_edges(xs, min(60, max(10, xs.size // 20))), color="#1565c0")
     ax_h.set_xlabel("task latency (ms)")
     ax_h.set_ylabel("tasks")
     ax_h.set_title(f"Task latency, {xs.size:,} samples")

@@ -52,3 +52,12 @@ def test_malformed_nested_entries_show_as_missing(results):
     results["stress"]["resources"] = {"coordinator": [1, 2], "sandboxes": {"sb": "n/a"}}
     md = markdown_report(results)
     assert "certified at ≥" not in md and "| `stress_task` |" in md
+
+
+def test_huge_equal_latencies_do_not_break_the_histogram(tmp_path):
+    """Regression (found by the property test above): two equal samples of 5.6e14 ms left numpy
+    no room for 10 finite bins and the chart raised."""
+    from reports.charts import stress_latency_chart
+
+    samples = {"stress_task": [562949953421312.0, 562949953421312.0]}
+    assert stress_latency_chart({}, samples, tmp_path / "latency.png") and (tmp_path / "latency.png").is_file()
