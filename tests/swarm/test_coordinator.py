@@ -129,14 +129,20 @@ def test_dispatch_policies_on_live_agents(sandboxd):
         assert (await slow).status == "completed"
 
 
+async def _busy_swarm(coord, prefix: str, n: int):
+    """Three momentum agents and `n` tasks whose answers are held 400 ms: some are in flight."""
+    await coord.deploy("momentum", ["SPX"], count=3)
+    tasks = [Task(id=f"{prefix}{i}", symbol="SPX", end=END, delay_ms=400) for i in range(n)]
+    running = [asyncio.ensure_future(coord.execute(t)) for t in tasks]
+    await asyncio.sleep(0.15)
+    return tasks, running
+
+
 @pytest.mark.slow
 def test_killed_sandbox_tasks_redispatched_none_lost_none_doubled(sandboxd):
     @swarm(sandboxd, task_timeout_s=10.0)
     async def body(mgr, coord, rec):
-        await coord.deploy("momentum", ["SPX"], count=3)
-        tasks = [Task(id=f"k{i}", symbol="SPX", end=END, delay_ms=400) for i in range(60)]
-        running = [asyncio.ensure_future(coord.execute(t)) for t in tasks]
-        await asyncio.sleep(0.15)
+        tasks, running = await _busy_swarm(coord, "k", 60)
         victim = next(a for a in coord.live() if a.inflight)
         await mgr.kill(victim.sandbox_id)
         outs = await asyncio.gather(*running)
@@ -162,10 +168,7 @@ def test_killed_sandbox_tasks_redispatched_none_lost_none_doubled(sandboxd):
 def test_killed_runner_tasks_redispatched_once_and_agent_replaced(sandboxd):
     @swarm(sandboxd, task_timeout_s=10.0)
     async def body(mgr, coord, rec):
-        await coord.deploy("momentum", ["SPX"], count=3)
-        tasks = [Task(id=f"x{i}", symbol="SPX", end=END, delay_ms=400) for i in range(20)]
-        running = [asyncio.ensure_future(coord.execute(t)) for t in tasks]
-        await asyncio.sleep(0.15)
+        tasks, running = await _busy_swarm(coord, "x", 20)
         victim = max(coord.live(), key=lambda a: a.inflight)
         held = set(victim.pending)  # answers held back 400 ms: in flight when the process dies
         assert held
