@@ -44,6 +44,25 @@ def _one_error_line(p: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
+def test_create_sizes_a_sandbox_and_status_shows_it(sandboxd, cli):
+    made = cli("create", "--template", "base", "--vcpus", "1", "--memory-mb", "512", "--json")
+    assert made.returncode == 0, made.stderr
+    [box] = json.loads(made.stdout)["created"]
+    shown = json.loads(cli("status", box["id"], "--json").stdout)
+    assert (shown["cpu_count"], shown["memory_mb"]) == (1, 512)
+    # the limit is real: 600 MB do not fit in the sandbox's 512
+    hog = json.loads(cli("exec", box["id"], "--json", "--", "python3 -c 'x = bytearray(600 * 1024**2)'").stdout)
+    assert hog["exit_code"] != 0 and "MemoryError" in hog["stderr"]
+    fits = json.loads(cli("exec", box["id"], "--json", "--", "python3 -c 'x = bytearray(100 * 1024**2)'").stdout)
+    assert fits["exit_code"] == 0
+    plain = json.loads(cli("create", "--template", "base", "--json").stdout)["created"][0]  # the opposite case
+    assert json.loads(cli("status", plain["id"], "--json").stdout)["memory_mb"] != 512
+    for sid in (box["id"], plain["id"]):
+        cli("destroy", sid)
+    too_big = cli("create", "--template", "base", "--vcpus", "256")  # more cores than the host has
+    assert too_big.returncode == 2 and "vcpus" in _one_error_line(too_big)
+
+
 def test_create_list_status_exec_destroy(sandboxd, cli):
     made = cli("create", "--template", "base", "--count", "2", "--name", "web", "--json")
     assert made.returncode == 0, made.stderr

@@ -163,22 +163,34 @@ def _row(info, names: dict) -> dict:
 @click.option("--name", default=None, help="A name for the sandbox (suffixed -1, -2... when --count > 1).")
 @click.option("--timeout", "timeout_s", default=3600, show_default=True, type=click.IntRange(1, 86400),
               help="Lifetime in seconds; the service kills the sandbox after it.")
+@click.option("--vcpus", type=click.IntRange(1, 256), default=None,
+              help="vCPUs each sandbox gets (sandboxd; on E2B its template fixes them).")
+@click.option("--memory-mb", type=click.IntRange(64), default=None,
+              help="Memory each sandbox gets, MiB (sandboxd; on E2B its template fixes it).")
 @json_option
-def create_cmd(template, count, name, timeout_s, as_json) -> None:
+def create_cmd(template, count, name, timeout_s, vcpus, memory_mb, as_json) -> None:
     """Create sandboxes that outlive this command (destroy them with `tradeswarm destroy`)."""
     from datetime import datetime, timezone
 
     from e2b import Sandbox
 
+    from tradeswarm.sandbox import Resources
     from tradeswarm.sandbox.cli_state import CliState
+    from tradeswarm.sandbox.sandboxd import RESOURCES_KEY
 
     settings = _settings()
+    sized = {}
+    if vcpus or memory_mb:
+        if settings.provider == "e2b":
+            raise UsageError("--vcpus/--memory-mb: on E2B a sandbox's size is its template's; build a template "
+                             "of that size and pass --template")
+        sized = {RESOURCES_KEY: Resources(vcpus=vcpus, memory_mb=memory_mb).to_json()}
     params = _params(settings, autostart=True)
     state = CliState(settings.state_dir)
     created = []
     for i in range(count):
         sb_name = name if (name is None or count == 1) else f"{name}-{i + 1}"
-        meta = {"tradeswarm_cli": "1", **({"name": sb_name} if sb_name else {})}
+        meta = {"tradeswarm_cli": "1", **({"name": sb_name} if sb_name else {}), **sized}
         with _sdk_errors(f"template {template!r}"):
             sb = Sandbox.create(template, timeout=timeout_s, metadata=meta, **params)
         with state.update() as entries:
