@@ -84,10 +84,8 @@ class Run:
             return out
 
 
-def _settings(provider: str):
-    from tradeswarm.settings import Settings
-
-    s = Settings()
+def _settings(provider: str, s):
+    """The environment's settings `s` for `provider` (the local one never sees an E2B key)."""
     if provider == "e2b" and s.e2b_api_key is None:
         raise ValueError("provider e2b needs E2B_API_KEY")
     return s if provider == "e2b" else s.model_copy(update={"e2b_api_key": None})
@@ -335,14 +333,14 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
                         out: str | None = None, overrides: dict | None = None) -> dict:
     """Certify the swarm under `profile` (or the spec file `spec_path`, with `overrides` merged
     in depth first, e.g. a smaller stress test); returns results.json."""
+    from tradeswarm.settings import Settings
     from tradeswarm.stress import summarize
     from validation import load_spec
 
-    from tradeswarm.settings import Settings
-
     spec = load_spec(spec_path or profile, overrides=overrides)
-    spec = spec.model_copy(update={"provider": _runinfo.resolve_provider(spec, provider, Settings())})
-    settings = _settings(spec.provider)
+    env = Settings()  # read once: the provider follows it, and the run uses it
+    spec = spec.model_copy(update={"provider": _runinfo.resolve_provider(spec, provider, env)})
+    settings = _settings(spec.provider, env)
     started = datetime.now(timezone.utc)
     rid = _runinfo.run_id(started, spec.name)
     run_dir = Path(out) if out else RUNS_ROOT / rid
