@@ -23,14 +23,19 @@ def quiet_prefect() -> None:
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 
 
-def resolve_spec(profile: str, spec_path: str | None):
-    """Load and validate the spec before anything starts; a bad spec is exit code 2."""
+def resolve_spec(profile: str, spec_path: str | None, provider: str | None = None):
+    """Load and preflight the spec before anything starts; a bad spec is exit code 2."""
+    from flows._runinfo import resolve_provider
+    from tradeswarm.settings import Settings
     from validation import SpecError, load_spec
+    from validation.preflight import preflight
 
     try:
-        return load_spec(spec_path or profile)
+        spec = load_spec(spec_path or profile)
+        preflight(spec, provider=resolve_provider(spec, provider, Settings()))
     except SpecError as e:
         raise UsageError(str(e)) from None
+    return spec
 
 
 def _summary(results: dict) -> str:
@@ -64,7 +69,7 @@ def certify(profile: str, spec_path: str | None, provider: str | None, out: str 
     from tradeswarm import progress
     from tradeswarm.settings import Settings
 
-    spec = resolve_spec(profile, spec_path)
+    spec = resolve_spec(profile, spec_path, provider)
     from flows._runinfo import resolve_provider
 
     settings = Settings()

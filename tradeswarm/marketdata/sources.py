@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Iterable
 
 import pandas as pd
 
 from ..settings import Settings, get_settings
 from .schema import EXCHANGE_TZ, session_timestamps
-from .shipped import load_symbol, shipped_symbols
+from .shipped import load_symbol, manifest, shipped_symbols
 from .synthetic import SYNTHETIC_START, synthetic_frame
 
 SOURCES = ("auto", "shipped", "synthetic", "alpaca")
@@ -21,6 +22,23 @@ DEFAULT_SYNTHETIC_BARS = 5040
 def is_synthetic(symbol: str) -> bool:
     """`SYN<n>` names come from the seeded generator."""
     return bool(_SYNTHETIC_NAME.match(symbol))
+
+
+def coverage(symbol: str) -> tuple[date | None, date | None] | None:
+    """The session dates a symbol's data covers, `None` at an open end, or `None` when unknown.
+
+    Shipped symbols: the manifest's range; `SYN<n>`: from the generator's start, as far as
+    asked; any other symbol (Alpaca) is unknown until fetched.
+
+    >>> coverage("SPX")
+    (datetime.date(1999, 1, 4), datetime.date(2018, 12, 31))
+    """
+    if is_synthetic(symbol):
+        return date.fromisoformat(SYNTHETIC_START), None
+    entry = manifest().get(symbol)
+    if entry is None:
+        return None
+    return date.fromisoformat(entry["start"]), date.fromisoformat(entry["end"])
 
 
 def _between(frame: pd.DataFrame, symbol: str, start, end) -> pd.DataFrame:
