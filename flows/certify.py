@@ -47,7 +47,7 @@ from tradeswarm.costmeter import CostMeter
 from tradeswarm.metrics import LatencyRecorder
 
 STAGES = ("provision", "deploy+research", "parity", "stress", "trade", "judge", "report")
-RUNS_ROOT = _runinfo.REPO / "reports" / "runs"
+RUNS_ROOT = _runinfo.RUNS_ROOT
 
 
 @dataclass

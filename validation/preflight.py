@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from tradeswarm.backtest.engine import expand_grid
-from tradeswarm.marketdata import coverage, shipped_symbols
+from tradeswarm.marketdata import coverage, shipped_symbols, uncovered
 from tradeswarm.sandbox.sandboxd.templates import TEMPLATES
 from validation import _calendar
 from validation.spec import MAX_TRIALS, Spec, SpecError
@@ -80,25 +80,25 @@ def _data(spec: Spec) -> list[str]:
                 out.append(f"data.datasets: {symbol!r} is neither shipped ({', '.join(shipped_symbols())}) "
                            "nor synthetic (SYN<n>)")
             continue
-        out += _window(symbol, span, d.start, d.end, d.contract.min_rows, spec.stress.window)
+        problem = uncovered(symbol, d.start, d.end)
+        if problem:
+            out.append(f"data window: {problem}")
+            continue
+        lo, hi = d.start or span[0], d.end or span[1]
+        if hi is not None:
+            out += _sessions_needed(symbol, _count_sessions(lo, hi), d.contract.min_rows, spec.stress.window)
     return out
 
 
-def _window(symbol: str, span: tuple, start: date | None, end: date | None, min_rows: int,
-            bars_per_task: int) -> list[str]:
-    first, last = span
-    covers = f"{symbol} covers {first} → {last or 'any end'}"
-    if start is not None and start < first or end is not None and last is not None and end > last:
-        return [f"data window {start or 'start'} → {end or 'end'} is outside the data: {covers}"]
-    lo, hi = start or first, end or last
-    if hi is None:
-        return []
+def _count_sessions(lo: date, hi: date) -> int:
     days = _calendar.sessions(pd.Timestamp(lo), pd.Timestamp(hi))
-    n = int(np.count_nonzero((days >= np.datetime64(lo, "D")) & (days <= np.datetime64(hi, "D"))))
+    return int(np.count_nonzero((days >= np.datetime64(lo, "D")) & (days <= np.datetime64(hi, "D"))))
+
+
+def _sessions_needed(symbol: str, n: int, min_rows: int, bars_per_task: int) -> list[str]:
     out = []
     if n < min_rows:
-        out.append(f"data window {lo} → {hi} holds {n} sessions of {symbol}, fewer than "
-                   f"data.contract.min_rows {min_rows}")
+        out.append(f"data window holds {n} sessions of {symbol}, fewer than data.contract.min_rows {min_rows}")
     if n < bars_per_task:
         out.append(f"stress.window {bars_per_task} bars per task exceeds the {n} sessions of {symbol}")
     return out

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from pathlib import Path
 
 import click
 
 from tradeswarm.cli._common import (
-    EXIT_CONDITIONAL, EXIT_FAIL, EXIT_OK, UsageError, command, emit, json_option, table,
+    EXIT_CONDITIONAL, EXIT_FAIL, EXIT_OK, UsageError, check_writable, command, emit, json_option, table,
 )
 
+RUN_ROOM_MB = 50  # a standard run writes a few MB (ledger, charts); a nightly's ledger is the largest part
 EXIT_BY_VERDICT = {"CERTIFIED": EXIT_OK, "CONDITIONAL": EXIT_CONDITIONAL, "NOT_CERTIFIED": EXIT_FAIL}
 
 
@@ -70,7 +73,9 @@ def certify(profile: str, spec_path: str | None, provider: str | None, out: str 
     from tradeswarm.settings import Settings
 
     spec = resolve_spec(profile, spec_path, provider)
-    from flows._runinfo import resolve_provider
+    from flows._runinfo import RUNS_ROOT, resolve_provider
+
+    check_writable(out or RUNS_ROOT, "--out", room_mb=RUN_ROOM_MB)
 
     settings = Settings()
     if resolve_provider(spec, provider, settings) == "e2b" and settings.e2b_api_key is None:
@@ -109,5 +114,7 @@ def serve(cron: str, profile: str, as_json: bool) -> int:
 
     emit(as_json, {"serving": "certification", "cron": cron, "timezone": "UTC", "profile": profile},
          f"serving the certification flow: cron {cron!r} UTC, profile {profile} (Ctrl-C stops)")
-    certification.serve(name=f"{profile}-local", schedules=[schedule], parameters={"profile": profile})
+    # stdout holds the one document above; Prefect's banner and logs are for the terminal
+    with contextlib.redirect_stdout(sys.stderr):
+        certification.serve(name=f"{profile}-local", schedules=[schedule], parameters={"profile": profile})
     return EXIT_OK

@@ -7,7 +7,9 @@ from typing import Any
 
 import click
 
-from tradeswarm.cli._common import EXIT_FAIL, EXIT_OK, UsageError, command, emit, json_option, table
+from tradeswarm.cli._common import (
+    EXIT_FAIL, EXIT_OK, UsageError, check_covered, check_writable, command, emit, json_option, parse_date, table,
+)
 
 
 def _value(text: str) -> Any:
@@ -49,17 +51,6 @@ def parse_sweep(text: str | None) -> dict[str, list]:
         values = [start + i * step for i in range(count)]
         grid[key] = [int(v) if all(isinstance(p, int) for p in parts) else round(v, 12) for v in values]
     return grid
-
-
-def _date(text: str | None, flag: str):
-    import pandas as pd
-
-    if text is None:
-        return None
-    try:
-        return pd.Timestamp(text).date().isoformat()
-    except (ValueError, TypeError):
-        raise UsageError(f"{flag}: not a date: {text!r} (use YYYY-MM-DD)") from None
 
 
 def _chart(path: str, entries: list[dict]) -> None:
@@ -123,16 +114,20 @@ def backtest(strategy, symbols, start, end, params, sweep, fees, slippage, cash,
         raise UsageError("use --params or --sweep, not both")
     if chart is not None and not chart.lower().endswith(".png"):
         raise UsageError(f"--chart: expected a .png path, got {chart!r}")
+    if chart is not None:
+        check_writable(chart, "--chart")
     names = [s.strip() for s in symbols.split(",") if s.strip()]
     if not names:
         raise UsageError("--symbols: no symbol given")
     grid = parse_sweep(sweep) if sweep else parse_params(params)
+    first, last = parse_date(start, "--start"), parse_date(end, "--end")
+    check_covered(names, first, last)
     try:
         strat = get_strategy(strategy)
         expand_grid(strat, {k: v if isinstance(v, list) else [v] for k, v in grid.items()})
         settings = BacktestSettings.from_any({"fees": fees, "slippage": slippage, "cash": cash})
         settings.fills()
-        frames = get_frames(names, _date(start, "--start"), _date(end, "--end"))
+        frames = get_frames(names, first.isoformat(), last.isoformat() if last else None)
     except ValueError as e:
         raise UsageError(str(e).splitlines()[0]) from None
 

@@ -41,6 +41,26 @@ def coverage(symbol: str) -> tuple[date | None, date | None] | None:
     return date.fromisoformat(entry["start"]), date.fromisoformat(entry["end"])
 
 
+def uncovered(symbol: str, start: date | None, end: date | None) -> str | None:
+    """Why the session window [start, end] reaches past `symbol`'s data, or None when it does not.
+
+    A window the data covers only in part is refused rather than clipped: a run asked for
+    1990 → 2099 must not silently use 1999 → 2018. Unknown coverage (Alpaca) is not judged here.
+
+    >>> uncovered("SPX", date(2010, 1, 4), date(2099, 1, 1))
+    'SPX: data covers 1999-01-04 → 2018-12-31, asked 2010-01-04 → 2099-01-01'
+    """
+    span = coverage(symbol)
+    if span is None:
+        return None
+    first, last = span
+    if (start is not None and start < first) or (end is not None and last is not None and end > last) \
+            or (start is not None and last is not None and start > last) or (end is not None and end < first):
+        return (f"{symbol}: data covers {first} → {last or 'any end'}, "
+                f"asked {start or '…'} → {end or '…'}")
+    return None
+
+
 def _between(frame: pd.DataFrame, symbol: str, start, end) -> pd.DataFrame:
     lo = session_timestamps([start])[0] if start is not None else None
     hi = session_timestamps([end])[0] if end is not None else None

@@ -165,6 +165,8 @@ class Coordinator:
             if isinstance(r, asyncio.CancelledError):
                 raise r
         self._ensure_monitor()
+        if bad and not ok and sandbox_id is not None and isinstance(bad[0], SandboxNotFound):
+            raise bad[0]  # the sandbox asked for does not exist: bad input, not a failed deploy
         if bad:
             first = bad[0]
             raise DeployError(f"{len(bad)} of {count} agents failed to deploy: {type(first).__name__}: {first}", ok)
