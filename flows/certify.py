@@ -336,10 +336,12 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
     from tradeswarm.settings import Settings
     from tradeswarm.stress import summarize
     from validation import load_spec
+    from validation.preflight import preflight
 
     spec = load_spec(spec_path or profile, overrides=overrides)
     env = Settings()  # read once: the provider follows it, and the run uses it
     spec = spec.model_copy(update={"provider": _runinfo.resolve_provider(spec, provider, env)})
+    preflight(spec, provider=spec.provider)  # a deployment's run refuses a bad spec before any work, like the CLI
     settings = _settings(spec.provider, env)
     started = datetime.now(timezone.utc)
     rid = _runinfo.run_id(started, spec.name)
