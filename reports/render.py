@@ -41,8 +41,10 @@ def _read_json(path: Path) -> object:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise RunDirError(f"{path} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise RunDirError(f"cannot read {path}: {type(e).__name__}") from None
+    except UnicodeDecodeError:
+        raise RunDirError(f"{path} is not UTF-8 text") from None
+    except OSError as e:
+        raise RunDirError(f"cannot read {path}: {e.strerror or e}") from None
 
 
 def load_run(run_dir: Path) -> tuple[dict, dict | None]:

@@ -115,6 +115,6 @@ def serve(cron: str, profile: str, as_json: bool) -> int:
     emit(as_json, {"serving": "certification", "cron": cron, "timezone": "UTC", "profile": profile},
          f"serving the certification flow: cron {cron!r} UTC, profile {profile} (Ctrl-C stops)")
     # stdout holds the one document above; Prefect's banner and logs are for the terminal
-    with contextlib.redirect_stdout(sys.stderr):
+    with contextlib.redirect_stdout(sys.stderr), contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the way to stop
         certification.serve(name=f"{profile}-local", schedules=[schedule], parameters={"profile": profile})
     return EXIT_OK

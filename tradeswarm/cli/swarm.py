@@ -75,7 +75,7 @@ async def swarm_session(*, heartbeat_timeout_s: float = 5.0, settings: Any = Non
         await coord.attach(records)
     except Exception as e:
         await coord.detach()
-        raise OperationError(f"cannot reach the recorded agents (registry kept): {type(e).__name__}: {e}") from None
+        raise OperationError(f"cannot reach the recorded agents (registry kept): {e or type(e).__name__}") from None
     try:
         yield coord
     finally:

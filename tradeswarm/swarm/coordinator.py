@@ -169,7 +169,7 @@ class Coordinator:
             raise bad[0]  # the sandbox asked for does not exist: bad input, not a failed deploy
         if bad:
             first = bad[0]
-            raise DeployError(f"{len(bad)} of {count} agents failed to deploy: {type(first).__name__}: {first}", ok)
+            raise DeployError(f"{len(bad)} of {count} agents failed to deploy: {first or type(first).__name__}", ok)
         return ok
 
     async def _deploy_one(self, spec: AgentSpec, sandbox_id: str | None = None) -> AgentHandle:
