@@ -46,6 +46,10 @@ class DeployError(RuntimeError):
         super().__init__(message)
         self.deployed = deployed
 
+    def __reduce__(self):
+        # a Dask shard's error reaches the flow pickled; its handles are live processes of the shard
+        return type(self), (str(self), [])
+
 
 @dataclass
 class _Slot:
