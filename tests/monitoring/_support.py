@@ -1,0 +1,50 @@
+"""Shared by the monitoring tests: where the rules live and the Prometheus binaries.
+
+`promtool` and `prometheus` come from Debian's `prometheus` package (.ci/run installs it). A
+test needing them is skipped only outside CI: in CI (`CI` set) a missing binary fails it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RULES_DIR = ROOT / "deployments" / "prometheus"
+DASHBOARD = ROOT / "deployments" / "grafana" / "tradeswarm.json"
+
+
+def binary(name: str) -> str:
+    """The path of `name`; skips the test when missing outside CI, fails it in CI."""
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is missing in CI: .ci/run must install Debian's prometheus package")
+        pytest.skip(f"{name} is not installed (apt-get install prometheus)")
+    return path
+
+
+GOLDEN = ROOT / "tests" / "reports" / "golden" / "results.json"
+
+
+def golden(profile: str, verdict: str = "CERTIFIED", finished_at: str | None = None) -> dict:
+    """A fresh copy of the reports' golden results.json, as a run of `profile` with `verdict`."""
+    results = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    results.update(profile=profile, verdict=verdict, run_id=f"{profile}-{verdict.lower()}")
+    if finished_at is not None:
+        results["finished_at"] = finished_at
+    return results
+
+
+def breach(results: dict) -> dict:
+    """`results` past every line of the alert rules: cost, P95, success and error rate, a leak."""
+    results["verdict"] = "NOT_CERTIFIED"
+    results["cost"]["projected_daily_usd"] = 4.5  # over $4 = 0.8 x the $5 budget
+    results["latency"]["stress_task"]["p95"] = 6200.0  # ms: over 5 s
+    results["stress"].update(success_rate=0.85, error_rate=0.15)
+    results["sandboxes_leaked"] = 1
+    return results
