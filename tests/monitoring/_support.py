@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,20 @@ def breach(results: dict) -> dict:
     results["stress"].update(success_rate=0.85, error_rate=0.15)
     results["sandboxes_leaked"] = 1
     return results
+
+
+def value(text: str, name: str, **labels: str) -> float | None:
+    """The value of the one series of exposition `text` named `name` with (at least) `labels`."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    want = set(labels.items())
+    found = [s.value for fam in text_string_to_metric_families(text) for s in fam.samples
+             if s.name == name and want <= set(s.labels.items())]
+    assert len(found) <= 1, f"{name}{labels} matches {len(found)} series"
+    return found[0] if found else None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

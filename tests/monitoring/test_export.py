@@ -12,29 +12,9 @@ import time
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from reports.prometheus import TEXTFILE, RunsCollector, export_run, serve_runs
-from tests.monitoring._support import ROOT, binary, breach, golden
-
-
-def samples(text: str) -> dict[tuple, float]:
-    """{(name, sorted label items): value} of an exposition."""
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for fam in text_string_to_metric_families(text) for s in fam.samples}
-
-
-def value(text: str, name: str, **labels: str) -> float | None:
-    want = set(labels.items())
-    found = [v for (n, ls), v in samples(text).items() if n == name and want <= set(ls)]
-    assert len(found) <= 1, f"{name}{labels} matches {len(found)} series"
-    return found[0] if found else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.monitoring._support import ROOT, binary, breach, free_port, golden, value
 
 
 def test_textfile_says_what_results_json_says(tmp_path):

@@ -13,7 +13,8 @@ What is exported (all names start `tradeswarm_sandboxd_`):
   table (`validation/prices/<name>.yaml`, E2B's published rates by default): an assumption
   about the price, not an invoice, hence the label;
 - `sandbox_cpu_seconds_total{sandbox_id}` and `sandbox_memory_bytes{sandbox_id}`: CPU time and
-  resident memory of each running sandbox's processes, measured at scrape time.
+  resident memory of each running sandbox's processes, measured at scrape time (a pid's CPU
+  time is kept once it ends, so the counter never goes back).
 
 `/metrics` wants the server token like every other route (`Authorization: Bearer <token>` as
 Prometheus' `authorization.credentials_file` sends it, or `X-API-KEY`): sandboxd's rule is
@@ -41,8 +42,9 @@ PRICE_TABLE = "e2b"  # what E2B would bill for the same sandboxes (docs/runbook.
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
-def sandbox_usage(reg: Registry, rec: SandboxRecord) -> tuple[float, int]:
-    """CPU seconds and resident bytes of a sandbox's processes (its cgroup, else its process groups)."""
+def process_usage(reg: Registry, rec: SandboxRecord) -> dict[int, tuple[float, int]]:
+    """{pid: (CPU seconds, resident bytes)} of a sandbox's live processes (its cgroup, else its
+    process groups, and their descendants)."""
     pids = set(reg.cgroups.pids(rec.cgroup)) or set(rec.procs)
     procs = []
     for pid in pids:
@@ -51,15 +53,20 @@ def sandbox_usage(reg: Registry, rec: SandboxRecord) -> tuple[float, int]:
             procs.extend(procs[-1].children(recursive=True))
         except psutil.Error:
             pass
-    cpu_s = mem = 0.0
+    out = {}
     for p in {p.pid: p for p in procs}.values():
         try:
             t = p.cpu_times()
-            cpu_s += t.user + t.system
-            mem += p.memory_info().rss
+            out[p.pid] = (t.user + t.system, p.memory_info().rss)
         except psutil.Error:
             pass
-    return cpu_s, int(mem)
+    return out
+
+
+def sandbox_usage(reg: Registry, rec: SandboxRecord) -> tuple[float, int]:
+    """CPU seconds and resident bytes of a sandbox's live processes, summed."""
+    usage = process_usage(reg, rec).values()
+    return sum(c for c, _ in usage), sum(m for _, m in usage)
 
 
 def _op(method: str, path: str) -> str | None:
@@ -95,6 +102,7 @@ class SandboxdMetrics:
             self.latency.labels(op)
         self.throttled.labels("create")
         self.ended = {"sandbox_seconds": 0.0, "vcpu_seconds": 0.0, "gib_seconds": 0.0}
+        self._cpu_seen: dict[str, dict[int, float]] = {}  # sandbox -> pid -> CPU seconds last seen
         registry.on_kill.append(self._bill)
         self.prom.register(self)
 
@@ -140,13 +148,19 @@ class SandboxdMetrics:
         usd.add_metric([PRICE_TABLE], observed_usd(price_table(PRICE_TABLE), usage)["total_usd"])
         yield usd
         cpu = CounterMetricFamily("tradeswarm_sandboxd_sandbox_cpu_seconds",
-                                  "CPU time of a running sandbox's processes (user + system).", labels=["sandbox_id"])
+                                  "CPU time (user + system) of a running sandbox's processes, as last seen at "
+                                  "a scrape: one that starts and ends between two scrapes is not counted.",
+                                  labels=["sandbox_id"])
         mem = GaugeMetricFamily("tradeswarm_sandboxd_sandbox_memory_bytes",
                                 "Resident memory of a running sandbox's processes.", labels=["sandbox_id"])
+        self._cpu_seen = {sid: seen for sid, seen in self._cpu_seen.items() if sid in reg.sandboxes}
         for sid, rec in list(reg.sandboxes.items()):
-            cpu_s, rss = sandbox_usage(reg, rec)
-            cpu.add_metric([sid], cpu_s)
-            mem.add_metric([sid], rss)
+            usage = process_usage(reg, rec)
+            # an ended process takes its CPU time with it: its last sighting keeps the counter monotonic
+            seen = self._cpu_seen.setdefault(sid, {})
+            seen.update({pid: c for pid, (c, _) in usage.items()})
+            cpu.add_metric([sid], sum(seen.values()))
+            mem.add_metric([sid], sum(m for _, m in usage.values()))
         yield cpu
         yield mem
 
