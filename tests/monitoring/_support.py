@@ -1,7 +1,8 @@
 """Shared by the monitoring tests: where the rules live and the Prometheus binaries.
 
-`promtool` and `prometheus` come from Debian's `prometheus` package (.ci/run installs it). A
-test needing them is skipped only outside CI: in CI (`CI` set) a missing binary fails it.
+`promtool` and `prometheus` come from Debian's `prometheus` package, `prometheus-pushgateway`
+from its own (.ci/run installs both). A test needing one is skipped only outside CI: with
+`CI` or `TRADESWARM_REQUIRE_PROMETHEUS` set (.ci/run sets the latter) a missing binary fails it.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ def binary(name: str) -> str:
     """The path of `name`; skips the test when missing outside CI, fails it in CI."""
     path = shutil.which(name)
     if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is missing in CI: .ci/run must install Debian's prometheus package")
-        pytest.skip(f"{name} is not installed (apt-get install prometheus)")
+        if os.environ.get("CI") or os.environ.get("TRADESWARM_REQUIRE_PROMETHEUS"):
+            pytest.fail(f"{name} is missing in CI: .ci/run installs Debian's prometheus and prometheus-pushgateway")
+        pytest.skip(f"{name} is not installed (apt-get install prometheus prometheus-pushgateway)")
     return path
 
 

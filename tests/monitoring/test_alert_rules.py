@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+import pytest
 import yaml
 
 from tests.monitoring._support import RULES_DIR, binary
@@ -56,3 +57,15 @@ def test_unit_tests_fail_when_a_threshold_moves(tmp_path):
     (tmp_path / "alerts.yml").write_text(rules.replace("stress_success_ratio < 0.90", "stress_success_ratio < 0.80"))
     out = _promtool("test", "rules", "alerts_test.yml", cwd=tmp_path)
     assert out.returncode != 0 and "TradeswarmSuccessRateLow" in out.stdout + out.stderr
+
+
+def test_a_missing_binary_fails_in_ci_and_skips_elsewhere(monkeypatch):
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("TRADESWARM_REQUIRE_PROMETHEUS", "1")
+    with pytest.raises(pytest.fail.Exception, match="missing in CI"):
+        binary("promtool")
+    monkeypatch.delenv("TRADESWARM_REQUIRE_PROMETHEUS")
+    with pytest.raises(pytest.skip.Exception):
+        binary("promtool")
