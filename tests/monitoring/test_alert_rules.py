@@ -60,7 +60,6 @@ def test_unit_tests_fail_when_a_threshold_moves(tmp_path):
 
 
 def test_a_missing_binary_fails_in_ci_and_skips_elsewhere(monkeypatch):
-
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.setenv("TRADESWARM_REQUIRE_PROMETHEUS", "1")
