@@ -41,7 +41,7 @@ from flows import _runinfo
 from tasks import agents as agent_tasks
 from tasks import research, sandboxes
 from tasks.judging import judge
-from tasks.publish import publish, write_results, write_run
+from tasks.publish import export_metrics, publish, write_results, write_run
 from tradeswarm import progress
 from tradeswarm.costmeter import CostMeter
 from tradeswarm.metrics import LatencyRecorder
@@ -402,6 +402,7 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
     # results.json was written while the report stage ran: rewritten (atomically) with its time
     results["stages"] = run.stages
     await asyncio.to_thread(write_results, results, str(run_dir))
+    await asyncio.to_thread(export_metrics, results, str(run_dir))
     return results
 
 

@@ -121,7 +121,7 @@ def test_serve_runs_the_schedule_locally_without_a_pool(prefect_server, tmp_path
     env = prefect_server
     api = env["PREFECT_API_URL"]
     serve = subprocess.Popen([sys.executable, "-m", "tradeswarm", "serve", "--profile", "smoke", "--cron", "0 2 * * *",
-                              "--json"],
+                              "--metrics-port", "0", "--json"],
                              env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
@@ -154,4 +154,4 @@ def test_serve_runs_the_schedule_locally_without_a_pool(prefect_server, tmp_path
             serve.kill()
     assert serve.returncode == 0, serve.stderr.read()[-2000:]
     assert json.loads(serve.stdout.read()) == {"serving": "certification", "cron": "0 2 * * *", "timezone": "UTC",
-                                               "profile": "smoke"}
+                                               "profile": "smoke", "metrics": None}

@@ -99,9 +99,15 @@ def certify(profile: str, spec_path: str | None, provider: str | None, out: str 
 @command("serve")
 @click.option("--cron", default="0 2 * * *", show_default=True, help="Schedule (UTC).")
 @click.option("--profile", type=click.Choice(["smoke", "standard", "nightly"]), default="nightly", show_default=True)
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=9464, show_default=True,
+              help="Serve the newest run of each profile on http://127.0.0.1:PORT/metrics (0: off).")
+@click.option("--runs-root", type=click.Path(file_okay=False), help="Runs whose metrics are served "
+              "(default reports/runs).")
 @json_option
-def serve(cron: str, profile: str, as_json: bool) -> int:
-    """Run the nightly certification schedule locally, without a work pool (Ctrl-C stops it)."""
+def serve(cron: str, profile: str, metrics_port: int, runs_root: str | None, as_json: bool) -> int:
+    """Run the nightly certification schedule locally, without a work pool (Ctrl-C stops it).
+
+    Also serves the last runs' outcome gauges (reports/prometheus.py) for Prometheus to scrape."""
     resolve_spec(profile, None)
     try:
         from prefect.schedules import Cron
@@ -109,11 +115,22 @@ def serve(cron: str, profile: str, as_json: bool) -> int:
         schedule = Cron(cron, timezone="UTC")
     except ValueError as e:
         raise UsageError(f"--cron {cron!r}: {e}") from None
+    from flows._runinfo import RUNS_ROOT
+    from reports.prometheus import serve_runs
+
+    metrics = None
+    if metrics_port:  # bound before the heavy imports: a busy port is refused at once
+        try:
+            serve_runs(runs_root or RUNS_ROOT, metrics_port)
+        except OSError as e:
+            raise UsageError(f"--metrics-port {metrics_port}: {e.strerror or e}") from None
+        metrics = f"http://127.0.0.1:{metrics_port}/metrics"
     quiet_prefect()
     from flows.certify import certification
 
-    emit(as_json, {"serving": "certification", "cron": cron, "timezone": "UTC", "profile": profile},
-         f"serving the certification flow: cron {cron!r} UTC, profile {profile} (Ctrl-C stops)")
+    emit(as_json, {"serving": "certification", "cron": cron, "timezone": "UTC", "profile": profile, "metrics": metrics},
+         f"serving the certification flow: cron {cron!r} UTC, profile {profile} (Ctrl-C stops)"
+         + (f"; metrics on {metrics}" if metrics else ""))
     # stdout holds the one document above; Prefect's banner and logs are for the terminal
     with contextlib.redirect_stdout(sys.stderr), contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the way to stop
         certification.serve(name=f"{profile}-local", schedules=[schedule], parameters={"profile": profile})
