@@ -26,6 +26,7 @@ import pandas as pd
 from tradeswarm.backtest.engine import expand_grid
 from tradeswarm.marketdata import coverage, shipped_symbols, uncovered
 from tradeswarm.sandbox.sandboxd.templates import TEMPLATES
+from tradeswarm.settings import get_settings
 from validation import _calendar
 from validation.spec import MAX_TRIALS, Spec, SpecError
 
@@ -73,6 +74,8 @@ def _agents(spec: Spec) -> list[str]:
 
 def _data(spec: Spec) -> list[str]:
     d, out = spec.data, []
+    if d.source == "alpaca" and not get_settings().has_alpaca:
+        out.append("data.source alpaca needs ALPACA_API_KEY and ALPACA_API_SECRET in the environment")
     for symbol in d.datasets:
         span = coverage(symbol)
         if span is None:

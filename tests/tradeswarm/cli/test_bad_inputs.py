@@ -66,6 +66,7 @@ ROWS = {
         "must be < slow"),
     "spec-window-past-the-data": (lambda t: ["spec", "check", _spec(t, data__end="2099-01-01")], "data covers"),
     "spec-unknown-dataset": (lambda t: ["spec", "check", _spec(t, data__datasets=["SPX", "ZZZZ"])], "ZZZZ"),
+    "spec-alpaca-without-keys": (lambda t: ["spec", "check", _spec(t, data__source="alpaca")], "ALPACA_API_KEY"),
     "spec-too-many-tasks": (lambda t: ["spec", "check", _spec(t, stress__tasks=10_000_000)], "stress.tasks"),
     "spec-200MB": (lambda t: ["spec", "check", _huge_spec(t)], "larger than a spec may be"),
     "stress-unknown-agent-type": (lambda t: ["stress", "--agent-type", "nosuch", "--out", str(t / "out")], "nosuch"),
