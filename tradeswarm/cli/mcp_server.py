@@ -15,7 +15,9 @@ from tradeswarm.cli._common import UsageError, command
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="HTTP: port (0 picks a free one).")
 @click.option("--token-file", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="HTTP: read the bearer token from this file instead of generating one.")
-def mcp_cmd(over_http: bool, host: str, port: int, token_file: Path | None) -> None:
+@click.option("--runs-dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Where certification runs are written and read (default reports/runs).")
+def mcp_cmd(over_http: bool, host: str, port: int, token_file: Path | None, runs_dir: Path | None) -> None:
     """Serve the sandbox, swarm, backtest and certification tools over MCP (Ctrl-C stops).
 
     Over HTTP every request needs `Authorization: Bearer <token>`; the token is written to
@@ -26,7 +28,7 @@ def mcp_cmd(over_http: bool, host: str, port: int, token_file: Path | None) -> N
     from tradeswarm.settings import Settings
 
     settings = Settings()
-    server = build_server(settings)
+    server = build_server(settings, runs_dir)
     if not over_http:
         server.run("stdio")
         return

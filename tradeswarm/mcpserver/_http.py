@@ -69,6 +69,7 @@ def serve(server: Any, *, host: str, port: int, token: str, token_file: Path, lo
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(128)  # connections made after the line below wait in the backlog until uvicorn accepts
     url = f"http://{host}:{sock.getsockname()[1]}{MCP_PATH}"
     print(f"tradeswarm mcp: serving {url} (bearer token in {token_file})", file=sys.stderr, flush=True)
     config = uvicorn.Config(app, log_level=log_level, lifespan="on")
