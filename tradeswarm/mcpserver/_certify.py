@@ -69,7 +69,7 @@ async def run(ctx: Context, profile: str, runs: Path) -> dict:
     async with anyio.create_task_group() as tg:
         tg.start_soon(forward)
         try:
-            results = await anyio.to_thread.run_sync(_certify_blocking, profile, out)
+            results = await anyio.to_thread.run_sync(_certify_blocking, profile, out, sink)
         finally:  # after the run's own events (queued before the thread returned): forwarder ends
             events.put_nowait(None)
     return summary(results)
