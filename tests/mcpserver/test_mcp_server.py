@@ -17,7 +17,7 @@ import pytest
 
 from tradeswarm.agents.strategies import STRATEGIES
 from tradeswarm.mcpserver import TOOL_NAMES
-from tradeswarm.mcpserver.probe import ToolCallError, call, http_session, lifecycle, stdio_session
+from tradeswarm.mcpserver.probe import call, http_session, lifecycle, stdio_session
 
 
 def _cli_json(*args: str) -> dict:

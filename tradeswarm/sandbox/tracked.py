@@ -29,7 +29,6 @@ from tradeswarm.sandbox.cli_state import CliState
 from tradeswarm.settings import Settings
 
 DEFAULT_LIFETIME_S = 3600
-COLUMNS = ["id", "name", "template", "state", "started_at", "end_at"]
 
 
 class SandboxRefused(ValueError):
