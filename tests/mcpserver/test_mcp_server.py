@@ -56,6 +56,8 @@ def test_over_stdio_every_tool_answers_with_honest_schemas_and_clear_errors(sand
             assert {r["id"]: r["name"] for r in listed}.get(made["id"]) == "mcp-kept"
             st = await call(s, "get_e2b_sandbox_status", {"sandbox_id": "mcp-kept"})  # by name, as the CLI
             assert st["id"] == made["id"] and st["metadata"]["tradeswarm_origin"] == "mcp"
+            jsonschema.validate(st, tools["get_e2b_sandbox_status"].output_schema)  # results match their schema
+            jsonschema.validate(await call(s, "list_e2b_sandboxes"), tools["list_e2b_sandboxes"].output_schema)
             only_paused = await call(s, "list_e2b_sandboxes", {"status": "paused"})
             assert made["id"] not in {r["id"] for r in only_paused["sandboxes"]}
             failed = await call(s, "execute_e2b_process", {"sandbox_id": made["id"], "command": "exit 3"})

@@ -17,6 +17,7 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 from pydantic import Field
+from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 from tradeswarm.agents.strategies import STRATEGIES
 from tradeswarm.mcpserver import _certify
@@ -33,6 +34,40 @@ SandboxRef = Annotated[str, Field(min_length=1, max_length=128, description="San
 Symbols = Annotated[list[Annotated[str, Field(min_length=1, max_length=16)]],
                     Field(min_length=1, max_length=50, description="Symbols, e.g. ['SPX'] or ['SYN0']")]
 IsoDate = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")]
+
+
+class Created(TypedDict):
+    id: str
+    name: str | None
+    template: str
+
+
+class Executed(TypedDict):
+    id: str
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+class SandboxInfo(TypedDict):
+    id: str
+    name: str | None
+    template: str
+    state: str
+    started_at: str
+    end_at: str
+    cpu_count: int
+    memory_mb: int
+    metadata: dict[str, str]
+
+
+class Listed(TypedDict):
+    sandboxes: list[SandboxInfo]
+
+
+class Terminated(TypedDict):
+    id: str
+    killed: bool
 
 
 async def _sandbox_call(settings: Settings, op: str, *args: Any, **kwargs: Any) -> Any:
@@ -58,7 +93,7 @@ def build_server(settings: Settings | None = None, runs_root: Path | None = None
         name: Annotated[str | None, Field(max_length=64, pattern=r"^[A-Za-z0-9._-]+$",
                                           description="A name to address it by (optional)")] = None,
         template: Annotated[Template, Field(description="trading: Python with the swarm's packages; base: bare")] = "trading",
-    ) -> dict[str, Any]:
+    ) -> Created:
         """Create a sandbox that outlives this session for one hour (see terminate_e2b_sandbox);
         returns its id. It is listed by `tradeswarm list` like the CLI's."""
         return await _sandbox_call(settings, "create", template, name=name, origin="mcp")
@@ -68,20 +103,20 @@ def build_server(settings: Settings | None = None, runs_root: Path | None = None
         sandbox_id: SandboxRef,
         command: Annotated[str, Field(min_length=1, max_length=10000, description="A shell command line")],
         timeout: Annotated[float, Field(ge=0.1, le=600, description="Seconds before the command is killed")] = 60.0,
-    ) -> dict[str, Any]:
+    ) -> Executed:
         """Run a shell command in a sandbox; returns exit_code, stdout and stderr (a non-zero
         exit code is a result, a timeout an error)."""
         return await _sandbox_call(settings, "execute", sandbox_id, command, timeout)
 
     @mcp.tool()
-    async def get_e2b_sandbox_status(sandbox_id: SandboxRef) -> dict[str, Any]:
+    async def get_e2b_sandbox_status(sandbox_id: SandboxRef) -> SandboxInfo:
         """One sandbox as the service reports it: state, template, start and end time, vCPUs, memory."""
         return await _sandbox_call(settings, "status", sandbox_id)
 
     @mcp.tool()
     async def list_e2b_sandboxes(
         status: Annotated[Literal["running", "paused"] | None, Field(description="Only sandboxes in this state")] = None,
-    ) -> dict[str, Any]:
+    ) -> Listed:
         """The sandboxes created through this server or the CLI that are still alive."""
         return {"sandboxes": await _sandbox_call(settings, "listed", status)}
 
@@ -89,7 +124,7 @@ def build_server(settings: Settings | None = None, runs_root: Path | None = None
     async def terminate_e2b_sandbox(
         sandbox_id: SandboxRef,
         force: Annotated[bool, Field(description="Succeed even when the sandbox is already gone")] = False,
-    ) -> dict[str, Any]:
+    ) -> Terminated:
         """Kill a sandbox and forget it; an unknown sandbox is an error unless force."""
         return await _sandbox_call(settings, "destroy", sandbox_id, force)
 
