@@ -207,6 +207,9 @@ async def _certify(run: Run, settings) -> None:
                 ev["sandboxes"] = probe
                 # before the agents take their share of the provider's concurrency cap
                 ev["optimizations"] = await _optimizations(run, settings, agents, end, spec.stress.window)
+                from tasks import mcp as mcp_tasks  # the MCP layer as an assistant uses it: the mcp_call samples
+
+                ev["mcp"] = await mcp_tasks.probe(settings, run.recorder)
                 return f"{probe['probes_ok']}/{probe['probes']} lifecycles ok"
 
             await run.stage("provision", provision)

@@ -42,6 +42,7 @@ LATENCY_OPS = (
     "sandbox_read", "agent_deploy", "task", "consensus",
     # the stress engine's open-loop latencies, timed from each task's intended start
     "stress_task", "stress_service", "stress_signal", "stress_consensus",
+    "mcp_call",  # one tool call through the MCP server (tasks/mcp.py)
 )
 SCALAR_METRICS = {  # name: (category, evidence path, dimension allowed besides a bare number)
     "success_rate": ("reliability", "stress.success_rate", "ratio"),

@@ -80,11 +80,12 @@ def parse_date(text: str | None, flag: str):
 
 def check_covered(symbols: list[str], start, end) -> None:
     """Refuse a date window that reaches past a symbol's data (it would be clipped silently)."""
-    from tradeswarm.marketdata import uncovered
+    from tradeswarm.marketdata import check_window
 
-    problems = [p for p in (uncovered(s, start, end) for s in symbols) if p]
-    if problems:
-        raise UsageError("; ".join(problems))
+    try:
+        check_window(symbols, start, end)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 def check_writable(path: str | os.PathLike, flag: str, *, room_mb: int = 0) -> None:

@@ -61,6 +61,13 @@ def uncovered(symbol: str, start: date | None, end: date | None) -> str | None:
     return None
 
 
+def check_window(symbols: Iterable[str], start: date | None, end: date | None) -> None:
+    """`ValueError` naming every symbol whose data does not cover [start, end] (see `uncovered`)."""
+    problems = [p for p in (uncovered(s, start, end) for s in symbols) if p]
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
 def _between(frame: pd.DataFrame, symbol: str, start, end) -> pd.DataFrame:
     lo = session_timestamps([start])[0] if start is not None else None
     hi = session_timestamps([end])[0] if end is not None else None
