@@ -41,7 +41,7 @@ from flows import _runinfo
 from tasks import agents as agent_tasks
 from tasks import research, sandboxes
 from tasks.judging import judge
-from tasks.publish import publish, write_results, write_run
+from tasks.publish import publish, run_state, write_results, write_run
 from tradeswarm import progress
 from tradeswarm.costmeter import CostMeter
 from tradeswarm.metrics import LatencyRecorder
@@ -65,6 +65,7 @@ class Run:
     stage_parts: dict = field(default_factory=dict)  # the parallel branches of deploy+research, timed apart
     errors: dict = field(default_factory=dict)
     side_sandboxes: dict = field(default_factory=dict)  # counters of the optimization probes' manager
+    cache: object = None  # research.ResultCache: the research tasks bound to this run's result cache
 
     async def stage(self, name: str, work) -> object:
         """Run one stage; a failure is recorded as evidence of failure, not raised."""
@@ -119,7 +120,7 @@ def _research(run: Run) -> tuple[list[dict], list[dict], dict]:
                                 "failures": [{"expectation": "loadable", "column": None, "unexpected_count": None,
                                               "sample": [str(e)]}]})
             continue
-        row = research.validate(symbol, start, end, contract, fingerprints[symbol])
+        row = run.cache.validate(symbol, start, end, contract, fingerprints[symbol])
         validations.append(row)
         if row["failed"] == 0:
             passed.add(symbol)
@@ -133,8 +134,8 @@ def _research(run: Run) -> tuple[list[dict], list[dict], dict]:
             if symbol not in passed:  # data that failed its contract is never backtested
                 continue
             try:
-                backtests.append(research.backtest(symbol, start, end, strat.name, grid, settings,
-                                                   fingerprints[symbol]))
+                backtests.append(run.cache.backtest(symbol, start, end, strat.name, grid, settings,
+                                                    fingerprints[symbol]))
             except ValueError as e:
                 run.errors[f"backtest {strat.name}/{symbol}"] = str(e)
     run.stage_parts["backtests"] = round(time.perf_counter() - t0, 3)
@@ -330,9 +331,12 @@ def _priced(savings_rows: list[dict], measurements: dict) -> list[dict]:
 
 @flow(name="certification", log_prints=False)
 async def certification(profile: str = "standard", spec_path: str | None = None, provider: str | None = None,
-                        out: str | None = None, overrides: dict | None = None) -> dict:
+                        out: str | None = None, overrides: dict | None = None, no_cache: bool = False):
     """Certify the swarm under `profile` (or the spec file `spec_path`, with `overrides` merged
-    in depth first, e.g. a smaller stress test); returns results.json."""
+    in depth first, e.g. a smaller stress test; `no_cache` recomputes every cached result).
+
+    Returns the verdict as the run's final state, results.json as its result (`run_state`):
+    call with `return_state=True` and read `state.result(raise_on_failure=False)`."""
     from tradeswarm.settings import Settings
     from tradeswarm.stress import summarize
     from validation import load_spec
@@ -346,6 +350,7 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
     run_dir = Path(out) if out else RUNS_ROOT / rid
     run_dir.mkdir(parents=True, exist_ok=True)
     run = Run(spec, rid, run_dir, started)
+    run.cache = research.ResultCache.for_state_dir(env.state_dir, rid, refresh=no_cache)
     t0 = time.perf_counter()
 
     try:
@@ -388,6 +393,7 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
         **{k: v for k, v in ev.items() if k not in ("samples", "cost", "fingerprints", "duration_s")},
         "sandboxes_leaked": ev.get("sandboxes", {}).get("leaked"),
         "stages": run.stages, "stage_parts": run.stage_parts, "errors": run.errors, "spec": spec.resolved(),
+        "cache": run.cache.summary(),
         "report_path": str(run_dir / "report.md"),
     }
 
@@ -400,11 +406,12 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
     # results.json was written while the report stage ran: rewritten (atomically) with its time
     results["stages"] = run.stages
     await asyncio.to_thread(write_results, results, str(run_dir))
-    return results
+    return run_state(results)
 
 
 if __name__ == "__main__":
     import sys
 
-    res = asyncio.run(certification(sys.argv[1] if len(sys.argv) > 1 else "smoke"))
+    res = asyncio.run(certification(sys.argv[1] if len(sys.argv) > 1 else "smoke", return_state=True)).result(
+        raise_on_failure=False)
     print(res["verdict"], round(res["readiness_score"], 1), res["report_path"])
