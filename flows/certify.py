@@ -340,6 +340,7 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
     from tradeswarm.settings import Settings
     from tradeswarm.stress import summarize
     from validation import load_spec
+    from validation.history import spec_sha256
 
     spec = load_spec(spec_path or profile, overrides=overrides)
     env = Settings()  # read once: the provider follows it, and the run uses it
@@ -384,7 +385,7 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
         "schema": "tradeswarm.certification/v1",
         "run_id": rid, "started_at": started.isoformat(),
         "finished_at": datetime.now(timezone.utc).isoformat(), "duration_s": duration,
-        "profile": spec.name, "provider": spec.provider, "seed": spec.seed,
+        "profile": spec.name, "provider": spec.provider, "seed": spec.seed, "spec_sha256": spec_sha256(spec),
         "inputs_sha256": _runinfo.inputs_sha256(spec.resolved(), ev.get("fingerprints", {}), sha),
         "git_sha": sha, "versions": _runinfo.versions(), "machine": _runinfo.machine(),
         "verdict": judgement.get("verdict", "NOT_CERTIFIED"),
