@@ -166,3 +166,31 @@ def test_verdict_boundaries_hold_for_any_thresholds(pass_t, data):
     assert v(pass_t - 1e-6) != CERTIFIED
     assert v(marginal) == (CERTIFIED if marginal == pass_t else CONDITIONAL)
     assert v(marginal - 1e-6) == NOT_CERTIFIED
+
+
+# ----------------------------------------------------------------------------- marginal: within noise of a bound
+
+def test_a_critical_marginal_check_allows_conditional_at_most_and_a_fail_or_pass_either_side_moves_it():
+    """Pass, marginal, fail of one critical check at a score of 100: CERTIFIED, CONDITIONAL, NOT_CERTIFIED."""
+    v = lambda status: verdict(100.0, [mk("performance", status, critical=True)], pass_threshold=90, marginal=75)  # noqa: E731
+    assert (v("pass"), v("marginal"), v("fail")) == (CERTIFIED, CONDITIONAL, NOT_CERTIFIED)
+    # below the marginal score line a marginal check does not lift the run
+    assert verdict(70.0, [mk("performance", "marginal", critical=True)], pass_threshold=90, marginal=75) == NOT_CERTIFIED
+    # a non-critical marginal check neither caps nor blocks: it scores as passed
+    assert verdict(100.0, [mk("performance", "marginal")], pass_threshold=90, marginal=75) == CERTIFIED
+
+
+@given(check_lists, st.data())
+def test_a_check_flipping_between_pass_and_marginal_never_moves_the_score(checks, data):
+    """Noise around a bound flips pass ↔ marginal between identical runs; the score must not follow."""
+    i = data.draw(st.integers(0, len(checks) - 1))
+    checks[i].status = "pass"
+    before = score(checks)
+    checks[i].status = "marginal"
+    assert score(checks) == before
+    # and the verdict moves at most one step (CERTIFIED ↔ CONDITIONAL), never to NOT_CERTIFIED
+    order = [NOT_CERTIFIED, CONDITIONAL, CERTIFIED]
+    after = verdict(score(checks), checks, pass_threshold=90, marginal=75)
+    checks[i].status = "pass"
+    was = verdict(before, checks, pass_threshold=90, marginal=75)
+    assert 0 <= order.index(was) - order.index(after) <= 1
