@@ -173,13 +173,13 @@ def functionality_checks(spec: Spec, ev: dict) -> list[Check]:
         "max <= 0", ev, "portfolio.invariant_violations", "violations", critical=True,
         value=pf.get("invariant_violations") if fills else None,
         details={k: pf.get(k) for k in ("orders", "fills", "rejected") if k in pf}))
-    out.append(_parity_check(ev))
+    out.append(_parity_check(spec, ev))
     out.extend(_data_checks(spec, ev))
     out.extend(_backtest_correctness(spec, ev))
     return out
 
 
-def _parity_check(ev: dict) -> Check:
+def _parity_check(spec: Spec, ev: dict) -> Check:
     rows = ev.get("parity")
     value: Any = None
     details: dict = {}
@@ -188,10 +188,16 @@ def _parity_check(ev: dict) -> Check:
             value = sum(int(r["mismatches"]) for r in rows)
             details = {"compared": len(rows), "bars": sum(int(r.get("bars", 0)) for r in rows),
                        "mismatched": [f"{r.get('strategy')}/{r.get('symbol')}" for r in rows if r["mismatches"]][:10]}
+            # an agent that died before the comparison leaves no row: its parity was not shown
+            seen = {(r.get("strategy"), r.get("symbol")) for r in rows if int(r.get("bars", 0)) > 0}
+            missing = sorted(f"{t}/{s}" for t, s in {(a.type, s) for a in spec.agents for s in a.symbols} - seen)
+            if missing:
+                details["not_compared"] = missing[:10]
+                value = value or None  # mismatches still fail; otherwise the evidence is incomplete
         except (KeyError, TypeError, ValueError):
             value = "malformed parity evidence"
     return threshold_check("func.parity", "functionality",
-                           "Live agents and backtests give the same signal on every compared bar",
+                           "Live agents of every deployed strategy and symbol give the backtests' signal on every compared bar",
                            "== 0", ev, "parity", "mismatches", critical=True, value=value, details=details)
 
 

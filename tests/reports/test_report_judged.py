@@ -35,6 +35,9 @@ def healthy_evidence(results, samples):
     samples["agent_deploy"] = [1700.0 + 13.0 * i for i in range(25)]
     ev["latency"]["agent_deploy"] = summarize(samples["agent_deploy"], seed=1)
     ev["data_validation"][2].update(failed=0, failures=[])
+    # parity of every deployed (strategy, symbol): the crafted golden run compared four of them
+    ev["parity"] = [{"strategy": a["type"], "symbol": sym, "bars": 250, "mismatches": 0}
+                    for a in results["spec"]["agents"] for sym in a["symbols"]]
     ev["samples"] = samples
     ev["duration_s"] = results["duration_s"]
     ev["cost"] = {"meter": results["cost"]["breakdown"]["usage"], "tasks": 1000, "elapsed_s": 41.3,

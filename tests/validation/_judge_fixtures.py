@@ -57,7 +57,8 @@ def good_evidence(spec: Spec, *, seed: int = 1) -> dict:
                    "replaced": 0, "deploy_failures": 0, "by_type": {}},
         "consensus": {"rounds": 10, "decided": 7, "holds": 3, "no_quorum": 0, "vetoed": 0, "errors": 0},
         "portfolio": {"orders": 4, "fills": 4, "rejected": 0, "invariant_violations": 0, "equity": 1e5, "cash": 5e4},
-        "parity": [{"strategy": a.type, "symbol": a.symbols[0], "bars": 500, "mismatches": 0} for a in spec.agents],
+        "parity": [{"strategy": t, "symbol": sym, "bars": 500, "mismatches": 0}
+                   for t, sym in dict.fromkeys((a.type, sym) for a in spec.agents for sym in a.symbols)],
         "stress": {"submitted": tasks, "completed": tasks - failed, "failed": failed, "timed_out": 0, "lost": 0,
                    "duplicated": 0, "not_submitted": 0, "orphaned": 0, "duration_s": 5.0, "throughput_per_s": tasks / 5.0,
                    "success_rate": (tasks - failed) / tasks, "error_rate": failed / tasks, "errors_by_class": {},

@@ -409,3 +409,16 @@ def test_coverage_expects_every_strategy_a_deployed_agent_runs(smoke, repo):
     ev["backtests"] = [b for b in ev["backtests"] if b["strategy"] != "risk_manager"]
     c = _judge(smoke, ev, repo).check("func.backtest.coverage")
     assert c.status == "fail" and c.observed == 1 and c.details["missing"] == ["risk_manager/SPX"]
+
+
+def test_parity_of_a_deployed_strategy_that_was_never_compared_is_not_a_pass(smoke, repo):
+    """A deployed agent type missing from the parity rows (it died, or was skipped) was not shown
+    to agree: `nodata`, naming it; with a mismatch elsewhere the check still fails."""
+    ev = good_evidence(smoke)
+    ev["parity"] = [r for r in ev["parity"] if r["strategy"] != "risk_manager"]
+    c = _judge(smoke, ev, repo).check("func.parity")
+    assert c.status == "nodata" and c.details["not_compared"] == ["risk_manager/SPX"]
+    ev["parity"][0]["mismatches"] = 2
+    assert _judge(smoke, ev, repo).check("func.parity").status == "fail"
+    ev["parity"] = good_evidence(smoke)["parity"]
+    assert _judge(smoke, ev, repo).check("func.parity").status == "pass"
