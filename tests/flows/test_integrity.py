@@ -3,19 +3,20 @@
 Each scenario is one small run of the embedded default (the smoke profile, shrunk by
 `tests/flows/test_certify._spec`) with one thing made impossible to meet. Each also carries its
 opposite inside the same run: a sibling check on the same measurements that passes, so the
-failure is the scenario's and not a broken run's. The remaining scenarios live where their
-machinery is: corrupted data in `test_certify.test_corrupted_data_is_caught_by_name_and_never_backtested`,
-injected latency and failing agents beside it.
+failure is the scenario's and not a broken run's. A bad row inside a readable file is
+`test_certify.test_corrupted_data_is_caught_by_name_and_never_backtested`; injected latency
+and failing agents are beside it.
 """
 
 from __future__ import annotations
 
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from tests.flows.test_certify import _certify, _check, _report, _spec
+from tests.flows.test_certify import ROOT, _certify, _check, _report, _spec
 
 pytestmark = pytest.mark.slow
 
@@ -52,3 +53,19 @@ def test_an_sla_on_a_metric_no_stage_measures_is_nodata_not_a_pass(sandboxd, tmp
     assert c["status"] == "nodata" and c["observed"] is None
     assert _check(res, "perf.sandbox_create.p95")["status"] == "pass"  # the opposite: a measured sibling
     _said_no(res, "perf.sandbox_read.p95")
+
+
+def test_a_damaged_data_file_fails_its_contract_by_name(sandboxd, tmp_path, monkeypatch):
+    """NDX.csv.gz cut in half, as by an interrupted download (its manifest hash unchanged): the
+    contract fails it by name and it is never backtested; SPX, intact, passes in the same run."""
+    data = tmp_path / "data"
+    shutil.copytree(ROOT / "data", data)
+    blob = (data / "NDX.csv.gz").read_bytes()
+    (data / "NDX.csv.gz").write_bytes(blob[: len(blob) // 2])
+    monkeypatch.setenv("TRADESWARM_DATA_DIR", str(data))
+    res = _certify(_spec(tmp_path, "damaged", data={"datasets": ["SPX", "NDX"]}), tmp_path / "runs" / "damaged")
+    c = _check(res, "func.data.NDX")
+    assert c["status"] == "fail" and c["observed"] >= 1, c
+    assert _check(res, "func.data.SPX")["status"] == "pass"  # the opposite, in the same run
+    assert not [b for b in res["backtests"] if b["symbol"] == "NDX"] and [b for b in res["backtests"] if b["symbol"] == "SPX"]
+    _said_no(res, "func.data.NDX")
