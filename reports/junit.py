@@ -1,8 +1,10 @@
 """junit.xml: one test case per check, so CI systems list the certification's checks.
 
 `classname` is the check's category, `name` its id. A failed or unmeasured (`nodata`) check
-is a `<failure>`, an errored one an `<error>`, a waived one `<skipped>`; a marginal (`warn`)
-check passes with its status in the properties. Each test case carries `observed`,
+is a `<failure>`, an errored one an `<error>`, a waived one `<skipped>`; a `warn` check (past
+an alert level) and a `marginal` one (its confidence interval straddles the bound; a critical
+one caps the verdict at CONDITIONAL) pass, with their status in the properties and a line in
+`<system-out>`. Each test case carries `observed`,
 `threshold`, `unit`, `status`, `critical` and `evidence` properties.
 
 >>> xml = junit_xml({"run_id": "r", "checks": [{"id": "a", "category": "cost", "status": "fail"}]})
@@ -55,12 +57,12 @@ def junit_xml(results: dict) -> str:
         elif status == "waived":
             counts["skipped"] += 1
             ET.SubElement(case, "skipped", message=_text(f"waived: {c.get('evidence') or c.get('description') or ''}"))
-        elif status not in ("pass", "warn"):  # error, or a status this renderer does not know
+        elif status not in ("pass", "warn", "marginal"):  # error, or a status this renderer does not know
             counts["errors"] += 1
             el = ET.SubElement(case, "error", message=_text(f"check status {status}"), type=_text(status))
             el.text = detail
-        elif status == "warn":
-            ET.SubElement(case, "system-out").text = _text(f"marginal: {detail}")
+        elif status in ("warn", "marginal"):
+            ET.SubElement(case, "system-out").text = _text(f"{status}: {detail}")
     suite.set("tests", str(len(checks)))
     for k, v in counts.items():
         suite.set(k, str(v))

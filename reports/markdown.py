@@ -40,9 +40,9 @@ from reports._format import (
 )
 
 VERDICT_MARK = {"CERTIFIED": "✅", "CONDITIONAL": "⚠️", "NOT_CERTIFIED": "❌"}
-STATUS_MARK = {"pass": "✓", "fail": "✗", "warn": "⚠", "nodata": "✗", "error": "✗", "waived": "○"}
+STATUS_MARK = {"pass": "✓", "fail": "✗", "warn": "⚠", "marginal": "≈", "nodata": "✗", "error": "✗", "waived": "○"}
 STATUS_LABEL = {"nodata": "no data"}
-PROBLEM_STATUSES = ("fail", "error", "nodata", "warn")
+PROBLEM_STATUSES = ("fail", "error", "nodata", "marginal", "warn")
 # the stress engine's latencies, timed from each task's intended start (open loop), then the
 # coordinator's own per-task latency (docs/contracts.md §4)
 STRESS_OPS = ("stress_task", "stress_service", "stress_signal", "stress_consensus", "task")
@@ -159,6 +159,13 @@ COST_FIELDS = [
     ("per_1000_tasks_usd", "per 1,000 tasks", fmt_usd),
     ("price_table", "price table", code),
 ]
+# which checks exist at all: the report names them, README.md "Readiness score" explains them
+SCORED_WHEN = (
+    "A check exists only where the spec sets its target: one per `sla` rule (a metric no stage measures "
+    "is `nodata`), `cost.per_1000_tasks` with `cost.per_1000_tasks`, one per required document and "
+    "dataset, regressions (`*.regression.*`) once the history holds earlier runs; the functional checks, "
+    "accounting, leaks and backtest gates are always judged."
+)
 CATEGORY_COLUMNS = [
     ("name", "category", _text),
     ("weight", "weight", fmt_generic),
@@ -383,10 +390,15 @@ def _header(results: dict) -> str:
         bands.append(f"conditional at ≥ {fmt_score(scoring['marginal'])}")
     lines = [f"# Certification report {code(results.get('run_id', '?'))}", "", badge]
     if bands:
-        lines.append(f"> {', '.join(bands)}; a failed critical check means not certified")
+        lines.append(f"> {', '.join(bands)}; a failed critical check means not certified, "
+                     "a marginal one (within noise of its bound) conditional at best")
     critical = [c for c in check_list(results) if c.get("critical") and c.get("status") in ("fail", "error", "nodata")]
     if critical:
         lines.append(f"> critical checks failing: {', '.join(code(c.get('id', '?')) for c in critical)}")
+    capping = [c for c in check_list(results) if c.get("critical") and c.get("status") == "marginal"]
+    if capping:
+        lines.append(f"> critical checks marginal (confidence interval straddles the bound): "
+                     f"{', '.join(code(c.get('id', '?')) for c in capping)}")
     lines += [
         "",
         " · ".join(
@@ -615,10 +627,18 @@ def _readiness(results: dict, charts: set[str]) -> str:
     if not cats:
         return _section("Readiness score", _missing("category scores"))
     note = (
-        "Score = passed ÷ evaluated × 100 per category (missing evidence counts as evaluated and not passed); "
-        "readiness = Σ weight × score ÷ 100."
+        "Score = passed ÷ evaluated × 100 per category (missing evidence counts as evaluated and not passed; "
+        "a marginal check, whose confidence interval straddles its bound, counts as passed); "
+        "readiness = Σ weight × score ÷ 100. The last column lists the checks that move each score, "
+        "**critical** ones in bold (they also decide the verdict). " + SCORED_WHEN
     )
-    body = table(_headers(CATEGORY_COLUMNS), _rows(cats, CATEGORY_COLUMNS), "lrrrr")
+    by_cat: dict[str, list[str]] = {}
+    for c in check_list(results):
+        cid = code(c.get("id", "?"))
+        by_cat.setdefault(str(c.get("category")), []).append(f"**{cid}**" if c.get("critical") else cid)
+    rows = [row + [", ".join(by_cat.get(str(cat.get("name")), [])) or DASH]
+            for row, cat in zip(_rows(cats, CATEGORY_COLUMNS), cats)]
+    body = table(_headers(CATEGORY_COLUMNS) + ["checks"], rows, "lrrrrl")
     return _section("Readiness score", note, body, _chart(charts, "readiness.png", "readiness by category"))
 
 
@@ -662,7 +682,7 @@ def _known_issues(results: dict) -> str:
             f"- ✗ waiver by {esc(w.get('owner') or DASH)} not applied to {code(n.get('check') or DASH)}: "
             f"it is {status_text(n.get('status'))}, and {esc(n.get('reason') or 'only a measured failure can be waived')}"
         )
-    return _section("Known issues", "Failed, unmeasured, errored and marginal checks, critical first:", "\n".join(lines))
+    return _section("Known issues", "Failed, unmeasured, errored, marginal (within noise of the bound) and warning checks, critical first:", "\n".join(lines))
 
 
 def check_groups(checks: list[dict]) -> dict[str, list[dict]]:
@@ -697,7 +717,7 @@ def _checklist(results: dict) -> str:
         return _section("Production checklist", _missing("checks"))
     lines = []
     for name, cs in check_groups(checks).items():
-        ok = [c for c in cs if c.get("status") in ("pass", "warn", "waived")]
+        ok = [c for c in cs if c.get("status") in ("pass", "warn", "marginal", "waived")]
         bad = [c for c in cs if c not in ok]
         mark = "✓" if not bad else "✗"
         line = f"- {mark} {code(name)} — {len(ok)} of {len(cs)} checks hold"

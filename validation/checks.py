@@ -2,7 +2,9 @@
 
 A check reads one place of the evidence. When that place is absent the status is `nodata`,
 which scores as a failure; a value of the wrong type is `error`. Statuses: `pass`, `fail`,
-`warn` (within the bound but past an alert level), `nodata`, `error`, `waived` (a measured
+`warn` (within the bound but past an alert level), `marginal` (the value's 95 % confidence
+interval straddles the bound: scored as passed, but a critical one caps the verdict at
+CONDITIONAL; validation.thresholds.judge_interval), `nodata`, `error`, `waived` (a measured
 failure accepted by an active waiver; missing evidence can never be waived).
 
 A check's `evidence` is a pointer into the run's `results.json` (`lookup(results, evidence)`
@@ -38,8 +40,8 @@ from typing import Any
 from validation import thresholds
 from validation.spec import LATENCY_OPS, SCALAR_METRICS, Spec
 
-STATUSES = ("pass", "fail", "warn", "nodata", "error", "waived")
-PASSING = ("pass", "warn", "waived")
+STATUSES = ("pass", "fail", "warn", "marginal", "nodata", "error", "waived")
+PASSING = ("pass", "warn", "marginal", "waived")
 MISSING = object()
 
 
@@ -67,6 +69,11 @@ class Check:
     def blocks(self) -> bool:
         """A critical check that did not pass (fail, nodata or error) blocks certification."""
         return self.critical and not self.passed
+
+    @property
+    def caps(self) -> bool:
+        """A critical check within noise of its bound (`marginal`) allows CONDITIONAL at best."""
+        return self.critical and self.status == "marginal"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -105,11 +112,15 @@ def judged(value: Any, t: thresholds.Threshold) -> str:
 
 
 def threshold_check(cid: str, category: str, description: str, expr: str, evidence: dict, path: str,
-                    unit: str | None, *, critical: bool = False, value: Any = MISSING, details: dict | None = None) -> Check:
-    """A check of the value at `path` (or `value`, already computed) against `expr`."""
+                    unit: str | None, *, critical: bool = False, value: Any = MISSING, details: dict | None = None,
+                    ci: Any = None) -> Check:
+    """A check of the value at `path` (or `value`, already computed) against `expr`; with `ci`,
+    its confidence interval, a value whose interval straddles the bound is `marginal`."""
     t = thresholds.parse(expr)
     v = lookup(evidence, path) if value is MISSING else value
     status = judged(v, t)
+    if status in ("pass", "fail") and ci is not None:
+        status = thresholds.judge_interval(t, float(v), ci)
     observed = _number(v) if status != "error" else repr(v)
     return Check(cid, category, description, expr, observed, unit, status, critical, path, details or {})
 
@@ -162,7 +173,7 @@ def functionality_checks(spec: Spec, ev: dict) -> list[Check]:
         "max <= 0", ev, "portfolio.invariant_violations", "violations", critical=True,
         value=pf.get("invariant_violations") if fills else None,
         details={k: pf.get(k) for k in ("orders", "fills", "rejected") if k in pf}))
-    out.append(_parity_check(ev))
+    out.append(_parity_check(spec, ev))
     out.extend(_data_checks(spec, ev))
     out.extend(_backtest_correctness(spec, ev))
     out.extend(_mcp_checks(ev))
@@ -185,7 +196,7 @@ def _mcp_checks(ev: dict) -> list[Check]:
     ]
 
 
-def _parity_check(ev: dict) -> Check:
+def _parity_check(spec: Spec, ev: dict) -> Check:
     rows = ev.get("parity")
     value: Any = None
     details: dict = {}
@@ -194,10 +205,16 @@ def _parity_check(ev: dict) -> Check:
             value = sum(int(r["mismatches"]) for r in rows)
             details = {"compared": len(rows), "bars": sum(int(r.get("bars", 0)) for r in rows),
                        "mismatched": [f"{r.get('strategy')}/{r.get('symbol')}" for r in rows if r["mismatches"]][:10]}
+            # an agent that died before the comparison leaves no row: its parity was not shown
+            seen = {(r.get("strategy"), r.get("symbol")) for r in rows if int(r.get("bars", 0)) > 0}
+            missing = sorted(f"{t}/{s}" for t, s in {(a.type, s) for a in spec.agents for s in a.symbols} - seen)
+            if missing:
+                details["not_compared"] = missing[:10]
+                value = value or None  # mismatches still fail; otherwise the evidence is incomplete
         except (KeyError, TypeError, ValueError):
             value = "malformed parity evidence"
     return threshold_check("func.parity", "functionality",
-                           "Live agents and backtests give the same signal on every compared bar",
+                           "Live agents of every deployed strategy and symbol give the backtests' signal on every compared bar",
                            "== 0", ev, "parity", "mismatches", critical=True, value=value, details=details)
 
 
@@ -248,7 +265,10 @@ def _backtest_correctness(spec: Spec, ev: dict) -> list[Check]:
                                                  "params": r.get("params"), "first_divergence": c.get("first_divergence"),
                                                  "equity_rel_diff": c.get("equity_rel_diff")}
             details["compared"] = len(rows)
-    expected = {(s.name, sym) for s in spec.backtest.strategies for sym in spec.backtest_symbols}
+    # the strategies the deployed agents run, on their symbols (the risk manager included), and
+    # those the spec sweeps: the evidence, not the spec, says which of them were backtested
+    expected = {(a.type, sym) for a in spec.agents for sym in a.symbols}
+    expected |= {(s.name, sym) for s in spec.backtest.strategies for sym in spec.backtest_symbols}
     got = {(str(r.get("strategy")), str(r.get("symbol"))) for r in rows}
     missing = sorted(f"{a}/{b}" for a, b in expected - got)
     return [
@@ -256,7 +276,7 @@ def _backtest_correctness(spec: Spec, ev: dict) -> list[Check]:
                         "Every reported backtest agrees trade for trade with the independent reference simulator",
                         "== 0", ev, path, "disagreements", critical=True, value=agree, details=details),
         threshold_check("func.backtest.coverage", "functionality",
-                        "Every strategy of the spec was backtested on every symbol it names",
+                        "Every strategy a deployed agent runs, and every one the spec sweeps, was backtested on its symbols",
                         "== 0", ev, "backtests", "missing", value=len(missing) if rows else None,
                         details={"expected": len(expected), "missing": missing[:20]}),
     ]
@@ -275,8 +295,10 @@ def sla_checks(spec: Spec, ev: dict) -> list[Check]:
                 category, path, _ = SCALAR_METRICS[metric]
                 prefix = "perf" if category == "performance" else "rel"
                 unit = "tasks/s" if metric == "throughput_per_s" else "ratio"
+                ci = _rate_ci(ev, metric, path)
                 out.append(threshold_check(f"{prefix}.{metric}", category, f"{metric.replace('_', ' ')} {rule.expr}",
-                                           rule.expr, ev, path, unit, critical=rule.critical))
+                                           rule.expr, ev, path, unit, critical=rule.critical, ci=ci,
+                                           details={"ci": ci} if ci else None))
     return out
 
 
@@ -305,7 +327,24 @@ def _latency_check(op: str, expr: str, t: thresholds.Threshold, critical: bool, 
             details["reason"] = "no samples recorded"
             return Check(cid, "performance", description, expr, None, "ms", "nodata", critical, path, details)
     return threshold_check(cid, "performance", description, expr, ev, path, "count" if agg == "count" else "ms",
-                           critical=critical, details=details)
+                           critical=critical, details=details,
+                           ci=stats.get(f"{agg}_ci") if isinstance(stats, dict) else None)
+
+
+# rate → the task counts its denominator sums (tradeswarm.stress.engine.accounting)
+_RATE_TRIALS = {"success_rate": ("submitted",), "error_rate": ("completed", "failed", "timed_out")}
+
+
+def _rate_ci(ev: dict, metric: str, path: str) -> list[float] | None:
+    """Wilson 95 % interval of a rate over the task count beside it (None for other metrics)."""
+    rate, section = lookup(ev, path), lookup(ev, path.rsplit(".", 1)[0])
+    if metric not in _RATE_TRIALS or _number(rate) is None or not isinstance(section, dict):
+        return None
+    counts = [_number(section.get(k)) for k in _RATE_TRIALS[metric]]
+    if any(n is None for n in counts):
+        return None
+    n = sum(counts)
+    return thresholds.wilson_interval(min(max(_number(rate), 0.0), 1.0) * n, n)
 
 
 # ----------------------------------------------------------------------------- reliability
@@ -393,13 +432,17 @@ def _wf_degradation(g: dict) -> float | None:
 
 
 def _lag_kept(r: dict, g: dict, max_drop: float) -> float | None:
-    """The lag test as a pass/fail margin: ≥ 0 when one extra bar of lag keeps enough of the return."""
+    """The lag test as a margin, ≥ 0 when one extra bar of lag costs at most `max_drop` of the
+    figure's size: lagged ≥ x − max_drop·|x| for the total return and, when reported, the Sharpe.
+
+    Losing strategies are judged too (a loss that deepens sharply with one bar of delay depends
+    on trading at a price it could not have had); the margin is the worse of the two figures.
+    """
     total, lagged = _number(r.get("total_return")), _number(g.get("lag_return"))
     if total is None or lagged is None:
         return None
-    if total <= 0:  # nothing to collapse: a losing strategy cannot hide a look-ahead gain
-        return 0.0
-    return lagged - (1 - max_drop) * total
+    pairs = [(total, lagged), (_number(r.get("sharpe")), _number(g.get("lag_sharpe")))]
+    return min(y - (x - max_drop * abs(x)) for x, y in pairs if x is not None and y is not None)
 
 
 def _gate_checks(spec: Spec, ev: dict) -> list[Check]:
@@ -414,7 +457,7 @@ def _gate_checks(spec: Spec, ev: dict) -> list[Check]:
         ("cost_stress", f"Return with fees × {gates.cost_multiplier:g} stays ≥ {gates.cost_stress_min_return:g}",
          f">= {gates.cost_stress_min_return!r}", lambda r, g: _number(g.get("cost_stress_return")), "return",
          "gates.cost_stress_return"),
-        ("lag", f"One extra bar of lag keeps ≥ {1 - gates.lag_max_drop:.0%} of a positive return (no look-ahead collapse)",
+        ("lag", f"One extra bar of lag costs ≤ {gates.lag_max_drop:.0%} of the return and Sharpe, gain or loss (no look-ahead collapse)",
          ">= 0", lambda r, g: _lag_kept(r, g, gates.lag_max_drop), "margin", "gates.lag_return"),
     ]
     out = []

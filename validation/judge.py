@@ -45,6 +45,11 @@ class Judgement:
         """Critical checks that did not pass (any one makes the verdict NOT_CERTIFIED)."""
         return [c for c in self.checks if c.blocks]
 
+    @property
+    def capping(self) -> list[Check]:
+        """Critical `marginal` checks (within noise of their bound): CONDITIONAL at best."""
+        return [c for c in self.checks if c.caps]
+
     def check(self, check_id: str) -> Check:
         """The check with this id (KeyError naming the known ids otherwise)."""
         for c in self.checks:

@@ -3,7 +3,10 @@
 - Every check is **evaluated**, whatever its status; `nodata` and `error` are evaluated and not
   passed (Kayenta lets a group with no data score 100 and drops errors from the denominator;
   a certification must not).
-- **Passed** = `pass`, `warn` (within the bound, past an alert level) and `waived` (an active
+- **Passed** = `pass`, `warn` (within the bound, past an alert level), `marginal` (the
+  measured value's 95 % confidence interval straddles the bound, so which side the point
+  estimate lands on is noise: scoring it either way would move the score between identical
+  runs; validation.thresholds.judge_interval) and `waived` (an active
   waiver with a reason, an owner and an expiry accepts a measured failure on the record; the
   check keeps its place in the denominator so waiving never shrinks it). Missing or broken
   evidence (`nodata`, `error`) is never waived (validation.checks.apply_waivers).
@@ -12,7 +15,9 @@
 - Readiness = Σ weight × score ÷ 100 (weights sum to 100).
 - Verdict: `CERTIFIED` when readiness ≥ pass and no critical check is blocking; `CONDITIONAL`
   when readiness ≥ marginal and none is blocking; otherwise `NOT_CERTIFIED`. A critical check
-  blocks when its status is `fail`, `nodata` or `error`. A waived critical check does not block:
+  blocks when its status is `fail`, `nodata` or `error`. A critical `marginal` check is not a
+  clean pass: it blocks CERTIFIED but not CONDITIONAL (the run did not show the bound is met,
+  nor that it is missed), so noise around a bound moves the verdict by one step at most. A waived critical check does not block:
   its failure was measured and accepted by a named owner until a stated expiry (the runbook's
   "fix the cause, or add a waiver"), and the report lists it with the waiver.
 
@@ -23,6 +28,8 @@
 (50.0, 50.0)
 >>> verdict(95.0, [mk("cost", "fail", crit=True)], pass_threshold=90, marginal=75)
 'NOT_CERTIFIED'
+>>> verdict(95.0, [mk("performance", "marginal", crit=True)], pass_threshold=90, marginal=75)
+'CONDITIONAL'
 """
 
 from __future__ import annotations
@@ -54,10 +61,11 @@ def readiness(categories: list[dict]) -> float:
 
 def verdict(score: float, checks: Iterable[Check], *, pass_threshold: float, marginal: float) -> str:
     """CERTIFIED / CONDITIONAL / NOT_CERTIFIED from the readiness score and the critical checks."""
+    checks = list(checks)
     if any(c.blocks for c in checks):
         return NOT_CERTIFIED
     # a tolerance for float dust, so that exactly 90 computed as 89.99999999999999 still reaches 90
-    if score + _DUST >= pass_threshold:
+    if score + _DUST >= pass_threshold and not any(c.caps for c in checks):
         return CERTIFIED
     if score + _DUST >= marginal:
         return CONDITIONAL

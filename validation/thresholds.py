@@ -26,6 +26,15 @@ the canonical form, and `parse(str(t)) == t` holds for every threshold.
 (True, 'p95 < 5s')
 >>> parse("rate >= 90%").value
 0.9
+
+A measured figure carries noise. `judge_interval` judges it by its confidence interval: `pass`
+when the whole interval meets the bound, `fail` when none of it does, and `marginal` when the
+interval straddles the bound (the point estimate's side of it is a coin flip between runs):
+
+>>> judge_interval(parse("p95 < 100ms"), 90.0, [80.0, 110.0])
+'marginal'
+>>> judge_interval(parse("< 5%"), 0.0, wilson_interval(0, 100))
+'pass'
 """
 
 from __future__ import annotations
@@ -54,6 +63,10 @@ _AGG = re.compile(r"\s*(p\(\s*(?P<pct>\d+(?:\.\d+)?)\s*\)|[A-Za-z_][A-Za-z0-9_]*
 _CMP = re.compile(r"\s*(<=|>=|==|!=|<|>)")
 _NUM = re.compile(r"\s*(?P<dollar>\$)?\s*(?P<num>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)")
 _UNIT = re.compile(r"\s*(ms|s|%|\$)")
+
+
+# two-sided 95 % normal quantile: the level of the latency summaries' bootstrap CIs as well
+Z95 = 1.959963984540054
 
 
 class ThresholdError(ValueError):
@@ -147,3 +160,35 @@ def parse(text: str) -> Threshold:
     if not math.isfinite(number):
         raise _fail(text, 0, "a finite number")
     return Threshold(aggregate, op, number, unit)
+
+
+def wilson_interval(k: float, n: float, z: float = Z95) -> list[float] | None:
+    """Wilson score interval of a proportion k/n (None without trials); sound at k = 0 and k = n.
+
+    >>> [round(x, 4) for x in wilson_interval(2, 100)]
+    [0.0055, 0.07]
+    """
+    if not n or n <= 0 or k < 0 or k > n:
+        return None
+    p, z2 = k / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    # the interval holds p exactly (at k = 0 the lower end is 0, not float dust above it)
+    return [max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))]
+
+
+def judge_interval(t: Threshold, point: float, ci) -> str:
+    """`pass`, `marginal` or `fail` of a measured value with its confidence interval `[lo, hi]`.
+
+    The interval is widened to hold the point estimate (an HDR percentile can sit a bucket
+    outside its bootstrap interval). Only an ordering bound (<, <=, >, >=) can be straddled;
+    `==`, `!=` or a missing/invalid interval judge the point alone.
+    """
+    point_status = "pass" if t.holds(point) else "fail"
+    if t.op in ("==", "!=") or not isinstance(ci, (list, tuple)) or len(ci) != 2:
+        return point_status
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in ci):
+        return point_status
+    lo, hi = min(ci[0], ci[1], point), max(ci[0], ci[1], point)
+    ends = (t.holds(lo), t.holds(hi))
+    return "pass" if all(ends) else "fail" if not any(ends) else "marginal"
