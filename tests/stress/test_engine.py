@@ -110,29 +110,32 @@ def test_a_raising_coordinator_is_a_failed_task_with_its_class(tmp_path):
     assert r["failed"] == 30 and r["errors_by_class"] == {"ConnectionResetError": 30}
 
 
-def test_injected_latency_moves_p95_and_p99_and_costs_show_it(tmp_path):
+def test_injected_latency_moves_the_chaos_phase_p95_and_p99_not_the_steady_state(tmp_path):
     base = run(SleepyCoordinator(), tmp_path / "a", tasks=300, rate=600)
-    slow = run(SleepyCoordinator(), tmp_path / "b", tasks=300, rate=600,
-               faults=["latency=0.15:300"])
-    b, s = base["latency"]["stress_task"], slow["latency"]["stress_task"]
-    # ~45 of 300 tasks waited 300 ms: the top 5 % and 1 % are all delayed ones
+    slow = run(SleepyCoordinator(), tmp_path / "b", tasks=100, rate=600,
+               faults=["latency=0.15:300"], chaos={"tasks": 300, "recovery_tasks": 20})
+    b, s = base["latency"]["stress_task"], slow["phases"]["chaos"]["latency"]["stress_task"]
+    # ~45 of 300 chaos tasks waited 300 ms: the top 5 % and 1 % are all delayed ones
     assert s["p95"] >= 300 and s["p99"] >= 300
     assert s["p95"] > b["p95"] + 150 and s["p99"] > b["p99"] + 150
+    # the SLA's figures are the steady state's, where nothing was injected
+    assert slow["latency"]["stress_task"]["count"] == 100 and slow["latency"]["stress_task"]["max"] < 300
     (fault,) = slow["faults"]
     assert fault["kind"] == "latency" and fault["injected"]
-    assert 25 <= fault["cost"]["tasks_affected"] <= 70
+    assert 25 <= fault["cost"]["tasks_affected"] == len(fault["tasks"]) <= 70
     assert fault["cost"]["extra_latency_ms"] >= 250
 
 
 def test_injected_latency_reaches_consensus_rounds_too(tmp_path):
-    cfg = {"tasks": 300, "rate": 600, "consensus_share": 0.5, "consensus_k": 3}
-    base = run(SleepyCoordinator(), tmp_path / "a", **cfg)
-    slow = run(SleepyCoordinator(), tmp_path / "b", **cfg, faults=["latency=0.3:300"])
-    b, s = base["latency"]["stress_consensus"], slow["latency"]["stress_consensus"]
+    cfg = {"tasks": 20, "rate": 600, "consensus_share": 0.5, "consensus_k": 3}
+    base = run(SleepyCoordinator(), tmp_path / "a", **{**cfg, "tasks": 300})
+    slow = run(SleepyCoordinator(), tmp_path / "b", **cfg, faults=["latency=0.3:300"],
+               chaos={"tasks": 300, "recovery_tasks": 20})
+    b, s = base["latency"]["stress_consensus"], slow["phases"]["chaos"]["latency"]["stress_consensus"]
     # ~150 rounds, ~45 of them started 300 ms late: the rounds' tail moves, not only signals'
     assert s["count"] >= 100 and s["p95"] >= 300 and s["p99"] >= 300
     assert s["p95"] > b["p95"] + 150 and s["p99"] > b["p99"] + 150
-    assert slow["latency"]["stress_signal"]["p95"] >= 300
+    assert slow["phases"]["chaos"]["latency"]["stress_signal"]["p95"] >= 300
     assert slow["faults"][0]["cost"]["tasks_affected"] > 60  # both kinds are delayed
 
 
