@@ -24,9 +24,9 @@ after the other: `steady` (`tasks`, nothing injected: the SLA figures: the top-l
 faults injected on tasks picked by `tradeswarm.stress.faults.chosen`) and `recovery`
 (`chaos.recovery_tasks`, started once the faults have ended and killed agents are replaced).
 Each phase's accounting is counted by SQL from the ledger (`phases.<name>`), with its latency,
-its outcomes in finish order (`outcomes`: `o` completed, `x` not; the abort rule's replay) and,
-for recovery, `p95_all_ms`: the P95 with every task that did not complete counted as never
-answering (null when more than 5 % did not). The abort rule is evaluated per phase, so a
+its outcomes in finish order (`outcomes`: `o` completed, `x` not; the abort rule's replay) and
+`p95_all_ms`: the P95 with every task that did not complete counted as never answering (null
+when more than 5 % did not; the recovery check judges the recovery phase's). The abort rule is evaluated per phase, so a
 fault storm is not diluted by the steady tasks before it.
 
 The engine hands each task id to the coordinator once, so the ledger's `duplicated` can only
@@ -194,9 +194,8 @@ def _phase_evidence(name: str, counts: dict, duration_s: float, records: list[di
     mine = sorted((r for r in records if r["phase"] == name), key=lambda r: r["finished_s"])
     out = {**accounting(counts, duration_s),
            "latency": {op: summarize(samples, seed=seed) for op, samples in _latencies(mine).items()},
-           "outcomes": "".join("o" if r["state"] == "completed" else "x" for r in mine)}
-    if name == "recovery":
-        out["p95_all_ms"] = _p95_all(mine)
+           "outcomes": "".join("o" if r["state"] == "completed" else "x" for r in mine),
+           "p95_all_ms": _p95_all(mine)}
     return out
 
 
