@@ -128,10 +128,13 @@ def fault_costs(records: list[dict], plan: FaultPlan) -> list[dict]:
         if "provisioning" in detail:  # armed before deploy: its cost is in the deploy, not in tasks
             split = [False] * len(chaos)
         if kind == "kill-sandbox" and "in_flight" in detail:
-            stranded = set(detail["in_flight"])
-            states = Counter(r["state"] for r in records if r["id"] in stranded)
-            detail["stranded"] = {"tasks": len([r for r in records if r["id"] in stranded]),
-                                  **{k: states.get(k, 0) for k in ("completed", "failed", "timed_out")}}
+            # a stranded task answer-fail picked is meant to fail wherever it runs: left out
+            meant_to_fail = {t for r in plan.records if r["kind"] == "answer-fail" for t in r["tasks"]}
+            stranded = [r for r in records if r["id"] in set(detail["in_flight"])]
+            states = Counter(r["state"] for r in stranded if r["key"] not in meant_to_fail)
+            detail["stranded"] = {"tasks": sum(states.values()),
+                                  **{k: states.get(k, 0) for k in ("completed", "failed", "timed_out")},
+                                  "meant_to_fail": sum(r["key"] in meant_to_fail for r in stranded)}
         affected = [r for r, s in zip(chaos, split) if s]
         baseline = [r for r, s in zip(chaos, split) if not s]
         out.append({"kind": kind, "params": rec["params"], "injected": rec["injected"],

@@ -92,6 +92,22 @@ def finished_tasks(path: str | Path) -> int:
         db.close()
 
 
+def current_phase(path: str | Path) -> str | None:
+    """The phase a run another process (or thread) is writing is in, read-only; None before
+    it starts (what an outside fault waits on to strike in the chaos phase)."""
+    try:
+        db = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, timeout=1.0)
+    except sqlite3.Error:
+        return None
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'phase'").fetchone()
+        return json.loads(row[0]) if row else None
+    except sqlite3.Error:  # not yet written, or its schema not yet there
+        return None
+    finally:
+        db.close()
+
+
 class Ledger:
     """Append-only record of one stress run (or one shard of it) in a SQLite WAL file."""
 
