@@ -61,10 +61,13 @@ def shard_faults(faults: list[Fault], index: int, shards: int) -> list[Fault]:
 
 
 def shard_config(spec: Any, index: int, shards: int) -> StressConfig:
-    """The shard's share of the run: its task count and faults; rate split evenly in open mode."""
+    """The shard's share of the run: its task counts (each phase's) and faults; rate split
+    evenly in open mode."""
     cfg = StressConfig.of(spec)
     share = split_tasks(cfg.tasks, shards)[index]
-    over: dict[str, Any] = {"tasks": max(share, 1), "faults": shard_faults(cfg.faults, index, shards)}
+    chaos = {k: max(split_tasks(getattr(cfg.chaos, k), shards)[index], 1) for k in ("tasks", "recovery_tasks")}
+    over: dict[str, Any] = {"tasks": max(share, 1), "faults": shard_faults(cfg.faults, index, shards),
+                            "chaos": {**cfg.chaos.model_dump(), **chaos}}
     if cfg.mode == "open":
         over["rate"] = cfg.rate / shards
     else:
