@@ -21,6 +21,8 @@ import yaml
 
 from validation.spec import PROFILES_DIR
 
+FAULT_KEYS = ("kill_sandboxes", "fail_rate", "latency_ms", "latency_fraction", "create_failures", "rate_limit_s")
+
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +35,7 @@ def _spec(tmp_path: Path, name: str, **changes) -> Path:
     spec["name"] = name
     spec["backtest"]["strategies"] = [{"name": "sma_crossover", "sweep": {"fast": [5, 10], "slow": [50]}}]
     spec["stress"].update(tasks=100, rate=100)
-    spec["stress"]["faults"] = {k: 0 for k in spec["stress"]["faults"]}
+    spec["stress"]["faults"].update({k: 0 for k in FAULT_KEYS})  # no fault: no chaos phase
 
     def merge(a: dict, b: dict) -> dict:
         for k, v in b.items():
