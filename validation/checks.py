@@ -394,8 +394,10 @@ def _fault_checks(spec: Spec, ev: dict, st: dict) -> list[Check]:
                    "at_task": f.get("at_task"), "detail": detail}
         if reason:
             details["reason"] = reason
+        picked = len(f["tasks"]) if isinstance(f.get("tasks"), list) else None  # a per-task fault's tasks
         out.append(Check(f"rel.faults.{kind}", "reliability", f"The fault '{kind}' was injected in the chaos phase",
-                         "injected", injected, "faults", status, False,
+                         "injected", picked if picked is not None else injected,
+                         "tasks" if picked is not None else "faults", status, False,
                          f"stress.faults[{idx}]" if idx is not None else "stress.faults", details))
     out += _chaos_checks(spec, ev, st, reported)
     return out
