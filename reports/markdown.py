@@ -201,7 +201,8 @@ def shown_keys() -> list[str]:
     keys += [f"data_validation[].failures[].{k}" for k, _, _ in FAILURE_COLUMNS] + ["data_validation[].failures[].sample"]
     keys += [f"stress.{k}" for k in STRESS_ACCOUNTING + STRESS_ACCOUNTING_EXTRA] + [f"stress.{k}" for k, _, _ in STRESS_FIELDS]
     keys += [f"stress.{k}" for k in ("errors_by_class", "aborted", "abort_reason", "throughput_series", "per_agent", "resources")]
-    keys += [f"stress.faults[].{k}" for k in ("kind", "params", "at_s", "injected", "recovered", "cost")]
+    keys += [f"stress.faults[].{k}" for k in ("kind", "params", "at_s", "injected", "tasks", "cost")]
+    keys += [f"stress.phases.<phase>.{k}" for k, _, _ in PHASE_COLUMNS]
     keys += [f"cost.{k}" for k, _, _ in COST_FIELDS] + ["cost.breakdown"]
     keys += [f"cost.savings[].{k}" for k in ("name", "with", "without", "unit", "saved_pct", "saved_usd")]
     keys += [f"history.{k}" for k in HISTORY_KEYS]
@@ -517,6 +518,13 @@ def _data_quality(results: dict) -> str:
     return _section("Data quality", *blocks)
 
 
+def _fault_tasks(f: dict) -> str:
+    """The tasks a fault was injected on: how many it picked, or the task it fired at."""
+    if isinstance(f.get("tasks"), list):
+        return fmt_int(len(f["tasks"]))
+    return f"at task {code(f['at_task'])}" if f.get("at_task") else DASH
+
+
 def _faults(st: dict) -> str:
     faults = [f for f in st.get("faults") or [] if isinstance(f, dict)]
     if not faults:
@@ -527,15 +535,39 @@ def _faults(st: dict) -> str:
             _generic_dict(f.get("params")),
             fmt_seconds(f.get("at_s")),
             fmt_generic(f.get("injected")),
-            fmt_generic(f.get("recovered")),
+            _fault_tasks(f),
             _generic_dict(f.get("cost")),
         ]
         for f in faults
     )
     return (
-        "### Faults injected\n\nWhat each fault cost compares the tasks it affected with the others.\n\n"
-        + table(["fault", "parameters", "at", "injected", "recovered", "what it cost"], rows, "llrlll")
+        "### Faults injected\n\nIn the chaos phase only; the tasks each fault picked are a function of the run's seed. "
+        "What each fault cost compares the tasks it affected with the others.\n\n"
+        + table(["fault", "parameters", "at", "injected", "tasks", "what it cost"], rows, "llrlrl")
     )
+
+
+PHASE_COLUMNS = [
+    ("submitted", "submitted", fmt_int),
+    ("completed", "completed", fmt_int),
+    ("failed", "failed", fmt_int),
+    ("timed_out", "timed out", fmt_int),
+    ("lost", "lost", fmt_int),
+    ("success_rate", "success rate", fmt_pct),
+    ("throughput_per_s", "tasks/s", _num1),
+    ("p95_all_ms", "P95 ms (a task not completed counts as never answered)", _num1),
+]
+
+
+def _phases(st: dict) -> str | None:
+    phases = st.get("phases")
+    if not isinstance(phases, dict) or not phases:
+        return None
+    rows = ([code(name)] + [fmt(p.get(k)) for k, _, fmt in PHASE_COLUMNS]
+            for name, p in phases.items() if isinstance(p, dict))
+    return ("### Phases\n\nThe SLA is judged on `steady` (nothing injected); faults are injected in `chaos` "
+            "only; `recovery` starts once they have ended.\n\n"
+            + table(["phase"] + _headers(PHASE_COLUMNS), rows, "l" + "r" * len(PHASE_COLUMNS)))
 
 
 def _named_counts(title: str, d: Any, header: str, empty: str | None) -> str | None:
@@ -572,9 +604,10 @@ def _stress(results: dict, charts: set[str]) -> str:
         "Stress test",
         "### Accounting\n\nEvery task ends in exactly one final state.\n\n" + accounting,
         _kv(st, STRESS_FIELDS),
+        _phases(st),
         "### Task latency\n\n"
         + (
-            "`stress_*` are timed from each task's intended start (open loop, no coordinated omission); "
+            "`stress_*` are the steady-state phase's, timed from each task's intended start (open loop, no coordinated omission); "
             "`task` is the coordinator's own time per task.\n\n" + lat
             if lat
             else _missing("task latency")

@@ -368,6 +368,7 @@ def reliability_checks(spec: Spec, ev: dict) -> list[Check]:
                            "max <= 0", ev, "sandboxes.leaked", "sandboxes", critical=True,
                            details={k: lookup(ev, f"sandboxes.{k}") for k in ("created", "killed")
                                     if lookup(ev, f"sandboxes.{k}") is not MISSING})]
+    out.append(_abort_rule_check(spec, ev, st))
     out.extend(_fault_checks(spec, ev, st))
     out.extend(_gate_checks(spec, ev))
     return out
@@ -380,8 +381,9 @@ def _accounting_check(spec: Spec, ev: dict, st: dict) -> Check:
     details = {k: v for k, v in vals.items() if v is not None}
     if all(v is not None for v in vals.values()):
         unaccounted = vals["submitted"] - (vals["completed"] + vals["failed"] + vals["timed_out"])
-        short = 0 if st.get("aborted") else max(0.0, spec.stress.tasks - vals["submitted"])
-        details.update({"unaccounted": unaccounted, "not_submitted": short, "planned": spec.stress.tasks})
+        planned = _planned(spec)
+        short = 0 if st.get("aborted") else max(0.0, planned - vals["submitted"])
+        details.update({"unaccounted": unaccounted, "not_submitted": short, "planned": planned})
         orphaned = _number(st.get("orphaned")) or 0.0  # a final state for a task never submitted
         details["orphaned"] = orphaned
         value = vals["lost"] + vals["duplicated"] + abs(unaccounted) + short + orphaned
@@ -391,32 +393,137 @@ def _accounting_check(spec: Spec, ev: dict, st: dict) -> Check:
                            value=value, details=details)
 
 
+def _planned(spec: Spec) -> int:
+    """The stress tasks the spec plans: the steady state, plus chaos and recovery with faults."""
+    f = spec.stress.faults
+    return spec.stress.tasks + ((f.tasks + f.recovery_tasks) if f.enabled() else 0)
+
+
+def _abort_rule_check(spec: Spec, ev: dict, st: dict) -> Check:
+    """The spec's abort rule replayed on each phase's outcomes (in finish order; one segment
+    per engine, `|`-separated for Dask shards): it must have fired exactly when it should."""
+    from tradeswarm.stress.config import StressConfig
+
+    rule = StressConfig.of({"abort": spec.stress.abort.model_dump()}).abort
+    phases = st.get("phases") if isinstance(st.get("phases"), dict) else {}
+    traces = {name: p.get("outcomes") for name, p in phases.items() if isinstance(p, dict)}
+    fired, value, details = st.get("aborted"), None, {"rule": rule.model_dump()}
+    if traces and all(isinstance(t, str) for t in traces.values()) and isinstance(fired, bool):
+        crossed = {name: [rule.fires_at(seg) for seg in t.split("|")] for name, t in traces.items()}
+        should = [name for name, at in crossed.items() if any(x is not None for x in at)]
+        details.update(should_fire=bool(should), fired=fired, abort_reason=st.get("abort_reason"),
+                       crossed={name: at for name, at in crossed.items() if name in should})
+        value = int(bool(should) != fired)
+        if value:
+            details["reason"] = ("the error rate crossed the rule's line but the run went on" if should
+                                 else "the run aborted although the error rate never crossed the line")
+    return threshold_check("rel.stress.abort_rule", "reliability",
+                           "The abort rule fires exactly when the error rate crosses its line (replayed per phase)",
+                           "== 0", ev, "stress.phases", "disagreements", critical=True, value=value, details=details)
+
+
 def _fault_checks(spec: Spec, ev: dict, st: dict) -> list[Check]:
     wanted = spec.stress.faults.enabled()
     if not wanted:
-        return [Check("rel.faults", "reliability", "Recovery from injected faults (the spec injects none)",
-                      "injected > 0 and recovered", None, None, "nodata", False, "stress.faults",
-                      {"reason": "no fault configured in stress.faults: recovery is not demonstrated"})]
+        return [Check("rel.faults", "reliability", "Resilience under injected faults (the spec injects none)",
+                      "injected > 0", None, None, "nodata", False, "stress.faults",
+                      {"reason": "no fault configured in stress.faults: resilience is not demonstrated"})]
     reported = st.get("faults") if isinstance(st.get("faults"), list) else []
     out = []
     for kind in wanted:
         idx = next((i for i, f in enumerate(reported) if isinstance(f, dict) and f.get("kind") == _FAULT_KINDS[kind]), None)
         f = reported[idx] if idx is not None else {}
-        injected, recovered = f.get("injected"), f.get("recovered")
+        detail = f.get("detail") if isinstance(f.get("detail"), dict) else {}
+        injected = f.get("injected")
         injected = float(injected) if isinstance(injected, bool) else _number(injected)  # a flag or a count
-        if idx is None or not injected:
+        came_up = detail.get("scale_up") or detail.get("provisioning")
+        if "error" in detail:
+            status, reason = "fail", f"the fault's lever failed: {detail['error']}"
+        elif idx is None or not injected:
             status, reason = "nodata", "fault configured but not injected"
-        elif not isinstance(recovered, bool):
-            status, reason = "error", "recovery not reported"
+        elif isinstance(came_up, dict) and not came_up.get("ok"):
+            status, reason = "fail", "no agent came up through the sandbox-server fault"
         else:
-            status, reason = ("pass" if recovered else "fail"), None
-        details = {"kind": _FAULT_KINDS[kind], "injected": injected, "recovered": recovered, "cost": f.get("cost"),
-                   "params": f.get("params"), "detail": f.get("detail")}
+            status, reason = "pass", None
+        details = {"kind": _FAULT_KINDS[kind], "injected": injected, "cost": f.get("cost"), "params": f.get("params"),
+                   "tasks": len(f["tasks"]) if isinstance(f.get("tasks"), list) else None,
+                   "at_task": f.get("at_task"), "detail": detail}
         if reason:
             details["reason"] = reason
-        out.append(Check(f"rel.faults.{kind}", "reliability", f"The swarm recovers from the injected fault '{kind}'",
-                         "injected > 0 and recovered", injected, "faults", status, False,
+        picked = len(f["tasks"]) if isinstance(f.get("tasks"), list) else None  # a per-task fault's tasks
+        out.append(Check(f"rel.faults.{kind}", "reliability", f"The fault '{kind}' was injected in the chaos phase",
+                         "injected", picked if picked is not None else injected,
+                         "tasks" if picked is not None else "faults", status, False,
                          f"stress.faults[{idx}]" if idx is not None else "stress.faults", details))
+    out += _chaos_checks(spec, ev, st, reported)
+    return out
+
+
+def _chaos_checks(spec: Spec, ev: dict, st: dict, reported: list) -> list[Check]:
+    """The resilience checks of the chaos and recovery phases (tradeswarm.stress.engine)."""
+    phases = st.get("phases") if isinstance(st.get("phases"), dict) else {}
+    chaos, recovery = (p if isinstance(p, dict) else {} for p in (phases.get("chaos"), phases.get("recovery")))
+    f = spec.stress.faults
+    # every task of the faulted phases has exactly one final state
+    value: Any = None
+    details: dict = {}
+    if chaos and recovery:
+        value = 0.0
+        for name, p, planned in (("chaos", chaos, f.tasks), ("recovery", recovery, f.recovery_tasks)):
+            vals = {k: _number(p.get(k)) or 0.0 for k in ("submitted", "completed", "failed", "timed_out", "lost",
+                                                           "duplicated", "orphaned")}
+            short = 0.0 if st.get("aborted") else max(0.0, planned - vals["submitted"])
+            bad = (vals["lost"] + vals["duplicated"] + vals["orphaned"] + short
+                   + abs(vals["submitted"] - vals["completed"] - vals["failed"] - vals["timed_out"]))
+            details[name] = {**vals, "not_submitted": short, "unaccounted": bad}
+            value += bad
+    out = [threshold_check("rel.chaos.final_states", "reliability",
+                           "Every task of the chaos and recovery phases reaches exactly one final state",
+                           "== 0", ev, "stress.phases.chaos", "tasks", critical=True, value=value, details=details)]
+    # tasks stranded on a killed sandbox are re-dispatched and complete; the swarm is back at strength
+    if f.kill_sandboxes:
+        kills = [(i, r) for i, r in enumerate(reported) if isinstance(r, dict) and r.get("kind") == "kill-sandbox"]
+        stranded = [r.get("detail", {}).get("stranded") or {} for _, r in kills]
+        tasks = sum(_number(x.get("tasks")) or 0 for x in stranded)
+        done = sum(_number(x.get("completed")) or 0 for x in stranded)
+        recovered = [bool((r.get("detail", {}).get("recovery") or {}).get("ok")) for _, r in kills]
+        details = {"stranded": tasks, "completed": done, "back_at_strength": recovered,
+                   "recovery": [r.get("detail", {}).get("recovery") for _, r in kills]}
+        value = None
+        if not kills or not any(r.get("injected") for _, r in kills):
+            details["reason"] = "no sandbox was killed"
+        elif not tasks:
+            details["reason"] = "no task was in flight on the killed sandboxes: re-dispatch not demonstrated"
+        else:
+            value = (tasks - done) + recovered.count(False)
+        out.append(threshold_check("rel.chaos.redispatch", "reliability",
+                                   "Tasks on a killed sandbox are re-dispatched and complete; the agents are replaced",
+                                   "== 0", ev, f"stress.faults[{kills[0][0]}].detail" if kills else "stress.faults",
+                                   "tasks", critical=True, value=value, details=details))
+    # after the faults end, the latency returns to the steady state's within the bound
+    steady = lookup(ev, "latency.stress_task.p95")  # the SLA's figure: the steady state's (stress.latency)
+    steady_p95 = _number(steady if steady is not MISSING else lookup(ev, "stress.latency.stress_task.p95"))
+    bound = f.recovery_p95_ratio * steady_p95 + f.recovery_slack_ms if steady_p95 is not None else None
+    submitted = _number(recovery.get("submitted")) or 0
+    p95_all = recovery.get("p95_all_ms")
+    details = {"steady_p95_ms": steady_p95, "bound_ms": bound, "recovery_tasks": submitted,
+               "completed": recovery.get("completed")}
+    status, observed = "nodata", None
+    if not recovery or bound is None:
+        details["reason"] = "no recovery phase or no steady-state P95 to compare with"
+    elif not submitted:
+        details["reason"] = "the recovery phase never started (the run aborted before it)"
+    elif _number(p95_all) is None:
+        status = "fail"
+        details["reason"] = (f"{submitted - (_number(recovery.get('completed')) or 0):.0f} of {submitted:.0f} "
+                             "recovery tasks did not complete: the P95 is unbounded")
+    else:
+        observed = float(p95_all)
+        status = "pass" if observed <= bound else "fail"
+    expr = f"p95 <= {f.recovery_p95_ratio:g} x steady p95 + {f.recovery_slack_ms:g}ms"
+    out.append(Check("rel.chaos.recovery_latency", "reliability",
+                     "After the faults end, the task latency returns within the bound of the steady state's",
+                     expr, observed, "ms", status, True, "stress.phases.recovery.p95_all_ms", details))
     return out
 
 

@@ -44,10 +44,11 @@ LATENCY_OPS = (
     "stress_task", "stress_service", "stress_signal", "stress_consensus",
     "mcp_call",  # one tool call through the MCP server (tasks/mcp.py)
 )
+# The stress rates are the steady-state phase's, where nothing is injected (tradeswarm.stress.engine).
 SCALAR_METRICS = {  # name: (category, evidence path, dimension allowed besides a bare number)
-    "success_rate": ("reliability", "stress.success_rate", "ratio"),
-    "error_rate": ("reliability", "stress.error_rate", "ratio"),
-    "throughput_per_s": ("performance", "stress.throughput_per_s", None),
+    "success_rate": ("reliability", "stress.phases.steady.success_rate", "ratio"),
+    "error_rate": ("reliability", "stress.phases.steady.error_rate", "ratio"),
+    "throughput_per_s": ("performance", "stress.phases.steady.throughput_per_s", None),
 }
 
 
@@ -184,7 +185,8 @@ class BacktestSpec(_Strict):
 
 
 class FaultsSpec(_Strict):
-    """Faults injected on purpose during the stress test (all off by default)."""
+    """Faults injected on purpose during the stress test (all off by default), in a chaos
+    phase of their own after the steady state the SLA is judged on, then a recovery phase."""
 
     kill_sandboxes: int = Field(0, ge=0)
     fail_rate: float = Field(0.0, ge=0, le=1)
@@ -192,6 +194,11 @@ class FaultsSpec(_Strict):
     latency_fraction: float = Field(0.0, ge=0, le=1)
     create_failures: int = Field(0, ge=0)
     rate_limit_s: float = Field(0.0, ge=0)
+    # the phases after the steady state when a fault is on (tradeswarm.stress.config.ChaosConfig)
+    tasks: int = Field(100, ge=1, description="tasks of the chaos phase, the only one with faults")
+    recovery_tasks: int = Field(50, ge=1, description="tasks of the recovery phase, after the faults end")
+    recovery_p95_ratio: float = Field(2.0, ge=1, description="recovery P95 must be <= this × steady P95 + slack")
+    recovery_slack_ms: float = Field(50.0, ge=0, description="absolute slack of the recovery bound (ms)")
 
     def enabled(self) -> list[str]:
         """Names of the faults this spec injects."""

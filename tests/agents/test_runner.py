@@ -106,20 +106,21 @@ def test_errors_are_answers_and_counted_in_heartbeats(runner):
     assert r.heartbeats[-1]["served"] == 1
 
 
-def test_fail_rate_injects_a_seeded_fraction_of_error_answers(runner):
-    def failures(seed: int, rate: float) -> list[bool]:
-        r = runner(agent_id=f"f{seed}-{rate}", fail_rate=rate, fail_seed=seed)
+def test_fail_dice_depend_on_seed_and_task_not_on_the_agent_id_built_from_pid_and_clock(runner):
+    def failures(seed: int, rate: float, agent: str) -> dict[str, bool]:
+        r = runner(agent_id=agent, fail_rate=rate, fail_seed=seed)
         r.read()
         for i in range(200):
             r.send(id=str(i), symbol="SPX")
-        out = [("error" in r.read()) for _ in range(200)]
+        out = {a["id"]: "error" in a for a in (r.read() for _ in range(200))}
         r.close()
         return out
 
-    a, b = failures(1, 0.3), failures(1, 0.3)
-    assert a == b                                 # seeded: same agent, same seed, same faults
-    assert 0.2 < sum(a) / 200 < 0.4
-    assert sum(failures(1, 0.0)) == 0             # and the opposite case: no faults at rate 0
+    a, b = failures(1, 0.3, "ag1"), failures(1, 0.3, "ag2")
+    assert a == b                                 # another agent, same seed: the same tasks fail
+    assert 0.2 < sum(a.values()) / 200 < 0.4
+    assert failures(2, 0.3, "ag1") != a           # another seed: other tasks
+    assert sum(failures(1, 0.0, "ag1").values()) == 0  # and the opposite case: no faults at rate 0
 
 
 def test_delay_holds_one_answer_without_blocking_the_next(runner):

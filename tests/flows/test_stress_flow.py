@@ -68,9 +68,13 @@ def test_sharded_flow_on_dask_gives_the_single_process_accounting(sandboxd_env, 
         faulted = run_stress_flow({**SPEC, "tasks": 120, "faults": ["kill-sandbox=2@0.3"]}, shards=2,
                                   swarm=SWARM, run_dir=str(tmp_path / "fault"), seed=5,
                                   dask_address=cluster.scheduler_address)
-    _assert_exact(faulted, 120)
+    _assert_exact(faulted, 270)  # 120 steady, then the default 100 chaos and 50 recovery tasks
     kills = sorted((f["shard"], len(f["detail"]["killed"])) for f in faulted["faults"])
-    assert kills == [(0, 1), (1, 1)] and all(f["recovered"] for f in faulted["faults"]), faulted["faults"]
+    assert kills == [(0, 1), (1, 1)], faulted["faults"]
+    assert all(f["detail"]["recovery"]["ok"] for f in faulted["faults"]), faulted["faults"]
+    # the phases merge by SQL too: every phase's tasks of every shard, each shard's outcomes
+    assert [p["submitted"] for p in faulted["phases"].values()] == [120, 100, 50]
+    assert faulted["phases"]["chaos"]["outcomes"].count("|") == 1
     assert faulted["swarm"]["duplicate_submissions"] == 0
     _assert_exact(sharded, 240)
     assert sharded["shards"] == 2

@@ -62,10 +62,12 @@ def test_real_run_prints_one_json_document_and_leaves_its_ledger(tmp_path):
                         str(tmp_path / "state")], cwd=ROOT, env=env, capture_output=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)  # exactly one document
-    assert doc["submitted"] == 150 and doc["lost"] == 0 and doc["duplicated"] == 0
+    # with a fault: 150 steady tasks, then the default 100 chaos and 50 recovery tasks
+    assert doc["submitted"] == 300 and doc["lost"] == 0 and doc["duplicated"] == 0
+    assert [p["submitted"] for p in doc["phases"].values()] == [150, 100, 50]
     assert doc["faults"][0]["kind"] == "latency" and doc["faults"][0]["injected"]
     assert doc["swarm"]["agents"]["deployed"] == 3
-    assert json.loads((out / "stress.json").read_text())["submitted"] == 150
+    assert json.loads((out / "stress.json").read_text())["submitted"] == 300
     assert Ledger.open_existing(out / "stress.db").counts()["completed"] == doc["completed"]
     # a second run into the same directory is refused instead of double-counting
     again = subprocess.run([sys.executable, "-m", "tradeswarm", "stress", "--out", str(out)],

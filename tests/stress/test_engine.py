@@ -110,29 +110,33 @@ def test_a_raising_coordinator_is_a_failed_task_with_its_class(tmp_path):
     assert r["failed"] == 30 and r["errors_by_class"] == {"ConnectionResetError": 30}
 
 
-def test_injected_latency_moves_p95_and_p99_and_costs_show_it(tmp_path):
+def test_injected_latency_moves_the_chaos_phase_p95_and_p99_not_the_steady_state(tmp_path):
     base = run(SleepyCoordinator(), tmp_path / "a", tasks=300, rate=600)
-    slow = run(SleepyCoordinator(), tmp_path / "b", tasks=300, rate=600,
-               faults=["latency=0.15:300"])
-    b, s = base["latency"]["stress_task"], slow["latency"]["stress_task"]
-    # ~45 of 300 tasks waited 300 ms: the top 5 % and 1 % are all delayed ones
+    slow = run(SleepyCoordinator(), tmp_path / "b", tasks=100, rate=600,
+               faults=["latency=0.15:300"], chaos={"tasks": 300, "recovery_tasks": 20})
+    b, s = base["latency"]["stress_task"], slow["phases"]["chaos"]["latency"]["stress_task"]
+    # ~45 of 300 chaos tasks waited 300 ms: the top 5 % and 1 % are all delayed ones
     assert s["p95"] >= 300 and s["p99"] >= 300
     assert s["p95"] > b["p95"] + 150 and s["p99"] > b["p99"] + 150
+    # the SLA's figures are the steady state's, where nothing was injected
+    assert slow["latency"]["stress_task"]["count"] == 100
+    assert all("000100" <= k < "000400" for k in slow["faults"][0]["tasks"])  # chaos tasks only
     (fault,) = slow["faults"]
     assert fault["kind"] == "latency" and fault["injected"]
-    assert 25 <= fault["cost"]["tasks_affected"] <= 70
+    assert 25 <= fault["cost"]["tasks_affected"] == len(fault["tasks"]) <= 70
     assert fault["cost"]["extra_latency_ms"] >= 250
 
 
 def test_injected_latency_reaches_consensus_rounds_too(tmp_path):
-    cfg = {"tasks": 300, "rate": 600, "consensus_share": 0.5, "consensus_k": 3}
-    base = run(SleepyCoordinator(), tmp_path / "a", **cfg)
-    slow = run(SleepyCoordinator(), tmp_path / "b", **cfg, faults=["latency=0.3:300"])
-    b, s = base["latency"]["stress_consensus"], slow["latency"]["stress_consensus"]
+    cfg = {"tasks": 20, "rate": 600, "consensus_share": 0.5, "consensus_k": 3}
+    base = run(SleepyCoordinator(), tmp_path / "a", **{**cfg, "tasks": 300})
+    slow = run(SleepyCoordinator(), tmp_path / "b", **cfg, faults=["latency=0.3:300"],
+               chaos={"tasks": 300, "recovery_tasks": 20})
+    b, s = base["latency"]["stress_consensus"], slow["phases"]["chaos"]["latency"]["stress_consensus"]
     # ~150 rounds, ~45 of them started 300 ms late: the rounds' tail moves, not only signals'
     assert s["count"] >= 100 and s["p95"] >= 300 and s["p99"] >= 300
     assert s["p95"] > b["p95"] + 150 and s["p99"] > b["p99"] + 150
-    assert slow["latency"]["stress_signal"]["p95"] >= 300
+    assert slow["phases"]["chaos"]["latency"]["stress_signal"]["p95"] >= 300
     assert slow["faults"][0]["cost"]["tasks_affected"] > 60  # both kinds are delayed
 
 
@@ -219,3 +223,60 @@ def test_an_interrupted_run_marks_its_ledger_and_shows_in_flight_tasks_as_lost(t
     assert led.meta()["status"] == "interrupted"
     assert c["lost"] > 0 and c["submitted"] == c["completed"] + c["lost"]
     assert c["not_submitted"] == 100 - c["submitted"] > 0
+
+
+class FlagCoordinator(SleepyCoordinator):
+    """Fails exactly the tasks that carry the injected `fail` flag, like a real agent."""
+
+    async def execute(self, task: Task) -> TaskOutcome:
+        out = await super().execute(task)
+        if task.fail:
+            return TaskOutcome(task.id, "failed", out.agent_id, 1, out.latency_ms, "InjectedFault")
+        return out
+
+
+def test_faults_run_in_a_chaos_phase_between_a_steady_state_and_a_recovery(tmp_path):
+    rec = LatencyRecorder()
+    r = asyncio.run(run_stress(FlagCoordinator(), {"tasks": 60, "rate": 600, "consensus_share": 0,
+                                                   "faults": ["answer-fail=0.3", "latency=0.2:80"],
+                                                   "chaos": {"tasks": 100, "recovery_tasks": 40}},
+                               ledger_path=tmp_path / "l.db", recorder=rec, seed=11))
+    phases = r["phases"]
+    assert [(n, p["submitted"]) for n, p in phases.items()] == [("steady", 60), ("chaos", 100), ("recovery", 40)]
+    # counted by SQL per phase, adding up to the whole run
+    assert sum(p["completed"] for p in phases.values()) == r["completed"] and r["submitted"] == 200
+    # nothing injected outside the chaos phase: the steady state and the recovery are clean
+    fail, delay = r["faults"]
+    assert phases["chaos"]["failed"] == len(fail["tasks"]) > 10 and phases["steady"]["failed"] == 0
+    assert phases["recovery"]["failed"] == 0 and phases["recovery"]["p95_all_ms"] is not None
+    assert all("000060" <= k < "000160" for k in fail["tasks"] + delay["tasks"])
+    assert phases["chaos"]["outcomes"].count("x") == len(fail["tasks"])
+    # the SLA's figures and samples are the steady state's
+    assert r["latency"]["stress_task"]["count"] == rec.count("stress_task") == 60
+
+
+def test_the_abort_rule_is_per_phase_so_a_clean_steady_state_cannot_dilute_a_fault_storm(tmp_path):
+    r = run(FlagCoordinator(), tmp_path, tasks=300, rate=600, faults=["answer-fail=0.8"],
+            chaos={"tasks": 100, "recovery_tasks": 20}, abort={"error_rate": 0.5, "warmup_tasks": 20})
+    # over the whole run the errors never reach 80 / 400 = 20 %; in the chaos phase they do
+    assert r["aborted"] and r["abort_reason"].startswith("chaos phase: error rate")
+    assert r["phases"]["recovery"]["submitted"] == 0 and r["not_submitted"] > 20
+
+
+def test_the_abort_rule_check_fails_on_a_run_whose_engine_had_no_rule(tmp_path):
+    from validation import load_spec
+    from validation.checks import reliability_checks
+
+    faults = {"fail_rate": 0.8, "latency_ms": 0, "latency_fraction": 0, "tasks": 100, "recovery_tasks": 20}
+    spec = load_spec("smoke", overrides={"stress": {"tasks": 50, "faults": faults,
+                                                    "abort": {"error_rate": 0.5, "warmup_tasks": 20}}})
+
+    def judged(abort):
+        r = run(FlagCoordinator(), tmp_path / str(abort), tasks=50, rate=600, faults=["answer-fail=0.8"],
+                chaos={"tasks": 100, "recovery_tasks": 20}, abort=abort)
+        return next(c for c in reliability_checks(spec, {"stress": r, "latency": r["latency"]})
+                    if c.id == "rel.stress.abort_rule")
+
+    off = judged(None)  # the storm crossed the spec's line and the run went on
+    assert off.status == "fail" and off.details["should_fire"] and not off.details["fired"]
+    assert judged({"error_rate": 0.5, "warmup_tasks": 20}).status == "pass"

@@ -96,7 +96,7 @@ def test_a_server_fault_counts_as_injected_only_when_the_server_saw_it_bite(bite
 
     async def go():
         await plan.start()
-        plan.on_submitted(5)
+        plan.on_submitted(5, "000005")
         await plan.finish()
 
     asyncio.run(go())
@@ -104,3 +104,27 @@ def test_a_server_fault_counts_as_injected_only_when_the_server_saw_it_bite(bite
     counter = rec["detail"]["server_faults_injected"]
     assert rec["injected"] is injected and counter["delta"] == delta
     assert (counter.get("note") == NOT_OBSERVABLE) is (bites is None)
+
+
+def _picked(seed: int, faults=("answer-fail=0.1", "latency=0.2:50"), n=500) -> dict[str, list[str]]:
+    """The tasks each per-task fault picks among `n` chaos tasks, asked in a shuffled order."""
+    import random
+
+    from tradeswarm.stress.faults import FaultPlan
+
+    plan = FaultPlan(as_faults(faults), None, n, seed)
+    keys = [f"{i:06d}" for i in range(n)]
+    random.Random().shuffle(keys)  # the order tasks reach the dice must not matter
+    for key in keys:
+        plan.fails(key)
+        plan.delay_ms(key)
+    return {r["kind"]: sorted(r["tasks"]) for r in plan.records}
+
+
+def test_the_same_seed_picks_the_same_faulted_tasks_in_any_order_and_another_seed_others():
+    a, b, other = _picked(42), _picked(42), _picked(43)
+    assert a == b
+    assert 25 <= len(a["answer-fail"]) <= 80 and 60 <= len(a["latency"]) <= 140
+    assert a["answer-fail"] != other["answer-fail"] and a["latency"] != other["latency"]
+    # each fault has its own dice: latency does not pick the tasks answer-fail picked
+    assert set(a["answer-fail"]) != set(a["latency"]) & set(a["answer-fail"])

@@ -104,3 +104,26 @@ def test_merge_of_shard_ledgers_keeps_every_row(tmp_path):
     assert (c["submitted"], c["completed"], c["lost"], c["duplicated"]) == (15, 15, 0, 0)
     merged.merge_from(paths[:1])  # merging a shard twice must show, not vanish
     assert merged.counts()["duplicated"] == 5
+
+
+def test_counts_per_phase_are_counted_by_sql_and_survive_a_merge(tmp_path):
+    from tradeswarm.stress.ledger import current_phase
+
+    assert current_phase(tmp_path / "none.db") is None  # nothing yet, and nothing created
+    with Ledger(tmp_path / "a.db") as led:
+        led.plan(["s1", "s2"], phase="steady")
+        led.plan(["c1", "c2"], phase="chaos")
+        led.set_meta(phase="chaos")
+        for t in ("s1", "s2", "c1"):
+            led.submitted(t, "signal")
+        led.finished("s1", "completed")
+        led.finished("s2", "completed")
+        led.finished("c1", "failed")
+        led.finished("c1", "completed")  # a second final state: duplicated, in its phase only
+        assert current_phase(tmp_path / "a.db") == "chaos"
+        steady, chaos = led.counts("steady"), led.counts("chaos")
+    assert (steady["submitted"], steady["completed"], steady["duplicated"]) == (2, 2, 0)
+    assert (chaos["submitted"], chaos["failed"], chaos["duplicated"], chaos["not_submitted"]) == (1, 1, 1, 1)
+    with Ledger(tmp_path / "m.db") as merged:
+        merged.merge_from([tmp_path / "a.db"])
+        assert merged.counts("chaos") == chaos and merged.counts("steady") == steady

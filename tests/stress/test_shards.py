@@ -31,3 +31,10 @@ def test_count_faults_are_split_so_the_run_injects_what_the_spec_says(shards):
 def test_a_shard_without_a_share_of_the_kills_has_no_kill_fault():
     per_shard = [shard_config({"tasks": 90, "faults": ["kill-sandbox=2@0.5"]}, i, 3).faults for i in range(3)]
     assert [[(f.params["count"], f.params["at"]) for f in fs] for fs in per_shard] == [[(1, 0.5)], [(1, 0.5)], []]
+
+
+def test_the_chaos_and_recovery_phases_are_split_like_the_steady_tasks():
+    cfgs = [shard_config({"tasks": 90, "faults": ["answer-fail=0.1"],
+                          "chaos": {"tasks": 31, "recovery_tasks": 10}}, i, 3) for i in range(3)]
+    assert [c.chaos.tasks for c in cfgs] == [11, 10, 10]
+    assert sum(c.chaos.recovery_tasks for c in cfgs) == 10

@@ -50,8 +50,13 @@ def good_evidence(spec: Spec, *, seed: int = 1) -> dict:
     failed = int(tasks * 0.005)  # few enough that the rates' 95 % intervals clear their bounds
     kinds = {"kill_sandboxes": "kill-sandbox", "fail_rate": "answer-fail", "latency": "latency",
              "create_failures": "create-fail", "rate_limit": "rate-limit"}
-    faults = [{"kind": kinds[k], "params": {}, "injected": True, "recovered": True, "cost": {"retries": 1}}
+    faults = [{"kind": kinds[k], "params": {}, "injected": True, "cost": {"retries": 1},
+               "detail": {"stranded": {"tasks": 2, "completed": 2}, "recovery": {"ok": True}}
+               if k == "kill_sandboxes" else {}}
               for k in spec.stress.faults.enabled()]
+    phases = _phases(spec, tasks, failed)
+    tasks = sum(p["submitted"] for p in phases.values())  # the whole run: every phase's tasks
+    failed = sum(p["failed"] for p in phases.values())
     return {
         "duration_s": 20.0,
         "latency": {op: latency(v) for op, v in s.items()},
@@ -68,7 +73,7 @@ def good_evidence(spec: Spec, *, seed: int = 1) -> dict:
         "stress": {"submitted": tasks, "completed": tasks - failed, "failed": failed, "timed_out": 0, "lost": 0,
                    "duplicated": 0, "not_submitted": 0, "orphaned": 0, "duration_s": 5.0, "throughput_per_s": tasks / 5.0,
                    "success_rate": (tasks - failed) / tasks, "error_rate": failed / tasks, "errors_by_class": {},
-                   "aborted": False, "abort_reason": None, "mode": "open", "faults": faults},
+                   "aborted": False, "abort_reason": None, "mode": "open", "faults": faults, "phases": phases},
         "cost": {"meter": {"sandboxes": spec.sandboxes.count, "sandbox_seconds": 40.0, "vcpu_seconds": 40.0,
                            "gib_seconds": 20.0, "api_calls": {}, "api_calls_total": 0, "stored_bytes": 0},
                  "tasks": tasks, "elapsed_s": 20.0,
@@ -81,6 +86,21 @@ def good_evidence(spec: Spec, *, seed: int = 1) -> dict:
         "data_validation": [{"dataset": d, "rows": 750, "expectations": 12, "failed": 0, "failures": []}
                             for d in spec.data.datasets],
     }
+
+
+def _phases(spec: Spec, tasks: int, failed: int) -> dict:
+    """The stress phases of a healthy run: steady state, and chaos plus recovery with faults."""
+    def phase(n: int, bad: int, **extra) -> dict:
+        return {"submitted": n, "completed": n - bad, "failed": bad, "timed_out": 0, "lost": 0, "duplicated": 0,
+                "orphaned": 0, "not_submitted": 0, "duration_s": 5.0, "throughput_per_s": n / 5.0,
+                "success_rate": (n - bad) / n, "error_rate": bad / n, "outcomes": "o" * (n - bad) + "x" * bad, **extra}
+
+    out = {"steady": phase(tasks, failed)}
+    f = spec.stress.faults
+    if f.enabled():
+        out["chaos"] = phase(f.tasks, 3)
+        out["recovery"] = phase(f.recovery_tasks, 0, p95_all_ms=30.0)
+    return out
 
 
 def with_(evidence: dict, path: str, value) -> dict:

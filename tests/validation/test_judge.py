@@ -83,13 +83,20 @@ BREAKS = [
     ("stress.submitted", 60, "rel.stress.accounting", "fail"),
     ("stress.aborted", True, "rel.stress.not_aborted", "fail"),
     ("sandboxes.leaked", 1, "rel.sandboxes.leaked", "fail"),
-    ("stress.faults.0.recovered", False, "rel.faults.fail_rate", "fail"),
+    ("stress.faults.0.detail", {"error": "ConnectError: sandboxd down"}, "rel.faults.fail_rate", "fail"),
     ("stress.faults.0.injected", False, "rel.faults.fail_rate", "nodata"),
+    ("stress.phases.chaos.lost", 1, "rel.chaos.final_states", "fail"),
+    ("stress.phases.recovery.submitted", 20, "rel.chaos.final_states", "fail"),
+    ("stress.phases.recovery.p95_all_ms", 900.0, "rel.chaos.recovery_latency", "fail"),
+    ("stress.phases.recovery.p95_all_ms", None, "rel.chaos.recovery_latency", "fail"),
+    ("stress.phases.recovery.submitted", 0, "rel.chaos.recovery_latency", "nodata"),
+    ("stress.phases.chaos.outcomes", "x" * 100, "rel.stress.abort_rule", "fail"),
+    ("stress.phases", {}, "rel.stress.abort_rule", "nodata"),
     ("stress.orphaned", 2, "rel.stress.accounting", "fail"),
     ("stress.faults", [], "rel.faults.latency", "nodata"),
-    ("stress.success_rate", 0.8, "rel.success_rate", "fail"),
-    ("stress.error_rate", 0.12, "rel.error_rate", "fail"),  # 12 of 100: its interval is above 5 %
-    ("stress.throughput_per_s", 1.0, "perf.throughput_per_s", "fail"),
+    ("stress.phases.steady.success_rate", 0.8, "rel.success_rate", "fail"),
+    ("stress.phases.steady.error_rate", 0.12, "rel.error_rate", "fail"),  # its interval is above 5 %
+    ("stress.phases.steady.throughput_per_s", 1.0, "perf.throughput_per_s", "fail"),
     ("backtests.0.gates.dsr", 0.5, "rel.backtest.dsr", "fail"),
     ("backtests.0.gates.walk_forward", {"degradation": 0.9}, "rel.backtest.walk_forward", "fail"),
     ("backtests.0.gates.walk_forward", {}, "rel.backtest.walk_forward", "nodata"),
@@ -275,7 +282,7 @@ def test_a_spec_without_sla_still_judges_throughput(tmp_path):
     repo = documented_repo(tmp_path, spec)
     c = judge(spec, ev, now=NOW, repo_root=repo).check("perf.throughput_per_s")
     assert (c.status, c.threshold, c.critical) == ("pass", ">= 100", True)
-    j = judge(spec, with_(ev, "stress.throughput_per_s", 40.0), now=NOW, repo_root=repo)
+    j = judge(spec, with_(ev, "stress.phases.steady.throughput_per_s", 40.0), now=NOW, repo_root=repo)
     assert j.check("perf.throughput_per_s").status == "fail" and j.verdict == "NOT_CERTIFIED"
 
 

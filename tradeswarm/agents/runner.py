@@ -23,17 +23,18 @@ Protocol (one JSON object per line; stdout carries only protocol lines):
 - in  `{"op": "stop"}` (or end of stdin): answer what is pending, then exit 0.
 
 Config: `agent_id`, `type`, `params`, `symbols`, `heartbeat_s` (1.0), `fail_rate` (0: the
-seeded fraction of answers that are injected errors), `fail_seed` (0), `synthetic`
+fraction of answers that are injected errors; whether a task's answer fails is `chosen(fail_seed,
+task id, "answer-fail", fail_rate)`, the same on every agent and in every run), `fail_seed` (0), `synthetic`
 (`{"bars": 2000, "seed": 7}`: how `SYN*` symbols are generated).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import heapq
 import json
 import os
-import random
 import sys
 import threading
 import time
@@ -44,6 +45,19 @@ SYNTHETIC_DEFAULT = {"bars": 2000, "seed": 7}
 
 class InjectedFault(RuntimeError):
     """An error answer injected on purpose by the fault settings."""
+
+
+def chosen(seed: int, key: str, kind: str, fraction: float) -> bool:
+    """Whether fault `kind` hits the task `key` at rate `fraction`: a pure function of its
+    arguments (a hash, not dice whose state depends on which agent saw which task first).
+
+    >>> chosen(42, "000007", "latency", 1.0), chosen(42, "000007", "latency", 0.0)
+    (True, False)
+    >>> chosen(42, "000007", "latency", 0.5) == chosen(42, "000007", "latency", 0.5)
+    True
+    """
+    digest = hashlib.sha256(f"{int(seed)}:{kind}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64 < fraction
 
 
 def load_frame(symbol: str, synthetic: dict | None = None):
@@ -143,8 +157,7 @@ class Agent:
         self.heartbeat_s = float(cfg.get("heartbeat_s", 1.0))
         self.fail_rate = float(cfg.get("fail_rate", 0.0))
         self.synthetic = cfg.get("synthetic") or {}
-        # string seeds hash deterministically (sha512), unlike hash() of a str
-        self._dice = random.Random(f"{int(cfg.get('fail_seed', 0))}:{self.id}")
+        self.fail_seed = int(cfg.get("fail_seed", 0))
         self._send = send
         self._frames: dict[str, Any] = {}
         self._stops: dict[str, dict] = {}
@@ -174,7 +187,7 @@ class Agent:
         out: dict[str, Any] = {"kind": "result", "id": task.get("id"), "agent": self.id}
         try:
             rate = float(task.get("fail_rate", self.fail_rate))
-            if task.get("fail") or (rate > 0 and self._dice.random() < rate):
+            if task.get("fail") or chosen(self.fail_seed, str(task.get("id")), "answer-fail", rate):
                 raise InjectedFault(f"injected failure (rate {rate})")
             symbol = str(task["symbol"])
             if self.symbols and symbol not in self.symbols:

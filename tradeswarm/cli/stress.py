@@ -22,10 +22,17 @@ def _render(ev: dict) -> str:
     lat = [{"op": op, **{k: s[k] for k in ("count", "p50", "p95", "p99", "p999", "max")},
             "p99_ci": s["p99_ci"], "insufficient": ",".join(s["insufficient"]) or "-"}
            for op, s in ev["latency"].items() if s["count"]]
-    lines += ["", "latency (ms, from intended start; stress_service = from actual start)", table(lat)]
+    lines += ["", "latency of the steady state (ms, from intended start; stress_service = from actual start)",
+              table(lat)]
+    if len(ev["phases"]) > 1:
+        lines += ["", "phases (faults in chaos only)",
+                  table([{"phase": name, **{k: p[k] for k in ("submitted", "completed", "failed", "timed_out",
+                                                               "lost", "p95_all_ms")}}
+                         for name, p in ev["phases"].items()])]
     if ev["faults"]:
         lines += ["", "faults", table([{"kind": f["kind"], "params": f["params"],
-                                         "injected": f["injected"], "recovered": f["recovered"],
+                                         "injected": f["injected"],
+                                         "tasks": len(f["tasks"]) if "tasks" in f else f"at {f['at_task']}",
                                          **{k: f["cost"][k] for k in ("tasks_affected", "retries", "failed",
                                                                       "timed_out", "extra_latency_ms")}}
                                         for f in ev["faults"]])]
@@ -89,11 +96,13 @@ def _check_inputs(tasks: int, agent_types: tuple[str, ...], symbols: list[str]) 
 @click.option("--consensus-k", default=3, show_default=True, type=click.IntRange(1))
 @click.option("--fault", "faults", multiple=True, metavar="KIND=VALUE[@AT]",
               help="kill-sandbox=K, answer-fail=P, latency=F:MS, create-fail=N, rate-limit=S (repeatable); "
-                   "create-fail/rate-limit @0 hit the swarm's own deploy.")
+                   "create-fail/rate-limit @0 hit the swarm's own deploy. With a fault the N tasks are "
+                   "followed by a chaos phase (100 tasks, the faults) and a recovery phase (50).")
 @click.option("--abort-error-rate", default=0.5, show_default=True, type=click.FloatRange(0, 1))
 @click.option("--warmup", default=50, show_default=True, type=click.IntRange(1))
 @click.option("--task-timeout", default=5.0, show_default=True, type=click.FloatRange(min=0, min_open=True))
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Seeds the task mix and which tasks the faults pick: the same seed, the same faulted tasks.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default: <state dir>/stress/<time>).")
 @click.option("--inspect", "inspect_path", type=click.Path(dir_okay=False), help="Read a ledger (e.g. of a crashed run) and exit.")
 @json_option

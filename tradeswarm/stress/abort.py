@@ -10,6 +10,8 @@ so every submitted task still gets exactly one final state.
 True
 >>> rule.check(finished=10, errors=3)
 'error rate 30.0% > 20.0% after 10 finished tasks (warm-up 10)'
+>>> rule.fires_at("o" * 8 + "xx" + "x")   # the audit: outcomes in finish order (o ok, x not)
+11
 """
 
 from __future__ import annotations
@@ -33,4 +35,14 @@ class AbortRule(BaseModel):
         if rate > self.max_error_rate:
             return (f"error rate {rate:.1%} > {self.max_error_rate:.1%} after {finished} "
                     f"finished tasks (warm-up {self.warmup})")
+        return None
+
+    def fires_at(self, outcomes: str) -> int | None:
+        """Replay a phase's outcomes in finish order (`o` completed, anything else an error):
+        the number of finished tasks at which the rule fires, or None."""
+        errors = 0
+        for finished, outcome in enumerate(outcomes, start=1):
+            errors += outcome != "o"
+            if self.check(finished, errors):
+                return finished
         return None

@@ -2,8 +2,14 @@
 
 Accepts the certification spec's `StressSpec` (or its dict) unchanged: `faults` may be the
 spec's `{kill_sandboxes, fail_rate, latency_ms, latency_fraction, create_failures,
-rate_limit_s}` block or a list of `kind=value[@at]` strings / `{kind, params}` dicts, and
-`abort` is `{error_rate, warmup_tasks}` (null turns the abort rule off).
+rate_limit_s, tasks, recovery_tasks, recovery_p95_ratio, recovery_slack_ms}` block (the last
+four size and bound the chaos and recovery phases: `chaos`) or a list of `kind=value[@at]`
+strings / `{kind, params}` dicts, and `abort` is `{error_rate, warmup_tasks}` (null turns the
+abort rule off).
+
+>>> cfg = StressConfig.of({"tasks": 50, "faults": {"fail_rate": 0.1, "tasks": 40}})
+>>> [f.kind for f in cfg.faults], cfg.chaos.tasks, cfg.chaos.recovery_tasks
+(['answer-fail'], 40, 50)
 """
 
 from __future__ import annotations
@@ -33,6 +39,23 @@ def _spec_faults(block: dict) -> list[str]:
     return out
 
 
+#: The spec's faults-block keys that shape the chaos and recovery phases, not a fault.
+CHAOS_KEYS = ("tasks", "recovery_tasks", "recovery_p95_ratio", "recovery_slack_ms")
+
+
+class ChaosConfig(BaseModel):
+    """The phases that follow the steady state when faults are configured: `tasks` with the
+    faults, then `recovery_tasks` without, whose P95 must come back within
+    `recovery_p95_ratio` × the steady P95 + `recovery_slack_ms` (judged in validation.checks)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tasks: int = Field(100, ge=1)
+    recovery_tasks: int = Field(50, ge=1)
+    recovery_p95_ratio: float = Field(2.0, ge=1.0)
+    recovery_slack_ms: float = Field(50.0, ge=0.0)
+
+
 #: Spec keys that choose where the stress test runs (flows/certify.py), not how it behaves.
 ORCHESTRATION = ("dask_address", "shards")
 
@@ -56,7 +79,20 @@ class StressConfig(BaseModel):
     sample_interval_s: float = Field(0.5, gt=0)
     sandbox_sample_interval_s: float = Field(2.0, gt=0)
     faults: list[Fault] = Field(default_factory=list)
+    chaos: ChaosConfig = Field(default_factory=ChaosConfig)
     abort: AbortRule | None = Field(default_factory=AbortRule)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _chaos_from_faults_block(cls, data: Any) -> Any:
+        faults = data.get("faults") if isinstance(data, dict) else None
+        if isinstance(faults, BaseModel):
+            faults = faults.model_dump()
+        if isinstance(faults, dict) and any(k in faults for k in CHAOS_KEYS):
+            chaos = {k: faults[k] for k in CHAOS_KEYS if faults.get(k) is not None}
+            data = {**data, "faults": {k: v for k, v in faults.items() if k not in CHAOS_KEYS},
+                    "chaos": {**dict(data.get("chaos") or {}), **chaos}}
+        return data
 
     @field_validator("faults", mode="before")
     @classmethod

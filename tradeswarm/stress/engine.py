@@ -18,6 +18,17 @@ coordinator has not answered after `GUARD_FACTOR × task_timeout_s` is recorded 
 Consensus rounds that end `no_quorum` / `no_votes` are failed tasks (class = the reason); a
 HOLD by tie, threshold or veto is a completed decision. Counts come from the ledger.
 
+**Phases.** Without faults the run is one phase, `steady`. With faults it is three, one
+after the other: `steady` (`tasks`, nothing injected: the SLA figures: the top-level
+`latency` and the samples given to `recorder` are this phase's), `chaos` (`chaos.tasks`, the
+faults injected on tasks picked by `tradeswarm.stress.faults.chosen`) and `recovery`
+(`chaos.recovery_tasks`, started once the faults have ended and killed agents are replaced).
+Each phase's accounting is counted by SQL from the ledger (`phases.<name>`), with its latency,
+its outcomes in finish order (`outcomes`: `o` completed, `x` not; the abort rule's replay) and
+`p95_all_ms`: the P95 with every task that did not complete counted as never answering (null
+when more than 5 % did not; the recovery check judges the recovery phase's). The abort rule is evaluated per phase, so a
+fault storm is not diluted by the steady tasks before it.
+
 The engine hands each task id to the coordinator once, so the ledger's `duplicated` can only
 catch the engine's own bugs; the coordinator's side of "exactly once" is its counters, and
 `swarm` reports their change over the run: `late_answers` (an answer dropped because its task
@@ -38,7 +49,7 @@ import numpy as np
 
 from tradeswarm.stress import load
 from tradeswarm.stress.config import StressConfig
-from tradeswarm.stress.faults import SERVER_FAULTS, FaultPlan, FaultTarget
+from tradeswarm.stress.faults import PER_TASK, FaultPlan, FaultTarget
 from tradeswarm.stress.ledger import Ledger
 from tradeswarm.stress.resources import ResourceSampler, SandboxMetrics
 from tradeswarm.stress.stats import summarize
@@ -98,36 +109,37 @@ def _compare(affected: list[dict], baseline: list[dict]) -> dict:
                                  if mean_a is not None and mean_b is not None else None)}
 
 
-def fault_costs(records: list[dict], plan: FaultPlan, lost: int) -> list[dict]:
-    """Each injected fault with its cost: latency fault = delayed vs undelayed tasks; answer
-    failures = retried vs first-try tasks; mid-run faults = tasks submitted after vs before;
-    a fault armed before the swarm deployed affects no task (its cost, the deploy's retries and
-    seconds, is in `detail.provisioning`)."""
+def fault_costs(records: list[dict], plan: FaultPlan) -> list[dict]:
+    """Each injected fault with its cost among the chaos phase's tasks: per-task faults =
+    the tasks they picked vs the others; event faults = tasks submitted after vs before; a
+    fault armed before the swarm deployed affects no task (its cost, the deploy's retries and
+    seconds, is in `detail.provisioning`). A kill's `detail.in_flight` (the tasks stranded on
+    the killed sandboxes) gets their final states in `detail.stranded`."""
+    chaos = [r for r in records if r["phase"] == "chaos"]
     out = []
     for rec in plan.records:
-        kind = rec["kind"]
-        if kind == "latency":
-            split = [r["delay_ms"] > 0 for r in records]
-        elif kind == "answer-fail":
-            split = [(r["attempts"] or 1) > 1 or r["error_class"] == "InjectedFault"
-                     for r in records]
+        kind, detail = rec["kind"], rec["detail"]
+        if kind in PER_TASK:
+            picked = set(rec["tasks"])
+            split = [r["key"] in picked for r in chaos]
         else:
             at = rec["t_s"] if rec["t_s"] is not None else float("inf")
-            split = [r["submitted_s"] >= at for r in records]
-        detail = rec["detail"]
+            split = [r["chaos_s"] >= at for r in chaos]
         if "provisioning" in detail:  # armed before deploy: its cost is in the deploy, not in tasks
-            split = [False] * len(records)
-        affected = [r for r, s in zip(records, split) if s]
-        baseline = [r for r, s in zip(records, split) if not s]
-        recovered = rec["injected"] and "error" not in detail and lost == 0
-        if kind in SERVER_FAULTS:
-            came_up = detail.get("scale_up") or detail.get("provisioning") or {}
-            recovered = recovered and bool(came_up.get("ok", False))
-        elif kind == "kill-sandbox":
-            recovered = recovered and bool(detail.get("recovery", {}).get("ok", False))
+            split = [False] * len(chaos)
+        if kind == "kill-sandbox" and "in_flight" in detail:
+            # a stranded task answer-fail picked is meant to fail wherever it runs: left out
+            meant_to_fail = {t for r in plan.records if r["kind"] == "answer-fail" for t in r["tasks"]}
+            stranded = [r for r in records if r["id"] in set(detail["in_flight"])]
+            states = Counter(r["state"] for r in stranded if r["key"] not in meant_to_fail)
+            detail["stranded"] = {"tasks": sum(states.values()),
+                                  **{k: states.get(k, 0) for k in ("completed", "failed", "timed_out")},
+                                  "meant_to_fail": sum(r["key"] in meant_to_fail for r in stranded)}
+        affected = [r for r, s in zip(chaos, split) if s]
+        baseline = [r for r, s in zip(chaos, split) if not s]
         out.append({"kind": kind, "params": rec["params"], "injected": rec["injected"],
-                    "at_s": rec["t_s"], "recovered": bool(recovered), "detail": detail,
-                    "cost": _compare(affected, baseline)})
+                    "at_s": rec["t_s"], **{k: rec[k] for k in ("tasks", "at_task") if k in rec},
+                    "detail": detail, "cost": _compare(affected, baseline)})
     return out
 
 
@@ -158,6 +170,45 @@ def _series(finish_s: list[float]) -> list[list[int]]:
     return [[t, counts.get(t, 0)] for t in range(max(counts) + 1)]
 
 
+def _p95_all(records: list[dict]) -> float | None:
+    """P95 latency with each task that did not complete counted as never answering: None
+    when more than 5 % did not complete (or there were none)."""
+    lat = sorted(r["latency_ms"] if r["state"] == "completed" else float("inf") for r in records)
+    if not lat:
+        return None
+    p95 = float(np.percentile(lat, 95, method="higher"))
+    return round(p95, 3) if p95 != float("inf") else None
+
+
+def phase_plan(cfg: StressConfig) -> list[tuple[str, int]]:
+    """The run's phases and their task counts: steady alone, or steady, chaos, recovery.
+
+    >>> phase_plan(StressConfig(tasks=10, faults=["answer-fail=0.1"], chaos={"tasks": 4, "recovery_tasks": 3}))
+    [('steady', 10), ('chaos', 4), ('recovery', 3)]
+    """
+    if not cfg.faults:
+        return [("steady", cfg.tasks)]
+    return [("steady", cfg.tasks), ("chaos", cfg.chaos.tasks), ("recovery", cfg.chaos.recovery_tasks)]
+
+
+def _phase_evidence(name: str, counts: dict, duration_s: float, records: list[dict],
+                    seed: int) -> dict:
+    """One phase: its ledger accounting, latency summaries and outcomes in finish order."""
+    mine = sorted((r for r in records if r["phase"] == name), key=lambda r: r["finished_s"])
+    out = {**accounting(counts, duration_s),
+           "latency": {op: summarize(samples, seed=seed) for op, samples in _latencies(mine).items()},
+           "outcomes": "".join("o" if r["state"] == "completed" else "x" for r in mine),
+           "p95_all_ms": _p95_all(mine)}
+    return out
+
+
+def _latencies(records: list[dict]) -> dict[str, list[float]]:
+    return {"stress_task": [r["latency_ms"] for r in records],
+            "stress_service": [r["service_ms"] for r in records],
+            "stress_signal": [r["latency_ms"] for r in records if r["kind"] == "signal"],
+            "stress_consensus": [r["latency_ms"] for r in records if r["kind"] == "consensus"]}
+
+
 async def run_stress(coordinator: Any, spec_stress: Any, *, recorder: Any = None,
                      ledger_path: str | Path, seed: int = 0, progress: Progress | None = None,
                      fault_target: FaultTarget | None = None,
@@ -165,50 +216,64 @@ async def run_stress(coordinator: Any, spec_stress: Any, *, recorder: Any = None
                      task_factory: Callable[..., Any] | None = None,
                      id_prefix: str | None = None) -> dict:
     """Run the stress test and return the contract's `stress` evidence plus `latency`
-    summaries (`stress_task`, `stress_service`, `stress_signal`, `stress_consensus`)."""
+    summaries (`stress_task`, `stress_service`, `stress_signal`, `stress_consensus`) of the
+    steady-state phase and `phases` (see the module's docstring)."""
     cfg = StressConfig.of(spec_stress)
     if fault_target is None:
         fault_target = _swarm_target(coordinator)
     if sandbox_metrics is None and fault_target is not None:
         sandbox_metrics = getattr(fault_target, "sandbox_metrics", None)
     make_task = task_factory or _default_task_factory
+    phases = phase_plan(cfg)
+    n = sum(count for _, count in phases)
     rng = np.random.default_rng(seed)
-    n = cfg.tasks
     kinds = np.where(rng.random(n) < cfg.consensus_share, "consensus", "signal")
     symbols = [cfg.symbols[j] for j in rng.integers(0, len(cfg.symbols), n)]
-    # Unique per run by default: the coordinator answers a known task id from its cache, so a
-    # second run reusing ids on the same swarm would measure nothing.
+    # A task's key is its number in the run (what the fault dice hash); its id adds a per-run
+    # nonce by default: the coordinator answers a known task id from its cache, so a second
+    # run reusing ids on the same swarm would measure nothing.
+    keys = [f"{id_prefix or ''}{i:06d}" for i in range(n)]
     prefix = id_prefix if id_prefix is not None else f"r{uuid.uuid4().hex[:8]}-"
     ids = [f"{prefix}{i:06d}" for i in range(n)]
-    plan = FaultPlan(cfg.faults, fault_target, n, seed)
+    chaos_n = dict(phases).get("chaos", 0)
+    plan = FaultPlan(cfg.faults, fault_target, chaos_n, seed)
     guard_s = GUARD_FACTOR * cfg.task_timeout_s
 
     if Path(ledger_path).exists():  # appending to an old run's ledger would forge duplicates
         raise FileExistsError(f"ledger {ledger_path} already exists: use a fresh run directory")
     ledger = Ledger(ledger_path)
-    ledger.set_meta(config=cfg.model_dump(), seed=seed, status="running", started_at=time.time())
-    ledger.plan(ids)
+    ledger.set_meta(config=cfg.model_dump(), seed=seed, status="running", started_at=time.time(),
+                    phases=[name for name, _ in phases])
+    first = 0
+    for name, count in phases:
+        ledger.plan(ids[first:first + count], phase=name)
+        first += count
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     records: list[dict] = []
     per_agent: Counter = Counter()
-    state = {"submitted": 0, "finished": 0, "errors": 0, "abort_reason": None}
+    state = {"finished": 0, "abort_reason": None, "chaos_t0": 0.0}
+    phase_state: dict[str, dict] = {}
     t_start = loop.time()
     wall_offset = time.time() - t_start
 
-    async def one(i: int, intended: float) -> None:
-        kind = str(kinds[i])
+    async def one(i: int, intended: float, phase: str) -> None:
+        kind, key, ph = str(kinds[i]), keys[i], phase_state[phase]
         ledger.submitted(ids[i], kind, intended + wall_offset)
-        state["submitted"] += 1
-        plan.on_submitted(state["submitted"])
+        ph["submitted"] += 1
+        delay, fail = 0.0, False
+        if phase == "chaos":
+            plan.on_submitted(ph["submitted"], key)
+            delay = plan.delay_ms(key)
+            fail = kind == "signal" and plan.fails(key)
         started = loop.time()
-        delay = plan.delay_ms()
         agents, attempts, error = [], 1, None
         try:
             if kind == "signal":
+                extra = {"fail": True} if fail else {}
                 task = make_task(id=ids[i], symbol=symbols[i], end=cfg.end, window=cfg.window,
-                                 delay_ms=delay)
+                                 delay_ms=delay, **extra)
                 out = await asyncio.wait_for(coordinator.execute(task), guard_s)
                 status, attempts, error = out.status, out.attempts, out.error_class
                 agents = [out.agent_id] if out.agent_id else []
@@ -230,38 +295,55 @@ async def run_stress(coordinator: Any, spec_stress: Any, *, recorder: Any = None
         ledger.finished(ids[i], status, agent_id=",".join(agents) or None, attempts=attempts,
                         latency_ms=latency_ms, service_ms=service_ms, error_class=error)
         per_agent.update(agents)
-        records.append({"kind": kind, "state": status, "latency_ms": latency_ms,
-                        "service_ms": service_ms, "attempts": attempts, "error_class": error,
-                        "delay_ms": delay, "submitted_s": started - t_start,
-                        "finished_s": end - t_start})
+        records.append({"id": ids[i], "key": key, "phase": phase, "kind": kind, "state": status,
+                        "latency_ms": latency_ms, "service_ms": service_ms, "attempts": attempts,
+                        "error_class": error, "delay_ms": delay, "submitted_s": started - t_start,
+                        "chaos_s": started - state["chaos_t0"], "finished_s": end - t_start})
         state["finished"] += 1
-        state["errors"] += status != "completed"
+        ph["finished"] += 1
+        ph["errors"] += status != "completed"
         if progress is not None:
             progress(state["finished"], n)
         if cfg.abort is not None and not stop.is_set():
-            reason = cfg.abort.check(state["finished"], state["errors"])
+            reason = cfg.abort.check(ph["finished"], ph["errors"])
             if reason:
-                state["abort_reason"] = reason
+                state["abort_reason"] = f"{phase} phase: {reason}" if len(phases) > 1 else reason
                 stop.set()
+
+    async def run_phase(name: str, count: int, offset: int) -> None:
+        phase_state[name] = {"submitted": 0, "finished": 0, "errors": 0}
+        ledger.set_meta(phase=name)
+        t0 = loop.time()
+        submit = lambda j, intended: one(offset + j, intended, name)  # noqa: E731
+        if cfg.mode == "open":
+            await load.open_loop(count, cfg.rate, submit, stop=stop, max_in_flight=cfg.max_in_flight)
+        else:
+            await load.closed_loop(count, cfg.concurrency, submit, stop=stop)
+        # the load ends here: waiting for a fault's recovery is not throughput
+        phase_state[name]["duration_s"] = max(loop.time() - t0, 1e-9)
 
     try:
         async with ResourceSampler(cfg.sample_interval_s, sandbox_metrics,
                                    cfg.sandbox_sample_interval_s) as sampler:
             swarm_before = _swarm_counters(coordinator)
-            await plan.start()
             try:
-                if cfg.mode == "open":
-                    await load.open_loop(n, cfg.rate, one, stop=stop, max_in_flight=cfg.max_in_flight)
-                else:
-                    await load.closed_loop(n, cfg.concurrency, one, stop=stop)
-                # the load phase ends here: waiting for a fault's recovery is not throughput
-                duration_s = max(loop.time() - t_start, 1e-9)
+                offset = 0
+                for name, count in phases:
+                    if stop.is_set():  # aborted: the later phases stay unsubmitted
+                        break
+                    if name == "chaos":
+                        state["chaos_t0"] = loop.time() - t_start
+                        await plan.start()
+                    await run_phase(name, count, offset)
+                    if name == "chaos":  # the faults end (kills replaced) before recovery starts
+                        await plan.finish()
+                    offset += count
             except BaseException:
                 plan.cancel()  # Ctrl-C or a crash: no recovery wait on the way out
                 raise
-            await plan.finish()
         swarm_after = _swarm_counters(coordinator)
         counts = ledger.counts()
+        by_phase = {name: ledger.counts(name) for name, _ in phases}
         errors_by_class = ledger.errors_by_class()
         by_kind = ledger.by_kind()
         aborted = state["abort_reason"] is not None
@@ -275,12 +357,10 @@ async def run_stress(coordinator: Any, spec_stress: Any, *, recorder: Any = None
     finally:
         ledger.close()
 
-    lat = {"stress_task": [r["latency_ms"] for r in records],
-           "stress_service": [r["service_ms"] for r in records],
-           "stress_signal": [r["latency_ms"] for r in records if r["kind"] == "signal"],
-           "stress_consensus": [r["latency_ms"] for r in records if r["kind"] == "consensus"]}
-    if recorder is not None:
-        for op, samples in lat.items():
+    duration_s = sum(p.get("duration_s", 0.0) for p in phase_state.values()) or 1e-9
+    steady = _latencies([r for r in records if r["phase"] == "steady"])
+    if recorder is not None:  # the SLA's samples: the steady state's alone
+        for op, samples in steady.items():
             for ms in samples:
                 recorder.record(op, ms)
     return {
@@ -297,11 +377,16 @@ async def run_stress(coordinator: Any, spec_stress: Any, *, recorder: Any = None
         "tasks": n,
         "by_kind": by_kind,
         "retries": sum(max(0, (r["attempts"] or 1) - 1) for r in records),
-        "faults": fault_costs(records, plan, counts["lost"]),
+        "faults": fault_costs(records, plan),
+        "phases": {name: _phase_evidence(name, by_phase[name],
+                                         phase_state.get(name, {}).get("duration_s", 0.0), records, seed)
+                   for name, _ in phases},
+        "chaos": cfg.chaos.model_dump() if cfg.faults else None,
+        "abort_rule": cfg.abort.model_dump() if cfg.abort is not None else None,
         "throughput_series": _series([r["finished_s"] for r in records]),
         "per_agent": dict(sorted(per_agent.items())),
         "resources": sampler.summary(),
-        "latency": {op: summarize(samples, seed=seed) for op, samples in lat.items()},
+        "latency": {op: summarize(samples, seed=seed) for op, samples in steady.items()},
         "ledger": str(ledger_path),
         "seed": seed,
     }

@@ -1,22 +1,30 @@
 """Faults injected on purpose during a stress run, and what each one cost.
 
 Off by default. Each fault is written `kind=value[@at]` on the command line (or as
-`{kind, params}` in the spec); `at` is the fraction of the tasks submitted before it fires:
+`{kind, params}` in the spec). Faults act only in the run's *chaos* phase (see
+`tradeswarm.stress.engine`: steady state, then chaos, then recovery); `at` is the fraction of
+the chaos phase's tasks submitted before an event fault fires:
 
 | kind | value | effect |
 |---|---|---|
-| `kill-sandbox` | count | kill that many agent sandboxes (default at 0.3); the coordinator must re-dispatch and replace |
-| `answer-fail` | fraction (or `N%`) | that share of agent answers fail (agent-side, from the start) |
-| `latency` | `fraction:ms` | that share of all tasks is delayed: a signal task carries `delay_ms` (the agent sleeps before answering), a consensus round starts `ms` late (the coordinator's consensus call has no delay hook) |
+| `kill-sandbox` | count | kill that many agent sandboxes, the busiest first (default at 0.3); the coordinator must re-dispatch their tasks and replace the agents |
+| `answer-fail` | fraction (or `N%`) | that share of the chaos phase's signal tasks is answered with an injected error (the task carries `fail`; the consensus call has no fail hook) |
+| `latency` | `fraction:ms` | that share of the chaos phase's tasks is delayed: a signal task carries `delay_ms` (the agent sleeps before answering), a consensus round starts `ms` late (the coordinator's consensus call has no delay hook) |
 | `create-fail` | count | sandboxd fails the next `count` creates |
 | `rate-limit` | seconds | sandboxd answers 429 for that long |
 
+**Reproducible.** Whether a task gets a per-task fault (`answer-fail`, `latency`) is
+`chosen(seed, task key, kind, fraction)`, a hash of the run's seed, the task's key (its number
+in the run, `000042`, shard-prefixed in a sharded run; not the per-run id nonce) and the fault:
+the same seed gives the same set of faulted tasks in every run, whatever order the tasks finish
+in and whichever agent serves them. An event fault fires at a fixed task number (`at_task`).
+
 The two sandbox-server faults (`SERVER_FAULTS`) fire mid-run by default (at 0.3), followed by
-a scale-up by one agent, a create for them to hit; the fault is `recovered` when that agent
+a scale-up by one agent, a create for them to hit; `detail.scale_up.ok` says whether that agent
 still came up. At `@0` ("the first n creations fail") they are armed before a stress swarm
 deploys, so its initial provisioning must retry through them (`stress_swarm(faults=...)`);
-on a swarm deployed without them they fire at the first task instead. Whether they bit is
-read from sandboxd's `faults_injected` counter (its change goes into the fault's `detail`);
+on a swarm deployed without them they fire at the first chaos task instead. Whether they bit
+is read from sandboxd's `faults_injected` counter (its change goes into the fault's `detail`);
 E2B's cloud has no such counter, and the detail says so. The real effects go through a
 `FaultTarget` (the swarm adapter in `tradeswarm.stress.swarm`).
 
@@ -29,12 +37,15 @@ E2B's cloud has no such counter, and the detail says so. The real effects go thr
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from typing import Any, Iterable, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from tradeswarm.agents.runner import chosen
+
+#: Faults that pick their tasks one by one (`chosen`); the others are events at a task number.
+PER_TASK = ("answer-fail", "latency")
 FAULT_KINDS = ("kill-sandbox", "answer-fail", "latency", "create-fail", "rate-limit")
 _DEFAULT_AT = {"kill-sandbox": 0.3, "answer-fail": 0.0, "latency": 0.0, "create-fail": 0.3,
                "rate-limit": 0.3}
@@ -143,8 +154,7 @@ def server_counter(before: int | None, after: int | None) -> dict:
 class FaultTarget(Protocol):
     """The real levers a fault pulls (implemented against the live swarm and sandboxd)."""
 
-    async def kill_sandboxes(self, count: int) -> list[str]: ...
-    async def set_answer_fail(self, fraction: float) -> None: ...
+    async def kill_sandboxes(self, count: int) -> dict: ...
     async def fail_next_creates(self, count: int) -> None: ...
     async def rate_limit(self, seconds: float) -> None: ...
     async def add_agent(self) -> dict: ...
@@ -153,54 +163,69 @@ class FaultTarget(Protocol):
 
 
 class FaultPlan:
-    """Fires the configured faults at their point in the run and remembers when and what."""
+    """Picks the faulted tasks of the chaos phase, fires its event faults at their task number
+    and remembers when, what and on which tasks."""
 
     def __init__(self, faults: list[Fault], target: FaultTarget | None, n_tasks: int,
                  seed: int) -> None:
-        if target is None and any(f.kind != "latency" for f in faults):
-            raise FaultError("faults other than latency need a fault target (the live swarm)")
+        if target is None and any(f.kind not in PER_TASK for f in faults):
+            raise FaultError("faults other than latency and answer-fail need a fault target (the live swarm)")
         self.faults = faults
         self.target = target
         self.n_tasks = n_tasks
+        self.seed = seed
         self.records: list[dict] = [{"kind": f.kind, "params": dict(f.params), "injected": False,
-                                     "t_s": None, "detail": {}} for f in faults]
-        self._pending = [i for i, f in enumerate(faults) if f.kind in
-                         ("kill-sandbox", "create-fail", "rate-limit")]
+                                     "t_s": None, "detail": {},
+                                     **({"tasks": []} if f.kind in PER_TASK else {"at_task": None})}
+                                    for f in faults]
+        self._pending = [i for i, f in enumerate(faults) if f.kind not in PER_TASK]
         self._background: set[asyncio.Task] = set()
-        latency = [f for f in faults if f.kind == "latency"]
-        self._latency = latency[0].params if latency else None
-        self._rng = random.Random(seed)
         self._t0 = time.monotonic()
 
-    def delay_ms(self) -> float:
-        """The injected delay for the next task, signal or consensus (0 for most), seeded."""
-        if self._latency is None or self._rng.random() >= self._latency["fraction"]:
+    def _hit(self, kind: str, key: str) -> dict | None:
+        """The record of per-task fault `kind` if it picks task `key`, else None."""
+        for rec, f in zip(self.records, self.faults):
+            if f.kind == kind and chosen(self.seed, key, kind, f.params["fraction"]):
+                return rec
+        return None
+
+    def delay_ms(self, key: str) -> float:
+        """The injected delay of chaos task `key`, signal or consensus (0 for most)."""
+        rec = self._hit("latency", key)
+        if rec is None:
             return 0.0
-        return self._latency["ms"]
+        self._mark(rec)
+        rec["tasks"].append(key)
+        return rec["params"]["ms"]
+
+    def fails(self, key: str) -> bool:
+        """Whether chaos signal task `key` is answered with an injected error."""
+        rec = self._hit("answer-fail", key)
+        if rec is None:
+            return False
+        self._mark(rec)
+        rec["tasks"].append(key)
+        return True
 
     async def start(self) -> None:
-        """Apply the faults that hold for the whole run (answer failures, latency) and take
-        over the record of those the target armed before its swarm deployed."""
+        """Take over the record of the faults the target armed before its swarm deployed."""
         self._t0 = time.monotonic()
         armed = list(getattr(self.target, "provisioned", None) or [])
         for i, (rec, f) in enumerate(zip(self.records, self.faults)):
-            if f.kind == "answer-fail":
-                await self.target.set_answer_fail(f.params["fraction"])
-                self._mark(rec)
-            elif f.kind == "latency":
-                self._mark(rec)
-            elif before_deploy(f):
+            if before_deploy(f):
                 done = next((a for a in armed if (a["kind"], a["params"]) == (f.kind, f.params)), None)
                 if done is not None:  # else: fires at the first task, like any mid-run fault
                     armed.remove(done)
                     self._pending.remove(i)
                     rec.update(injected=done["injected"], t_s=0.0, detail=dict(done["detail"]))
 
-    def on_submitted(self, submitted: int) -> None:
-        """Fire each mid-run fault once `at` of the tasks are submitted (in the background)."""
+    def on_submitted(self, submitted: int, key: str) -> None:
+        """Fire each event fault once `at` of the chaos tasks are submitted (in the background);
+        `key` is the task that was just submitted."""
         for i in list(self._pending):
             if submitted >= self.faults[i].params["at"] * self.n_tasks:
                 self._pending.remove(i)
+                self.records[i]["at_task"] = key
                 task = asyncio.create_task(self._fire(i))
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
@@ -211,8 +236,9 @@ class FaultPlan:
         t = time.monotonic()
         try:
             if f.kind == "kill-sandbox":
-                rec["detail"]["killed"] = await self.target.kill_sandboxes(f.params["count"])
-                self._mark(rec)
+                rec["detail"].update(await self.target.kill_sandboxes(f.params["count"]))
+                if rec["detail"]["killed"]:
+                    self._mark(rec)
                 return
             before = await self._server_count()
             # stays "not observable" where the lever fails (E2B has neither lever nor counter)
@@ -221,7 +247,7 @@ class FaultPlan:
                 await self.target.fail_next_creates(f.params["count"])
             else:
                 await self.target.rate_limit(f.params["seconds"])
-            # a create to hit mid-run: the fault is recovered when this agent comes up
+            # a create to hit mid-run: does an agent still come up through the fault?
             rec["detail"]["scale_up"] = await self.target.add_agent()
             rec["detail"]["scale_up_s"] = round(time.monotonic() - t, 3)
             counter = server_counter(before, await self._server_count())
@@ -250,14 +276,15 @@ class FaultPlan:
             task.cancel()
 
     async def finish(self, recovery_timeout_s: float = 15.0) -> None:
-        """Wait for faults still firing, lift the run-long ones, and (after kills) wait for
-        the swarm to be back at strength: that is what `recovered` means for a kill."""
+        """Wait for faults still firing and (after kills) for the swarm to be back at strength:
+        the fault has ended when this returns, and the recovery phase may start."""
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         kills = [r for r in self.records if r["kind"] == "kill-sandbox" and r["injected"]]
         if kills:
-            recovery = await self.target.wait_recovered(recovery_timeout_s)
+            try:
+                recovery = await self.target.wait_recovered(recovery_timeout_s)
+            except Exception as e:  # the provider itself is gone: not recovered, and why
+                recovery = {"ok": False, "error": f"{type(e).__name__}: {e}"}
             for rec in kills:
                 rec["detail"]["recovery"] = recovery
-        if any(f.kind == "answer-fail" for f in self.faults):
-            await self.target.set_answer_fail(0.0)

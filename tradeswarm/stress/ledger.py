@@ -33,6 +33,7 @@ FINAL_STATES = ("completed", "failed", "timed_out")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS planned (task_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS phases (task_id TEXT PRIMARY KEY, phase TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS submissions (
     task_id TEXT NOT NULL, kind TEXT NOT NULL, intended_s REAL, submitted_s REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS outcomes (
@@ -66,6 +67,12 @@ SELECT
      WHERE task_id NOT IN (SELECT task_id FROM submissions)),
   (SELECT COUNT(*) FROM submissions) - (SELECT COUNT(DISTINCT task_id) FROM submissions)
 """
+# The same counts restricted to one phase's tasks: the CTEs shadow the tables of that name.
+_IN_PHASE = "task_id IN (SELECT task_id FROM main.phases WHERE phase = :phase)"
+_PHASE_COUNTS = (f"WITH submissions AS (SELECT * FROM main.submissions WHERE {_IN_PHASE}), "
+                 f"outcomes AS (SELECT * FROM main.outcomes WHERE {_IN_PHASE}), "
+                 f"planned AS (SELECT * FROM main.planned WHERE {_IN_PHASE}), "
+                 + _COUNTS.strip().removeprefix("WITH "))
 _COUNT_KEYS = ("submitted", "completed", "failed", "timed_out", "lost", "duplicated",
                "not_submitted", "planned", "orphaned", "resubmitted")
 
@@ -81,6 +88,22 @@ def finished_tasks(path: str | Path) -> int:
         return int(db.execute("SELECT COUNT(DISTINCT task_id) FROM outcomes").fetchone()[0])
     except sqlite3.Error:  # not yet written, or its schema not yet there
         return 0
+    finally:
+        db.close()
+
+
+def current_phase(path: str | Path) -> str | None:
+    """The phase a run another process (or thread) is writing is in, read-only; None before
+    it starts (what an outside fault waits on to strike in the chaos phase)."""
+    try:
+        db = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, timeout=1.0)
+    except sqlite3.Error:
+        return None
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'phase'").fetchone()
+        return json.loads(row[0]) if row else None
+    except sqlite3.Error:  # not yet written, or its schema not yet there
+        return None
     finally:
         db.close()
 
@@ -123,12 +146,16 @@ class Ledger:
     def meta(self) -> dict[str, Any]:
         return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM meta")}
 
-    def plan(self, task_ids: Iterable[str]) -> None:
-        """Record every task id the run means to submit, in one transaction."""
+    def plan(self, task_ids: Iterable[str], phase: str | None = None) -> None:
+        """Record every task id the run means to submit (and its phase), in one transaction."""
+        task_ids = list(task_ids)
         with self._db:
             self._db.execute("BEGIN")
             self._db.executemany("INSERT OR IGNORE INTO planned(task_id) VALUES (?)",
                                  [(t,) for t in task_ids])
+            if phase is not None:
+                self._db.executemany("INSERT OR IGNORE INTO phases(task_id, phase) VALUES (?, ?)",
+                                     [(t, phase) for t in task_ids])
 
     def submitted(self, task_id: str, kind: str, intended_s: float | None = None) -> None:
         self._db.execute("INSERT INTO submissions(task_id, kind, intended_s, submitted_s) "
@@ -144,9 +171,11 @@ class Ledger:
             "service_ms, error_class) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (task_id, state, time.time(), agent_id, attempts, latency_ms, service_ms, error_class))
 
-    def counts(self) -> dict[str, int]:
-        """Accounting by SQL: submitted, completed, failed, timed_out, lost, duplicated, ..."""
-        row = self._db.execute(_COUNTS).fetchone()
+    def counts(self, phase: str | None = None) -> dict[str, int]:
+        """Accounting by SQL: submitted, completed, failed, timed_out, lost, duplicated, ...
+        (of one phase's tasks when `phase` is given)."""
+        row = (self._db.execute(_COUNTS) if phase is None
+               else self._db.execute(_PHASE_COUNTS, {"phase": phase})).fetchone()
         return dict(zip(_COUNT_KEYS, (int(v) for v in row)))
 
     def lost_ids(self, limit: int = 20) -> list[str]:
@@ -179,6 +208,7 @@ class Ledger:
                 with self._db:
                     self._db.execute("BEGIN")
                     self._db.execute(f"INSERT OR IGNORE INTO planned SELECT * FROM {alias}.planned")
+                    self._db.execute(f"INSERT OR IGNORE INTO phases SELECT * FROM {alias}.phases")
                     self._db.execute(f"INSERT INTO submissions SELECT * FROM {alias}.submissions")
                     self._db.execute(
                         "INSERT INTO outcomes(task_id, state, finished_s, agent_id, attempts, "

@@ -10,7 +10,14 @@ Faults are shared out so the run injects what the spec says, not that times the 
 `kill-sandbox=K` is split like the tasks (each shard kills its share of its own sub-swarm's
 sandboxes); the sandbox-server faults go to shard 0 alone, since every shard's sub-swarm
 talks to the same server and sandboxd *sets* a fault rather than adding to it; fractions
-(`answer-fail`, `latency`) hold in every shard as they are.
+(`answer-fail`, `latency`) hold in every shard as they are (each shard's task keys carry its
+prefix, so the shards' dice pick different tasks).
+
+Phases merge by SQL too (the ledger records each task's phase). A merged phase's `outcomes`
+is each shard's, `|`-separated (each shard's engine applied the abort rule to its own), and
+its `p95_all_ms` the worst shard's: percentiles do not add up, and the recovery bound must
+hold in every shard (a merged phase has no `latency` of its own; the top-level one is the
+steady state's, from the merged samples).
 
 >>> split_tasks(1000, 3)
 [334, 333, 333]
@@ -54,10 +61,13 @@ def shard_faults(faults: list[Fault], index: int, shards: int) -> list[Fault]:
 
 
 def shard_config(spec: Any, index: int, shards: int) -> StressConfig:
-    """The shard's share of the run: its task count and faults; rate split evenly in open mode."""
+    """The shard's share of the run: its task counts (each phase's) and faults; rate split
+    evenly in open mode."""
     cfg = StressConfig.of(spec)
     share = split_tasks(cfg.tasks, shards)[index]
-    over: dict[str, Any] = {"tasks": max(share, 1), "faults": shard_faults(cfg.faults, index, shards)}
+    chaos = {k: max(split_tasks(getattr(cfg.chaos, k), shards)[index], 1) for k in ("tasks", "recovery_tasks")}
+    over: dict[str, Any] = {"tasks": max(share, 1), "faults": shard_faults(cfg.faults, index, shards),
+                            "chaos": {**cfg.chaos.model_dump(), **chaos}}
     if cfg.mode == "open":
         over["rate"] = cfg.rate / shards
     else:
@@ -85,6 +95,15 @@ async def run_shard(index: int, shards: int, spec: Any, swarm: dict, run_dir: st
             "samples": {op: rec.samples(op) for op in rec.operations()}, "sandboxes": target.sandboxes}
 
 
+def _merged_phase(name: str, counts: dict, evs: list[dict], seed: int) -> dict:
+    """One phase of the merged run: SQL counts, each shard's outcomes, the worst shard's P95."""
+    shards = [e["phases"][name] for e in evs]
+    p95s = [p.get("p95_all_ms") for p in shards]
+    return {**accounting(counts, max(p["duration_s"] for p in shards)),
+            "outcomes": "|".join(p["outcomes"] for p in shards),
+            "p95_all_ms": None if any(v is None for v in p95s) else max(p95s)}
+
+
 def merge_shards(results: list[dict], run_dir: str | Path, seed: int = 0) -> dict:
     """One `stress` evidence for the whole run, counted by SQL from the merged ledgers."""
     results = sorted(results, key=lambda r: r["index"])
@@ -94,11 +113,14 @@ def merge_shards(results: list[dict], run_dir: str | Path, seed: int = 0) -> dic
     with Ledger(path) as merged:
         merged.merge_from([r["ledger"] for r in results])
         counts = merged.counts()
+        names = list(results[0]["evidence"].get("phases") or {})
+        by_phase = {name: merged.counts(name) for name in names}
         errors_by_class = merged.errors_by_class()
         by_kind = merged.by_kind()
         merged.set_meta(status="merged", shards=len(results), merged_at=time.time())
     evs = [r["evidence"] for r in results]
     duration = max(e["duration_s"] for e in evs)
+    phases = {name: _merged_phase(name, by_phase[name], evs, seed) for name in names}
     series: dict[int, int] = {}
     for e in evs:
         for t, n in e["throughput_series"]:
@@ -121,6 +143,9 @@ def merge_shards(results: list[dict], run_dir: str | Path, seed: int = 0) -> dic
         "by_kind": by_kind,
         "retries": sum(e["retries"] for e in evs),
         "faults": [{**f, "shard": r["index"]} for r in results for f in r["evidence"]["faults"]],
+        "phases": phases,
+        "chaos": first.get("chaos"),
+        "abort_rule": first.get("abort_rule"),
         "throughput_series": [[t, series[t]] for t in sorted(series)],
         "per_agent": {f"s{r['index']}/{a}": n for r in results
                       for a, n in r["evidence"]["per_agent"].items()},
@@ -130,6 +155,7 @@ def merge_shards(results: list[dict], run_dir: str | Path, seed: int = 0) -> dic
         "shards": len(results),
         "shard_pids": [r["pid"] for r in results],
         # each shard's own sub-swarm sandboxes, counted by its manager after its teardown
-        "shard_sandboxes": {k: sum(r["sandboxes"][k] for r in results) for k in ("created", "killed", "leaked")},
+        "shard_sandboxes": {k: None if any(r["sandboxes"][k] is None for r in results)
+                            else sum(r["sandboxes"][k] for r in results) for k in ("created", "killed", "leaked")},
         "seed": seed,
     }
