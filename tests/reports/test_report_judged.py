@@ -26,7 +26,9 @@ EVIDENCE_KEYS = ("latency", "sandboxes", "agents", "consensus", "portfolio", "pa
 @pytest.fixture
 def spec():
     # documentation is judged on files (validation's own tests); here only measurements vary
-    return load_spec("standard", overrides={"documentation": {"required": []}})
+    # the crafted golden run's chaos and recovery phases are the defaults' sizes
+    return load_spec("standard", overrides={"documentation": {"required": []},
+                                            "stress": {"faults": {"tasks": 100, "recovery_tasks": 50}}})
 
 
 @pytest.fixture

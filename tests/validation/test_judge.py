@@ -374,9 +374,10 @@ def test_a_latency_sla_is_judged_by_its_confidence_interval(smoke, repo, p95, ci
 ])
 def test_a_rate_sla_is_judged_by_its_binomial_interval(smoke, repo, failed, status, verdict):
     ev = good_evidence(smoke)
-    n = ev["stress"]["submitted"]
-    ev["stress"].update(completed=n - failed, failed=failed, timed_out=0,
-                        error_rate=failed / n, success_rate=(n - failed) / n)
+    steady = ev["stress"]["phases"]["steady"]  # rate SLAs judge the steady state
+    n = steady["submitted"]
+    steady.update(completed=n - failed, failed=failed, timed_out=0,
+                  error_rate=failed / n, success_rate=(n - failed) / n)
     j = _judge(smoke, ev, repo)
     c = j.check("rel.error_rate")
     assert c.status == status and c.details["ci"][0] <= failed / n <= c.details["ci"][1]
