@@ -28,7 +28,7 @@ PREFECT = [sys.executable, "-m", "prefect"]
 
 # nightly's shape (agents, faults, history) on a smaller load, data window and backtest set
 SHRINK = {"stress": {"tasks": 200, "rate": 200, "abort": {"warmup_tasks": 50}},
-          "data": {"start": "2016-01-04", "end": "2018-12-31", "datasets": ["SPX", "NDX", "GOOG"]},
+          "data": {"start": "2010-01-04", "end": "2012-12-31", "datasets": ["SPX", "NDX", "GOOG"]},
           "sandboxes": {"lifecycle_cycles": 20},
           "backtest": {"strategies": [{"name": "momentum", "params": {}}], "walk_forward_folds": 2,
                        "gates": {"min_trades": 10}}}

@@ -122,7 +122,8 @@ def test_a_latency_within_noise_of_its_bound_is_marginal_on_the_page_and_in_juni
     from reports import junit_xml
 
     # the golden evidence scores below 90 for reasons of its own: a pass line under its score
-    spec = load_spec("standard", overrides={"documentation": {"required": []}, "scoring": {"pass": 80, "marginal": 75}})
+    spec = load_spec("standard", overrides={"documentation": {"required": []}, "scoring": {"pass": 80, "marginal": 75},
+                                            "stress": {"faults": {"tasks": 100, "recovery_tasks": 50}}})
     bound = next(r.threshold.value for r in spec.sla["stress_task"] if r.threshold.aggregate == "p95")
     healthy_evidence["latency"]["stress_task"].update(p95=0.98 * bound, p95_ci=[0.97 * bound, 0.99 * bound])
     clean, md_clean = _report(spec, healthy_evidence)
