@@ -93,14 +93,15 @@ def forecast_daily_usd(observed_total: float, elapsed_s: float, hours_per_day: f
     return observed_total / elapsed_s * hours_per_day * 3600.0
 
 
-def capacity(stress: dict) -> dict | None:
-    """Tasks/s one agent sustains, from the stress test's mean service time; None when the stress
-    stage did not run or completed nothing.
+def capacity(stress: dict, latency: dict | None = None) -> dict | None:
+    """Tasks/s one agent sustains, from the stress test's mean service time (in its section, or
+    the run's `latency`); None when the stress stage did not run or completed nothing.
 
     >>> capacity({"completed": 90, "latency": {"stress_service": {"mean": 20.0}}})["per_agent_tps"]
     50.0
     """
-    mean_ms = _num(_d(_d(stress.get("latency")).get("stress_service")).get("mean"))
+    service = _d(stress.get("latency")).get("stress_service") or _d(latency).get("stress_service")
+    mean_ms = _num(_d(service).get("mean"))
     if not _num(stress.get("completed")) or not mean_ms or mean_ms <= 0:
         return None
     out = {"per_agent_tps": 1000.0 / mean_ms, "service_ms_mean": mean_ms,
@@ -113,11 +114,11 @@ def capacity(stress: dict) -> dict | None:
     return out
 
 
-def projection(spec: Spec, prices: dict, stress: dict) -> dict:
+def projection(spec: Spec, prices: dict, stress: dict, latency: dict | None = None) -> dict:
     """The projected production day (`usd` None with a `reason` when it cannot be computed)."""
     load = spec.cost.production
     out: dict[str, Any] = {"usd": None, "load": load.model_dump(), "assumptions": list(ASSUMPTIONS)}
-    cap = capacity(stress)
+    cap = capacity(stress, latency)
     billed = _usage(stress.get("billed"))
     tasks = _num(stress.get("submitted"))
     rates = per_sandbox_rates(billed) if billed else None
@@ -238,7 +239,7 @@ def cost_section(spec: Spec, evidence: dict) -> dict:
         section["breakdown"]["meter_error"] = f"meter fields not numbers: {', '.join(bad)}"
         meter = None
     if meter is not None:  # no figure from a meter that did not run: the stress window is its too
-        section["projection"] = projection(spec, prices, stress)
+        section["projection"] = projection(spec, prices, stress, _d(evidence.get("latency")))
         section["projected_daily_usd"] = section["projection"]["usd"]
         billed, tasks = _usage(stress.get("billed")), _num(stress.get("submitted"))
         if billed is not None and tasks:

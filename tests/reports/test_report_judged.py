@@ -17,6 +17,7 @@ from reports import markdown_report
 from tradeswarm.stress.stats import summarize
 from validation import judge
 from validation import load_spec
+from tests.validation._judge_fixtures import optimizations, usage
 
 NOW = datetime(2026, 11, 27, 22, 5, 54, tzinfo=timezone.utc)
 EVIDENCE_KEYS = ("latency", "sandboxes", "agents", "consensus", "portfolio", "parity", "stress", "backtests", "data_validation")
@@ -37,9 +38,9 @@ def healthy_evidence(results, samples):
     ev["data_validation"][2].update(failed=0, failures=[])
     ev["samples"] = samples
     ev["duration_s"] = results["duration_s"]
-    ev["cost"] = {"meter": results["cost"]["breakdown"]["usage"], "tasks": 1000, "elapsed_s": 41.3,
-                  "savings_measurements": {s["name"]: {"with": s["with"], "without": s["without"], "unit": s["unit"]}
-                                           for s in results["cost"]["savings"]}}
+    ev["cost"] = {"meter": results["cost"]["breakdown"]["usage"], "elapsed_s": 41.3}
+    ev["optimizations"] = optimizations()
+    ev["stress"]["billed"] = {**usage(200.0), "api_calls": {"stdin": 400}, "api_calls_total": 400}
     return ev
 
 
