@@ -597,7 +597,9 @@ def _cost(results: dict) -> str:
     def judged(s: dict) -> str:
         if s.get("target"):
             return esc(s["target"])
-        return "fails if negative" if s.get("in_use") else "reported only (not in use)"
+        if s.get("in_use") is None:
+            return DASH
+        return "fails if negative" if s["in_use"] else "reported only (not in use)"
 
     sv = (
         table(
