@@ -25,7 +25,7 @@ class _Sandbox:
 class CostMeter:
     """Accumulates sandbox-seconds (with resources), API calls and stored bytes.
 
-    >>> clock = iter([0.0, 10.0]).__next__
+    >>> clock = iter([0.0, 10.0, 10.0]).__next__
     >>> m = CostMeter(clock=clock)
     >>> m.sandbox_started("sb1", vcpu=2, memory_mb=512)
     >>> m.sandbox_stopped("sb1")
@@ -40,6 +40,7 @@ class CostMeter:
     parent: "CostMeter | None" = None
     _sandboxes: dict[str, _Sandbox] = field(default_factory=dict)
     _calls: dict[str, int] = field(default_factory=dict)
+    _items: dict[str, int] = field(default_factory=dict)
     _stored_bytes: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -67,6 +68,13 @@ class CostMeter:
         if self.parent is not None:
             self.parent.api_call(kind, n)
 
+    def batched(self, kind: str, items: int) -> None:
+        """`items` (e.g. task lines) went out in one API call of `kind`: unbatched, `items` calls."""
+        with self._lock:
+            self._items[kind] = self._items.get(kind, 0) + int(items)
+        if self.parent is not None:
+            self.parent.batched(kind, items)
+
     def stored(self, nbytes: int) -> None:
         with self._lock:
             self._stored_bytes += int(nbytes)
@@ -90,6 +98,7 @@ class CostMeter:
                 "gib_seconds": gib_s,
                 "api_calls": dict(self._calls),
                 "api_calls_total": sum(self._calls.values()),
+                "api_items": dict(self._items),
                 "stored_bytes": self._stored_bytes,
             }
 
@@ -106,8 +115,12 @@ class CostMeter:
         (6.0, {'stdin': 3})
         """
         now = self.snapshot()
-        calls = {k: n - before.get("api_calls", {}).get(k, 0) for k, n in now["api_calls"].items()}
-        calls = {k: n for k, n in calls.items() if n}
+
+        def diff(key: str) -> dict[str, int]:
+            d = {k: n - before.get(key, {}).get(k, 0) for k, n in now[key].items()}
+            return {k: n for k, n in d.items() if n}
+
         out = {k: now[k] - before.get(k, 0) for k in ("sandbox_seconds", "vcpu_seconds", "gib_seconds",
                                                       "stored_bytes")}
-        return {**out, "api_calls": calls, "api_calls_total": sum(calls.values())}
+        calls = diff("api_calls")
+        return {**out, "api_calls": calls, "api_calls_total": sum(calls.values()), "api_items": diff("api_items")}

@@ -171,14 +171,13 @@ def _measured(spec: Spec, prices: dict, name: str, opt: dict, stress: dict) -> d
                 "basis": f"killed {spec.cost.idle_threshold_s:g} s after going idle (cost.idle_threshold_s) vs left to its "
                          f"{spec.sandboxes.timeout_s} s lifetime (sandboxes.timeout_s), each plus the lateness measured"}
     if name == "batching":
-        calls, lines = _d(_d(stress.get("billed")).get("api_calls")), list(_d(stress.get("per_agent")).values())
-        w = _num(calls.get("stdin", 0))
-        if w is None or not lines or any(_num(n) is None for n in lines):
+        billed = _d(stress.get("billed"))
+        w, wo = _num(_d(billed.get("api_calls")).get("stdin")), _num(_d(billed.get("api_items")).get("stdin"))
+        if w is None or wo is None:
             return None
-        wo = sum(lines)
-        return {"with": float(w), "without": float(wo), "unit": "stdin API calls in the stress test",
+        return {"with": w, "without": wo, "unit": "stdin API calls in the stress test",
                 "with_usd": w * prices["api_call_usd"], "without_usd": wo * prices["api_call_usd"], "in_use": True,
-                "basis": "task lines coalesced per call vs one call per task line answered"}
+                "basis": "the stress test's task lines coalesced per call vs one call per line"}
     return None
 
 

@@ -69,9 +69,10 @@ def good_evidence(spec: Spec, *, seed: int = 1) -> dict:
                    "success_rate": (tasks - failed) / tasks, "error_rate": failed / tasks, "errors_by_class": {},
                    "aborted": False, "abort_reason": None, "mode": "open", "faults": faults,
                    # 10 ms per task: 100 tasks/s per agent; 1 vCPU + 2 GiB sandboxes; 1 stdin call per 2 lines
-                   "latency": {"stress_service": latency([10.0] * 20)}, "per_agent": {"a1": tasks // 2, "a2": tasks // 2},
+                   "latency": {"stress_service": latency([10.0] * 20)},
                    "billed": {"sandbox_seconds": 15.0, "vcpu_seconds": 15.0, "gib_seconds": 30.0, "stored_bytes": 0,
-                              "api_calls": {"stdin": tasks // 2}, "api_calls_total": tasks // 2}},
+                              "api_calls": {"stdin": tasks // 2}, "api_calls_total": tasks // 2,
+                              "api_items": {"stdin": tasks}}},
         "optimizations": optimizations(),
         "cost": {"meter": {"sandboxes": spec.sandboxes.count, "sandbox_seconds": 40.0, "vcpu_seconds": 40.0,
                            "gib_seconds": 20.0, "api_calls": {}, "api_calls_total": 0, "stored_bytes": 0},

@@ -15,12 +15,12 @@ METER = {"sandboxes": 2, "sandbox_seconds": 100.0, "vcpu_seconds": 200.0, "gib_s
          "api_calls": {"create": 10}, "api_calls_total": 10, "stored_bytes": 0}
 # the stress test's own bill: 2 vCPU and 0.5 GiB per sandbox, 3 API calls per task
 BILLED = {"sandbox_seconds": 100.0, "vcpu_seconds": 200.0, "gib_seconds": 50.0, "stored_bytes": 2 * 1024 ** 3,
-          "api_calls": {"stdin": 300}, "api_calls_total": 300}
+          "api_calls": {"stdin": 300}, "api_calls_total": 300, "api_items": {"stdin": 500}}
 
 
 def stress(service_ms: float = 20.0, **extra) -> dict:
     return {"submitted": 100, "completed": 100, "throughput_per_s": 50.0, "billed": copy.deepcopy(BILLED),
-            "latency": {"stress_service": {"mean": service_ms}}, "per_agent": {"a": 250, "b": 250}, **extra}
+            "latency": {"stress_service": {"mean": service_ms}}, **extra}
 
 
 def evidence(service_ms: float = 20.0, **extra) -> dict:
@@ -141,6 +141,8 @@ def test_a_saving_without_a_target_is_reported_not_scored_and_a_negative_one_fai
     ev = evidence()
     ev["optimizations"]["template_caching"]["with"] = usage(5.0)  # the template slower to ready than an upload
     assert _statuses(smoke(), ev)["cost.savings.template_caching"] == "fail"
+    ev["stress"]["billed"]["api_items"]["stdin"] = 299  # more calls than lines sent: batching made it worse
+    assert _statuses(smoke(), ev)["cost.savings.batching"] == "fail"
 
 
 def test_a_saving_target_is_judged_both_ways_and_unmeasured_is_nodata():
