@@ -117,7 +117,7 @@ def capacity(stress: dict, latency: dict | None = None) -> dict | None:
 def projection(spec: Spec, prices: dict, stress: dict, latency: dict | None = None) -> dict:
     """The projected production day (`usd` None with a `reason` when it cannot be computed)."""
     load = spec.cost.production
-    out: dict[str, Any] = {"usd": None, "load": load.model_dump(), "assumptions": list(ASSUMPTIONS)}
+    out: dict[str, Any] = {"usd": None, "reason": None, "load": load.model_dump(), "assumptions": list(ASSUMPTIONS)}
     cap = capacity(stress, latency)
     billed = _usage(stress.get("billed"))
     tasks = _num(stress.get("submitted"))
