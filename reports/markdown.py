@@ -594,6 +594,8 @@ def _cost(results: dict) -> str:
     def measured(s: dict, key: str) -> str:
         return fmt_value(s.get(key), s.get("unit")) if s.get(key) is not None else NOT_MEASURED
 
+    basis = [f"- {esc(s.get('name'))}: {esc(s['basis'])}" for s in savings if s.get("basis")]
+
     def judged(s: dict) -> str:
         if s.get("target"):
             return esc(s["target"])
@@ -608,6 +610,7 @@ def _cost(results: dict) -> str:
               fmt_usd(s.get("saved_usd")), judged(s)] for s in savings),
             "lrrrrl",
         )
+        + ("\n\n" + "\n".join(basis) if basis else "")
         + "\n\nEach optimization measured with and without it in this run, in billed units; saved $ prices them "
         "with the price table (an assumption). A saving is scored only against a target the spec sets "
         "(`cost.savings_targets`); without one, an optimization in use that costs more than it saves fails."
@@ -633,6 +636,8 @@ def _projection(p: Any, prices: Any) -> str | None:
          f"{fmt_generic(load.get('peak_tasks_per_s'))} tasks/s, {fmt_generic(load.get('hours_per_day'))} h/day"),
         ("capacity per agent (measured)", f"{_num1(cap.get('per_agent_tps'))} tasks/s (mean service "
          f"{fmt_ms(cap.get('service_ms_mean'))})"),
+        ("used per sandbox (measured; billed by size, not use)", _generic_dict(cap.get("used_per_sandbox"))
+         if isinstance(cap.get("used_per_sandbox"), dict) else DASH),
         ("sandboxes needed", f"{fmt_int(p.get('sandboxes'))} ({fmt_int(p.get('agents_for_peak'))} agents for the peak, "
          "never fewer than the certified swarm)"),
         (f"price of a sandbox-second (price table {code(prices)}: **assumption**; size measured)",

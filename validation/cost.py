@@ -155,10 +155,12 @@ def _measured(spec: Spec, prices: dict, name: str, opt: dict, stress: dict) -> d
     if name in ("pooling", "template_caching") and isinstance(m, dict):
         if _usage(m.get("with")) is None or _usage(m.get("without")) is None:
             return None
-        row = _ab(prices, m["with"], m["without"], f"billed {m.get('unit')}")
+        row = _ab(prices, m["with"], m["without"], "billed sandbox-s")
         if name == "pooling":
-            return {**row, "in_use": spec.sandboxes.pool_size > 0, "basis": f"pool of {m.get('pool_size')} vs none"}
-        return {**row, "in_use": spec.sandboxes.template != "base", "basis": "prepared template vs base + upload"}
+            return {**row, "in_use": spec.sandboxes.pool_size > 0,
+                    "basis": f"{m.get('unit')}: from a pool of {m.get('pool_size')} (its waiting billed) vs created on demand"}
+        return {**row, "in_use": spec.sandboxes.template != "base",
+                "basis": f"{m.get('unit')}: the prepared template vs base + upload"}
     if name == "idle_cleanup" and isinstance(m, dict):
         late, rates = _d(m.get("late_s")), per_sandbox_rates(_usage(m.get("usage")) or {})
         if _num(late.get("with")) is None or _num(late.get("without")) is None or rates is None:
@@ -166,7 +168,7 @@ def _measured(spec: Spec, prices: dict, name: str, opt: dict, stress: dict) -> d
         per_s = usd_per_sandbox_second(prices, rates)
         w = spec.cost.idle_threshold_s + late["with"]
         wo = spec.sandboxes.timeout_s + late["without"]
-        return {"with": w, "without": wo, "unit": "billed sandbox-seconds per idle sandbox", "with_usd": w * per_s,
+        return {"with": w, "without": wo, "unit": "billed sandbox-s per idle sandbox", "with_usd": w * per_s,
                 "without_usd": wo * per_s, "in_use": True,
                 "basis": f"killed {spec.cost.idle_threshold_s:g} s after going idle (cost.idle_threshold_s) vs left to its "
                          f"{spec.sandboxes.timeout_s} s lifetime (sandboxes.timeout_s), each plus the lateness measured"}
@@ -175,7 +177,7 @@ def _measured(spec: Spec, prices: dict, name: str, opt: dict, stress: dict) -> d
         w, wo = _num(_d(billed.get("api_calls")).get("stdin")), _num(_d(billed.get("api_items")).get("stdin"))
         if w is None or wo is None:
             return None
-        return {"with": w, "without": wo, "unit": "stdin API calls in the stress test",
+        return {"with": w, "without": wo, "unit": "stdin API calls",
                 "with_usd": w * prices["api_call_usd"], "without_usd": wo * prices["api_call_usd"], "in_use": True,
                 "basis": "the stress test's task lines coalesced per call vs one call per line"}
     return None
@@ -230,7 +232,7 @@ def cost_section(spec: Spec, evidence: dict) -> dict:
         "alert_fraction": c.alert_fraction,
         "per_1000_tasks_usd": None,
         "projection": {"usd": None, "reason": "the run's cost meter recorded nothing"},
-        "breakdown": {"prices": {k: prices[k] for k in _PRICE_KEYS}, "production": c.production.model_dump()},
+        "breakdown": {"prices": {k: prices[k] for k in _PRICE_KEYS}},
         "savings": savings(spec, prices, evidence),
     }
     bad = [k for k in _METER_KEYS if meter is not None and _num(meter.get(k)) is None]
