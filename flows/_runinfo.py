@@ -15,6 +15,7 @@ from pathlib import Path
 import tradeswarm
 
 REPO = Path(__file__).resolve().parent.parent
+RUNS_ROOT = REPO / "reports" / "runs"
 PACKAGES = ("prefect", "e2b", "alpaca-py", "pandas", "numpy", "vectorbt", "vectorbt-rust",
             "great-expectations", "hdrhistogram", "tradeswarm")
 

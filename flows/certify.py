@@ -41,13 +41,13 @@ from flows import _runinfo
 from tasks import agents as agent_tasks
 from tasks import research, sandboxes
 from tasks.judging import judge
-from tasks.publish import publish, write_results, write_run
+from tasks.publish import export_metrics, publish, write_results, write_run
 from tradeswarm import progress
 from tradeswarm.costmeter import CostMeter
 from tradeswarm.metrics import LatencyRecorder
 
 STAGES = ("provision", "deploy+research", "parity", "stress", "trade", "judge", "report")
-RUNS_ROOT = _runinfo.REPO / "reports" / "runs"
+RUNS_ROOT = _runinfo.RUNS_ROOT
 
 
 @dataclass
@@ -208,6 +208,9 @@ async def _certify(run: Run, settings) -> None:
                 ev["sandboxes"] = probe
                 # before the agents take their share of the provider's concurrency cap
                 ev["optimizations"] = await _optimizations(run, settings)
+                from tasks import mcp as mcp_tasks  # the MCP layer as an assistant uses it: the mcp_call samples
+
+                ev["mcp"] = await mcp_tasks.probe(settings, run.recorder)
                 return f"{probe['probes_ok']}/{probe['probes']} lifecycles ok"
 
             await run.stage("provision", provision)
@@ -303,10 +306,12 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
     from tradeswarm.settings import Settings
     from tradeswarm.stress import summarize
     from validation import load_spec
+    from validation.preflight import preflight
 
     spec = load_spec(spec_path or profile, overrides=overrides)
     env = Settings()  # read once: the provider follows it, and the run uses it
     spec = spec.model_copy(update={"provider": _runinfo.resolve_provider(spec, provider, env)})
+    preflight(spec, provider=spec.provider)  # a deployment's run refuses a bad spec before any work, like the CLI
     settings = _settings(spec.provider, env)
     started = datetime.now(timezone.utc)
     rid = _runinfo.run_id(started, spec.name)
@@ -363,6 +368,7 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
     # results.json was written while the report stage ran: rewritten (atomically) with its time
     results["stages"] = run.stages
     await asyncio.to_thread(write_results, results, str(run_dir))
+    await asyncio.to_thread(export_metrics, results, str(run_dir))
     return results
 
 

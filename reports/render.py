@@ -41,8 +41,10 @@ def _read_json(path: Path) -> object:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise RunDirError(f"{path} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise RunDirError(f"cannot read {path}: {type(e).__name__}") from None
+    except UnicodeDecodeError:
+        raise RunDirError(f"{path} is not UTF-8 text") from None
+    except OSError as e:
+        raise RunDirError(f"cannot read {path}: {e.strerror or e}") from None
 
 
 def load_run(run_dir: Path) -> tuple[dict, dict | None]:
@@ -58,11 +60,36 @@ def load_run(run_dir: Path) -> tuple[dict, dict | None]:
         raise RunDirError(f"{rf} is not a JSON object")
     if results.get("schema") != SCHEMA:
         raise RunDirError(f"{rf} has schema {results.get('schema')!r}, expected {SCHEMA!r}")
+    problem = _verdict_fields_problem(results)
+    if problem:  # a verdict is never rendered from a results.json that does not hold one
+        raise RunDirError(f"{rf}: {problem}")
     sf = run_dir / "samples.json"
     samples = _read_json(sf) if sf.is_file() else None
     if samples is not None and not isinstance(samples, dict):
         raise RunDirError(f"{sf} is not a JSON object")
     return results, samples
+
+
+_VERDICTS = ("CERTIFIED", "CONDITIONAL", "NOT_CERTIFIED")
+_JSON_KIND = {str: "a string", int: "a number", float: "a number", bool: "a boolean", dict: "an object", list: "a list"}
+
+
+def _verdict_fields_problem(results: dict) -> str | None:
+    """The first field the verdict is built from that is missing or of the wrong shape, if any."""
+    if results.get("verdict") not in _VERDICTS:
+        return f"verdict {results.get('verdict')!r} is not one of {', '.join(_VERDICTS)}"
+    score = results.get("readiness_score")
+    if not isinstance(score, (int, float)) or isinstance(score, bool):
+        return f"readiness_score {score!r} is not a number"
+    checks = results.get("checks")
+    if not isinstance(checks, list):
+        return f"checks is {_JSON_KIND.get(type(checks), 'missing')}, expected a list of checks"
+    for i, c in enumerate(checks):
+        if not (isinstance(c, dict) and isinstance(c.get("id"), str) and isinstance(c.get("status"), str)):
+            return f"checks[{i}] is not a check (an object with a string id and status)"
+    if not isinstance(results.get("categories"), list):
+        return "categories is missing or not a list"
+    return None
 
 
 def render(results: dict, run_dir: Path, *, samples: dict | None = None) -> list[Path]:

@@ -32,6 +32,14 @@ def write_results(results: dict, run_dir: str) -> Path:
     return write_json(run_dir, "results.json", results)
 
 
+def export_metrics(results: dict, run_dir: str) -> Path:
+    """metrics.prom in the run directory, pushed to the Pushgateway when one is configured
+    (`reports.prometheus`); written last, so its stage durations include the report's."""
+    from reports.prometheus import export_run
+
+    return export_run(results, run_dir)
+
+
 @task(name="write-run", cache_policy=NO_CACHE)
 def write_run(results: dict, samples: dict, run_dir: str) -> list[str]:
     """Write results.json and samples.json, render the report, update the runs index."""

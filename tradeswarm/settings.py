@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     alpaca_data_url: str | None = Field(default=None, alias="ALPACA_DATA_URL")
     alpaca_trading_url: str | None = Field(default=None, alias="ALPACA_TRADING_URL")
     state_dir: Path = Field(default=Path(".swarm"), alias="TRADESWARM_STATE_DIR")
+    pushgateway_url: str | None = Field(default=None, alias="TRADESWARM_PUSHGATEWAY_URL")
 
     @field_validator("e2b_api_key", "alpaca_api_key", "alpaca_api_secret", mode="before")
     @classmethod

@@ -165,7 +165,24 @@ def functionality_checks(spec: Spec, ev: dict) -> list[Check]:
     out.append(_parity_check(ev))
     out.extend(_data_checks(spec, ev))
     out.extend(_backtest_correctness(spec, ev))
+    out.extend(_mcp_checks(ev))
     return out
+
+
+def _mcp_checks(ev: dict) -> list[Check]:
+    """The MCP server (tasks/mcp.py): every tool listed, and sandbox lifecycles through a real client."""
+    m = _section(ev, "mcp")
+    missing = m.get("missing_tools")
+    return [
+        threshold_check("func.mcp.tools", "functionality", "The MCP server lists every tool it documents",
+                        "== 0", ev, "mcp.missing_tools", "missing tools", critical=True,
+                        value=len(missing) if isinstance(missing, list) and m.get("tools") else None,
+                        details={"missing": _list(missing)[:20], "errors": _list(m.get("errors"))[:3]}),
+        _flag_check("func.mcp.lifecycle", "functionality",
+                    "Sandbox lifecycles through a real MCP client (create, exec, status, list, terminate) answer right, nothing left alive",
+                    ev, "mcp.lifecycle_ok",
+                    details={k: m.get(k) for k in ("lifecycles", "lifecycles_ok", "leaked", "errors") if k in m}),
+    ]
 
 
 def _parity_check(ev: dict) -> Check:

@@ -42,6 +42,7 @@ LATENCY_OPS = (
     "sandbox_read", "agent_deploy", "task", "consensus",
     # the stress engine's open-loop latencies, timed from each task's intended start
     "stress_task", "stress_service", "stress_signal", "stress_consensus",
+    "mcp_call",  # one tool call through the MCP server (tasks/mcp.py)
 )
 SCALAR_METRICS = {  # name: (category, evidence path, dimension allowed besides a bare number)
     "success_rate": ("reliability", "stress.success_rate", "ratio"),
@@ -81,7 +82,7 @@ class AgentSpec(_Strict):
     type: Literal["sma_crossover", "momentum", "mean_reversion", "breakout", "risk_manager"]
     symbols: list[str] = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
-    count: int = Field(1, ge=1)
+    count: int = Field(1, ge=1, le=200)
 
 
 class ContractSpec(_Strict):
@@ -112,6 +113,9 @@ class DataSpec(_Strict):
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 GRID_PATTERN = rf"^\s*({_NUMBER})\s*:\s*({_NUMBER})\s*:\s*({_NUMBER})\s*$"
 MAX_GRID = 100_000  # values of one swept parameter: a typo like 0:1e9:1 must not exhaust memory
+MAX_TRIALS = 10_000  # combinations of one strategy's sweep: its signal matrix is bars × trials
+MAX_STRESS_TASKS = 1_000_000  # the ledger and the schedule grow with the tasks (~200 B each)
+MAX_SPEC_BYTES = 1 << 20  # a spec is a page of YAML; a huge file is a mistake, refused before parsing
 _GRID_SCHEMA = {"anyOf": [{"type": "array", "items": {"type": "number"}},
                           {"type": "string", "pattern": GRID_PATTERN, "description": "'start:stop:step', inclusive"}]}
 
@@ -215,7 +219,7 @@ def check_load(mode: str, rate: float | None, concurrency: int | None) -> None:
 
 
 class StressSpec(_Strict):
-    tasks: int = Field(1000, ge=1)
+    tasks: int = Field(1000, ge=1, le=MAX_STRESS_TASKS)
     mode: Literal["open", "closed"] = "open"
     rate: float | None = Field(200.0, gt=0, description="tasks per second (open mode)")
     concurrency: int | None = Field(16, ge=1, description="in-flight tasks (closed mode)")
@@ -595,6 +599,9 @@ def _read(source: str | Path | dict) -> tuple[str, dict]:
     elif not path.is_file():
         raise SpecError(f"spec {source}: no such file or profile (profiles: {', '.join(profile_names())})")
     try:
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise SpecError(f"spec {path}: {size:,} bytes, larger than a spec may be ({MAX_SPEC_BYTES:,})")
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)

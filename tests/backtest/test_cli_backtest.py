@@ -53,7 +53,7 @@ def test_failing_data_is_reported_not_backtested(capsys):
     (["--strategy", "sma_crossover", "--symbols", "SPX", "--start", "2005-01-01", "--params", "fast=90,slow=20"], "fast"),
     (["--strategy", "sma_crossover", "--symbols", "SPX", "--start", "2005-01-01", "--sweep", "fast=9:1"], "stop >= start"),
     (["--strategy", "momentum", "--symbols", "SPX", "--start", "2005-01-01", "--params", "bogus"], "key=value"),
-    (["--strategy", "momentum", "--symbols", "SPX", "--start", "2030-01-01"], "no bars"),
+    (["--strategy", "momentum", "--symbols", "SPX", "--start", "2030-01-01"], "data covers"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, needle, capsys, monkeypatch):
     argv = ["backtest", *args, "--json"]

@@ -116,10 +116,12 @@ def test_nightly_deployment_is_scheduled_and_a_triggered_run_writes_the_report(p
 
 def test_serve_runs_the_schedule_locally_without_a_pool(prefect_server, tmp_path):
     """`tradeswarm serve` registers the certification with its cron schedule and executes the
-    runs of it itself (no work pool, no worker); Ctrl-C stops it cleanly."""
+    runs of it itself (no work pool, no worker); Ctrl-C stops it cleanly; with --json its stdout
+    is one JSON document (Prefect's banner goes to stderr)."""
     env = prefect_server
     api = env["PREFECT_API_URL"]
-    serve = subprocess.Popen([sys.executable, "-m", "tradeswarm", "serve", "--profile", "smoke", "--cron", "0 2 * * *"],
+    serve = subprocess.Popen([sys.executable, "-m", "tradeswarm", "serve", "--profile", "smoke", "--cron", "0 2 * * *",
+                              "--metrics-port", "0", "--json"],
                              env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
@@ -150,4 +152,6 @@ def test_serve_runs_the_schedule_locally_without_a_pool(prefect_server, tmp_path
             serve.wait(60)
         except subprocess.TimeoutExpired:
             serve.kill()
-    assert serve.returncode in (0, 130), serve.stderr.read()[-2000:]
+    assert serve.returncode == 0, serve.stderr.read()[-2000:]
+    assert json.loads(serve.stdout.read()) == {"serving": "certification", "cron": "0 2 * * *", "timezone": "UTC",
+                                               "profile": "smoke", "metrics": None}

@@ -133,6 +133,8 @@ def test_baseline_writes_every_output_and_leaves_nothing_behind(baseline, sandbo
     assert _check(baseline, "perf.stress_task.p95")["status"] == "pass"
     assert _check(baseline, "rel.success_rate")["status"] == "pass"
     assert _check(baseline, "func.data.SPX")["status"] == "pass"
+    assert _check(baseline, "func.mcp.lifecycle")["status"] == "pass"  # the MCP layer, through a real client
+    assert baseline["latency"]["mcp_call"]["count"] == baseline["mcp"]["calls"] == 20
     assert 0 < baseline["readiness_score"] <= 100
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from reports import _format as F
 from reports import markdown_report
+from tests.validation._judge_fixtures import mcp_evidence
 from tradeswarm.stress.stats import summarize
 from validation import judge
 from validation import load_spec
@@ -36,6 +37,9 @@ def healthy_evidence(results, samples):
     samples["agent_deploy"] = [1700.0 + 13.0 * i for i in range(25)]
     ev["latency"]["agent_deploy"] = summarize(samples["agent_deploy"], seed=1)
     ev["data_validation"][2].update(failed=0, failures=[])
+    if "mcp" not in results:  # the golden run predates the MCP layer (tasks/mcp.py): a healthy probe's evidence
+        ev["mcp"], samples["mcp_call"] = mcp_evidence(), [120.0 + 9.0 * i for i in range(20)]
+        ev["latency"]["mcp_call"] = summarize(samples["mcp_call"], seed=1)
     ev["samples"] = samples
     ev["duration_s"] = results["duration_s"]
     ev["cost"] = {"meter": results["cost"]["breakdown"]["usage"], "elapsed_s": 41.3}

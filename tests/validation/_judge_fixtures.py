@@ -6,6 +6,7 @@ import copy
 import random
 from pathlib import Path
 
+from tradeswarm.mcpserver import TOOL_NAMES
 from validation.spec import Spec
 
 VERSION = "9.8.7"
@@ -26,7 +27,7 @@ def latency(samples: list[float]) -> dict:
 def samples(seed: int = 1, n: int = 200, scale: float = 1.0) -> dict[str, list[float]]:
     rng = random.Random(seed)
     base = {"sandbox_create": 300, "sandbox_exec": 40, "sandbox_status": 5, "agent_deploy": 900,
-            "consensus": 60, "task": 20, "sandbox_kill": 30, "stress_task": 25}
+            "consensus": 60, "task": 20, "sandbox_kill": 30, "stress_task": 25, "mcp_call": 150}
     return {op: [rng.lognormvariate(0, 0.3) * m * scale for _ in range(n)] for op, m in base.items()}
 
 
@@ -44,6 +45,12 @@ def optimizations(*, pool: tuple = (3.0, 2.0), template: tuple = (1.0, 4.0), lat
                              "probe": {"idle_s": 1.0, "lifetime_s": 3}}}
 
 
+def mcp_evidence() -> dict:
+    """The MCP probe's evidence of a healthy server (tasks/mcp.py)."""
+    return {"tools": sorted(TOOL_NAMES), "missing_tools": [], "lifecycles": 4, "lifecycles_ok": 4,
+            "lifecycle_ok": True, "errors": [], "leaked": 0, "calls": 20}
+
+
 def good_evidence(spec: Spec, *, seed: int = 1) -> dict:
     """Evidence of a run that meets every threshold of `spec`."""
     s = samples(seed)
@@ -59,6 +66,7 @@ def good_evidence(spec: Spec, *, seed: int = 1) -> dict:
         "samples": s,
         "sandboxes": {"created": spec.sandboxes.count, "killed": spec.sandboxes.count, "leaked": 0,
                       "create_failures": 0, "lifecycle_ok": True, "errors": []},
+        "mcp": mcp_evidence(),
         "agents": {"requested": spec.agent_count, "deployed": spec.agent_count, "healthy": spec.agent_count,
                    "replaced": 0, "deploy_failures": 0, "by_type": {}},
         "consensus": {"rounds": 10, "decided": 7, "holds": 3, "no_quorum": 0, "vetoed": 0, "errors": 0},

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.validation._judge_fixtures import documented_repo, good_evidence, latency, optimizations, samples, with_
+from tests.validation._judge_fixtures import (documented_repo, good_evidence, latency, mcp_evidence, optimizations,
+                                              samples, with_)
 from validation import judge, load_spec
 from validation.checks import MISSING, PASSING, lookup
 from validation.spec import DocumentationSpec
@@ -56,6 +57,10 @@ def test_injected_latency_flips_the_sla_check_and_the_verdict(smoke, repo):
 BREAKS = [
     ("sandboxes.lifecycle_ok", False, "func.sandbox_lifecycle", "fail"),
     ("sandboxes.lifecycle_ok", "yes", "func.sandbox_lifecycle", "error"),
+    ("mcp.lifecycle_ok", False, "func.mcp.lifecycle", "fail"),
+    ("mcp.missing_tools", ["terminate_e2b_sandbox"], "func.mcp.tools", "fail"),
+    ("mcp.tools", [], "func.mcp.tools", "nodata"),
+    ("latency.mcp_call.p95", 6000.0, "perf.mcp_call.p95", "fail"),
     ("agents.healthy", 2, "func.agent_deploy", "fail"),
     ("consensus.errors", 1, "func.consensus", "fail"),
     ("consensus.rounds", 0, "func.consensus", "nodata"),
@@ -104,7 +109,7 @@ def test_each_break_in_the_evidence_moves_its_check_and_the_score(smoke, repo, p
 
 
 @pytest.mark.parametrize("section", ["latency", "sandboxes", "agents", "consensus", "portfolio", "parity", "stress",
-                                     "cost", "backtests", "data_validation"])
+                                     "cost", "backtests", "data_validation", "mcp"])
 def test_a_missing_section_is_never_a_pass(smoke, repo, section):
     ev = good_evidence(smoke)
     del ev[section]
@@ -295,6 +300,9 @@ def test_every_evidence_pointer_resolves_in_the_golden_results(tmp_path):
     ev = {k: copy.deepcopy(golden[k]) for k in ("latency", "sandboxes", "agents", "consensus", "portfolio", "parity",
                                                  "stress", "backtests", "data_validation")}
     ev["samples"], ev["duration_s"] = raw, golden["duration_s"]
+    if "mcp" not in golden:  # the golden run predates the MCP layer: a healthy probe's evidence stands in
+        ev["mcp"], raw["mcp_call"] = mcp_evidence(), samples()["mcp_call"]
+        ev["latency"]["mcp_call"] = latency(raw["mcp_call"])
     ev["cost"] = {"meter": golden["cost"]["breakdown"]["usage"], "elapsed_s": golden["duration_s"]}
     ev["optimizations"] = optimizations()
     j = judge(spec, ev, history=[_past(golden, raw)], now=NOW, repo_root=documented_repo(tmp_path, spec))

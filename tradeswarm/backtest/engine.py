@@ -78,7 +78,7 @@ def _reason(error: ValueError) -> str:
     if callable(errors):
         first = errors()[0]
         where = ".".join(str(x) for x in first.get("loc", ()))
-        return f"{where + ': ' if where else ''}{first.get('msg')}"
+        return f"{where + ': ' if where else ''}{first.get('msg', '').removeprefix('Value error, ')}"
     return str(error).splitlines()[0]
 
 

@@ -66,6 +66,55 @@ def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
     return "\n".join([line([c.upper() for c in columns]), *(line(r) for r in cells)])
 
 
+def parse_date(text: str | None, flag: str):
+    """`YYYY-MM-DD` → a `date` (None stays None); anything else is bad input naming `flag`."""
+    from datetime import date
+
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"{flag}: not a date: {text!r} (use YYYY-MM-DD)") from None
+
+
+def check_covered(symbols: list[str], start, end) -> None:
+    """Refuse a date window that reaches past a symbol's data (it would be clipped silently)."""
+    from tradeswarm.marketdata import check_window
+
+    try:
+        check_window(symbols, start, end)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def check_writable(path: str | os.PathLike, flag: str, *, room_mb: int = 0) -> None:
+    """Refuse, before any work, an output path whose directory cannot take a new file (or `room_mb`).
+
+    `path` is a directory for `--out`-style flags and a file for `--chart`-style ones; the check
+    creates nothing: it asks the nearest existing directory above it.
+    """
+    import shutil
+    from pathlib import Path
+
+    target = Path(path).absolute()
+    if target.exists() and not target.is_dir() and flag.endswith("out"):
+        raise UsageError(f"{flag} {path}: exists and is not a directory")
+    probe = target
+    while not probe.is_dir():
+        probe = probe.parent
+    if not os.access(probe, os.W_OK | os.X_OK) or _read_only(probe):
+        raise UsageError(f"{flag} {path}: {probe} is not writable")
+    free_mb = shutil.disk_usage(probe).free / 2**20
+    if free_mb < room_mb:
+        raise UsageError(f"{flag} {path}: {free_mb:.0f} MB free on its filesystem, a run needs {room_mb} MB")
+
+
+def _read_only(directory) -> bool:
+    """root passes `os.access` on a read-only mount (and /proc): ask the filesystem instead."""
+    return bool(os.statvfs(directory).f_flag & os.ST_RDONLY) or str(directory).startswith("/proc")
+
+
 def _fail(message: str, code: int) -> int:
     message = mask_secrets(" ".join(str(message).split()))  # one line, whatever the cause printed
     if _wants_json():
@@ -80,6 +129,9 @@ def run_cli(argv: list[str] | None = None) -> int:
         rv = cli.main(args=argv, prog_name="tradeswarm", standalone_mode=False)
     except click.exceptions.Exit as e:
         return e.exit_code
+    except click.exceptions.NoArgsIsHelpError as e:  # a bare group: its usage, as --help shows it
+        click.echo(e.ctx.get_help() if e.ctx else e.format_message(), err=True)
+        return EXIT_USAGE
     except click.exceptions.Abort:  # click's name for Ctrl-C (the CLI asks no questions)
         return _fail("interrupted", 130)
     except click.ClickException as e:  # bad flags, missing arguments, bad values
@@ -93,7 +145,7 @@ def run_cli(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug or an unexpected failure: still one line
         if os.environ.get("TRADESWARM_DEBUG"):
             raise
-        return _fail(f"{type(e).__name__}: {e}", EXIT_FAIL)
+        return _fail(f"unexpected error: {e or type(e).__name__} (TRADESWARM_DEBUG=1 shows where)", EXIT_FAIL)
     except BaseException as e:
         if _terminated(e):  # SIGTERM: a scheduler or Prefect cancelling the run, cleaned up like Ctrl-C
             return _fail("terminated", EXIT_TERMINATED)

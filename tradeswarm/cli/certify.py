@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from pathlib import Path
 
 import click
 
 from tradeswarm.cli._common import (
-    EXIT_CONDITIONAL, EXIT_FAIL, EXIT_OK, UsageError, command, emit, json_option, table,
+    EXIT_CONDITIONAL, EXIT_FAIL, EXIT_OK, UsageError, check_writable, command, emit, json_option, table,
 )
 
+RUN_ROOM_MB = 50  # a standard run writes a few MB (ledger, charts); a nightly's ledger is the largest part
 EXIT_BY_VERDICT = {"CERTIFIED": EXIT_OK, "CONDITIONAL": EXIT_CONDITIONAL, "NOT_CERTIFIED": EXIT_FAIL}
 
 
@@ -23,14 +26,19 @@ def quiet_prefect() -> None:
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 
 
-def resolve_spec(profile: str, spec_path: str | None):
-    """Load and validate the spec before anything starts; a bad spec is exit code 2."""
+def resolve_spec(profile: str, spec_path: str | None, provider: str | None = None):
+    """Load and preflight the spec before anything starts; a bad spec is exit code 2."""
+    from flows._runinfo import resolve_provider
+    from tradeswarm.settings import Settings
     from validation import SpecError, load_spec
+    from validation.preflight import preflight
 
     try:
-        return load_spec(spec_path or profile)
+        spec = load_spec(spec_path or profile)
+        preflight(spec, provider=resolve_provider(spec, provider, Settings()))
     except SpecError as e:
         raise UsageError(str(e)) from None
+    return spec
 
 
 def _summary(results: dict) -> str:
@@ -64,8 +72,10 @@ def certify(profile: str, spec_path: str | None, provider: str | None, out: str 
     from tradeswarm import progress
     from tradeswarm.settings import Settings
 
-    spec = resolve_spec(profile, spec_path)
-    from flows._runinfo import resolve_provider
+    spec = resolve_spec(profile, spec_path, provider)
+    from flows._runinfo import RUNS_ROOT, resolve_provider
+
+    check_writable(out or RUNS_ROOT, "--out", room_mb=RUN_ROOM_MB)
 
     settings = Settings()
     if resolve_provider(spec, provider, settings) == "e2b" and settings.e2b_api_key is None:
@@ -89,9 +99,15 @@ def certify(profile: str, spec_path: str | None, provider: str | None, out: str 
 @command("serve")
 @click.option("--cron", default="0 2 * * *", show_default=True, help="Schedule (UTC).")
 @click.option("--profile", type=click.Choice(["smoke", "standard", "nightly"]), default="nightly", show_default=True)
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=9464, show_default=True,
+              help="Serve the newest run of each profile on http://127.0.0.1:PORT/metrics (0: off).")
+@click.option("--runs-root", type=click.Path(file_okay=False), help="Runs whose metrics are served "
+              "(default reports/runs).")
 @json_option
-def serve(cron: str, profile: str, as_json: bool) -> int:
-    """Run the nightly certification schedule locally, without a work pool (Ctrl-C stops it)."""
+def serve(cron: str, profile: str, metrics_port: int, runs_root: str | None, as_json: bool) -> int:
+    """Run the nightly certification schedule locally, without a work pool (Ctrl-C stops it).
+
+    Also serves the last runs' outcome gauges (reports/prometheus.py) for Prometheus to scrape."""
     resolve_spec(profile, None)
     try:
         from prefect.schedules import Cron
@@ -99,10 +115,23 @@ def serve(cron: str, profile: str, as_json: bool) -> int:
         schedule = Cron(cron, timezone="UTC")
     except ValueError as e:
         raise UsageError(f"--cron {cron!r}: {e}") from None
+    from flows._runinfo import RUNS_ROOT
+    from reports.prometheus import serve_runs
+
+    metrics = None
+    if metrics_port:  # bound before the heavy imports: a busy port is refused at once
+        try:
+            serve_runs(runs_root or RUNS_ROOT, metrics_port)
+        except OSError as e:
+            raise UsageError(f"--metrics-port {metrics_port}: {e.strerror or e}") from None
+        metrics = f"http://127.0.0.1:{metrics_port}/metrics"
     quiet_prefect()
     from flows.certify import certification
 
-    emit(as_json, {"serving": "certification", "cron": cron, "timezone": "UTC", "profile": profile},
-         f"serving the certification flow: cron {cron!r} UTC, profile {profile} (Ctrl-C stops)")
-    certification.serve(name=f"{profile}-local", schedules=[schedule], parameters={"profile": profile})
+    emit(as_json, {"serving": "certification", "cron": cron, "timezone": "UTC", "profile": profile, "metrics": metrics},
+         f"serving the certification flow: cron {cron!r} UTC, profile {profile} (Ctrl-C stops)"
+         + (f"; metrics on {metrics}" if metrics else ""))
+    # stdout holds the one document above; Prefect's banner and logs are for the terminal
+    with contextlib.redirect_stdout(sys.stderr), contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the way to stop
+        certification.serve(name=f"{profile}-local", schedules=[schedule], parameters={"profile": profile})
     return EXIT_OK

@@ -7,7 +7,9 @@ from typing import Any
 
 import click
 
-from tradeswarm.cli._common import EXIT_FAIL, EXIT_OK, UsageError, command, emit, json_option, table
+from tradeswarm.cli._common import (
+    EXIT_FAIL, EXIT_OK, UsageError, check_writable, command, emit, json_option, parse_date, table,
+)
 
 
 def _value(text: str) -> Any:
@@ -51,17 +53,6 @@ def parse_sweep(text: str | None) -> dict[str, list]:
     return grid
 
 
-def _date(text: str | None, flag: str):
-    import pandas as pd
-
-    if text is None:
-        return None
-    try:
-        return pd.Timestamp(text).date().isoformat()
-    except (ValueError, TypeError):
-        raise UsageError(f"{flag}: not a date: {text!r} (use YYYY-MM-DD)") from None
-
-
 def _chart(path: str, entries: list[dict]) -> None:
     import matplotlib
 
@@ -91,6 +82,46 @@ def _fmt(v: Any) -> str:
     return "-" if v is None else str(v)
 
 
+def prepare_backtests(strategy: str, names: list[str], start, end, grid: dict, *, fees: float | None = None,
+                      slippage: float | None = None, cash: float | None = None) -> tuple:
+    """Check a backtest request before anything runs: `ValueError` on an unknown strategy or
+    symbol, bad parameters, or dates the data does not cover (`start`, `end`: dates or None).
+    Returns what `run_backtests` takes."""
+    from tradeswarm.agents.strategies import get_strategy
+    from tradeswarm.backtest import BacktestSettings
+    from tradeswarm.backtest.engine import expand_grid
+    from tradeswarm.marketdata import check_window, get_frames
+
+    check_window(names, start, end)
+    strat = get_strategy(strategy)
+    expand_grid(strat, {k: v if isinstance(v, list) else [v] for k, v in grid.items()})
+    settings = BacktestSettings.from_any({"fees": fees, "slippage": slippage, "cash": cash})
+    settings.fills()
+    return strat, names, grid, settings, get_frames(names, start and start.isoformat(), end and end.isoformat())
+
+
+def run_backtests(prepared: tuple) -> tuple[dict, bool]:
+    """Backtest a prepared request on each symbol (the CLI's `backtest` and the MCP tool
+    `run_backtest`). Returns `(document, failed)`: failed when a dataset broke its contract or
+    the reference simulator disagreed."""
+    from tradeswarm.backtest import certify_backtest, validate_in_background
+
+    strat, names, grid, settings, frames = prepared
+    results, validations, failed = [], [], False
+    # great-expectations validates in a helper process while vectorbt imports and simulates here
+    job = validate_in_background(frames, settings.contract)
+    for sym in frames:
+        entry, result = job.run_while_validating(
+            sym, lambda frame: certify_backtest(frame, strat, grid, settings, require_valid=False))
+        validations.append(entry)
+        if result is None:
+            failed = True
+        else:
+            results.append(result)
+    failed = failed or any(not r["crosscheck"]["agree"] for r in results)
+    return {"strategy": strat.name, "symbols": names, "backtests": results, "data_validation": validations}, failed
+
+
 @command("backtest")
 @click.option("--strategy", required=True, help="Strategy name (sma_crossover, momentum, ...).")
 @click.option("--symbols", required=True, help="Comma-separated symbols (SPX, NDX, GOOG, SYN<n>).")
@@ -114,44 +145,26 @@ def backtest(strategy, symbols, start, end, params, sweep, fees, slippage, cash,
     Example: tradeswarm backtest --strategy sma_crossover --symbols SPX --start 2005-01-01
     --sweep fast=5:50:5,slow=100:200:50 --json
     """
-    from tradeswarm.agents.strategies import get_strategy
-    from tradeswarm.backtest import BacktestSettings, certify_backtest, validate_in_background
-    from tradeswarm.backtest.engine import expand_grid
-    from tradeswarm.marketdata import get_frames
-
     if params and sweep:
         raise UsageError("use --params or --sweep, not both")
     if chart is not None and not chart.lower().endswith(".png"):
         raise UsageError(f"--chart: expected a .png path, got {chart!r}")
+    if chart is not None:
+        check_writable(chart, "--chart")
     names = [s.strip() for s in symbols.split(",") if s.strip()]
     if not names:
         raise UsageError("--symbols: no symbol given")
     grid = parse_sweep(sweep) if sweep else parse_params(params)
+    first, last = parse_date(start, "--start"), parse_date(end, "--end")
     try:
-        strat = get_strategy(strategy)
-        expand_grid(strat, {k: v if isinstance(v, list) else [v] for k, v in grid.items()})
-        settings = BacktestSettings.from_any({"fees": fees, "slippage": slippage, "cash": cash})
-        settings.fills()
-        frames = get_frames(names, _date(start, "--start"), _date(end, "--end"))
+        prepared = prepare_backtests(strategy, names, first, last, grid, fees=fees, slippage=slippage, cash=cash)
     except ValueError as e:
         raise UsageError(str(e).splitlines()[0]) from None
-
-    results, validations, failed = [], [], False
-    # great-expectations validates in a helper process while vectorbt imports and simulates here
-    job = validate_in_background(frames, settings.contract)
-    for sym in frames:
-        entry, result = job.run_while_validating(
-            sym, lambda frame: certify_backtest(frame, strat, grid, settings, require_valid=False))
-        validations.append(entry)
-        if result is None:
-            failed = True
-        else:
-            results.append(result)
-    failed = failed or any(not r["crosscheck"]["agree"] for r in results)
+    doc, failed = run_backtests(prepared)
+    results, validations = doc["backtests"], doc["data_validation"]
     if chart and results:
         _chart(chart, results)
-    doc = {"strategy": strat.name, "symbols": names, "backtests": results, "data_validation": validations,
-           "chart": chart if results and chart else None}
+    doc["chart"] = chart if results and chart else None
 
     def human() -> str:
         cols = ["symbol", "params", "trials", "total_return", "cagr", "sharpe", "sortino", "max_drawdown",

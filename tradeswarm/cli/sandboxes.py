@@ -93,6 +93,8 @@ def sandboxd_status(state_dir, as_json) -> int:
 
 
 # -- sandboxes ----------------------------------------------------------------------------
+# The work is in tradeswarm.sandbox.tracked, shared with the MCP server; here only the
+# options, the output and the exit codes.
 _COLUMNS = ["id", "name", "template", "state", "started_at", "end_at"]
 _STATUS_COLUMNS = [*_COLUMNS, "cpu_count", "memory_mb", "metadata"]
 
@@ -103,58 +105,16 @@ def _settings():
     return Settings()
 
 
-def _params(settings, autostart: bool = False) -> dict:
-    """SDK connection parameters; a missing local server is an operation failure (exit 1)."""
-    from tradeswarm.sandbox._provider import connection_params
+def _tracked(call, *args, **kwargs):
+    """Call `tracked.<call>`, its two error kinds mapped to the CLI's (bad input 2, failure 1)."""
+    from tradeswarm.sandbox import tracked
 
     try:
-        return connection_params(settings, autostart=autostart)
-    except (ConnectionError, RuntimeError) as e:
-        raise OperationError(f"{e}; start it with `tradeswarm sandboxd start`") from None
-
-
-def _sdk_errors(ref: str = ""):
-    """Translate SDK failures into the CLI's two error kinds (bad input 2, failure 1)."""
-    import contextlib
-
-    import httpx
-    from e2b.exceptions import AuthenticationException, NotFoundException, SandboxException
-
-    @contextlib.contextmanager
-    def translate():
-        try:
-            yield
-        except NotFoundException as e:
-            raise UsageError(f"not found: {ref or e}") from None
-        except AuthenticationException as e:
-            raise OperationError(f"authentication failed: {e}") from None
-        except (httpx.TransportError, ConnectionError) as e:
-            raise OperationError(f"sandbox service unreachable: {type(e).__name__}") from None
-        except SandboxException as e:
-            status = getattr(e, "status_code", None) or (int(str(e)[:3]) if str(e)[:3].isdigit() else None)
-            if status in (400, 404, 422):  # the service refused the input (e.g. an unknown template)
-                raise UsageError(str(e).removeprefix(f"{status}: ")) from None
-            raise OperationError(str(e)) from None
-
-    return translate()
-
-
-def _target(ref: str):
-    """(SDK params, CLI state, sandbox id) for a command addressing one sandbox by id or name."""
-    from tradeswarm.sandbox.cli_state import CliState
-
-    settings = _settings()
-    params = _params(settings)
-    state = CliState(settings.state_dir)
-    return params, state, state.resolve(ref)
-
-
-def _row(info, names: dict) -> dict:
-    from tradeswarm.sandbox.manager import _info_dict
-
-    row = _info_dict(info)
-    row["name"] = row["name"] or names.get(row["id"], {}).get("name")
-    return row
+        return getattr(tracked, call)(_settings(), *args, **kwargs)
+    except tracked.SandboxRefused as e:
+        raise UsageError(str(e)) from None
+    except tracked.SandboxFailed as e:
+        raise OperationError(str(e)) from None
 
 
 @command("create")
@@ -170,33 +130,19 @@ def _row(info, names: dict) -> dict:
 @json_option
 def create_cmd(template, count, name, timeout_s, vcpus, memory_mb, as_json) -> None:
     """Create sandboxes that outlive this command (destroy them with `tradeswarm destroy`)."""
-    from datetime import datetime, timezone
-
-    from e2b import Sandbox
-
     from tradeswarm.sandbox import Resources
-    from tradeswarm.sandbox.cli_state import CliState
     from tradeswarm.sandbox.sandboxd import RESOURCES_KEY
 
-    settings = _settings()
     sized = {}
     if vcpus or memory_mb:
-        if settings.provider == "e2b":
+        if _settings().provider == "e2b":
             raise UsageError("--vcpus/--memory-mb: on E2B a sandbox's size is its template's; build a template "
                              "of that size and pass --template")
         sized = {RESOURCES_KEY: Resources(vcpus=vcpus, memory_mb=memory_mb).to_json()}
-    params = _params(settings, autostart=True)
-    state = CliState(settings.state_dir)
     created = []
     for i in range(count):
         sb_name = name if (name is None or count == 1) else f"{name}-{i + 1}"
-        meta = {"tradeswarm_cli": "1", **({"name": sb_name} if sb_name else {}), **sized}
-        with _sdk_errors(f"template {template!r}"):
-            sb = Sandbox.create(template, timeout=timeout_s, metadata=meta, **params)
-        with state.update() as entries:
-            entries[sb.sandbox_id] = {"name": sb_name, "template": template,
-                                      "created_at": datetime.now(timezone.utc).isoformat()}
-        created.append({"id": sb.sandbox_id, "name": sb_name, "template": template})
+        created.append(_tracked("create", template, name=sb_name, timeout_s=timeout_s, metadata=sized))
     emit(as_json, {"created": created}, lambda: table(created, ["id", "name", "template"]))
 
 
@@ -206,23 +152,8 @@ def create_cmd(template, count, name, timeout_s, vcpus, memory_mb, as_json) -> N
 @click.option("--all", "show_all", is_flag=True, help="Every sandbox the service reports, not only the CLI's.")
 @json_option
 def list_cmd(status_filter, show_all, as_json) -> None:
-    """List the sandboxes this CLI created (that are still alive)."""
-    from e2b import Sandbox
-    from e2b.sandbox.sandbox_api import SandboxQuery, SandboxState
-
-    from tradeswarm.sandbox.cli_state import CliState
-
-    settings = _settings()
-    params = _params(settings)
-    names = CliState(settings.state_dir).read()
-    query = SandboxQuery(state=[SandboxState(status_filter)]) if status_filter else None
-    rows = []
-    with _sdk_errors():
-        pager = Sandbox.list(query=query, **params)
-        while pager.has_next:
-            rows.extend(_row(i, names) for i in pager.next_items())
-    if not show_all:
-        rows = [r for r in rows if r["id"] in names]
+    """List the sandboxes this CLI (or the MCP server) created that are still alive."""
+    rows = _tracked("listed", status_filter, show_all)
     emit(as_json, {"sandboxes": rows}, lambda: table(rows, _COLUMNS))
 
 
@@ -231,12 +162,7 @@ def list_cmd(status_filter, show_all, as_json) -> None:
 @json_option
 def status_cmd(sandbox, as_json) -> None:
     """Show one sandbox (by id, or by the name given at create)."""
-    from e2b import Sandbox
-
-    params, state, sid = _target(sandbox)
-    with _sdk_errors(f"sandbox {sandbox!r}"):
-        info = Sandbox.get_info(sid, **params)
-    row = _row(info, state.read())
+    row = _tracked("status", sandbox)
     meta = ", ".join(f"{k}={v}" for k, v in row["metadata"].items() if k != "name")
     emit(as_json, row, lambda: table([{**row, "metadata": meta or "-"}], _STATUS_COLUMNS))
 
@@ -247,16 +173,8 @@ def status_cmd(sandbox, as_json) -> None:
 @json_option
 def destroy_cmd(sandbox, force, as_json) -> None:
     """Kill a sandbox and forget it; an unknown id is an error unless --force."""
-    from e2b import Sandbox
-
-    params, state, sid = _target(sandbox)
-    with _sdk_errors(f"sandbox {sandbox!r}"):
-        existed = Sandbox.kill(sid, **params)
-    with state.update() as entries:
-        known = entries.pop(sid, None) is not None
-    if not existed and not force:
-        raise UsageError(f"not found: sandbox {sandbox!r}" + (" (forgotten locally)" if known else ""))
-    emit(as_json, {"id": sid, "killed": existed}, f"{sid} {'destroyed' if existed else 'was already gone'}")
+    out = _tracked("destroy", sandbox, force)
+    emit(as_json, out, f"{out['id']} {'destroyed' if out['killed'] else 'was already gone'}")
 
 
 @command("exec", context_settings={"ignore_unknown_options": True})
@@ -266,27 +184,13 @@ def destroy_cmd(sandbox, force, as_json) -> None:
 @json_option
 def exec_cmd(sandbox, cmd, timeout_s, as_json) -> int:
     """Run `CMD...` in a sandbox (`tradeswarm exec ID -- CMD...`); exits with its exit code."""
-    import shlex
     import sys
 
-    from e2b import Sandbox
-    from e2b.exceptions import TimeoutException
-    from e2b.sandbox.commands.command_handle import CommandExitException
-
-    params, _, sid = _target(sandbox)
-    line = cmd[0] if len(cmd) == 1 else shlex.join(cmd)
     stream = {} if as_json else {"on_stdout": lambda s: sys.stdout.write(s), "on_stderr": lambda s: sys.stderr.write(s)}
-    with _sdk_errors(f"sandbox {sandbox!r}"):
-        sb = Sandbox.connect(sid, **params)
-        try:
-            res = sb.commands.run(line, timeout=timeout_s, **stream)
-            code, out, err = res.exit_code, res.stdout, res.stderr
-        except CommandExitException as e:
-            code, out, err = e.exit_code, e.stdout, e.stderr
-        except TimeoutException:
-            raise OperationError(f"command timed out after {timeout_s:g}s (killed)") from None
+    out = _tracked("execute", sandbox, list(cmd), timeout_s, **stream)
     if as_json:
-        emit(True, {"id": sid, "exit_code": code, "stdout": out, "stderr": err}, "")
+        emit(True, out, "")
     else:
         sys.stdout.flush()
+    code = out["exit_code"]
     return code if 0 <= code < 256 else 1

@@ -34,14 +34,21 @@ def check(file: str, as_json: bool) -> None:
     """Validate FILE (a spec YAML path, or a profile name) and summarise it.
 
     Unknown keys, bad values and unparsable threshold expressions are reported with the
-    key path of each problem, and the command exits with code 2.
+    key path of each problem, and the command exits with code 2. So is everything a
+    certification would only meet at run time (validation.preflight): an unknown template
+    on the provider this environment selects, invalid strategy parameters or a sweep with no
+    valid combination, symbols or a date window the data does not cover. No service is asked.
 
     Example: `tradeswarm spec check validation/profiles/smoke.yaml`
     """
+    from flows._runinfo import resolve_provider
+    from tradeswarm.settings import Settings
+    from validation.preflight import preflight
     from validation.spec import SpecError, load_spec
 
     try:
         s = load_spec(file)
+        preflight(s, provider=resolve_provider(s, None, Settings()))
     except SpecError as e:
         raise UsageError(str(e)) from None
     doc = {

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from tradeswarm.cli._common import UsageError, command, emit, json_option, table
+from tradeswarm.cli._common import UsageError, check_writable, command, emit, json_option, table
 
 _COUNT_COLUMNS = ("submitted", "completed", "failed", "timed_out", "lost", "duplicated",
                   "not_submitted")
@@ -39,16 +39,19 @@ def _render(ev: dict) -> str:
 
 
 def _inspect(path: str, as_json: bool) -> int:
+    import sqlite3
+
     from tradeswarm.stress.ledger import Ledger
 
     try:
-        led = Ledger.open_existing(path)
+        with Ledger.open_existing(path) as led:
+            doc = {"ledger": path, "counts": led.counts(), "meta": led.meta(),
+                   "lost_ids": led.lost_ids(), "duplicated_ids": led.duplicated_ids(),
+                   "errors_by_class": led.errors_by_class()}
     except FileNotFoundError as e:
         raise UsageError(str(e)) from None
-    with led:
-        doc = {"ledger": path, "counts": led.counts(), "meta": led.meta(),
-               "lost_ids": led.lost_ids(), "duplicated_ids": led.duplicated_ids(),
-               "errors_by_class": led.errors_by_class()}
+    except sqlite3.DatabaseError:  # not SQLite, or SQLite without a ledger's tables
+        raise UsageError(f"--inspect {path}: not a stress ledger (the stress.db a run writes)") from None
     c = doc["counts"]
     emit(as_json, doc, lambda: "\n".join([
         table([{k: c[k] for k in _COUNT_COLUMNS}]),
@@ -58,8 +61,25 @@ def _inspect(path: str, as_json: bool) -> int:
     return 0 if c["lost"] == c["duplicated"] == 0 else 1
 
 
+def _check_inputs(tasks: int, agent_types: tuple[str, ...], symbols: list[str]) -> None:
+    """Refuse what the swarm would only fail on after deploying (heavy imports: called, not at import)."""
+    from tradeswarm.agents.strategies import STRATEGIES
+    from tradeswarm.marketdata import coverage, shipped_symbols
+    from validation.spec import MAX_STRESS_TASKS
+
+    if tasks > MAX_STRESS_TASKS:
+        raise UsageError(f"--tasks {tasks:,}: at most {MAX_STRESS_TASKS:,}")
+    unknown = sorted(set(agent_types) - set(STRATEGIES))
+    if unknown:
+        raise UsageError(f"--agent-type {', '.join(unknown)}: choose from {', '.join(sorted(STRATEGIES))}")
+    if not symbols or any(coverage(s) is None for s in symbols):
+        raise UsageError(f"--symbols {','.join(symbols) or '(none)'}: agents serve shipped symbols "
+                         f"({', '.join(shipped_symbols())}) or synthetic ones (SYN<n>)")
+
+
 @command("stress")
-@click.option("--tasks", default=1000, show_default=True, type=click.IntRange(1))
+@click.option("--tasks", default=1000, show_default=True, type=click.IntRange(1),
+              help="Tasks to run (at most 1,000,000: the ledger and the schedule grow with them).")
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Open loop: tasks per second (default 200).")
 @click.option("--concurrency", type=click.IntRange(1), help="Closed loop: tasks in flight.")
 @click.option("--agents", default=4, show_default=True, type=click.IntRange(1, 64))
@@ -106,6 +126,7 @@ def stress(tasks, rate, concurrency, agents, agent_types, symbols, consensus_sha
     from tradeswarm.stress.swarm import DEFAULT_TYPES, stress_swarm
 
     sym = [s.strip() for s in symbols.split(",") if s.strip()]
+    _check_inputs(tasks, agent_types, sym)
     types = list(agent_types) or list(DEFAULT_TYPES)
     if consensus_share > 0 and consensus_k > agents:
         raise UsageError(f"--consensus-k {consensus_k} exceeds --agents {agents}")
@@ -117,6 +138,8 @@ def stress(tasks, rate, concurrency, agents, agent_types, symbols, consensus_sha
             faults=as_faults(faults), abort={"max_error_rate": abort_error_rate, "warmup": warmup})
     except FaultError as e:
         raise UsageError(str(e)) from None
+    if out:
+        check_writable(out, "--out", room_mb=1 + tasks // 2000)  # ~500 B of ledger per task
     settings = Settings()
     run_dir = Path(out) if out else settings.state_dir / "stress" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     if (run_dir / "stress.db").exists():

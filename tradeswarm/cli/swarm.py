@@ -16,7 +16,9 @@ from typing import Any, AsyncIterator
 
 import click
 
-from tradeswarm.cli._common import OperationError, UsageError, command, emit, json_option, table
+from tradeswarm.cli._common import (
+    OperationError, UsageError, check_covered, command, emit, json_option, parse_date, table,
+)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -73,7 +75,7 @@ async def swarm_session(*, heartbeat_timeout_s: float = 5.0, settings: Any = Non
         await coord.attach(records)
     except Exception as e:
         await coord.detach()
-        raise OperationError(f"cannot reach the recorded agents (registry kept): {type(e).__name__}: {e}") from None
+        raise OperationError(f"cannot reach the recorded agents (registry kept): {e or type(e).__name__}") from None
     try:
         yield coord
     finally:
@@ -110,6 +112,7 @@ def deploy_cmd(agent_type, symbols, sandbox_id, params, count, as_json) -> None:
     Example: `tradeswarm deploy --agent momentum --symbols SPX --count 2 --json`
     """
     from tradeswarm.agents.deploy import validate_spec
+    from tradeswarm.sandbox import SandboxNotFound
     from tradeswarm.swarm.coordinator import DeployError
 
     syms, p = _symbols(symbols), _params(params)
@@ -122,6 +125,8 @@ def deploy_cmd(agent_type, symbols, sandbox_id, params, count, as_json) -> None:
         async with swarm_session() as coord:
             try:
                 agents = await coord.deploy(agent_type, syms, p, count=count, sandbox_id=sandbox_id)
+            except SandboxNotFound as e:
+                raise UsageError(f"--sandbox: {e}") from None
             except DeployError as e:
                 raise OperationError(str(e)) from None
             except ValueError as e:
@@ -200,6 +205,8 @@ def execute_cmd(strategy, symbols, end, window, weighted, notional, fees, slippa
         get_strategy(strategy)
     except ValueError as e:
         raise UsageError(str(e)) from None
+    decide_on = parse_date(end, "--end")
+    check_covered(syms, None, decide_on)
     settings = Settings()
     if reset:
         reset_paper(settings.state_dir)
@@ -207,7 +214,7 @@ def execute_cmd(strategy, symbols, end, window, weighted, notional, fees, slippa
     async def go() -> dict:
         async with swarm_session(settings=settings) as coord:
             try:
-                return await execute_round(coord, strategy, syms, end=end, window=window, weighted=weighted,
+                return await execute_round(coord, strategy, syms, end=decide_on and decide_on.isoformat(), window=window, weighted=weighted,
                                            notional=notional, settings=settings, fees=fees, slippage=slippage)
             except PaperStateError as e:
                 raise UsageError(str(e)) from None

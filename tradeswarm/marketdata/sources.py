@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Iterable
 
 import pandas as pd
 
 from ..settings import Settings, get_settings
 from .schema import EXCHANGE_TZ, session_timestamps
-from .shipped import load_symbol, shipped_symbols
+from .shipped import load_symbol, manifest, shipped_symbols
 from .synthetic import SYNTHETIC_START, synthetic_frame
 
 SOURCES = ("auto", "shipped", "synthetic", "alpaca")
@@ -21,6 +22,50 @@ DEFAULT_SYNTHETIC_BARS = 5040
 def is_synthetic(symbol: str) -> bool:
     """`SYN<n>` names come from the seeded generator."""
     return bool(_SYNTHETIC_NAME.match(symbol))
+
+
+def coverage(symbol: str) -> tuple[date | None, date | None] | None:
+    """The session dates a symbol's data covers, `None` at an open end, or `None` when unknown.
+
+    Shipped symbols: the manifest's range; `SYN<n>`: from the generator's start, as far as
+    asked; any other symbol (Alpaca) is unknown until fetched.
+
+    >>> coverage("SPX")
+    (datetime.date(1999, 1, 4), datetime.date(2018, 12, 31))
+    """
+    if is_synthetic(symbol):
+        return date.fromisoformat(SYNTHETIC_START), None
+    entry = manifest().get(symbol)
+    if entry is None:
+        return None
+    return date.fromisoformat(entry["start"]), date.fromisoformat(entry["end"])
+
+
+def uncovered(symbol: str, start: date | None, end: date | None) -> str | None:
+    """Why the session window [start, end] reaches past `symbol`'s data, or None when it does not.
+
+    A window the data covers only in part is refused rather than clipped: a run asked for
+    1990 → 2099 must not silently use 1999 → 2018. Unknown coverage (Alpaca) is not judged here.
+
+    >>> uncovered("SPX", date(2010, 1, 4), date(2099, 1, 1))
+    'SPX: data covers 1999-01-04 → 2018-12-31, asked 2010-01-04 → 2099-01-01'
+    """
+    span = coverage(symbol)
+    if span is None:
+        return None
+    first, last = span
+    if (start is not None and start < first) or (end is not None and last is not None and end > last) \
+            or (start is not None and last is not None and start > last) or (end is not None and end < first):
+        return (f"{symbol}: data covers {first} → {last or 'any end'}, "
+                f"asked {start or '…'} → {end or '…'}")
+    return None
+
+
+def check_window(symbols: Iterable[str], start: date | None, end: date | None) -> None:
+    """`ValueError` naming every symbol whose data does not cover [start, end] (see `uncovered`)."""
+    problems = [p for p in (uncovered(s, start, end) for s in symbols) if p]
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 def _between(frame: pd.DataFrame, symbol: str, start, end) -> pd.DataFrame:

@@ -246,7 +246,10 @@ class SandboxManager:
         lifetime). It is not this manager's to clean up: `close` leaves it alone, `kill` ends it."""
         params = await self._connect()
         kwargs = {"timeout": timeout_s} if timeout_s else {}
-        sdk = await self._call("connect", lambda: AsyncSandbox.connect(sandbox_id, **kwargs, **params))
+        try:
+            sdk = await self._call("connect", lambda: AsyncSandbox.connect(sandbox_id, **kwargs, **params))
+        except NotFoundException:  # the SDK says "Paused sandbox … not found" for any unknown id
+            raise SandboxNotFound(f"no sandbox {sandbox_id} (`tradeswarm list` shows the running ones)") from None
         return Sandbox(self, sdk, template, None)
 
     async def _granted_resources(self, template: str, resources: Resources | None, sandbox_id: str) -> tuple[float, float]:

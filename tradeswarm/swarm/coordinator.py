@@ -31,6 +31,7 @@ from e2b.exceptions import NotFoundException
 
 from tradeswarm.agents.deploy import AgentSpec, start_agent, upload_runner, validate_spec, watch
 from tradeswarm.sandbox import SandboxNotFound
+from tradeswarm.swarm import _metrics
 from tradeswarm.swarm.agent import AgentDied, AgentHandle
 from tradeswarm.swarm.consensus import Decision, Rule, Vote, decide
 from tradeswarm.swarm.dispatch import Dispatcher, NoAgentError
@@ -45,6 +46,10 @@ class DeployError(RuntimeError):
     def __init__(self, message: str, deployed: list[AgentHandle]) -> None:
         super().__init__(message)
         self.deployed = deployed
+
+    def __reduce__(self):
+        # a Dask shard's error reaches the flow pickled; its handles are live processes of the shard
+        return type(self), (str(self), [])
 
 
 @dataclass
@@ -117,6 +122,7 @@ class Coordinator:
         self._prefix = f"ag{os.getpid() % 10000:04d}{int(time.time() * 1000) % 100000:05d}"
         self._rounds = itertools.count(1)
         self.counters: Counter = Counter()
+        _metrics.track(self)
 
     # --- context manager ---------------------------------------------------------------
     async def __aenter__(self) -> "Coordinator":
@@ -131,6 +137,7 @@ class Coordinator:
         return [a for a in self.agents.values() if a.alive]
 
     def _record(self, op: str, ms: float) -> None:
+        _metrics.observe(op, ms)
         if self.recorder is not None:
             self.recorder.record(op, ms)
 
@@ -165,9 +172,11 @@ class Coordinator:
             if isinstance(r, asyncio.CancelledError):
                 raise r
         self._ensure_monitor()
+        if bad and not ok and sandbox_id is not None and isinstance(bad[0], SandboxNotFound):
+            raise bad[0]  # the sandbox asked for does not exist: bad input, not a failed deploy
         if bad:
             first = bad[0]
-            raise DeployError(f"{len(bad)} of {count} agents failed to deploy: {type(first).__name__}: {first}", ok)
+            raise DeployError(f"{len(bad)} of {count} agents failed to deploy: {first or type(first).__name__}", ok)
         return ok
 
     async def _deploy_one(self, spec: AgentSpec, sandbox_id: str | None = None) -> AgentHandle:
@@ -334,6 +343,7 @@ class Coordinator:
             for a in list(self.agents.values()):
                 if a.alive and a.silent_for(now) > self.heartbeat_timeout_s:
                     self.counters["heartbeat_timeouts"] += 1
+                    _metrics.HEARTBEAT_TIMEOUTS.inc()
                     self._lose(a, f"silent for {a.silent_for(now):.1f}s (heartbeat timeout)")
 
     # --- tasks -------------------------------------------------------------------------
@@ -360,6 +370,7 @@ class Coordinator:
         del self._running[task.id]
         fut.set_result(outcome)
         self.counters[f"tasks_{outcome.status}"] += 1
+        _metrics.TASKS.labels(outcome.status).inc()
         self._record("task", outcome.latency_ms)
         return outcome
 

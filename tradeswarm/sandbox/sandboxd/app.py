@@ -26,12 +26,11 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qs
 
-import psutil
-
 from e2b.envd.filesystem.filesystem_connect import FilesystemASGIApplication
 from e2b.envd.process.process_connect import ProcessASGIApplication
 
 from tradeswarm.sandbox.sandboxd._orphans import become_subreaper, reap_orphans
+from tradeswarm.sandbox.sandboxd._prometheus import sandbox_usage
 from tradeswarm.sandbox.sandboxd.process_service import ProcessService
 from tradeswarm.sandbox.sandboxd.registry import ApiError, Registry, SandboxRecord
 from tradeswarm.sandbox.sandboxd.workspace import FilesystemService, resolve_path, write_info
@@ -253,22 +252,7 @@ def _matches(rec: SandboxRecord, query: dict) -> bool:
 
 def _metrics(reg: Registry, rec: SandboxRecord) -> dict:
     """Real CPU and memory of the sandbox's processes (its cgroup, else its process groups)."""
-    pids = set(reg.cgroups.pids(rec.cgroup)) or set(rec.procs)
-    procs = []
-    for pid in pids:
-        try:
-            procs.append(psutil.Process(pid))
-            procs.extend(procs[-1].children(recursive=True))
-        except psutil.Error:
-            pass
-    cpu_s = mem = 0.0
-    for p in {p.pid: p for p in procs}.values():
-        try:
-            t = p.cpu_times()
-            cpu_s += t.user + t.system
-            mem += p.memory_info().rss
-        except psutil.Error:
-            pass
+    cpu_s, mem = sandbox_usage(reg, rec)
     now = time.monotonic()
     if rec.cpu_sample is not None:
         t0, c0 = rec.cpu_sample

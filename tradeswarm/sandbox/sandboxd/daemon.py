@@ -138,6 +138,7 @@ def _serve_locked(paths: DaemonPaths, port: int, log_level: str, token_file: Pat
     import uvicorn
 
     from tradeswarm.sandbox.sandboxd._limits import ResourceLimits
+    from tradeswarm.sandbox.sandboxd._prometheus import instrument
     from tradeswarm.sandbox.sandboxd.app import SandboxdApp
     from tradeswarm.sandbox.sandboxd.registry import Registry, ServerLimits
 
@@ -157,7 +158,7 @@ def _serve_locked(paths: DaemonPaths, port: int, log_level: str, token_file: Pat
     sock.listen(1024)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on",
+    config = uvicorn.Config(instrument(app), log_level=log_level, access_log=False, lifespan="on",
                             timeout_keep_alive=75, timeout_graceful_shutdown=1, loop="asyncio", http="h11" if _no_httptools() else "auto")
     server = uvicorn.Server(config)
     atomic_write_json(paths.endpoint, {"url": url, "pid": os.getpid(), "port": sock.getsockname()[1],

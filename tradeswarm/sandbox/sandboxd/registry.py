@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import psutil
 
@@ -151,6 +152,7 @@ class Registry:
         self._fail_message = "failed to place sandbox"
         self._throttle_until = 0.0
         self.counters = {"created": 0, "killed": 0, "expired": 0, "create_rejected": 0, "faults_injected": 0}
+        self.on_kill: list[Callable[[SandboxRecord, str], None]] = []  # observers of every end (metrics)
 
     # -- faults (the admin endpoint) ------------------------------------------------------
     def inject(self, fail_next: int | None = None, throttle_s: float | None = None,
@@ -288,6 +290,8 @@ class Registry:
         except (OSError, RuntimeError):  # no running loop (shutdown): delete inline
             shutil.rmtree(trash if trash.exists() else rec.workspace, ignore_errors=True)
         self.counters["expired" if reason == "expired" else "killed"] += 1
+        for observe in self.on_kill:
+            observe(rec, reason)
 
     def expire(self) -> list[str]:
         """Kill the sandboxes whose lifetime has passed, as E2B does."""
