@@ -1,9 +1,9 @@
 """Wall time of `tradeswarm certify` in a fresh process, by stage, and its peak memory.
 
-Two runs side by side in one invocation, each a new process with the same PREFECT_HOME:
-the first starts cold (no cached data validations or backtests), the second may reuse the
-results the first persisted (Prefect's input-hash cache). The ratio cold ÷ warm is what the
-cache saves a re-run after a crash.
+Two runs side by side in one invocation, each a new process with the same PREFECT_HOME and
+state dir: the first starts cold (no cached data validations or backtests), the second may reuse
+the results the first persisted (the result cache in the state dir, keyed on inputs, code, data
+and library versions). The ratio cold ÷ warm is what the cache saves a re-run after a crash.
 
     python bench/certify.py --profile standard
     python bench/certify.py --profile smoke --runs 1

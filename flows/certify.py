@@ -41,7 +41,7 @@ from flows import _runinfo
 from tasks import agents as agent_tasks
 from tasks import research, sandboxes
 from tasks.judging import judge
-from tasks.publish import export_metrics, publish, write_results, write_run
+from tasks.publish import export_metrics, publish, run_state, write_results, write_run
 from tradeswarm import progress
 from tradeswarm.costmeter import CostMeter
 from tradeswarm.metrics import LatencyRecorder
@@ -65,6 +65,7 @@ class Run:
     stage_parts: dict = field(default_factory=dict)  # the parallel branches of deploy+research, timed apart
     errors: dict = field(default_factory=dict)
     side_sandboxes: dict = field(default_factory=dict)  # counters of the optimization probes' manager
+    cache: object = None  # research.ResultCache: the research tasks bound to this run's result cache
 
     async def stage(self, name: str, work) -> object:
         """Run one stage; a failure is recorded as evidence of failure, not raised."""
@@ -119,7 +120,7 @@ def _research(run: Run) -> tuple[list[dict], list[dict], dict]:
                                 "failures": [{"expectation": "loadable", "column": None, "unexpected_count": None,
                                               "sample": [str(e)]}]})
             continue
-        row = research.validate(symbol, start, end, contract, fingerprints[symbol])
+        row = run.cache.validate(symbol, start, end, contract, fingerprints[symbol])
         validations.append(row)
         if row["failed"] == 0:
             passed.add(symbol)
@@ -133,8 +134,8 @@ def _research(run: Run) -> tuple[list[dict], list[dict], dict]:
             if symbol not in passed:  # data that failed its contract is never backtested
                 continue
             try:
-                backtests.append(research.backtest(symbol, start, end, strat.name, grid, settings,
-                                                   fingerprints[symbol]))
+                backtests.append(run.cache.backtest(symbol, start, end, strat.name, grid, settings,
+                                                    fingerprints[symbol]))
             except ValueError as e:
                 run.errors[f"backtest {strat.name}/{symbol}"] = str(e)
     run.stage_parts["backtests"] = round(time.perf_counter() - t0, 3)
@@ -300,12 +301,16 @@ async def _certify(run: Run, settings) -> None:
 
 @flow(name="certification", log_prints=False)
 async def certification(profile: str = "standard", spec_path: str | None = None, provider: str | None = None,
-                        out: str | None = None, overrides: dict | None = None) -> dict:
+                        out: str | None = None, overrides: dict | None = None, no_cache: bool = False):
     """Certify the swarm under `profile` (or the spec file `spec_path`, with `overrides` merged
-    in depth first, e.g. a smaller stress test); returns results.json."""
+    in depth first, e.g. a smaller stress test; `no_cache` recomputes every cached result).
+
+    Returns the verdict as the run's final state, results.json as its result (`run_state`):
+    call with `return_state=True` and read `state.result(raise_on_failure=False)`."""
     from tradeswarm.settings import Settings
     from tradeswarm.stress import summarize
     from validation import load_spec
+    from validation.history import spec_sha256
     from validation.preflight import preflight
 
     spec = load_spec(spec_path or profile, overrides=overrides)
@@ -318,6 +323,7 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
     run_dir = Path(out) if out else RUNS_ROOT / rid
     run_dir.mkdir(parents=True, exist_ok=True)
     run = Run(spec, rid, run_dir, started)
+    run.cache = research.ResultCache.for_state_dir(env.state_dir, rid, refresh=no_cache)
     t0 = time.perf_counter()
 
     try:
@@ -347,7 +353,7 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
         "schema": "tradeswarm.certification/v1",
         "run_id": rid, "started_at": started.isoformat(),
         "finished_at": datetime.now(timezone.utc).isoformat(), "duration_s": duration,
-        "profile": spec.name, "provider": spec.provider, "seed": spec.seed,
+        "profile": spec.name, "provider": spec.provider, "seed": spec.seed, "spec_sha256": spec_sha256(spec),
         "inputs_sha256": _runinfo.inputs_sha256(spec.resolved(), ev.get("fingerprints", {}), sha),
         "git_sha": sha, "versions": _runinfo.versions(), "machine": _runinfo.machine(),
         "verdict": judgement.get("verdict", "NOT_CERTIFIED"),
@@ -356,6 +362,7 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
         **{k: v for k, v in ev.items() if k not in ("samples", "cost", "fingerprints", "duration_s")},
         "sandboxes_leaked": ev.get("sandboxes", {}).get("leaked"),
         "stages": run.stages, "stage_parts": run.stage_parts, "errors": run.errors, "spec": spec.resolved(),
+        "cache": run.cache.summary(),
         "report_path": str(run_dir / "report.md"),
     }
 
@@ -369,11 +376,24 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
     results["stages"] = run.stages
     await asyncio.to_thread(write_results, results, str(run_dir))
     await asyncio.to_thread(export_metrics, results, str(run_dir))
+    return run_state(results)
+
+
+def certify(**params) -> dict:
+    """Run the certification flow in this process; results.json whatever the verdict.
+
+    The verdict is also the run's state for Prefect (a NOT_CERTIFIED run is Failed), so the flow
+    is called with `return_state=True`; only a crash of the flow itself is raised.
+    """
+    state = asyncio.run(certification(**params, return_state=True))
+    results = state.result(raise_on_failure=False)
+    if not isinstance(results, dict):
+        raise results if isinstance(results, BaseException) else RuntimeError(f"certification ended {state.name}")
     return results
 
 
 if __name__ == "__main__":
     import sys
 
-    res = asyncio.run(certification(sys.argv[1] if len(sys.argv) > 1 else "smoke"))
+    res = certify(profile=sys.argv[1] if len(sys.argv) > 1 else "smoke")
     print(res["verdict"], round(res["readiness_score"], 1), res["report_path"])

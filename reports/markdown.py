@@ -175,6 +175,7 @@ RUN_KEYS = [
     "run_id", "profile", "provider", "started_at", "finished_at", "duration_s", "verdict", "readiness_score",
     "git_sha", "inputs_sha256", "seed", "machine", "versions", "stages", "stage_parts", "sandboxes_leaked", "errors",
 ]
+CACHE_KEYS = ["enabled", "refresh", "reason", "code_sha256", "stages", "served"]
 
 
 def shown_keys() -> list[str]:
@@ -201,6 +202,7 @@ def shown_keys() -> list[str]:
     keys += [f"cost.projection.{k}" for k in PROJECTION_KEYS]
     keys += [f"history.{k}" for k in HISTORY_KEYS]
     keys += [f"waivers[].{k}" for k in ("check", "owner", "reason", "expires", "active", "not_applied")]
+    keys += [f"cache.{k}" for k in CACHE_KEYS]
     return keys
 
 
@@ -815,4 +817,28 @@ def _environment(results: dict) -> str:
         parts = [(f"{k} (in parallel, within deploy+research)", v) for k, v in (_dict(results, "stage_parts") or {}).items()]
         rows = [*stages.items(), *parts]
         blocks.append("Stage timings:\n\n" + table(["stage", "time"], ([esc(k), fmt_seconds(v)] for k, v in rows), "lr"))
+    cache = _dict(results, "cache")
+    if cache:
+        blocks.append(_cache(cache))
     return _section("Environment", *blocks)
+
+
+def _cache(cache: dict) -> str:
+    """Which research results this run computed and which it was served from the cache, from which run."""
+    head = f"Result cache (key: inputs, data files, library versions, code SHA-256 {code(cache.get('code_sha256') or DASH)})"
+    if not cache.get("enabled"):
+        head += f": not used ({esc(cache.get('reason') or 'disabled')})"
+    elif cache.get("refresh"):
+        head += ": refreshed (`--no-cache`), every result computed in this run"
+    stages = cache.get("stages") if isinstance(cache.get("stages"), dict) else {}
+    rows = ([esc(k), fmt_int(v.get("computed")), fmt_int(v.get("cached"))] for k, v in stages.items() if isinstance(v, dict))
+    served = [s for s in cache.get("served") or [] if isinstance(s, dict)]
+    lines = table(["stage", "computed", "served from cache"], rows, "lrr") if stages else _missing("cached stages")
+    if served:
+        lines += "\n\nServed from the cache:\n\n" + table(
+            ["stage", "item", "computed by run", "code SHA-256"],
+            ([esc(s.get("stage")), esc(s.get("item")), code(s.get("from_run")), code(str(s.get("code_sha256"))[:12])]
+             for s in served), "llll")
+    else:
+        lines += "\n\nnothing served from the cache: every result above was computed in this run."
+    return f"{head}:\n\n{lines}"

@@ -1,4 +1,5 @@
-"""Writing a finished run: results.json, samples.json, the report files, the index, artifacts."""
+"""Writing a finished run: results.json, samples.json, the report files, the index, artifacts,
+and the verdict as the flow run's final state (`run_state`)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,16 @@ import re
 from pathlib import Path
 
 from prefect import task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed, Failed, State
 
 from reports._format import REPORT_MODE
 from tradeswarm._io import atomic_write_text
 from tradeswarm.settings import mask_secrets
+from validation.checks import PASSING
+
+LINKED_FILES = (("report", "report.md"), ("results", "results.json"), ("junit", "junit.xml"))
 
 
 def artifact_key(profile: str) -> str:
@@ -82,3 +87,31 @@ def publish(results: dict) -> None:
     rows = json.loads(mask_secrets(json.dumps(summary_rows(results))))
     create_table_artifact(key=f"{key}-metrics", table=rows,
                           description=f"key metrics of run {results['run_id']}")
+    run_dir = Path(results["report_path"]).absolute().parent
+    for suffix, name in LINKED_FILES:
+        create_link_artifact(key=f"{key}-{suffix}", link=(run_dir / name).as_uri(), link_text=name,
+                             description=f"{name} of run {results['run_id']}")
+
+
+def blocking(results: dict) -> list[str]:
+    """The ids of the critical checks that did not pass: any one makes the run NOT_CERTIFIED."""
+    return [c["id"] for c in results.get("checks") or [] if c.get("critical") and c.get("status") not in PASSING]
+
+
+def run_state(results: dict) -> State:
+    """The verdict as the flow run's final state, results.json as its result: NOT_CERTIFIED is
+    Failed (so Prefect automations and notifications on failed runs fire), CONDITIONAL is
+    Completed named "Conditional", CERTIFIED is Completed.
+
+    >>> run_state({"verdict": "CONDITIONAL", "readiness_score": 80.0, "checks": []}).name
+    'Conditional'
+    """
+    verdict, score = results["verdict"], results.get("readiness_score") or 0.0
+    message = f"{verdict}, readiness {score:.1f}/100"
+    if verdict == "NOT_CERTIFIED":
+        ids = blocking(results)
+        why = f"blocking checks: {', '.join(ids)}" if ids else "no critical check failed; readiness below the bar"
+        return Failed(message=f"{message}; {why}", data=results)
+    if verdict == "CONDITIONAL":
+        return Completed(name="Conditional", message=message, data=results)
+    return Completed(message=message, data=results)

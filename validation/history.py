@@ -1,4 +1,9 @@
-"""Run history: compare a run with the last K runs of the same profile.
+"""Run history: compare a run with the last K runs of the same configuration.
+
+A run's history key is its profile and the SHA-256 of its effective spec (`spec_sha256`, in
+results.json): a run with `overrides` (e.g. a 200-task run of the nightly profile) or a changed
+spec has another key and is never compared with the nightly's history, nor the nightly with it;
+a run that recorded no key (older than the key) is compared with nothing.
 
 Runs are kept as run directories (`<runs>/<run-id>/results.json` + `samples.json`). For each
 latency operation the current raw samples are compared with the pooled samples of the last K
@@ -16,6 +21,7 @@ The readiness trend and the cost change in $ and % against the previous run are 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import statistics
@@ -28,8 +34,20 @@ from validation.spec import HistorySpec
 MAX_BASELINE = 20_000  # pooled baseline samples kept (evenly thinned): bounds the U test's cost
 
 
-def load_history(runs_dir: str | Path, profile: str, k: int, *, exclude_run_id: str | None = None) -> list[dict]:
-    """The last `k` results of `profile` in `runs_dir`, newest first, each with its `samples`.
+def spec_sha256(spec) -> str:
+    """The history key's hash: SHA-256 of the effective spec (overrides merged, provider resolved).
+
+    >>> from validation import load_spec
+    >>> spec_sha256(load_spec("smoke")) == spec_sha256(load_spec("smoke", overrides={"stress": {"tasks": 200}}))
+    False
+    """
+    return hashlib.sha256(json.dumps(spec.resolved(), sort_keys=True, default=str).encode()).hexdigest()
+
+
+def load_history(runs_dir: str | Path, profile: str, k: int, *, exclude_run_id: str | None = None,
+                 spec_hash: str | None = None) -> list[dict]:
+    """The last `k` results of `profile` in `runs_dir` (and, given `spec_hash`, of that
+    effective spec only), newest first, each with its `samples`.
 
     Unreadable or foreign files are skipped: history is advisory input, a broken old run must
     not stop a new certification.
@@ -41,6 +59,8 @@ def load_history(runs_dir: str | Path, profile: str, k: int, *, exclude_run_id: 
         except (OSError, ValueError):
             continue
         if not isinstance(res, dict) or res.get("profile") != profile or res.get("run_id") == exclude_run_id:
+            continue
+        if spec_hash is not None and res.get("spec_sha256") != spec_hash:  # another configuration
             continue
         samples_path = path.with_name("samples.json")
         try:

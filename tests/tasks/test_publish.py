@@ -56,3 +56,27 @@ def test_a_key_quoted_by_an_error_reaches_no_file_of_the_run(tmp_path, monkeypat
     for path in [p for p in run.rglob("*") if p.is_file()]:
         assert canary.encode() not in path.read_bytes(), path.name
     assert "***" in json.loads((run / "results.json").read_text())["errors"]["stress"]
+
+
+def _results(verdict: str, *checks: tuple[str, str, bool]) -> dict:
+    return {"verdict": verdict, "readiness_score": 81.25,
+            "checks": [{"id": i, "status": s, "critical": c} for i, s, c in checks]}
+
+
+def test_the_verdict_is_the_run_state():
+    from tasks.publish import run_state
+
+    not_certified = _results("NOT_CERTIFIED", ("func.backtest.crosscheck", "fail", True),
+                             ("rel.stress.accounting", "nodata", True), ("perf.x.p95", "fail", False),
+                             ("func.data.SPX", "pass", True), ("func.y", "waived", True))
+    failed = run_state(not_certified)
+    assert failed.is_failed() and failed.data == not_certified
+    # the blocking checks are the critical ones that did not pass; non-critical failures are not named
+    assert failed.message == ("NOT_CERTIFIED, readiness 81.2/100; blocking checks: func.backtest.crosscheck, "
+                              "rel.stress.accounting")
+    low = run_state(_results("NOT_CERTIFIED", ("perf.x.p95", "fail", False)))
+    assert low.is_failed() and "no critical check failed" in low.message
+    conditional = run_state(_results("CONDITIONAL", ("perf.x.p95", "fail", False)))
+    assert conditional.is_completed() and conditional.name == "Conditional" and conditional.message.startswith("CONDITIONAL")
+    certified = run_state(_results("CERTIFIED"))
+    assert certified.is_completed() and certified.name == "Completed"

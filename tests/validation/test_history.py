@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -123,3 +124,50 @@ def test_load_history_reads_run_directories(tmp_path):
     runs = load_history(tmp_path, "smoke", 5, exclude_run_id="r4")
     assert [r["run_id"] for r in runs] == ["r3", "r1"]
     assert len(runs[0]["samples"]["task"]) == 300
+
+
+def _write_run(runs: Path, run_id: str, profile: str, spec_hash: str | None, started: str) -> None:
+    d = runs / run_id
+    d.mkdir(parents=True)
+    res = {"run_id": run_id, "profile": profile, "started_at": started, "readiness_score": 90.0, "verdict": "CERTIFIED",
+           "cost": {}, **({"spec_sha256": spec_hash} if spec_hash else {})}
+    (d / "results.json").write_text(json.dumps(res))
+    (d / "samples.json").write_text(json.dumps(_samples(1)))
+
+
+def test_the_history_key_is_the_profile_and_the_effective_spec():
+    from validation import load_spec
+    from validation.history import spec_sha256
+
+    nightly = spec_sha256(load_spec("nightly"))
+    assert spec_sha256(load_spec("nightly")) == nightly  # the same configuration: the same key
+    assert spec_sha256(load_spec("nightly", overrides={"stress": {"tasks": 200}})) != nightly
+    assert spec_sha256(load_spec("nightly", overrides={"backtest": {"fees": 0.002}})) != nightly
+    assert spec_sha256(load_spec("smoke")) != nightly
+
+
+def test_runs_with_overrides_are_never_compared_with_the_nightly_history(tmp_path):
+    """Regression (issue 10): a 200-task run of the nightly profile was judged against 5,000-task
+    nightlies. Through the judge task as the flow calls it, in both directions."""
+    from datetime import datetime, timezone
+
+    from prefect.logging import disable_run_logger
+
+    from tasks.judging import judge
+    from validation import load_spec
+    from validation.history import spec_sha256
+
+    nightly, shrunk = load_spec("nightly"), load_spec("nightly", overrides={"stress": {"tasks": 200}})
+    runs = tmp_path / "runs"
+    _write_run(runs, "n1", "nightly", spec_sha256(nightly), "2026-12-01T02:00:00Z")
+    _write_run(runs, "n2", "nightly", spec_sha256(nightly), "2026-12-02T02:00:00Z")
+    _write_run(runs, "o1", "nightly", spec_sha256(shrunk), "2026-12-03T02:00:00Z")
+    _write_run(runs, "old", "nightly", None, "2026-11-30T02:00:00Z")  # no key recorded: no comparison
+    now = datetime(2026, 12, 4, tzinfo=timezone.utc)
+    with disable_run_logger():
+        as_nightly = judge.fn(nightly, {"samples": _samples(2)}, str(runs), "new", now, str(tmp_path))
+        as_override = judge.fn(shrunk, {"samples": _samples(2)}, str(runs), "new", now, str(tmp_path))
+    assert as_nightly["history"]["compared_runs"] == ["n2", "n1"]
+    assert as_override["history"]["compared_runs"] == ["o1"]
+    assert load_history(runs, "nightly", 5, spec_hash="0" * 64) == []
+    assert [r["run_id"] for r in load_history(runs, "nightly", 5)] == ["o1", "n2", "n1", "old"]  # unkeyed: all

@@ -58,14 +58,17 @@ def _summary(results: dict) -> str:
               help="Sandbox provider (default: the spec's `provider` if it names one, else e2b when "
                    "E2B_API_KEY is set, else the local sandboxd).")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default reports/runs/<run-id>).")
+@click.option("--no-cache", is_flag=True,
+              help="Recompute every data validation and backtest (the fresh results replace the cached ones).")
 @json_option
-def certify(profile: str, spec_path: str | None, provider: str | None, out: str | None, as_json: bool) -> int:
+def certify(profile: str, spec_path: str | None, provider: str | None, out: str | None, no_cache: bool,
+            as_json: bool) -> int:
     """Certify the swarm end to end and write the report.
 
     Provisions sandboxes, deploys agents, validates data, backtests, runs the stress test,
     judges every measurement against the spec and writes report.md, results.json,
     junit.xml and charts. Exit code: 0 CERTIFIED, 3 CONDITIONAL, 1 NOT_CERTIFIED or failure,
-    2 bad input.
+    2 bad input. The Prefect flow run ends Failed on NOT_CERTIFIED, Completed otherwise.
     """
     import asyncio
 
@@ -81,12 +84,12 @@ def certify(profile: str, spec_path: str | None, provider: str | None, out: str 
     if resolve_provider(spec, provider, settings) == "e2b" and settings.e2b_api_key is None:
         raise UsageError("provider e2b needs E2B_API_KEY in the environment")
     quiet_prefect()
-    from flows.certify import certification
+    from flows.certify import certify as run_certification
 
     previous = progress.set_sink(None if as_json else progress.TerminalSink())
     try:
-        results = asyncio.run(certification(profile=profile,
-                                            spec_path=spec_path, provider=provider, out=out))
+        results = run_certification(profile=profile, spec_path=spec_path, provider=provider, out=out,
+                                    no_cache=no_cache)
     finally:
         progress.set_sink(previous)
     emit(as_json, {k: results[k] for k in ("run_id", "verdict", "readiness_score", "categories",

@@ -35,12 +35,12 @@ def _certify_blocking(profile: str, out: str | None, sink) -> dict:
     from tradeswarm.cli.certify import quiet_prefect
 
     quiet_prefect()
-    from flows.certify import certification
+    from flows.certify import certify
 
     with _one_at_a_time:
         previous = progress.set_sink(sink)
         try:
-            return asyncio.run(certification(profile=profile, out=out))
+            return certify(profile=profile, out=out)
         finally:
             progress.set_sink(previous)
 
