@@ -3,8 +3,9 @@
 What it does, in order:
 
 1. **provision** — sandboxes through the official `e2b` SDK (E2B's cloud with a key, the local
-   sandboxd without): 100 full lifecycles timed (enough for a P99), and the "without" side of
-   each cost optimization measured (pooling, template caching, batching, idle cleanup).
+   sandboxd without): 100 full lifecycles timed (enough for a P99), and each cost
+   optimization measured with and without in billed sandbox-seconds (pooling, template
+   caching, idle cleanup; batching from the stress test's meter window).
 2. **deploy ∥ research** — the spec's agents start as real processes in sandboxes, while in a
    worker thread every dataset passes the great-expectations contract and every strategy is
    backtested (vectorbt, cross-checked by the reference simulator, with validity gates).
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import statistics
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -164,21 +164,22 @@ def _stress_on_dask(spec, run: Run, address: str) -> dict:
                            run_dir=str(run.run_dir), seed=spec.seed, dask_address=address)
 
 
-async def _optimizations(run: Run, settings, agents: list[dict], end: str | None, window: int) -> dict:
-    """The cost-optimization experiments, on a manager of their own: their deliberately slow
-    "without" sides (a process per task, a workspace built by upload) must not enter the SLA
-    latencies, while their sandboxes are still metered and still killed."""
+async def _optimizations(run: Run, settings) -> dict:
+    """The cost-optimization A/Bs, on managers of their own: their deliberately slow "without"
+    sides (a workspace built by upload) must not enter the SLA latencies, while their sandboxes
+    are still metered and still killed."""
     from tradeswarm.sandbox import SandboxManager
 
-    strategy = next(a["type"] for a in agents if a["type"] != "risk_manager")
-    symbol = next(a["symbols"][0] for a in agents if a["type"] == strategy)
-    # no keepalive: the idle-cleanup probe leaves a sandbox to its lifetime on purpose
     mgr = SandboxManager(settings=settings, meter=run.meter, keepalive=False)
+    probed = {}
     try:
         async with mgr:
-            return await sandboxes.optimizations(mgr, symbol=symbol, strategy=strategy, end=end, window=window)
+            probed = await sandboxes.optimizations(mgr, pool_size=run.spec.sandboxes.pool_size)
+            return probed
     finally:
-        run.side_sandboxes = {**mgr.counters, "leaked": len(await mgr.leaked())}
+        sub = probed.get("sandboxes") or {}  # the A/B sides' own managers
+        run.side_sandboxes = {**{k: n + sub.get(k, 0) for k, n in mgr.counters.items()},
+                              "leaked": len(await mgr.leaked()) + sub.get("leaked", 0)}
 
 
 async def _certify(run: Run, settings) -> None:
@@ -207,7 +208,7 @@ async def _certify(run: Run, settings) -> None:
                                                   timeout_s=spec.sandboxes.timeout_s)
                 ev["sandboxes"] = probe
                 # before the agents take their share of the provider's concurrency cap
-                ev["optimizations"] = await _optimizations(run, settings, agents, end, spec.stress.window)
+                ev["optimizations"] = await _optimizations(run, settings)
                 from tasks import mcp as mcp_tasks  # the MCP layer as an assistant uses it: the mcp_call samples
 
                 ev["mcp"] = await mcp_tasks.probe(settings, run.recorder)
@@ -251,6 +252,7 @@ async def _certify(run: Run, settings) -> None:
 
                 async def stress():
                     address = _dask_address(spec)
+                    before = run.meter.snapshot()  # the stress test's own bill: validation.cost
                     if address:  # scale-out: the shards bring their own sub-swarms
                         out = await asyncio.to_thread(_stress_on_dask, spec, run, address)
                     else:
@@ -259,7 +261,7 @@ async def _certify(run: Run, settings) -> None:
                                                ledger_path=run.run_dir / "ledger.sqlite", seed=spec.seed,
                                                progress=lambda done, n: progress.advance("stress", done, n),
                                                fault_target=target, sandbox_metrics=target.sandbox_metrics)
-                    ev["stress"] = out
+                    ev["stress"] = {**out, "billed": run.meter.since(before)}
                     return (f"{out['completed']}/{out['tasks']} completed (every phase), {out['throughput_per_s']:.0f} tasks/s, "
                             f"lost {out['lost']}, duplicated {out['duplicated']}")
 
@@ -295,41 +297,6 @@ async def _certify(run: Run, settings) -> None:
     sb["create_failures"] += side.get("create_failures", 0)
     sb["killed"] = mgr.counters["killed"] + side.get("killed", 0) + shards.get("killed", 0)
     sb["leaked"] = len(await mgr.leaked()) + side.get("leaked", 0) + shards.get("leaked", 0)
-
-
-# Sandbox-seconds per unit of each optimization's measurement. Pooling is left out on purpose:
-# it saves waiting time, not billed time (the warm pool's sandboxes are billed while they wait).
-SANDBOX_SECONDS_PER_UNIT = {"template_caching": 1e-3, "batching": 1e-3, "idle_cleanup": 1.0}
-
-
-def _savings(ev: dict, meter: dict, spec) -> dict:
-    """With and without each cost optimization, from this run's measurements, also in USD."""
-    from validation.cost import per_sandbox_rates, price_table, projected_daily_usd
-
-    opt = ev.get("optimizations") or {}
-    out = {k: dict(opt[k]) for k in ("pooling", "template_caching", "idle_cleanup") if k in opt}
-    service = (ev.get("stress") or {}).get("latency", {}).get("stress_service", {})
-    if opt.get("spawn_per_task_ms") and service.get("p50") is not None:
-        out["batching"] = {"with": service["p50"], "without": statistics.fmean(opt["spawn_per_task_ms"]),
-                           "unit": "ms per signal task"}
-    rates = per_sandbox_rates(meter)
-    if rates is None:
-        return out
-    prices = price_table(spec.cost.price_table, core_hour_usd=spec.cost.core_hour_usd)
-    # the price of one second of a sandbox like this run's (its measured vCPUs and memory)
-    usd_per_s = projected_daily_usd(prices, sandboxes=1, hours_per_day=1 / 3600, vcpu=rates["vcpu"], gib=rates["gib"])
-    for name, m in out.items():
-        scale = SANDBOX_SECONDS_PER_UNIT.get(name)
-        if scale is not None:
-            m.update(with_usd=m["with"] * scale * usd_per_s, without_usd=m["without"] * scale * usd_per_s,
-                     saved_usd=(m["without"] - m["with"]) * scale * usd_per_s)
-    return out
-
-
-def _priced(savings_rows: list[dict], measurements: dict) -> list[dict]:
-    """The judge's savings rows with the USD figures measured beside them (None: not a billed saving)."""
-    keys = ("with_usd", "without_usd", "saved_usd")
-    return [{**row, **{k: (measurements.get(row.get("name")) or {}).get(k) for k in keys}} for row in savings_rows]
 
 
 @flow(name="certification", log_prints=False)
@@ -371,8 +338,7 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
     meter = run.meter.snapshot()
     duration = time.perf_counter() - t0
     ev.update(latency=latency, samples=samples, duration_s=duration,
-              cost={"meter": meter, "elapsed_s": duration, "tasks": (ev.get("stress") or {}).get("submitted"),
-                    "savings_measurements": _savings(ev, meter, spec)})
+              cost={"meter": meter, "elapsed_s": duration})
 
     async def judging():
         ev["judgement"] = await asyncio.to_thread(
@@ -382,9 +348,6 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
 
     await run.stage("judge", judging)
     judgement = ev.pop("judgement", None) or {}
-    if isinstance(judgement.get("cost"), dict):
-        judgement["cost"]["savings"] = _priced(judgement["cost"].get("savings") or [],
-                                               ev["cost"]["savings_measurements"])
     sha = _runinfo.git_sha()
     results = {
         "schema": "tradeswarm.certification/v1",

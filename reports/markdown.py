@@ -152,7 +152,7 @@ STRESS_FIELDS = [
 ]
 COST_FIELDS = [
     ("total_usd", "this run", fmt_usd),
-    ("projected_daily_usd", "projected per day (production scenario)", fmt_usd),
+    ("projected_daily_usd", "projected per day (declared load at measured capacity)", fmt_usd),
     ("projected_daily_observed_usd", "projected per day (at this run's observed rate)", fmt_usd),
     ("budget_daily_usd", "daily budget", fmt_usd),
     ("alert_fraction", "alert at fraction of budget", fmt_pct),
@@ -166,6 +166,8 @@ SCORED_WHEN = (
     "dataset, regressions (`*.regression.*`) once the history holds earlier runs; the functional checks, "
     "accounting, leaks and backtest gates are always judged."
 )
+PROJECTION_KEYS = ["load", "capacity", "sandboxes", "agents_for_peak", "usd_per_sandbox_second", "api_calls_per_task",
+                   "stored_bytes_per_task", "parts", "assumptions", "reason"]
 CATEGORY_COLUMNS = [
     ("name", "category", _text),
     ("weight", "weight", fmt_generic),
@@ -204,7 +206,8 @@ def shown_keys() -> list[str]:
     keys += [f"stress.faults[].{k}" for k in ("kind", "params", "at_s", "injected", "tasks", "cost")]
     keys += [f"stress.phases.<phase>.{k}" for k, _, _ in PHASE_COLUMNS]
     keys += [f"cost.{k}" for k, _, _ in COST_FIELDS] + ["cost.breakdown"]
-    keys += [f"cost.savings[].{k}" for k in ("name", "with", "without", "unit", "saved_pct", "saved_usd")]
+    keys += [f"cost.savings[].{k}" for k in ("name", "with", "without", "unit", "saved_pct", "saved_usd", "target", "in_use")]
+    keys += [f"cost.projection.{k}" for k in PROJECTION_KEYS]
     keys += [f"history.{k}" for k in HISTORY_KEYS]
     keys += [f"waivers[].{k}" for k in ("check", "owner", "reason", "expires", "active", "not_applied")]
     keys += [f"cache.{k}" for k in CACHE_KEYS]
@@ -638,21 +641,59 @@ def _cost(results: dict) -> str:
     def measured(s: dict, key: str) -> str:
         return fmt_value(s.get(key), s.get("unit")) if s.get(key) is not None else NOT_MEASURED
 
+    basis = [f"- {esc(s.get('name'))}: {esc(s['basis'])}" for s in savings if s.get("basis")]
+
+    def judged(s: dict) -> str:
+        if s.get("target"):
+            return esc(s["target"])
+        if s.get("in_use") is None:
+            return DASH
+        return "fails if negative" if s["in_use"] else "reported only (not in use)"
+
     sv = (
         table(
-            ["optimization", "with", "without", "saved", "saved $"],
+            ["optimization", "with", "without", "saved", "saved $", "judged"],
             ([esc(s.get("name")), esc(measured(s, "with")), esc(measured(s, "without")), fmt_pct_value(s.get("saved_pct")),
-              fmt_usd(s.get("saved_usd"))] for s in savings),
-            "lrrrr",
+              fmt_usd(s.get("saved_usd")), judged(s)] for s in savings),
+            "lrrrrl",
         )
-        + "\n\nsaved $: the billed sandbox time saved, priced at this run's measured vCPUs and memory per sandbox "
-        "(pooling saves waiting, not billed time)."
+        + ("\n\n" + "\n".join(basis) if basis else "")
+        + "\n\nEach optimization measured with and without it in this run, in billed units; saved $ prices them "
+        "with the price table (an assumption). A saving is scored only against a target the spec sets "
+        "(`cost.savings_targets`); without one, an optimization in use that costs more than it saves fails."
         if savings
         else _missing("savings")
     )
     return _section(
-        "Cost", _kv(cost, COST_FIELDS), "### Breakdown\n\n" + bd, "### Savings of each optimization (measured with and without)\n\n" + sv
+        "Cost", _kv(cost, COST_FIELDS), _projection(cost.get("projection"), cost.get("price_table")),
+        "### Breakdown\n\n" + bd, "### Savings of each optimization (measured with and without)\n\n" + sv
     )
+
+
+def _projection(p: Any, prices: Any) -> str | None:
+    """How the projected day was computed, with its assumptions named next to the figures."""
+    if not isinstance(p, dict):
+        return None
+    head = "### Projected production day\n\n"
+    if p.get("usd") is None:
+        return head + _missing(f"projection ({esc(p.get('reason') or 'not computed')})")
+    load, cap, parts = (p.get(k) if isinstance(p.get(k), dict) else {} for k in ("load", "capacity", "parts"))
+    rows = [
+        ("declared load (**assumption**)", f"{fmt_int(load.get('tasks_per_day'))} tasks/day, peak "
+         f"{fmt_generic(load.get('peak_tasks_per_s'))} tasks/s, {fmt_generic(load.get('hours_per_day'))} h/day"),
+        ("capacity per agent (measured)", f"{_num1(cap.get('per_agent_tps'))} tasks/s (mean service "
+         f"{fmt_ms(cap.get('service_ms_mean'))})"),
+        ("used per sandbox (measured; billed by size, not use)", _generic_dict(cap.get("used_per_sandbox"))
+         if isinstance(cap.get("used_per_sandbox"), dict) else DASH),
+        ("sandboxes needed", f"{fmt_int(p.get('sandboxes'))} ({fmt_int(p.get('agents_for_peak'))} agents for the peak, "
+         "never fewer than the certified swarm)"),
+        (f"price of a sandbox-second (price table {code(prices)}: **assumption**; size measured)",
+         fmt_usd(p.get("usd_per_sandbox_second"))),
+        ("API calls per task (measured)", fmt_num(p.get("api_calls_per_task"))),
+        ("stored bytes per task (measured)", fmt_num(p.get("stored_bytes_per_task"))),
+        *((f"{esc(k)}", fmt_usd(v)) for k, v in parts.items()),
+    ]
+    return head + kv_table(rows)
 
 
 def _readiness(results: dict, charts: set[str]) -> str:

@@ -106,8 +106,8 @@ def outcome_families(results: dict, last_success: float | None = None) -> list[M
     for cat in results.get("categories") or []:
         f.add("category_score", "Score of each category (0-100).", cat.get("score"), category=str(cat.get("name")))
     cost = results.get("cost") or {}
-    f.add("projected_daily_usd", "Projected $/day of the spec's production scenario at this run's measured "
-          "usage, priced with the run's price table.", cost.get("projected_daily_usd"))
+    f.add("projected_daily_usd", "Projected $/day of the spec's declared production load at this run's measured "
+          "capacity and billing, priced with the run's price table.", cost.get("projected_daily_usd"))
     f.add("observed_rate_daily_usd", "The run's own spending rate sustained for a production day.",
           cost.get("projected_daily_observed_usd"))
     f.add("budget_daily_usd", "The spec's daily budget.", cost.get("budget_daily_usd"))

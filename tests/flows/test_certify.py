@@ -301,6 +301,9 @@ def test_a_sandbox_provider_that_cannot_start_still_gives_a_judged_report(baseli
     assert "sandbox provider" in down["errors"]
     assert _check(down, "func.sandbox_lifecycle")["status"] == "nodata"
     assert _check(baseline, "func.sandbox_lifecycle")["status"] == "pass"
+    # no stress stage, no projection (it once priced a fixed fleet whatever the run measured)
+    assert _check(down, "cost.budget.projected")["status"] == "nodata"
+    assert _check(baseline, "cost.budget.projected")["status"] in ("pass", "warn")
     assert down["verdict"] == "NOT_CERTIFIED" and down["readiness_score"] < baseline["readiness_score"]
     run = Path(down["report_path"]).parent
     assert all((run / n).is_file() for n in ("report.md", "results.json", "junit.xml"))

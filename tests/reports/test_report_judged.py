@@ -18,6 +18,7 @@ from tests.validation._judge_fixtures import mcp_evidence
 from tradeswarm.stress.stats import summarize
 from validation import judge
 from validation import load_spec
+from tests.validation._judge_fixtures import optimizations, usage
 
 NOW = datetime(2026, 11, 27, 22, 5, 54, tzinfo=timezone.utc)
 EVIDENCE_KEYS = ("latency", "sandboxes", "agents", "consensus", "portfolio", "parity", "stress", "backtests", "data_validation")
@@ -46,9 +47,9 @@ def healthy_evidence(results, samples):
                     for a in results["spec"]["agents"] for sym in a["symbols"]]
     ev["samples"] = samples
     ev["duration_s"] = results["duration_s"]
-    ev["cost"] = {"meter": results["cost"]["breakdown"]["usage"], "tasks": 1000, "elapsed_s": 41.3,
-                  "savings_measurements": {s["name"]: {"with": s["with"], "without": s["without"], "unit": s["unit"]}
-                                           for s in results["cost"]["savings"]}}
+    ev["cost"] = {"meter": results["cost"]["breakdown"]["usage"], "elapsed_s": 41.3}
+    ev["optimizations"] = optimizations()
+    ev["stress"]["billed"] = {**usage(200.0), "api_calls": {"stdin": 400}, "api_calls_total": 400}
     return ev
 
 

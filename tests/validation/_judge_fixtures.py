@@ -31,6 +31,20 @@ def samples(seed: int = 1, n: int = 200, scale: float = 1.0) -> dict[str, list[f
     return {op: [rng.lognormvariate(0, 0.3) * m * scale for _ in range(n)] for op, m in base.items()}
 
 
+def usage(seconds: float, *, vcpu: float = 1.0, gib: float = 2.0) -> dict:
+    """A `CostMeter.snapshot()` of `seconds` sandbox-seconds of one size."""
+    return {"sandboxes": 1, "sandbox_seconds": seconds, "vcpu_seconds": seconds * vcpu, "gib_seconds": seconds * gib,
+            "api_calls": {}, "api_calls_total": 0, "stored_bytes": 0}
+
+
+def optimizations(*, pool: tuple = (3.0, 2.0), template: tuple = (1.0, 4.0), late: tuple = (0.3, 0.2)) -> dict:
+    """The provision stage's A/B evidence (tradeswarm.probes): billed usage with and without."""
+    return {"pooling": {"with": usage(pool[0]), "without": usage(pool[1]), "unit": "sandbox-seconds", "pool_size": 1},
+            "template_caching": {"with": usage(template[0]), "without": usage(template[1]), "unit": "sandbox-seconds"},
+            "idle_cleanup": {"late_s": {"with": late[0], "without": late[1]}, "usage": usage(5.0),
+                             "probe": {"idle_s": 1.0, "lifetime_s": 3}}}
+
+
 def mcp_evidence() -> dict:
     """The MCP probe's evidence of a healthy server (tasks/mcp.py)."""
     return {"tools": sorted(TOOL_NAMES), "missing_tools": [], "lifecycles": 4, "lifecycles_ok": 4,
@@ -73,11 +87,16 @@ def good_evidence(spec: Spec, *, seed: int = 1) -> dict:
         "stress": {"submitted": tasks, "completed": tasks - failed, "failed": failed, "timed_out": 0, "lost": 0,
                    "duplicated": 0, "not_submitted": 0, "orphaned": 0, "duration_s": 5.0, "throughput_per_s": tasks / 5.0,
                    "success_rate": (tasks - failed) / tasks, "error_rate": failed / tasks, "errors_by_class": {},
-                   "aborted": False, "abort_reason": None, "mode": "open", "faults": faults, "phases": phases},
+                   "aborted": False, "abort_reason": None, "mode": "open", "faults": faults, "phases": phases,
+                   # 10 ms per task: 100 tasks/s per agent; 1 vCPU + 2 GiB sandboxes; 1 stdin call per 2 lines
+                   "latency": {"stress_service": latency([10.0] * 20)},
+                   "billed": {"sandbox_seconds": 15.0, "vcpu_seconds": 15.0, "gib_seconds": 30.0, "stored_bytes": 0,
+                              "api_calls": {"stdin": tasks // 2}, "api_calls_total": tasks // 2,
+                              "api_items": {"stdin": tasks}}},
+        "optimizations": optimizations(),
         "cost": {"meter": {"sandboxes": spec.sandboxes.count, "sandbox_seconds": 40.0, "vcpu_seconds": 40.0,
                            "gib_seconds": 20.0, "api_calls": {}, "api_calls_total": 0, "stored_bytes": 0},
-                 "tasks": tasks, "elapsed_s": 20.0,
-                 "savings_measurements": {n: {"with": 1.0, "without": 2.0, "unit": "s"} for n in spec.cost.optimizations}},
+                 "elapsed_s": 20.0},
         "backtests": [{"strategy": name, "symbol": sym, "params": {}, "trials": trials, "total_return": 0.5,
                        "trades": 40, "gates": {"dsr": 0.97, "psr": 0.99, "walk_forward": {"degradation": 0.2},
                                                "cost_stress_return": 0.3, "lag_return": 0.45, "min_trades_ok": True},
