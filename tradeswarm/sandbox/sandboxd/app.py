@@ -58,6 +58,7 @@ class SandboxdApp:
         self._reaper: asyncio.Task | None = None
         self.subreaper = False
         self.started = time.time()
+        self.requests = 0  # sandbox-facing requests (not admin): a test harness sees who called
 
     # -- ASGI ---------------------------------------------------------------------------
     async def __call__(self, scope, receive, send) -> None:
@@ -68,6 +69,8 @@ class SandboxdApp:
             return
         self._ensure_reaper()
         path: str = scope["path"]
+        if not path.startswith("/admin/"):
+            self.requests += 1
         if path.startswith("/process.Process/"):
             await self.process_app(scope, receive, send)
             return
@@ -193,7 +196,8 @@ class SandboxdApp:
             case "GET", ["admin", "stats"]:
                 return 200, {"sandboxes": len(reg.sandboxes), "counters": reg.counters,
                              "max_sandboxes": reg.limits.max_sandboxes, "uptime_s": time.time() - self.started,
-                             "pids_cgroup": reg.cgroups.available, "subreaper": self.subreaper}, {}
+                             "pids_cgroup": reg.cgroups.available, "subreaper": self.subreaper,
+                             "requests": self.requests}, {}
         raise ApiError(404, f"no route {method} {path}")
 
     async def _files(self, method: str, rec: SandboxRecord, headers: dict, query: dict, receive):
