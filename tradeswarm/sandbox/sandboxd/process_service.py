@@ -20,12 +20,14 @@ from e2b.envd.process import process_pb as pb
 from e2b.envd.process.process_connect import Process
 
 from tradeswarm.sandbox.sandboxd._limits import bash_prefix, make_preexec
+from tradeswarm.sandbox.sandboxd._streams import abort_current_stream
 from tradeswarm.sandbox.sandboxd.registry import ApiError, Proc, Registry, SandboxRecord
 from tradeswarm.sandbox.sandboxd.workspace import resolve_path, sandbox_of
 
 KEEPALIVE_S = 30.0
 _READ_CHUNK = 65536
 _END = object()
+_GONE = object()  # the sandbox died under the process: the stream drops (see _streams)
 _BASH = ("/bin/bash", "bash", "/usr/bin/bash")
 
 
@@ -118,7 +120,11 @@ class ProcessService(Process):
         entry.end = (code, status)
         end = pb.ProcessEvent.EndEvent(exit_code=code, exited=True, status=status)
         ev = pb.StartResponse(event=_event("end", end))
+        gone = self.registry.sandboxes.get(rec.id) is not rec
         for q in entry.subscribers:
+            if gone:
+                q.put_nowait(_GONE)
+                continue
             q.put_nowait(ev)
             q.put_nowait(_END)
         rec.procs.pop(entry.pid, None)
@@ -136,6 +142,9 @@ class ProcessService(Process):
                 except TimeoutError:
                     yield wrap(_event("keepalive", pb.ProcessEvent.KeepAlive()))
                     continue
+                if ev is _GONE:
+                    abort_current_stream()
+                    raise ConnectError(Code.UNAVAILABLE, "sandbox was killed")
                 if ev is _END:
                     if entry.timed_out:  # the client sees its deadline, not an ordinary exit
                         raise ConnectError(Code.DEADLINE_EXCEEDED, "command timed out; its process group was killed")
@@ -199,6 +208,11 @@ class ProcessService(Process):
         entry = _find(sandbox_of(self.registry, ctx), request.process)
         sig = {pb.Signal.SIGTERM: signal.SIGTERM}.get(request.signal, signal.SIGKILL)
         entry.kill(sig)
+        if sig == signal.SIGKILL:  # as envd: the call returns once the process is gone
+            try:
+                await asyncio.wait_for(asyncio.shield(entry.proc.wait()), 5.0)
+            except TimeoutError:
+                pass
         return pb.SendSignalResponse()
 
 

@@ -16,7 +16,7 @@ import signal
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import psutil
@@ -107,9 +107,24 @@ class SandboxRecord:
     cores: tuple[int, ...] = ()
     procs: dict[int, Proc] = field(default_factory=dict)
     cpu_sample: tuple[float, float] | None = None  # (monotonic, cpu seconds) of the last metrics call
+    samples: list[dict] = field(default_factory=list)  # metrics answered so far, for ranged queries
+    end_wall: datetime | None = None  # end_at as wall time, fixed when the lifetime is set
+    state: str = "running"  # or "paused": processes stopped, lifetime clock stopped
+    paused_left_s: float = 0.0  # the lifetime left when paused
+    auto_pause: bool = False  # at the end of its lifetime, pause instead of kill (E2B's autoPause)
+    auto_resume: bool = False  # an envd request to the paused sandbox resumes it
+
+    def set_lifetime(self, seconds: float) -> None:
+        """End the sandbox `seconds` from now (the wall time reported stays fixed until changed)."""
+        self.end_at = time.monotonic() + seconds
+        self.end_wall = datetime.now(timezone.utc) + timedelta(seconds=seconds)
 
     def end_at_wall(self) -> datetime:
-        return datetime.fromtimestamp(time.time() + (self.end_at - time.monotonic()), tz=timezone.utc)
+        return self.end_wall or datetime.now(timezone.utc)
+
+    def signal_all(self, sig: int) -> None:
+        for p in self.procs.values():
+            p.kill(sig)
 
     def base_env(self) -> dict[str, str]:
         """The scrubbed environment: PATH, HOME, LANG, the template's and create's envs only."""
@@ -150,7 +165,8 @@ class Registry:
         self._fail_next = 0
         self._fail_message = "failed to place sandbox"
         self._throttle_until = 0.0
-        self.counters = {"created": 0, "killed": 0, "expired": 0, "create_rejected": 0, "faults_injected": 0}
+        self.counters = {"created": 0, "killed": 0, "expired": 0, "create_rejected": 0, "faults_injected": 0,
+                         "paused": 0, "resumed": 0}
 
     # -- faults (the admin endpoint) ------------------------------------------------------
     def inject(self, fail_next: int | None = None, throttle_s: float | None = None,
@@ -205,7 +221,8 @@ class Registry:
             self._tokens -= 1.0
 
     async def create(self, template: str, timeout_s: int | None, metadata: dict | None, envs: dict | None,
-               idempotency_key: str | None = None) -> SandboxRecord:
+               idempotency_key: str | None = None, auto_pause: bool = False,
+               auto_resume: bool = False) -> SandboxRecord:
         if idempotency_key and idempotency_key in self._idempotency:
             existing = self.sandboxes.get(self._idempotency[idempotency_key])
             if existing is not None:
@@ -231,10 +248,12 @@ class Registry:
         rec = SandboxRecord(
             id=sid, template=template, workspace=workspace, envd_token=secrets.token_urlsafe(24),
             envs={str(k): str(v) for k, v in (envs or {}).items()}, metadata=metadata,
-            started_at=datetime.now(timezone.utc), end_at=time.monotonic() + timeout_s,
+            started_at=datetime.now(timezone.utc), end_at=0.0,
             timeout_s=timeout_s, client_id=uuid.uuid4().hex[:8],
             cgroup=self.cgroups.create(sid, limits.max_processes), limits=limits, cores=self.cores.pick(vcpus),
+            auto_pause=auto_pause, auto_resume=auto_resume,
         )
+        rec.set_lifetime(timeout_s)
         self.sandboxes[sid] = rec
         if idempotency_key:
             self._idempotency[idempotency_key] = sid
@@ -269,7 +288,31 @@ class Registry:
     def set_timeout(self, sandbox_id: str, timeout_s: int) -> None:
         if not 0 < int(timeout_s) <= MAX_TIMEOUT_S:
             raise ApiError(400, f"timeout must be between 1 and {MAX_TIMEOUT_S} seconds")
-        self.get(sandbox_id).end_at = time.monotonic() + int(timeout_s)
+        self.get(sandbox_id).set_lifetime(int(timeout_s))
+
+    def pause(self, sandbox_id: str) -> None:
+        """Stop every process of the sandbox (SIGSTOP) and its lifetime clock; 409 when paused."""
+        rec = self.get(sandbox_id)
+        if rec.state == "paused":
+            raise ApiError(409, f"sandbox {sandbox_id} is already paused")
+        rec.signal_all(signal.SIGSTOP)
+        rec.paused_left_s = max(0.0, rec.end_at - time.monotonic())
+        rec.end_at = float("inf")
+        rec.state = "paused"
+        self.counters["paused"] += 1
+
+    def resume(self, sandbox_id: str, timeout_s: int | None = None) -> bool:
+        """Continue a paused sandbox's processes; its lifetime is `timeout_s`, else what was left.
+
+        False when it was running (nothing to do)."""
+        rec = self.get(sandbox_id)
+        if rec.state != "paused":
+            return False
+        rec.signal_all(signal.SIGCONT)
+        rec.state = "running"
+        rec.set_lifetime(int(timeout_s) if timeout_s else max(1.0, rec.paused_left_s))
+        self.counters["resumed"] += 1
+        return True
 
     def kill(self, sandbox_id: str, reason: str = "killed") -> None:
         """Kill every process of the sandbox, remove its workspace and forget it."""
@@ -290,11 +333,14 @@ class Registry:
         self.counters["expired" if reason == "expired" else "killed"] += 1
 
     def expire(self) -> list[str]:
-        """Kill the sandboxes whose lifetime has passed, as E2B does."""
+        """Kill the sandboxes whose lifetime has passed, as E2B does (pause those created so)."""
         now = time.monotonic()
         gone = [sid for sid, rec in self.sandboxes.items() if rec.end_at <= now]
         for sid in gone:
-            self.kill(sid, reason="expired")
+            if self.sandboxes[sid].auto_pause:
+                self.pause(sid)
+            else:
+                self.kill(sid, reason="expired")
         return gone
 
     def close(self) -> None:
@@ -377,7 +423,7 @@ class Registry:
             "templateID": rec.template, "alias": rec.template, "sandboxID": rec.id,
             "clientID": rec.client_id, "startedAt": rec.started_at.isoformat(),
             "endAt": rec.end_at_wall().isoformat(), "cpuCount": len(rec.cores) or self.limits.cpu_count,
-            "memoryMB": rec.limits.memory_mb, "diskSizeMB": 1024, "state": "running",
+            "memoryMB": rec.limits.memory_mb, "diskSizeMB": 1024, "state": rec.state,
             "envdVersion": ENVD_VERSION, "metadata": rec.metadata,
         }
         if detail:
