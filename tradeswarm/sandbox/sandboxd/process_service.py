@@ -19,6 +19,7 @@ from protobuf import Oneof
 from e2b.envd.process import process_pb as pb
 from e2b.envd.process.process_connect import Process
 
+from tradeswarm.sandbox.sandboxd._exit import exit_code
 from tradeswarm.sandbox.sandboxd._limits import bash_prefix, make_preexec
 from tradeswarm.sandbox.sandboxd._streams import abort_current_stream
 from tradeswarm.sandbox.sandboxd.registry import ApiError, Proc, Registry, SandboxRecord
@@ -103,7 +104,7 @@ class ProcessService(Process):
                     q.put_nowait(ev)
 
         readers = asyncio.gather(read(entry.proc.stdout, "stdout"), read(entry.proc.stderr, "stderr"))
-        code = await entry.proc.wait()
+        code = await exit_code(entry.proc)  # not wait(): a background job may hold the pipes
         if entry.deadline is not None:
             entry.deadline.cancel()
         # What the command left running in its group would hold the pipes open: it goes too.
@@ -210,7 +211,7 @@ class ProcessService(Process):
         entry.kill(sig)
         if sig == signal.SIGKILL:  # as envd: the call returns once the process is gone
             try:
-                await asyncio.wait_for(asyncio.shield(entry.proc.wait()), 5.0)
+                await asyncio.wait_for(exit_code(entry.proc), 5.0)
             except TimeoutError:
                 pass
         return pb.SendSignalResponse()
