@@ -163,3 +163,36 @@ def test_an_unsupported_call_on_a_live_sandbox_names_itself_not_sandbox_not_foun
     assert gone.status_code == 404
     with pytest.raises(SandboxException, match="does not implement"):
         sb.update_network({})
+
+
+def test_snapshot_copies_the_workspace_and_new_sandboxes_start_from_it(sb, sandboxd):
+    sb.files.write("state.txt", "before")
+    snap = sb.create_snapshot(name=f"snap-{sb.sandbox_id}")
+    sb.files.write("state.txt", "after")  # the snapshot keeps what was there when it was taken
+    try:
+        assert snap.names == [f"snap-{sb.sandbox_id}"]
+        listed = Sandbox.list_snapshots(sandbox_id=sb.sandbox_id, **sandboxd.sdk_params).next_items()
+        assert [s.snapshot_id for s in listed] == [snap.snapshot_id]
+        child = Sandbox.create(snap.snapshot_id, **sandboxd.sdk_params)
+        try:
+            assert child.files.read("state.txt") == "before"
+        finally:
+            child.kill()
+    finally:
+        assert Sandbox.delete_snapshot(snap.snapshot_id, **sandboxd.sdk_params) is True
+    assert Sandbox.delete_snapshot(snap.snapshot_id, **sandboxd.sdk_params) is False
+    with pytest.raises(SandboxException):
+        Sandbox.create(snap.snapshot_id, **sandboxd.sdk_params)
+
+
+def test_fork_copies_the_workspace_into_independent_sandboxes(sb):
+    sb.files.write("state.txt", "shared")
+    forks = sb.fork(count=2)
+    try:
+        assert len({f.sandbox_id for f in forks} | {sb.sandbox_id}) == 3
+        forks[0].files.write("state.txt", "mine")
+        assert forks[1].files.read("state.txt") == "shared" and sb.files.read("state.txt") == "shared"
+        assert forks[0].files.read("state.txt") == "mine"
+    finally:
+        for f in forks:
+            f.kill()

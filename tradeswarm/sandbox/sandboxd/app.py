@@ -219,6 +219,23 @@ class SandboxdApp:
                 return 201, _create_response(reg, reg.get(sid)), {}
             case "GET", ["sandboxes", sid, "metrics"]:
                 return 200, _metrics_range(reg, reg.get(sid), query), {}
+            case "POST", ["sandboxes", sid, "snapshots"]:
+                snap = await reg.snapshot(sid, (await _json_body(receive)).get("name"))
+                return 201, snap.view(), {}
+            case "GET", ["snapshots"]:
+                one = {k: v[-1] for k, v in query.items() if v}
+                return 200, [s.view() for s in reg.snapshots.listed(one.get("sandboxID"), one.get("name"))], {}
+            case "DELETE", ["templates", template_id]:
+                if reg.snapshots.delete(template_id):
+                    return 204, None, {}
+                if template_id in reg.templates:
+                    raise ApiError(400, f"template '{template_id}' is built into sandboxd and cannot be deleted")
+                raise ApiError(404, f"template '{template_id}' not found")
+            case "POST", ["sandboxes", sid, "fork"]:
+                body = await _json_body(receive)
+                made = await reg.fork(sid, int(body.get("count") or 1), body.get("timeout"))
+                return 201, [{"error": {"code": r.status, "message": r.message}} if isinstance(r, ApiError)
+                             else {"sandbox": _create_response(reg, r)} for r in made], {}
             case "GET", ["templates", "aliases", alias]:
                 if alias not in reg.templates:
                     raise ApiError(404, f"template alias '{alias}' not found")

@@ -23,6 +23,7 @@ import psutil
 
 from tradeswarm.sandbox.sandboxd import RESOURCES_KEY
 from tradeswarm.sandbox.sandboxd._limits import CorePicker, PidsCgroups, ResourceLimits, kill_tree
+from tradeswarm.sandbox.sandboxd._snapshots import Snapshot, Snapshots
 from tradeswarm.sandbox.sandboxd.templates import TEMPLATE_ENVS, prepare_templates
 
 ENVD_VERSION = "0.6.4"  # every feature gate in e2b/envd/versions.py is on from here
@@ -113,6 +114,7 @@ class SandboxRecord:
     paused_left_s: float = 0.0  # the lifetime left when paused
     auto_pause: bool = False  # at the end of its lifetime, pause instead of kill (E2B's autoPause)
     auto_resume: bool = False  # an envd request to the paused sandbox resumes it
+    base_template: str = ""  # whose environment it gets (a snapshot's sandbox: the snapshotted one's)
 
     def set_lifetime(self, seconds: float) -> None:
         """End the sandbox `seconds` from now (the wall time reported stays fixed until changed)."""
@@ -131,7 +133,7 @@ class SandboxRecord:
         ws = str(self.workspace)
         env = {"PATH": f"{ws}/bin:/usr/local/bin:/usr/bin:/bin", "HOME": ws, "LANG": "C.UTF-8",
                "USER": "user", "E2B_SANDBOX": "true", "E2B_SANDBOX_ID": self.id}
-        env.update(TEMPLATE_ENVS.get(self.template, {}))
+        env.update(TEMPLATE_ENVS.get(self.base_template or self.template, {}))
         env.update(self.envs)
         return env
 
@@ -156,6 +158,7 @@ class Registry:
         self._purging = False
         self._empty = {t for t, d in self.templates.items() if not any(d.iterdir())}
         self._creating = 0  # creates admitted and still copying: they count against the cap
+        self.snapshots = Snapshots(self.workspaces / ".snapshots")
         self.cgroups = PidsCgroups(uuid.uuid4().hex[:12])
         self.cores = CorePicker(self.limits.resources.vcpus)
         self.sandboxes: dict[str, SandboxRecord] = {}
@@ -222,12 +225,17 @@ class Registry:
 
     async def create(self, template: str, timeout_s: int | None, metadata: dict | None, envs: dict | None,
                idempotency_key: str | None = None, auto_pause: bool = False,
-               auto_resume: bool = False) -> SandboxRecord:
+               auto_resume: bool = False, copy_of: SandboxRecord | None = None) -> SandboxRecord:
+        """A new sandbox from `template` (a template, or a snapshot's id or name), or a copy of
+        the workspace of `copy_of` (a fork)."""
         if idempotency_key and idempotency_key in self._idempotency:
             existing = self.sandboxes.get(self._idempotency[idempotency_key])
             if existing is not None:
                 return existing
-        if template not in self.templates:
+        snap = self.snapshots.find(template) if copy_of is None else None
+        source = copy_of.workspace if copy_of is not None else (snap.path if snap is not None else None)
+        base_template = copy_of.base_template or copy_of.template if copy_of else (snap.template if snap else "")
+        if source is None and template not in self.templates:
             raise ApiError(404, f"template '{template}' not found (known: {', '.join(sorted(self.templates))})")
         timeout_s = int(timeout_s if timeout_s is not None else 300)
         if not 0 < timeout_s <= MAX_TIMEOUT_S:
@@ -239,7 +247,10 @@ class Registry:
         workspace = self.workspaces / sid
         self._creating += 1
         try:
-            await self._take_workspace(template, workspace)
+            if source is not None:
+                await _run_fs("cp", "-a", "--", str(source), str(workspace))
+            else:
+                await self._take_workspace(template, workspace)
         except OSError as e:
             shutil.rmtree(workspace, ignore_errors=True)
             raise ApiError(500, f"failed to create workspace: {e}") from e
@@ -251,7 +262,7 @@ class Registry:
             started_at=datetime.now(timezone.utc), end_at=0.0,
             timeout_s=timeout_s, client_id=uuid.uuid4().hex[:8],
             cgroup=self.cgroups.create(sid, limits.max_processes), limits=limits, cores=self.cores.pick(vcpus),
-            auto_pause=auto_pause, auto_resume=auto_resume,
+            auto_pause=auto_pause, auto_resume=auto_resume, base_template=base_template,
         )
         rec.set_lifetime(timeout_s)
         self.sandboxes[sid] = rec
@@ -289,6 +300,35 @@ class Registry:
         if not 0 < int(timeout_s) <= MAX_TIMEOUT_S:
             raise ApiError(400, f"timeout must be between 1 and {MAX_TIMEOUT_S} seconds")
         self.get(sandbox_id).set_lifetime(int(timeout_s))
+
+    async def snapshot(self, sandbox_id: str, name: str | None) -> Snapshot:
+        """Copy the sandbox's workspace into a snapshot new sandboxes can start from."""
+        rec = self.get(sandbox_id)
+        if name and self.snapshots.find(name) is not None:
+            raise ApiError(409, f"a snapshot named {name!r} already exists")
+        snap = self.snapshots.new(sandbox_id, rec.base_template or rec.template, name)
+        snap.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            await _run_fs("cp", "-a", "--", str(rec.workspace), str(snap.path))
+        except OSError as e:
+            shutil.rmtree(snap.path, ignore_errors=True)
+            raise ApiError(500, f"failed to snapshot sandbox {sandbox_id}: {e}") from e
+        self.snapshots.add(snap)
+        return snap
+
+    async def fork(self, sandbox_id: str, count: int, timeout_s: int | None) -> list[SandboxRecord | ApiError]:
+        """`count` new sandboxes, each with a copy of the sandbox's workspace; each may fail alone."""
+        source = self.get(sandbox_id)
+        if not 1 <= count <= 100:
+            raise ApiError(400, "count must be between 1 and 100")
+        out: list[SandboxRecord | ApiError] = []
+        for _ in range(count):
+            try:
+                out.append(await self.create(source.template, timeout_s, dict(source.metadata), dict(source.envs),
+                                             copy_of=source))
+            except ApiError as e:
+                out.append(e)
+        return out
 
     def pause(self, sandbox_id: str) -> None:
         """Stop every process of the sandbox (SIGSTOP) and its lifetime clock; 409 when paused."""
@@ -347,6 +387,7 @@ class Registry:
         for sid in list(self.sandboxes):
             self.kill(sid)
         self.cgroups.close()
+        self.snapshots.close()
         shutil.rmtree(self.workspaces, ignore_errors=True)
 
     # -- workspaces: copied ahead by `cp -a` processes and deleted by `rm -rf` ones, so
