@@ -196,3 +196,14 @@ def test_fork_copies_the_workspace_into_independent_sandboxes(sb):
     finally:
         for f in forks:
             f.kill()
+
+
+def test_file_metadata_is_kept_as_xattrs_and_reported(sb):
+    info = sb.files.write("m.txt", "x", metadata={"author": "mish"})
+    assert info.metadata == {"author": "mish"} and sb.files.get_info("m.txt").metadata == {"author": "mish"}
+    sb.files.rename("m.txt", "n.txt")
+    assert sb.files.get_info("n.txt").metadata == {"author": "mish"}  # a rename keeps it
+    sb.files.write("n.txt", "y")  # an overwrite without metadata clears it
+    assert not sb.files.get_info("n.txt").metadata
+    sb.commands.run("python3 -c \"import os; os.setxattr('n.txt', 'user.e2b.tag', b'set-inside')\"")
+    assert [e.metadata for e in sb.files.list(".") if e.name == "n.txt"] == [{"tag": "set-inside"}]

@@ -36,6 +36,7 @@ from tradeswarm.sandbox.sandboxd._list import list_page
 from tradeswarm.sandbox.sandboxd._orphans import become_subreaper, reap_orphans
 from tradeswarm.sandbox.sandboxd.process_service import ProcessService
 from tradeswarm.sandbox.sandboxd.registry import ApiError, Registry, SandboxRecord
+from tradeswarm.sandbox.sandboxd._metadata import file_metadata, set_metadata
 from tradeswarm.sandbox.sandboxd.workspace import FilesystemService, resolve_path, write_info
 
 log = logging.getLogger("tradeswarm.sandboxd")
@@ -284,17 +285,20 @@ class SandboxdApp:
 
                 raw = gzip.decompress(raw)
             uploads = [(path, raw)]
+        metadata = file_metadata(headers)
         written = []
         for name, data in uploads:
             target = resolve_path(rec, name)
             if target.is_dir():
                 raise ApiError(400, f"path {name!r} is a directory")
             target.parent.mkdir(parents=True, exist_ok=True)
-            # Temp file + rename: a command reading the file sees the old or the new content.
+            # Temp file + rename: a command reading the file sees the old or the new content
+            # (and the new file carries only the new metadata, as envd's write replaces it).
             tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.upload")
             tmp.write_bytes(data)
+            set_metadata(tmp, metadata)
             os.replace(tmp, target)
-            written.append(write_info(target))
+            written.append(write_info(target, metadata))
         return 200, written, {}
 
 

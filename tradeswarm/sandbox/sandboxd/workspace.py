@@ -19,6 +19,7 @@ from connectrpc.errors import ConnectError
 from e2b.envd.filesystem import filesystem_pb as fpb
 from e2b.envd.filesystem.filesystem_connect import Filesystem
 
+from tradeswarm.sandbox.sandboxd._metadata import read_metadata
 from tradeswarm.sandbox.sandboxd.registry import ApiError, Registry, SandboxRecord
 
 
@@ -76,12 +77,12 @@ def entry_info(path: Path, root: Path) -> fpb.EntryInfo:
     return fpb.EntryInfo(
         name=path.name, type=kind, path=str(path), size=st.st_size, mode=stat_mod.S_IMODE(st.st_mode),
         permissions=stat_mod.filemode(st.st_mode), owner="user", group="user", is_symlink=is_link,
-        symlink_target=target,
+        symlink_target=target, metadata=read_metadata(path),
     )
 
 
-def write_info(path: Path) -> dict:
-    return {"name": path.name, "type": "file", "path": str(path)}
+def write_info(path: Path, metadata: dict[str, str] | None = None) -> dict:
+    return {"name": path.name, "type": "file", "path": str(path), **({"metadata": metadata} if metadata else {})}
 
 
 class FilesystemService(Filesystem):
