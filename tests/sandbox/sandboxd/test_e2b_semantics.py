@@ -207,3 +207,22 @@ def test_file_metadata_is_kept_as_xattrs_and_reported(sb):
     assert not sb.files.get_info("n.txt").metadata
     sb.commands.run("python3 -c \"import os; os.setxattr('n.txt', 'user.e2b.tag', b'set-inside')\"")
     assert [e.metadata for e in sb.files.list(".") if e.name == "n.txt"] == [{"tag": "set-inside"}]
+
+
+def test_watch_dir_reports_writes_creates_and_removes_recursively(sb):
+    from e2b import FilesystemEventType as T
+
+    sb.files.make_dir("w/old")
+    sb.files.write("w/old/f.txt", "1")
+    handle = sb.files.watch_dir("w", recursive=True)
+    assert handle.get_new_events() == []  # nothing happened yet
+    sb.files.write("w/old/f.txt", "2")  # an existing file: a write, not its temp file
+    sb.files.make_dir("w/new")
+    sb.files.write("w/new/g.txt", "3")  # in a directory made after the watch began
+    sb.commands.run("rm w/old/f.txt")
+    seen = [(e.type, e.name) for e in handle.get_new_events()]
+    assert seen == [(T.WRITE, "old/f.txt"), (T.CREATE, "new"), (T.CREATE, "new/g.txt"), (T.CHMOD, "new/g.txt"),
+                    (T.WRITE, "new/g.txt"), (T.REMOVE, "old/f.txt")]
+    handle.stop()
+    with pytest.raises(SandboxException):
+        sb.files.watch_dir("w/new/g.txt")  # a file is not a directory

@@ -115,6 +115,7 @@ class SandboxRecord:
     auto_pause: bool = False  # at the end of its lifetime, pause instead of kill (E2B's autoPause)
     auto_resume: bool = False  # an envd request to the paused sandbox resumes it
     base_template: str = ""  # whose environment it gets (a snapshot's sandbox: the snapshotted one's)
+    watchers: dict = field(default_factory=dict)  # watcher id -> (DirWatcher, root, include_entry)
 
     def set_lifetime(self, seconds: float) -> None:
         """End the sandbox `seconds` from now (the wall time reported stays fixed until changed)."""
@@ -359,6 +360,8 @@ class Registry:
         rec = self.get(sandbox_id)
         del self.sandboxes[sandbox_id]
         self._idempotency = {k: v for k, v in self._idempotency.items() if v != sandbox_id}
+        for w in list(rec.watchers.values()):
+            w[0].close()
         for p in rec.procs.values():
             if p.deadline is not None:
                 p.deadline.cancel()

@@ -20,6 +20,7 @@ from e2b.envd.filesystem import filesystem_pb as fpb
 from e2b.envd.filesystem.filesystem_connect import Filesystem
 
 from tradeswarm.sandbox.sandboxd._metadata import read_metadata
+from tradeswarm.sandbox.sandboxd._watch_rpcs import WatchRpcs
 from tradeswarm.sandbox.sandboxd.registry import ApiError, Registry, SandboxRecord
 
 
@@ -85,7 +86,7 @@ def write_info(path: Path, metadata: dict[str, str] | None = None) -> dict:
     return {"name": path.name, "type": "file", "path": str(path), **({"metadata": metadata} if metadata else {})}
 
 
-class FilesystemService(Filesystem):
+class FilesystemService(WatchRpcs, Filesystem):
     """`filesystem.Filesystem` RPCs behind files.list/exists/get_info/make_dir/remove/rename."""
 
     def __init__(self, registry: Registry) -> None:
