@@ -226,3 +226,18 @@ def test_watch_dir_reports_writes_creates_and_removes_recursively(sb):
     handle.stop()
     with pytest.raises(SandboxException):
         sb.files.watch_dir("w/new/g.txt")  # a file is not a directory
+
+
+def test_signed_file_urls_of_a_secure_sandbox_open_without_a_token_until_they_expire(sandboxd):
+    box = Sandbox.create("base", secure=True, **sandboxd.sdk_params)
+    try:
+        box.files.write("s.txt", "signed")
+        assert httpx.get(box.download_url("s.txt", "user")).text == "signed"
+        assert httpx.post(box.upload_url("u.txt", "user"), files={"file": ("u.txt", b"up")}).status_code == 200
+        assert box.files.read("u.txt") == "up"
+        expired = httpx.get(box.download_url("s.txt", "user", use_signature_expiration=-60))
+        assert expired.status_code == 401 and expired.json() == {"code": 401, "message": "signature is already expired"}
+        forged = box.download_url("s.txt", "user").replace("v1_", "v1_x")
+        assert httpx.get(forged).status_code == 401
+    finally:
+        box.kill()

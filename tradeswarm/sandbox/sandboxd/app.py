@@ -34,6 +34,7 @@ from e2b.envd.process.process_connect import ProcessASGIApplication
 from tradeswarm.sandbox.sandboxd import _streams
 from tradeswarm.sandbox.sandboxd._list import list_page
 from tradeswarm.sandbox.sandboxd._orphans import become_subreaper, reap_orphans
+from tradeswarm.sandbox.sandboxd._signing import signed_sandbox
 from tradeswarm.sandbox.sandboxd.process_service import ProcessService
 from tradeswarm.sandbox.sandboxd.registry import ApiError, Registry, SandboxRecord
 from tradeswarm.sandbox.sandboxd._metadata import file_metadata, set_metadata
@@ -171,7 +172,13 @@ class SandboxdApp:
                 self._check_api_key(headers)
             return 204, None, {}
         if path == "/files":
-            rec = self._envd_sandbox(headers)
+            if "signature" in query and not headers.get("x-access-token"):  # a signed URL
+                sid = headers.get("e2b-sandbox-id")
+                candidates = [self.registry.sandboxes[sid]] if sid in self.registry.sandboxes else (
+                    [] if sid else [r for r in self.registry.sandboxes.values() if r.state == "running"])
+                rec = signed_sandbox(candidates, query, "read" if method == "GET" else "write")
+            else:
+                rec = self._envd_sandbox(headers)
             return await self._files(method, rec, headers, query, receive)
         self._check_api_key(headers)
         reg = self.registry
