@@ -241,3 +241,19 @@ def test_signed_file_urls_of_a_secure_sandbox_open_without_a_token_until_they_ex
         assert httpx.get(forged).status_code == 401
     finally:
         box.kill()
+
+
+def test_pty_is_a_real_terminal_with_input_and_resize(sb):
+    from e2b.sandbox.commands.command_handle import PtySize
+
+    term = sb.pty.create(PtySize(cols=80, rows=24), envs={"ABC": "123"})
+    sb.pty.resize(term.pid, PtySize(cols=100, rows=30))
+    sb.pty.send_stdin(term.pid, b"echo $ABC; tty; tput cols; exit 3\n")
+    out: list[bytes] = []
+    with pytest.raises(Exception) as ended:  # exit 3: CommandExitException, carrying the code
+        term.wait(on_pty=out.append)
+    text = b"".join(out).decode()
+    assert getattr(ended.value, "exit_code", None) == 3
+    assert "123" in text and "/dev/pts/" in text and "100" in text  # a tty, resized
+    piped = sb.commands.run("tty || true")  # the opposite: an ordinary command has no terminal
+    assert "not a tty" in piped.stdout

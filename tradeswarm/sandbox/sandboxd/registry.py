@@ -77,6 +77,7 @@ class Proc:
     end: tuple[int, str] | None = None  # (exit_code, status) once it exited
     deadline: asyncio.TimerHandle | None = None
     timed_out: bool = False
+    pty_fd: int | None = None  # the master end, when the process runs on a pseudo-terminal
 
     def expire(self) -> None:
         """The command outlived its deadline: kill its whole tree and remember why."""
