@@ -14,6 +14,8 @@ False
 from __future__ import annotations
 
 import contextvars
+import socket
+import struct
 
 
 class StreamGuard:
@@ -25,10 +27,24 @@ class StreamGuard:
     def wrap(self, send):
         async def guarded(message) -> None:
             if self.aborted and message.get("type", "").startswith("http.response") and not message.get("more_body"):
+                _reset_on_close(send)
                 raise ConnectionAbortedError("sandbox gone: the stream is dropped, as E2B's edge drops it")
             await send(message)
 
         return guarded
+
+
+def _reset_on_close(send) -> None:
+    """Make the connection's close a TCP reset: E2B's edge resets the stream, and older SDKs
+    (2.45) take only a reset, not an early EOF, for "the connection dropped". Best effort: the
+    socket is found through uvicorn's request cycle (`send.__self__.transport`)."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
 
 
 current: contextvars.ContextVar[StreamGuard | None] = contextvars.ContextVar("sandboxd_stream_guard", default=None)
