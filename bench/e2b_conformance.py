@@ -4,11 +4,12 @@ Takes a checkout of github.com/e2b-dev/E2B (never copied into this repository), 
 separate venv with E2B's SDK and its test dependencies, starts one private sandboxd per pytest
 worker (a key in E2B's `e2b_<hex>` format; E2B_API_URL / E2B_SANDBOX_URL / E2B_API_KEY point at
 it), runs `packages/python-sdk/tests`, and prints per file: passed (the test talked to the
-server), passed offline (it never did: the SDK's own unit tests), failed, failed on paths
-(a host path where E2B has /home/user: the isolation work), skipped by E2B's markers, and not
+server), passed offline (it never did: the SDK's own unit tests), failed, failed on isolation
+(a host path where E2B has /home/user, `sudo` missing: the isolation work), failed offline (never
+reached the server: not in the score), skipped by E2B's markers, and not
 applicable with the reason (the template-build API, internet, a cloud-only host check; rules
 in bench/_e2b_conformance_plugin.py). The score is passed ÷ (passed + failed) over applicable
-tests that reached the server.
+tests that reached the server (`isolation` failures included, and also shown left out).
 
     python bench/e2b_conformance.py --e2b-repo /work/e2b-src
     python bench/e2b_conformance.py --e2b-repo /work/e2b-src --sdk installed   # our pinned e2b
@@ -44,9 +45,13 @@ from tradeswarm.sandbox.sandboxd import daemon  # noqa: E402
 TEST_DEPS = ["pytest==9.2.0", "pytest-asyncio==1.5.0", "pytest-timeout==2.4.0", "pytest-xdist==3.8.0",
              "python-dotenv==1.2.4"]
 SDK_TESTS = Path("packages/python-sdk")
-#: A failure naming a sandboxd workspace (a host path) is a path result, not a semantic one.
-_HOST_PATH = re.compile(r"/sandboxd/sandboxes/i[0-9a-f]{19}|outside the sandbox workspace|== '/home/user")
-_COLUMNS = ("passed", "offline", "failed", "paths", "skipped", "n/a")
+#: Failures that belong to the isolation work (issue 12 items 1-2), told by their message:
+#: a host path where E2B has /home/user, a path outside the workspace refused, `sudo` missing.
+ISOLATION = [
+    (None, r"/sandboxd/sandboxes/i[0-9a-f]{19}|outside the sandbox workspace|== '/home/user"),
+    (r"::test_bash_command_scoped_env_vars$", r"exited with code 127"),  # `sudo echo`: no sudo on the host
+]
+_COLUMNS = ("passed", "offline", "failed", "isolation", "offline-failed", "skipped", "n/a")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,7 +166,12 @@ def category(r: dict) -> str:
         return "skipped"
     if r["outcome"] == "passed":
         return "passed" if r["requests"] != 0 else "offline"
-    return "paths" if _HOST_PATH.search(r["message"] or "") else "failed"
+    if r["requests"] == 0:  # never reached the server: the SDK's own unit test, in our environment
+        return "offline-failed"
+    for node_re, message_re in ISOLATION:
+        if (node_re is None or re.search(node_re, r["nodeid"])) and re.search(message_re, r["message"] or ""):
+            return "isolation"
+    return "failed"
 
 
 def summarise(results: list[dict]) -> dict:
@@ -170,14 +180,13 @@ def summarise(results: list[dict]) -> dict:
         r["category"] = category(r)
         per_file[r["file"]][r["category"]] += 1
     total = sum(per_file.values(), Counter())
-    # A failure counts against the score whether or not it reached the server (conservative).
-    applicable = total["passed"] + total["failed"] + total["paths"]
+    applicable = total["passed"] + total["failed"] + total["isolation"]
     return {
         "totals": {c: total[c] for c in _COLUMNS},
         "score": {"passed": total["passed"], "applicable_server_facing": applicable,
                   "pct": round(100.0 * total["passed"] / applicable, 1) if applicable else None,
-                  "pct_without_paths": round(100.0 * total["passed"] / (applicable - total["paths"]), 1)
-                  if applicable > total["paths"] else None},
+                  "pct_without_isolation": round(100.0 * total["passed"] / (applicable - total["isolation"]), 1)
+                  if applicable > total["isolation"] else None},
         "files": {f: {c: n[c] for c in _COLUMNS} for f, n in sorted(per_file.items())},
         "not_applicable": sorted(({"test": r["nodeid"], "reason": r["not_applicable"]}
                                   for r in results if r["category"] == "n/a"), key=lambda d: d["test"]),
@@ -195,9 +204,11 @@ def render(summary: dict, show_failures: bool = False) -> str:
     lines.append(f"{'TOTAL':<{width}}" + "".join(f"{t[c]:>9}" for c in _COLUMNS))
     s = summary["score"]
     lines += ["", f"server-facing applicable tests: {s['passed']} passed of {s['applicable_server_facing']}"
-                  f" ({s['pct']}%); without the path failures (isolation branch): {s['pct_without_paths']}%",
-              "columns: passed = passed and talked to sandboxd; offline = passed without a request (SDK unit "
-              "tests); paths = failed on a host path where E2B has /home/user", "", "not applicable:"]
+                  f" ({s['pct']}%); leaving out the isolation failures: {s['pct_without_isolation']}%",
+              "columns: passed = passed and talked to sandboxd; offline = passed without a request (SDK unit tests);"
+              " isolation = failed on a host path where E2B has /home/user, or on `sudo` missing (the isolation"
+              " work); offline-failed = failed without ever reaching sandboxd (not in the score)", "",
+              "not applicable:"]
     by_reason: dict[str, list[str]] = defaultdict(list)
     for na in summary["not_applicable"]:
         by_reason[na["reason"]].append(na["test"])
@@ -207,7 +218,7 @@ def render(summary: dict, show_failures: bool = False) -> str:
     if show_failures:
         lines += ["", "failures:"]
         lines.extend(f"  [{r['category']}] {r['nodeid']}: {r['message']}" for r in summary["tests"]
-                     if r["category"] in ("failed", "paths"))
+                     if r["category"] in ("failed", "isolation", "offline-failed"))
     return "\n".join(lines)
 
 
