@@ -229,6 +229,9 @@ class ProcessService(Process):
             entry.proc.stdin.close()
         return pb.CloseStdinResponse()
 
+    async def stream_input(self, request, ctx) -> pb.StreamInputResponse:
+        raise ConnectError(Code.UNIMPLEMENTED, "sandboxd does not implement process.Process/StreamInput; use SendInput")
+
     async def update(self, request: pb.UpdateRequest, ctx) -> pb.UpdateResponse:
         entry = _find(sandbox_of(self.registry, ctx), request.process)
         if entry.pty_fd is None:
