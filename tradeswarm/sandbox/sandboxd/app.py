@@ -33,11 +33,11 @@ from e2b.envd.process.process_connect import ProcessASGIApplication
 
 from tradeswarm.sandbox.sandboxd import _streams
 from tradeswarm.sandbox.sandboxd._list import list_page
+from tradeswarm.sandbox.sandboxd._metadata import file_metadata, set_metadata
 from tradeswarm.sandbox.sandboxd._orphans import become_subreaper, reap_orphans
 from tradeswarm.sandbox.sandboxd._signing import signed_sandbox
 from tradeswarm.sandbox.sandboxd.process_service import ProcessService
 from tradeswarm.sandbox.sandboxd.registry import ApiError, Registry, SandboxRecord
-from tradeswarm.sandbox.sandboxd._metadata import file_metadata, set_metadata
 from tradeswarm.sandbox.sandboxd.workspace import FilesystemService, resolve_path, write_info
 
 log = logging.getLogger("tradeswarm.sandboxd")
