@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: certify test venv clean
+.PHONY: certify test venv clean conformance
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -22,3 +22,9 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .swarm reports/runs
+
+# E2B's own SDK tests against a fresh sandboxd: `make conformance E2B_REPO=/path/to/E2B-checkout`
+# (the checkout stays outside this repository; its test venv is .venv-conformance).
+conformance: $(STAMP)
+	@test -n "$(E2B_REPO)" || { echo "error: set E2B_REPO to a checkout of github.com/e2b-dev/E2B" >&2; exit 2; }
+	$(BIN)/python bench/e2b_conformance.py --e2b-repo $(E2B_REPO) $(CONFORMANCE_ARGS)

@@ -14,7 +14,7 @@ import pytest
 from e2b.exceptions import AuthenticationException, NotFoundException, RateLimitException, SandboxException
 
 from tradeswarm.sandbox._retry import RateLimiter, is_transient, with_retries
-from tradeswarm.sandbox.cli_state import CliState
+from tradeswarm.sandbox.cli_state import AmbiguousName, CliState
 from tradeswarm.sandbox.sandboxd._limits import ResourceLimits, bash_prefix
 from tradeswarm.sandbox.sandboxd.registry import ApiError
 
@@ -128,7 +128,8 @@ def test_cli_state_resolves_names(tmp_path):
         entries["id2"] = {"name": "dup"}
         entries["id3"] = {"name": "dup"}
     assert state.resolve("alpha") == "id1" and state.resolve("id2") == "id2"
-    assert state.resolve("dup") == "dup"  # ambiguous names are not guessed
+    with pytest.raises(AmbiguousName, match=r"'dup' is ambiguous.*id2, id3"):  # never guessed, both named
+        state.resolve("dup")
     assert state.resolve("unknown") == "unknown"
 
 

@@ -23,13 +23,17 @@ class CliState:
         self.lock_path = self.dir / "sandboxes.lock"
 
     def read(self) -> dict[str, dict]:
+        """The entries; CorruptState when the file exists but is not a JSON object of entries."""
         try:
             data = json.loads(self.path.read_text())
         except FileNotFoundError:
             return {}
-        except ValueError as e:
-            raise ValueError(f"{self.path} is not valid JSON: {e}") from None
-        return data if isinstance(data, dict) else {}
+        except (ValueError, UnicodeDecodeError) as e:
+            raise CorruptState(f"{self.path} is corrupt ({e}); fix or remove it "
+                               "(it only names the sandboxes the CLI created)") from None
+        if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+            raise CorruptState(f"{self.path} is corrupt (not an object of sandbox entries); fix or remove it")
+        return data
 
     @contextmanager
     def update(self) -> Iterator[dict[str, dict]]:
@@ -45,9 +49,22 @@ class CliState:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def resolve(self, ref: str) -> str:
-        """A sandbox id from an id or a name the CLI gave it (names resolve to their id)."""
+        """A sandbox id from an id or a name the CLI gave it (names resolve to their id).
+
+        AmbiguousName when two sandboxes carry the name (both are listed)."""
         entries = self.read()
         if ref in entries:
             return ref
-        by_name = [sid for sid, e in entries.items() if e.get("name") == ref]
-        return by_name[0] if len(by_name) == 1 else ref
+        by_name = sorted(sid for sid, e in entries.items() if e.get("name") == ref)
+        if len(by_name) > 1:
+            raise AmbiguousName(f"name {ref!r} is ambiguous: {len(by_name)} sandboxes carry it "
+                                f"({', '.join(by_name)}); use an id")
+        return by_name[0] if by_name else ref
+
+
+class CorruptState(ValueError):
+    """sandboxes.json cannot be read: acting on it could leak an untracked sandbox."""
+
+
+class AmbiguousName(LookupError):
+    """A name given to several sandboxes."""

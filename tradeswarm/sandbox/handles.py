@@ -23,6 +23,14 @@ if TYPE_CHECKING:
 OutputCallback = Union[Callable[[str], None], Callable[[str], Awaitable[None]]]
 
 
+def sandbox_gone(exc: TimeoutException) -> bool:
+    """True when the SDK's TimeoutException means the sandbox died under the call, not a deadline.
+
+    E2B (and sandboxd) drop the stream of a killed sandbox; the SDK then finds the sandbox gone
+    and says so in the message."""
+    return "killed or reached its end of life" in str(exc)
+
+
 class SandboxError(Exception):
     """A sandbox operation failed (after retries, where retrying made sense)."""
 
@@ -110,6 +118,10 @@ class BackgroundProcess:
             code, out, err = res.exit_code, res.stdout, res.stderr
         except CommandExitException as e:
             code, out, err = e.exit_code, e.stdout, e.stderr
+        except TimeoutException as e:
+            if sandbox_gone(e):
+                raise SandboxNotFound(f"sandbox {self._sandbox.id} was killed or expired while the process ran") from e
+            raise
         return CommandResult(code, out or "", err or "", (time.perf_counter() - t0) * 1000.0)
 
 
@@ -147,6 +159,8 @@ class Sandbox:
             # have run it. Nor bounded by the manager's limit: commands may run for minutes.
             code, out, err = await self._manager._call("exec", call, retry=False, bounded=False)
         except TimeoutException as e:
+            if sandbox_gone(e):
+                raise SandboxNotFound(f"sandbox {self.id} was killed or expired while the command ran") from e
             raise CommandTimeout(f"command timed out after {timeout_s}s in sandbox {self.id}") from e
         return CommandResult(code, out or "", err or "", (time.perf_counter() - t0) * 1000.0)
 

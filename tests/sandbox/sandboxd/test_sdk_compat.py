@@ -181,10 +181,10 @@ def test_trading_template_runs_the_package_with_pandas(sandboxd):
         box.kill()
 
 
-def test_unknown_sandbox_header_is_not_found(sandboxd, sb):
+def test_unknown_sandbox_header_answers_502_as_e2bs_edge(sandboxd, sb):
     r = httpx.get(f"{sandboxd.url}/files", params={"path": "x"},
                   headers={"E2b-Sandbox-Id": "nope", "X-Access-Token": "t"})
-    assert r.status_code == 404 and r.json()["code"] == 404
+    assert r.status_code == 502 and r.json()["code"] == 502  # the SDK reads 502 as "not running"
 
 
 def test_a_retried_create_with_the_same_idempotency_key_makes_one_sandbox(sandboxd):

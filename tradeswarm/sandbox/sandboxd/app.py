@@ -29,8 +29,12 @@ from urllib.parse import parse_qs
 from e2b.envd.filesystem.filesystem_connect import FilesystemASGIApplication
 from e2b.envd.process.process_connect import ProcessASGIApplication
 
+from tradeswarm.sandbox.sandboxd import _streams
+from tradeswarm.sandbox.sandboxd._list import list_page
+from tradeswarm.sandbox.sandboxd._metadata import file_metadata, set_metadata
 from tradeswarm.sandbox.sandboxd._orphans import become_subreaper, reap_orphans
 from tradeswarm.sandbox.sandboxd._prometheus import sandbox_usage
+from tradeswarm.sandbox.sandboxd._signing import signed_sandbox
 from tradeswarm.sandbox.sandboxd.process_service import ProcessService
 from tradeswarm.sandbox.sandboxd.registry import ApiError, Registry, SandboxRecord
 from tradeswarm.sandbox.sandboxd.workspace import FilesystemService, resolve_path, write_info
@@ -57,6 +61,7 @@ class SandboxdApp:
         self._reaper: asyncio.Task | None = None
         self.subreaper = False
         self.started = time.time()
+        self.requests = 0  # sandbox-facing requests (not admin): a test harness sees who called
 
     # -- ASGI ---------------------------------------------------------------------------
     async def __call__(self, scope, receive, send) -> None:
@@ -67,13 +72,24 @@ class SandboxdApp:
             return
         self._ensure_reaper()
         path: str = scope["path"]
-        if path.startswith("/process.Process/"):
-            await self.process_app(scope, receive, send)
-            return
-        if path.startswith("/filesystem.Filesystem/"):
-            await self.fs_app(scope, receive, send)
-            return
+        if not path.startswith("/admin/"):
+            self.requests += 1
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        rpc = self.process_app if path.startswith("/process.Process/") else (
+            self.fs_app if path.startswith("/filesystem.Filesystem/") else None)
+        if rpc is not None or (path in ("/files", "/health") and headers.get("e2b-sandbox-id")):
+            gone = self._envd_gate(headers.get("e2b-sandbox-id", ""))
+            if gone is not None:  # as E2B's edge answers for a sandbox that is not running
+                await _respond(send, 502, gone, {})
+                return
+        if rpc is not None:
+            guard = _streams.StreamGuard()
+            token = _streams.current.set(guard)
+            try:
+                await rpc(scope, receive, guard.wrap(send))
+            finally:
+                _streams.current.reset(token)
+            return
         try:
             status, body, extra = await self._route(scope["method"], path, headers,
                                                     parse_qs(scope.get("query_string", b"").decode()), receive)
@@ -122,6 +138,19 @@ class SandboxdApp:
         if not hmac.compare_digest(given.encode(), self.token.encode()):
             raise ApiError(401, "Invalid API key" if given else "Missing API key (X-API-KEY)")
 
+    def _envd_gate(self, sid: str) -> dict | None:
+        """None when envd of sandbox `sid` may answer; else the 502 body E2B's edge gives.
+
+        A paused sandbox created with auto-resume is resumed by the request, as on E2B."""
+        rec = self.registry.sandboxes.get(sid)
+        if rec is not None and rec.state == "paused" and rec.auto_resume:
+            self.registry.resume(sid)
+        if rec is None:
+            return {"sandboxId": sid, "message": "The sandbox was not found", "code": 502}
+        if rec.state == "paused":
+            return {"sandboxId": sid, "message": "The sandbox is paused", "code": 502}
+        return None
+
     def _envd_sandbox(self, headers: dict[str, str]) -> SandboxRecord:
         rec = self.registry.sandboxes.get(headers.get("e2b-sandbox-id", ""))
         given = headers.get("x-access-token", "")
@@ -142,7 +171,13 @@ class SandboxdApp:
                 self._check_api_key(headers)
             return 204, None, {}
         if path == "/files":
-            rec = self._envd_sandbox(headers)
+            if "signature" in query and not headers.get("x-access-token"):  # a signed URL
+                sid = headers.get("e2b-sandbox-id")
+                candidates = [self.registry.sandboxes[sid]] if sid in self.registry.sandboxes else (
+                    [] if sid else [r for r in self.registry.sandboxes.values() if r.state == "running"])
+                rec = signed_sandbox(candidates, query, "read" if method == "GET" else "write")
+            else:
+                rec = self._envd_sandbox(headers)
             return await self._files(method, rec, headers, query, receive)
         self._check_api_key(headers)
         reg = self.registry
@@ -153,12 +188,15 @@ class SandboxdApp:
         match method, parts:
             case "POST", ["sandboxes"]:
                 body = await _json_body(receive)
+                resume = body.get("autoResume")
                 rec = await reg.create(body.get("templateID") or "base", body.get("timeout"),
-                                 body.get("metadata"), body.get("envVars"), headers.get("idempotency-key"))
+                                       body.get("metadata"), body.get("envVars"), headers.get("idempotency-key"),
+                                       auto_pause=bool(body.get("autoPause")),
+                                       auto_resume=bool(resume.get("enabled") if isinstance(resume, dict) else resume))
                 return 201, _create_response(reg, rec), {}
             case "GET", ["sandboxes"]:
-                items = [reg.info(r) for r in reg.sandboxes.values() if _matches(r, query)]
-                return 200, items, {}
+                items, next_token = list_page(list(reg.sandboxes.values()), query)
+                return 200, [reg.info(r) for r in items], ({"x-next-token": next_token} if next_token else {})
             case "GET", ["sandboxes", sid]:
                 return 200, reg.info(reg.get(sid), detail=True), {}
             case "DELETE", ["sandboxes", sid]:
@@ -174,11 +212,41 @@ class SandboxdApp:
             case "POST", ["sandboxes", sid, "connect"]:
                 rec = reg.get(sid)
                 timeout = (await _json_body(receive)).get("timeout")
-                if timeout:
-                    rec.end_at = max(rec.end_at, time.monotonic() + int(timeout))
+                if reg.resume(sid, timeout):  # connecting to a paused sandbox resumes it (201)
+                    return 201, _create_response(reg, rec), {}
+                if timeout and rec.end_at < time.monotonic() + int(timeout):  # never shortens it
+                    rec.set_lifetime(int(timeout))
                 return 200, _create_response(reg, rec), {}
+            case "POST", ["sandboxes", sid, "pause"]:
+                reg.pause(sid)
+                return 204, None, {}
+            case "POST", ["sandboxes", sid, "resume"]:
+                if not reg.resume(sid, (await _json_body(receive)).get("timeout")):
+                    raise ApiError(409, f"sandbox {sid} is already running")
+                return 201, _create_response(reg, reg.get(sid)), {}
             case "GET", ["sandboxes", sid, "metrics"]:
-                return 200, [_metrics(reg, reg.get(sid))], {}
+                return 200, _metrics_range(reg, reg.get(sid), query), {}
+            case "POST", ["sandboxes", sid, "snapshots"]:
+                snap = await reg.snapshot(sid, (await _json_body(receive)).get("name"))
+                return 201, snap.view(), {}
+            case "GET", ["snapshots"]:
+                one = {k: v[-1] for k, v in query.items() if v}
+                return 200, [s.view() for s in reg.snapshots.listed(one.get("sandboxID"), one.get("name"))], {}
+            case "DELETE", ["templates", template_id]:
+                if reg.snapshots.delete(template_id):
+                    return 204, None, {}
+                if template_id in reg.templates:
+                    raise ApiError(400, f"template '{template_id}' is built into sandboxd and cannot be deleted")
+                raise ApiError(404, f"template '{template_id}' not found")
+            case "POST", ["sandboxes", sid, "fork"]:
+                body = await _json_body(receive)
+                made = await reg.fork(sid, int(body.get("count") or 1), body.get("timeout"))
+                return 201, [{"error": {"code": r.status, "message": r.message}} if isinstance(r, ApiError)
+                             else {"sandbox": _create_response(reg, r)} for r in made], {}
+            case "GET", ["templates", "aliases", alias]:
+                if alias not in reg.templates:
+                    raise ApiError(404, f"template alias '{alias}' not found")
+                return 200, {"templateID": alias, "public": True}, {}
             case "GET", ["admin", "faults"]:
                 return 200, reg.fault_state(), {}
             case "POST", ["admin", "faults"]:  # only the faults given change
@@ -192,7 +260,11 @@ class SandboxdApp:
             case "GET", ["admin", "stats"]:
                 return 200, {"sandboxes": len(reg.sandboxes), "counters": reg.counters,
                              "max_sandboxes": reg.limits.max_sandboxes, "uptime_s": time.time() - self.started,
-                             "pids_cgroup": reg.cgroups.available, "subreaper": self.subreaper}, {}
+                             "pids_cgroup": reg.cgroups.available, "subreaper": self.subreaper,
+                             "requests": self.requests}, {}
+        if len(parts) >= 3 and parts[0] == "sandboxes" and parts[1] in reg.sandboxes:
+            # Known to E2B, not to sandboxd: say so (a 404 reads as "sandbox not found" to the SDK).
+            raise ApiError(501, f"sandboxd does not implement {method} /sandboxes/{{sandboxID}}/{'/'.join(parts[2:])}")
         raise ApiError(404, f"no route {method} {path}")
 
     async def _files(self, method: str, rec: SandboxRecord, headers: dict, query: dict, receive):
@@ -219,17 +291,20 @@ class SandboxdApp:
 
                 raw = gzip.decompress(raw)
             uploads = [(path, raw)]
+        metadata = file_metadata(headers)
         written = []
         for name, data in uploads:
             target = resolve_path(rec, name)
             if target.is_dir():
                 raise ApiError(400, f"path {name!r} is a directory")
             target.parent.mkdir(parents=True, exist_ok=True)
-            # Temp file + rename: a command reading the file sees the old or the new content.
+            # Temp file + rename: a command reading the file sees the old or the new content
+            # (and the new file carries only the new metadata, as envd's write replaces it).
             tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.upload")
             tmp.write_bytes(data)
+            set_metadata(tmp, metadata)
             os.replace(tmp, target)
-            written.append(write_info(target))
+            written.append(write_info(target, metadata))
         return 200, written, {}
 
 
@@ -238,16 +313,21 @@ def _create_response(reg: Registry, rec: SandboxRecord) -> dict:
             "envdVersion": reg.info(rec)["envdVersion"], "envdAccessToken": rec.envd_token}
 
 
-def _matches(rec: SandboxRecord, query: dict) -> bool:
-    """The list filters the SDK sends: `state` and `metadata` (url-encoded k=v pairs)."""
-    states = ",".join(query.get("state", [])).split(",")
-    if states != [""] and "running" not in states:
-        return False
-    for raw in query.get("metadata", []):
-        for k, v in parse_qs(raw).items():
-            if rec.metadata.get(k) != v[0]:
-                return False
-    return True
+def _metrics_range(reg: Registry, rec: SandboxRecord, query: dict) -> list[dict]:
+    """The samples taken so far with `start <= timestamp <= end` (unix seconds, inclusive).
+
+    A sample is taken at each call (sandboxd has no collector): without a range the answer is
+    that fresh sample; with one, every recorded sample in it, the fresh one included."""
+    rec.samples.append(_metrics(reg, rec))
+    del rec.samples[:-1000]
+    try:
+        start = int((query.get("start") or ["0"])[0])
+        end = int((query.get("end") or [str(2 ** 62)])[0])
+    except ValueError:
+        raise ApiError(400, "start and end must be unix timestamps in seconds") from None
+    if "start" not in query and "end" not in query:
+        return rec.samples[-1:]
+    return [m for m in rec.samples if start <= m["timestampUnix"] <= end]
 
 
 def _metrics(reg: Registry, rec: SandboxRecord) -> dict:

@@ -201,7 +201,7 @@ def start(state_dir: Path, wait_s: float = 30.0, extra_args: list[str] | None = 
 
 
 def _start_locked(state_dir: Path, paths: DaemonPaths, wait_s: float, extra_args: list[str] | None) -> Endpoint:
-    ep = running(state_dir)
+    ep = running(state_dir) or _recover_endpoint(paths)
     if ep is not None:
         return ep
     paths.root.mkdir(parents=True, exist_ok=True)
@@ -225,6 +225,35 @@ def _start_locked(state_dir: Path, paths: DaemonPaths, wait_s: float, extra_args
         time.sleep(0.05)
     proc.kill()
     raise RuntimeError(f"sandboxd did not answer within {wait_s:.0f}s; see {paths.log}")
+
+
+def _recover_endpoint(paths: DaemonPaths) -> Endpoint | None:
+    """The endpoint of a live sandboxd whose endpoint.json is unreadable, rewritten; else None.
+
+    Starting a second server instead would orphan the first (it holds the state directory, and
+    its pidfile was deleted as stale). RuntimeError when it lives but cannot be reached."""
+    try:
+        pid = int(paths.pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if not _is_sandboxd(pid):
+        return None
+    import psutil
+
+    try:
+        ports = [c.laddr.port for c in psutil.Process(pid).net_connections(kind="tcp")
+                 if c.status == psutil.CONN_LISTEN and c.laddr.ip == "127.0.0.1"]
+        token = paths.token.read_text().strip()
+    except (psutil.Error, OSError):
+        ports, token = [], ""
+    for port in ports:
+        ep = Endpoint(url=f"http://127.0.0.1:{port}", token=token, pid=pid)
+        if probe(ep):
+            atomic_write_json(paths.endpoint, {"url": ep.url, "pid": pid, "port": port, "started": time.time(),
+                                               "recovered": True})
+            return ep
+    raise RuntimeError(f"sandboxd (pid {pid}) holds {paths.root} but {paths.endpoint.name} is unreadable and it "
+                       "does not answer; stop it with `tradeswarm sandboxd stop`")
 
 
 def stop(state_dir: Path, wait_s: float = 10.0) -> bool:

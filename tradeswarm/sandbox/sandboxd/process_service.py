@@ -9,6 +9,7 @@ Connect calls) without copies beyond the bytes object the pipe returns.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from typing import AsyncIterator
 
@@ -19,13 +20,17 @@ from protobuf import Oneof
 from e2b.envd.process import process_pb as pb
 from e2b.envd.process.process_connect import Process
 
+from tradeswarm.sandbox.sandboxd import _pty
+from tradeswarm.sandbox.sandboxd._exit import exit_code
 from tradeswarm.sandbox.sandboxd._limits import bash_prefix, make_preexec
+from tradeswarm.sandbox.sandboxd._streams import abort_current_stream
 from tradeswarm.sandbox.sandboxd.registry import ApiError, Proc, Registry, SandboxRecord
 from tradeswarm.sandbox.sandboxd.workspace import resolve_path, sandbox_of
 
 KEEPALIVE_S = 30.0
 _READ_CHUNK = 65536
 _END = object()
+_GONE = object()  # the sandbox died under the process: the stream drops (see _streams)
 _BASH = ("/bin/bash", "bash", "/usr/bin/bash")
 
 
@@ -52,7 +57,7 @@ class ProcessService(Process):
         self.registry = registry
 
     async def _spawn(self, rec: SandboxRecord, cfg: pb.ProcessConfig, stdin: bool, tag: str | None,
-                     timeout_ms: float | None) -> tuple[Proc, asyncio.Queue]:
+                     timeout_ms: float | None, tty: pb.PTY | None = None) -> tuple[Proc, asyncio.Queue]:
         try:
             cwd = resolve_path(rec, cfg.cwd) if cfg.has_field("cwd") and cfg.cwd else rec.workspace
         except ApiError as e:
@@ -68,17 +73,27 @@ class ProcessService(Process):
             args = ["--noprofile", "-l", "-c", bash_prefix(rec.limits, rec.cgroup, rec.cores) + args[2]]
         else:
             preexec = make_preexec(rec.limits, rec.cgroup, rec.cores)
+        master = slave = None
+        if tty is not None:  # a real terminal: the slave is the command's stdio and controlling tty
+            size = tty.size if tty.size is not None else pb.PTY.Size(rows=24, cols=80)
+            master, slave = _pty.open_pty(size.rows, size.cols)
+            preexec = _pty.controlling_tty(preexec)
         try:
             proc = await asyncio.create_subprocess_exec(
                 cfg.cmd, *args, cwd=str(cwd), env=env,
-                stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                stdin=slave if tty else (asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL),
+                stdout=slave if tty else asyncio.subprocess.PIPE, stderr=slave if tty else asyncio.subprocess.PIPE,
                 start_new_session=True, preexec_fn=preexec,
             )
         except OSError as e:
+            if master is not None:
+                os.close(master)
             raise ConnectError(Code.INVALID_ARGUMENT, f"failed to start {cfg.cmd!r}: {e}") from None
+        finally:
+            if slave is not None:
+                os.close(slave)  # the child holds it now: EOF on the master when it exits
         entry = Proc(pid=proc.pid, proc=proc, cmd=cfg.cmd, args=list(cfg.args), envs=dict(cfg.envs),
-                     cwd=str(cwd), tag=tag)
+                     cwd=str(cwd), tag=tag, pty_fd=master)
         if self.registry.sandboxes.get(rec.id) is not rec:
             # Killed while the process was being spawned: its kill could not see this one.
             entry.kill()
@@ -95,13 +110,18 @@ class ProcessService(Process):
 
     async def _pump(self, rec: SandboxRecord, entry: Proc) -> None:
         async def read(stream: asyncio.StreamReader, name: str) -> None:
-            while chunk := await stream.read(_READ_CHUNK):
-                ev = pb.StartResponse(event=_event("data", pb.ProcessEvent.DataEvent(output=Oneof(name, chunk))))
-                for q in entry.subscribers:
-                    q.put_nowait(ev)
+            try:
+                while chunk := await stream.read(_READ_CHUNK):
+                    ev = pb.StartResponse(event=_event("data", pb.ProcessEvent.DataEvent(output=Oneof(name, chunk))))
+                    for q in entry.subscribers:
+                        q.put_nowait(ev)
+            except OSError:  # a pty's master reads EIO once the terminal's last process is gone
+                pass
 
-        readers = asyncio.gather(read(entry.proc.stdout, "stdout"), read(entry.proc.stderr, "stderr"))
-        code = await entry.proc.wait()
+        streams = ([(entry.proc.stdout, "stdout"), (entry.proc.stderr, "stderr")] if entry.pty_fd is None
+                   else [(await _pty.reader(entry.pty_fd), "pty")])
+        readers = asyncio.gather(*(read(st, name) for st, name in streams))
+        code = await exit_code(entry.proc)  # not wait(): a background job may hold the pipes
         if entry.deadline is not None:
             entry.deadline.cancel()
         # What the command left running in its group would hold the pipes open: it goes too.
@@ -110,6 +130,8 @@ class ProcessService(Process):
             await asyncio.wait_for(readers, 2.0)
         except TimeoutError:
             pass  # a process that escaped the group still holds a pipe; the sandbox kill reaps it
+        if entry.pty_fd is not None:
+            os.close(entry.pty_fd)
         if code < 0:
             status = f"signal: {signal.Signals(-code).name.removeprefix('SIG').lower()}"
             code = -1 if code == -signal.SIGKILL else 128 - code
@@ -118,7 +140,11 @@ class ProcessService(Process):
         entry.end = (code, status)
         end = pb.ProcessEvent.EndEvent(exit_code=code, exited=True, status=status)
         ev = pb.StartResponse(event=_event("end", end))
+        gone = self.registry.sandboxes.get(rec.id) is not rec
         for q in entry.subscribers:
+            if gone:
+                q.put_nowait(_GONE)
+                continue
             q.put_nowait(ev)
             q.put_nowait(_END)
         rec.procs.pop(entry.pid, None)
@@ -136,6 +162,9 @@ class ProcessService(Process):
                 except TimeoutError:
                     yield wrap(_event("keepalive", pb.ProcessEvent.KeepAlive()))
                     continue
+                if ev is _GONE:
+                    abort_current_stream()
+                    raise ConnectError(Code.UNAVAILABLE, "sandbox was killed")
                 if ev is _END:
                     if entry.timed_out:  # the client sees its deadline, not an ordinary exit
                         raise ConnectError(Code.DEADLINE_EXCEEDED, "command timed out; its process group was killed")
@@ -152,7 +181,8 @@ class ProcessService(Process):
         rec = sandbox_of(self.registry, ctx)
         tag = request.tag if request.has_field("tag") else None
         stdin = bool(request.stdin) if request.has_field("stdin") else False
-        entry, queue = await self._spawn(rec, request.process, stdin, tag, ctx.timeout_ms)
+        entry, queue = await self._spawn(rec, request.process, stdin, tag, ctx.timeout_ms,
+                                         request.pty if request.has_field("pty") else None)
         first = _event("start", pb.ProcessEvent.StartEvent(pid=entry.pid))
         async for ev in self._stream(entry, queue, first, _start_response, _keepalive(ctx)):
             yield ev
@@ -179,6 +209,10 @@ class ProcessService(Process):
 
     async def send_input(self, request: pb.SendInputRequest, ctx) -> pb.SendInputResponse:
         entry = _find(sandbox_of(self.registry, ctx), request.process)
+        match request.input.input if request.input is not None else None:
+            case Oneof(field="pty", value=data) if entry.pty_fd is not None:
+                os.write(entry.pty_fd, data)  # a terminal's input is small: keystrokes, lines
+                return pb.SendInputResponse()
         stdin = entry.proc.stdin
         if stdin is None or stdin.is_closing():
             raise ConnectError(Code.FAILED_PRECONDITION, "stdin is not open for this process")
@@ -195,10 +229,26 @@ class ProcessService(Process):
             entry.proc.stdin.close()
         return pb.CloseStdinResponse()
 
+    async def stream_input(self, request, ctx) -> pb.StreamInputResponse:
+        raise ConnectError(Code.UNIMPLEMENTED, "sandboxd does not implement process.Process/StreamInput; use SendInput")
+
+    async def update(self, request: pb.UpdateRequest, ctx) -> pb.UpdateResponse:
+        entry = _find(sandbox_of(self.registry, ctx), request.process)
+        if entry.pty_fd is None:
+            raise ConnectError(Code.FAILED_PRECONDITION, "the process has no pty to resize")
+        if request.pty is not None and request.pty.size is not None:
+            _pty.resize(entry.pty_fd, request.pty.size.rows, request.pty.size.cols)
+        return pb.UpdateResponse()
+
     async def send_signal(self, request: pb.SendSignalRequest, ctx) -> pb.SendSignalResponse:
         entry = _find(sandbox_of(self.registry, ctx), request.process)
         sig = {pb.Signal.SIGTERM: signal.SIGTERM}.get(request.signal, signal.SIGKILL)
         entry.kill(sig)
+        if sig == signal.SIGKILL:  # as envd: the call returns once the process is gone
+            try:
+                await asyncio.wait_for(exit_code(entry.proc), 5.0)
+            except TimeoutError:
+                pass
         return pb.SendSignalResponse()
 
 

@@ -16,7 +16,7 @@ import signal
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -24,6 +24,7 @@ import psutil
 
 from tradeswarm.sandbox.sandboxd import RESOURCES_KEY
 from tradeswarm.sandbox.sandboxd._limits import CorePicker, PidsCgroups, ResourceLimits, kill_tree
+from tradeswarm.sandbox.sandboxd._snapshots import Snapshot, Snapshots
 from tradeswarm.sandbox.sandboxd.templates import TEMPLATE_ENVS, prepare_templates
 
 ENVD_VERSION = "0.6.4"  # every feature gate in e2b/envd/versions.py is on from here
@@ -77,6 +78,7 @@ class Proc:
     end: tuple[int, str] | None = None  # (exit_code, status) once it exited
     deadline: asyncio.TimerHandle | None = None
     timed_out: bool = False
+    pty_fd: int | None = None  # the master end, when the process runs on a pseudo-terminal
 
     def expire(self) -> None:
         """The command outlived its deadline: kill its whole tree and remember why."""
@@ -108,16 +110,33 @@ class SandboxRecord:
     cores: tuple[int, ...] = ()
     procs: dict[int, Proc] = field(default_factory=dict)
     cpu_sample: tuple[float, float] | None = None  # (monotonic, cpu seconds) of the last metrics call
+    samples: list[dict] = field(default_factory=list)  # metrics answered so far, for ranged queries
+    end_wall: datetime | None = None  # end_at as wall time, fixed when the lifetime is set
+    state: str = "running"  # or "paused": processes stopped, lifetime clock stopped
+    paused_left_s: float = 0.0  # the lifetime left when paused
+    auto_pause: bool = False  # at the end of its lifetime, pause instead of kill (E2B's autoPause)
+    auto_resume: bool = False  # an envd request to the paused sandbox resumes it
+    base_template: str = ""  # whose environment it gets (a snapshot's sandbox: the snapshotted one's)
+    watchers: dict = field(default_factory=dict)  # watcher id -> (DirWatcher, root, include_entry)
+
+    def set_lifetime(self, seconds: float) -> None:
+        """End the sandbox `seconds` from now (the wall time reported stays fixed until changed)."""
+        self.end_at = time.monotonic() + seconds
+        self.end_wall = datetime.now(timezone.utc) + timedelta(seconds=seconds)
 
     def end_at_wall(self) -> datetime:
-        return datetime.fromtimestamp(time.time() + (self.end_at - time.monotonic()), tz=timezone.utc)
+        return self.end_wall or datetime.now(timezone.utc)
+
+    def signal_all(self, sig: int) -> None:
+        for p in self.procs.values():
+            p.kill(sig)
 
     def base_env(self) -> dict[str, str]:
         """The scrubbed environment: PATH, HOME, LANG, the template's and create's envs only."""
         ws = str(self.workspace)
         env = {"PATH": f"{ws}/bin:/usr/local/bin:/usr/bin:/bin", "HOME": ws, "LANG": "C.UTF-8",
                "USER": "user", "E2B_SANDBOX": "true", "E2B_SANDBOX_ID": self.id}
-        env.update(TEMPLATE_ENVS.get(self.template, {}))
+        env.update(TEMPLATE_ENVS.get(self.base_template or self.template, {}))
         env.update(self.envs)
         return env
 
@@ -142,6 +161,7 @@ class Registry:
         self._purging = False
         self._empty = {t for t, d in self.templates.items() if not any(d.iterdir())}
         self._creating = 0  # creates admitted and still copying: they count against the cap
+        self.snapshots = Snapshots(self.workspaces / ".snapshots")
         self.cgroups = PidsCgroups(uuid.uuid4().hex[:12])
         self.cores = CorePicker(self.limits.resources.vcpus)
         self.sandboxes: dict[str, SandboxRecord] = {}
@@ -151,7 +171,8 @@ class Registry:
         self._fail_next = 0
         self._fail_message = "failed to place sandbox"
         self._throttle_until = 0.0
-        self.counters = {"created": 0, "killed": 0, "expired": 0, "create_rejected": 0, "faults_injected": 0}
+        self.counters = {"created": 0, "killed": 0, "expired": 0, "create_rejected": 0, "faults_injected": 0,
+                         "paused": 0, "resumed": 0}
         self.on_kill: list[Callable[[SandboxRecord, str], None]] = []  # observers of every end (metrics)
 
     # -- faults (the admin endpoint) ------------------------------------------------------
@@ -207,12 +228,18 @@ class Registry:
             self._tokens -= 1.0
 
     async def create(self, template: str, timeout_s: int | None, metadata: dict | None, envs: dict | None,
-               idempotency_key: str | None = None) -> SandboxRecord:
+               idempotency_key: str | None = None, auto_pause: bool = False,
+               auto_resume: bool = False, copy_of: SandboxRecord | None = None) -> SandboxRecord:
+        """A new sandbox from `template` (a template, or a snapshot's id or name), or a copy of
+        the workspace of `copy_of` (a fork)."""
         if idempotency_key and idempotency_key in self._idempotency:
             existing = self.sandboxes.get(self._idempotency[idempotency_key])
             if existing is not None:
                 return existing
-        if template not in self.templates:
+        snap = self.snapshots.find(template) if copy_of is None else None
+        source = copy_of.workspace if copy_of is not None else (snap.path if snap is not None else None)
+        base_template = copy_of.base_template or copy_of.template if copy_of else (snap.template if snap else "")
+        if source is None and template not in self.templates:
             raise ApiError(404, f"template '{template}' not found (known: {', '.join(sorted(self.templates))})")
         timeout_s = int(timeout_s if timeout_s is not None else 300)
         if not 0 < timeout_s <= MAX_TIMEOUT_S:
@@ -224,7 +251,10 @@ class Registry:
         workspace = self.workspaces / sid
         self._creating += 1
         try:
-            await self._take_workspace(template, workspace)
+            if source is not None:
+                await _run_fs("cp", "-a", "--", str(source), str(workspace))
+            else:
+                await self._take_workspace(template, workspace)
         except OSError as e:
             shutil.rmtree(workspace, ignore_errors=True)
             raise ApiError(500, f"failed to create workspace: {e}") from e
@@ -233,10 +263,12 @@ class Registry:
         rec = SandboxRecord(
             id=sid, template=template, workspace=workspace, envd_token=secrets.token_urlsafe(24),
             envs={str(k): str(v) for k, v in (envs or {}).items()}, metadata=metadata,
-            started_at=datetime.now(timezone.utc), end_at=time.monotonic() + timeout_s,
+            started_at=datetime.now(timezone.utc), end_at=0.0,
             timeout_s=timeout_s, client_id=uuid.uuid4().hex[:8],
             cgroup=self.cgroups.create(sid, limits.max_processes), limits=limits, cores=self.cores.pick(vcpus),
+            auto_pause=auto_pause, auto_resume=auto_resume, base_template=base_template,
         )
+        rec.set_lifetime(timeout_s)
         self.sandboxes[sid] = rec
         if idempotency_key:
             self._idempotency[idempotency_key] = sid
@@ -271,13 +303,68 @@ class Registry:
     def set_timeout(self, sandbox_id: str, timeout_s: int) -> None:
         if not 0 < int(timeout_s) <= MAX_TIMEOUT_S:
             raise ApiError(400, f"timeout must be between 1 and {MAX_TIMEOUT_S} seconds")
-        self.get(sandbox_id).end_at = time.monotonic() + int(timeout_s)
+        self.get(sandbox_id).set_lifetime(int(timeout_s))
+
+    async def snapshot(self, sandbox_id: str, name: str | None) -> Snapshot:
+        """Copy the sandbox's workspace into a snapshot new sandboxes can start from."""
+        rec = self.get(sandbox_id)
+        if name and self.snapshots.find(name) is not None:
+            raise ApiError(409, f"a snapshot named {name!r} already exists")
+        snap = self.snapshots.new(sandbox_id, rec.base_template or rec.template, name)
+        snap.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            await _run_fs("cp", "-a", "--", str(rec.workspace), str(snap.path))
+        except OSError as e:
+            shutil.rmtree(snap.path, ignore_errors=True)
+            raise ApiError(500, f"failed to snapshot sandbox {sandbox_id}: {e}") from e
+        self.snapshots.add(snap)
+        return snap
+
+    async def fork(self, sandbox_id: str, count: int, timeout_s: int | None) -> list[SandboxRecord | ApiError]:
+        """`count` new sandboxes, each with a copy of the sandbox's workspace; each may fail alone."""
+        source = self.get(sandbox_id)
+        if not 1 <= count <= 100:
+            raise ApiError(400, "count must be between 1 and 100")
+        out: list[SandboxRecord | ApiError] = []
+        for _ in range(count):
+            try:
+                out.append(await self.create(source.template, timeout_s, dict(source.metadata), dict(source.envs),
+                                             copy_of=source))
+            except ApiError as e:
+                out.append(e)
+        return out
+
+    def pause(self, sandbox_id: str) -> None:
+        """Stop every process of the sandbox (SIGSTOP) and its lifetime clock; 409 when paused."""
+        rec = self.get(sandbox_id)
+        if rec.state == "paused":
+            raise ApiError(409, f"sandbox {sandbox_id} is already paused")
+        rec.signal_all(signal.SIGSTOP)
+        rec.paused_left_s = max(0.0, rec.end_at - time.monotonic())
+        rec.end_at = float("inf")
+        rec.state = "paused"
+        self.counters["paused"] += 1
+
+    def resume(self, sandbox_id: str, timeout_s: int | None = None) -> bool:
+        """Continue a paused sandbox's processes; its lifetime is `timeout_s`, else what was left.
+
+        False when it was running (nothing to do)."""
+        rec = self.get(sandbox_id)
+        if rec.state != "paused":
+            return False
+        rec.signal_all(signal.SIGCONT)
+        rec.state = "running"
+        rec.set_lifetime(int(timeout_s) if timeout_s else max(1.0, rec.paused_left_s))
+        self.counters["resumed"] += 1
+        return True
 
     def kill(self, sandbox_id: str, reason: str = "killed") -> None:
         """Kill every process of the sandbox, remove its workspace and forget it."""
         rec = self.get(sandbox_id)
         del self.sandboxes[sandbox_id]
         self._idempotency = {k: v for k, v in self._idempotency.items() if v != sandbox_id}
+        for w in list(rec.watchers.values()):
+            w[0].close()
         for p in rec.procs.values():
             if p.deadline is not None:
                 p.deadline.cancel()
@@ -294,17 +381,21 @@ class Registry:
             observe(rec, reason)
 
     def expire(self) -> list[str]:
-        """Kill the sandboxes whose lifetime has passed, as E2B does."""
+        """Kill the sandboxes whose lifetime has passed, as E2B does (pause those created so)."""
         now = time.monotonic()
         gone = [sid for sid, rec in self.sandboxes.items() if rec.end_at <= now]
         for sid in gone:
-            self.kill(sid, reason="expired")
+            if self.sandboxes[sid].auto_pause:
+                self.pause(sid)
+            else:
+                self.kill(sid, reason="expired")
         return gone
 
     def close(self) -> None:
         for sid in list(self.sandboxes):
             self.kill(sid)
         self.cgroups.close()
+        self.snapshots.close()
         shutil.rmtree(self.workspaces, ignore_errors=True)
 
     # -- workspaces: copied ahead by `cp -a` processes and deleted by `rm -rf` ones, so
@@ -381,7 +472,7 @@ class Registry:
             "templateID": rec.template, "alias": rec.template, "sandboxID": rec.id,
             "clientID": rec.client_id, "startedAt": rec.started_at.isoformat(),
             "endAt": rec.end_at_wall().isoformat(), "cpuCount": len(rec.cores) or self.limits.cpu_count,
-            "memoryMB": rec.limits.memory_mb, "diskSizeMB": 1024, "state": "running",
+            "memoryMB": rec.limits.memory_mb, "diskSizeMB": 1024, "state": rec.state,
             "envdVersion": ENVD_VERSION, "metadata": rec.metadata,
         }
         if detail:

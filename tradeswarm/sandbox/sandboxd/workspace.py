@@ -19,6 +19,8 @@ from connectrpc.errors import ConnectError
 from e2b.envd.filesystem import filesystem_pb as fpb
 from e2b.envd.filesystem.filesystem_connect import Filesystem
 
+from tradeswarm.sandbox.sandboxd._metadata import read_metadata
+from tradeswarm.sandbox.sandboxd._watch_rpcs import WatchRpcs
 from tradeswarm.sandbox.sandboxd.registry import ApiError, Registry, SandboxRecord
 
 
@@ -38,6 +40,14 @@ def resolve_path(rec: SandboxRecord, path: str) -> Path:
     return target
 
 
+def resolve_entry(rec: SandboxRecord, path: str) -> Path:
+    """Like resolve_path, but a symlink named last stays itself (for its own metadata)."""
+    head, _, name = path.rstrip("/").rpartition("/")
+    if name in ("", ".", "..", "~") or not head and path.startswith("/"):
+        return resolve_path(rec, path)
+    return resolve_path(rec, head or ".") / name
+
+
 def sandbox_of(registry: Registry, ctx) -> SandboxRecord:
     """The sandbox a Connect request addresses (header `E2b-Sandbox-Id`), token checked."""
     headers = ctx.request_headers
@@ -53,7 +63,13 @@ def sandbox_of(registry: Registry, ctx) -> SandboxRecord:
 def entry_info(path: Path, root: Path) -> fpb.EntryInfo:
     st = path.lstat()
     is_link = stat_mod.S_ISLNK(st.st_mode)
-    if is_link:
+    target = os.path.realpath(path) if is_link else None
+    if is_link:  # as envd: the type is the target's, and the link says where it points
+        try:
+            st = os.stat(path)
+        except OSError:  # dangling
+            pass
+    if stat_mod.S_ISLNK(st.st_mode):
         kind = fpb.FileType.SYMLINK
     elif stat_mod.S_ISDIR(st.st_mode):
         kind = fpb.FileType.DIRECTORY
@@ -62,14 +78,15 @@ def entry_info(path: Path, root: Path) -> fpb.EntryInfo:
     return fpb.EntryInfo(
         name=path.name, type=kind, path=str(path), size=st.st_size, mode=stat_mod.S_IMODE(st.st_mode),
         permissions=stat_mod.filemode(st.st_mode), owner="user", group="user", is_symlink=is_link,
+        symlink_target=target, metadata=read_metadata(path),
     )
 
 
-def write_info(path: Path) -> dict:
-    return {"name": path.name, "type": "file", "path": str(path)}
+def write_info(path: Path, metadata: dict[str, str] | None = None) -> dict:
+    return {"name": path.name, "type": "file", "path": str(path), **({"metadata": metadata} if metadata else {})}
 
 
-class FilesystemService(Filesystem):
+class FilesystemService(WatchRpcs, Filesystem):
     """`filesystem.Filesystem` RPCs behind files.list/exists/get_info/make_dir/remove/rename."""
 
     def __init__(self, registry: Registry) -> None:
@@ -83,8 +100,12 @@ class FilesystemService(Filesystem):
             raise ConnectError(Code.PERMISSION_DENIED, e.message) from None
 
     async def stat(self, request, ctx):
-        rec, p = self._resolve(ctx, request.path)
-        if not p.exists():
+        rec = sandbox_of(self.registry, ctx)
+        try:
+            p = resolve_entry(rec, request.path)
+        except ApiError as e:
+            raise ConnectError(Code.PERMISSION_DENIED, e.message) from None
+        if not p.exists() and not p.is_symlink():
             raise ConnectError(Code.NOT_FOUND, f"path {request.path!r} not found")
         return fpb.StatResponse(entry=entry_info(p, rec.workspace))
 
@@ -101,8 +122,7 @@ class FilesystemService(Filesystem):
             shutil.rmtree(p)
         elif p.exists() or p.is_symlink():
             p.unlink()
-        else:
-            raise ConnectError(Code.NOT_FOUND, f"path {request.path!r} not found")
+        # a missing path is not an error: envd's remove is idempotent
         return fpb.RemoveResponse()
 
     async def move(self, request, ctx):

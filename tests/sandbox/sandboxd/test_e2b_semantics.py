@@ -1,0 +1,259 @@
+"""E2B's semantics where sandboxd used to differ (issue 12, item 3), through the real e2b SDK.
+
+Each test is named after the difference E2B's own SDK suite found (bench/e2b_conformance.py),
+and checks the opposite case too (alive vs gone, in range vs out of range, ...).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import httpx
+import psutil
+import pytest
+from e2b import Sandbox, Template
+from e2b.exceptions import SandboxException, TimeoutException
+from e2b.sandbox.filesystem.filesystem import FileType
+from e2b.sandbox.sandbox_api import SandboxQuery, SandboxState
+
+
+@pytest.fixture
+def sb(sandboxd):
+    box = Sandbox.create("base", **sandboxd.sdk_params)
+    yield box
+    box.kill()
+
+
+def _stopped(pid: int, within_s: float = 2.0) -> bool:
+    """True once `pid` is stopped (a signal takes effect when the process next leaves the kernel)."""
+    deadline = time.monotonic() + within_s
+    while psutil.Process(pid).status() != psutil.STATUS_STOPPED:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def _gone(pid: int) -> bool:
+    return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_is_running_is_false_after_expiry_not_an_exception(sandboxd):
+    box = Sandbox.create("base", timeout=1, **sandboxd.sdk_params)
+    assert box.is_running() is True
+    time.sleep(1.6)
+    assert box.is_running() is False
+
+
+def test_wait_after_sandbox_kill_raises_timeout_saying_the_sandbox_is_gone(sandboxd):
+    box = Sandbox.create("base", **sandboxd.sdk_params)
+    done = box.commands.run("echo fine", background=True).wait()  # the opposite: an ordinary end
+    assert done.exit_code == 0
+    handle = box.commands.run("sleep 60", background=True)
+    box.kill()
+    with pytest.raises(TimeoutException, match="killed or reached its end of life"):
+        handle.wait()
+
+
+def test_files_remove_of_a_missing_path_is_a_no_op(sb):
+    sb.files.remove("never-written.txt")
+    sb.files.write("there.txt", "x")
+    assert sb.files.exists("there.txt")
+    sb.files.remove("there.txt")
+    assert not sb.files.exists("there.txt")
+
+
+def test_get_info_of_a_symlink_gives_its_target_and_the_targets_type(sb):
+    sb.files.write("d/real.txt", "hello")
+    sb.commands.run("ln -s real.txt link.txt", cwd="d")
+    pwd = sb.commands.run("pwd").stdout.strip()
+    link = sb.files.get_info("d/link.txt")
+    assert link.symlink_target == f"{pwd}/d/real.txt" and link.type == FileType.SYMLINK  # is_symlink
+    real = sb.files.get_info("d/real.txt")
+    assert real.symlink_target is None and real.type == FileType.FILE
+
+
+def test_end_at_is_the_same_between_calls_and_moves_with_set_timeout(sb):
+    first, second = sb.get_info().end_at, sb.get_info().end_at
+    assert first == second
+    sb.set_timeout(900)
+    assert (sb.get_info().end_at - first).total_seconds() > 500
+
+
+def test_commands_kill_returns_once_the_process_is_gone(sb):
+    handle = sb.commands.run("sleep 60", background=True)
+    assert not _gone(handle.pid)
+    assert sb.commands.kill(handle.pid) is True
+    assert _gone(handle.pid)
+
+
+def test_list_honours_limit_paging_order_started_after_and_template(sandboxd):
+    tag = {"list-test": str(time.monotonic_ns())}
+    boxes = [Sandbox.create("base", metadata=tag, **sandboxd.sdk_params) for _ in range(3)]
+    try:
+        pager = Sandbox.list(query=SandboxQuery(metadata=tag), limit=2, **sandboxd.sdk_params)
+        first = pager.next_items()
+        assert len(first) == 2 and pager.has_next
+        second = pager.next_items()
+        assert len(second) == 1 and not pager.has_next
+        ids = [b.sandbox_id for b in boxes]
+        assert [s.sandbox_id for s in first + second] == ids[::-1]  # newest first, as E2B
+        asc = Sandbox.list(query=SandboxQuery(metadata=tag), order="asc", **sandboxd.sdk_params).next_items()
+        assert [s.sandbox_id for s in asc] == ids
+        started = boxes[1].get_info().started_at
+        later = Sandbox.list(query=SandboxQuery(metadata=tag, started_after=started), **sandboxd.sdk_params)
+        assert {s.sandbox_id for s in later.next_items()} == set(ids[1:])
+        assert len(Sandbox.list(query=SandboxQuery(metadata=tag, template="base"), **sandboxd.sdk_params)
+                   .next_items()) == 3
+        assert Sandbox.list(query=SandboxQuery(metadata=tag, template="trading"), **sandboxd.sdk_params) \
+            .next_items() == []
+    finally:
+        for b in boxes:
+            b.kill()
+
+
+def test_get_metrics_honours_the_time_range(sb):
+    start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=2)
+    inside = sb.get_metrics(start=start, end=dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=2))
+    assert len(inside) >= 1
+    before = sb.get_metrics(start=start - dt.timedelta(hours=1), end=start - dt.timedelta(minutes=30))
+    assert before == []
+
+
+def test_template_exists_asks_the_alias_route(sandboxd):
+    assert Template.exists("base", **sandboxd.sdk_params) is True
+    assert Template.exists("no-such-template-xyz", **sandboxd.sdk_params) is False
+
+
+def test_pause_stops_processes_and_the_clock_and_connect_resumes(sandboxd):
+    box = Sandbox.create("base", timeout=2, **sandboxd.sdk_params)
+    try:
+        handle = box.commands.run("sleep 60", background=True)
+        assert not _stopped(handle.pid, within_s=0)
+        box.pause()
+        assert _stopped(handle.pid) and box.is_running() is False
+        assert box.get_info().state == SandboxState.PAUSED
+        time.sleep(2.5)  # beyond its lifetime: a paused sandbox's clock does not run
+        assert Sandbox.get_info(box.sandbox_id, **sandboxd.sdk_params).state == SandboxState.PAUSED
+        box.connect(timeout=30)
+        assert box.is_running() is True and not _stopped(handle.pid, within_s=0)
+        assert box.get_info().state == SandboxState.RUNNING
+        assert box.commands.run("echo back").stdout == "back\n"
+    finally:
+        box.kill()
+
+
+def test_auto_pause_on_timeout_pauses_instead_of_killing(sandboxd):
+    paused = Sandbox.create("base", timeout=1, lifecycle={"on_timeout": "pause"}, **sandboxd.sdk_params)
+    killed = Sandbox.create("base", timeout=1, **sandboxd.sdk_params)  # the opposite: the default kills
+    try:
+        time.sleep(1.6)
+        assert Sandbox.get_info(paused.sandbox_id, **sandboxd.sdk_params).state == SandboxState.PAUSED
+        assert Sandbox.kill(killed.sandbox_id, **sandboxd.sdk_params) is False
+    finally:
+        paused.kill()
+
+
+def test_an_unsupported_call_on_a_live_sandbox_names_itself_not_sandbox_not_found(sb, sandboxd):
+    r = httpx.put(f"{sandboxd.url}/sandboxes/{sb.sandbox_id}/network", json={},
+                  headers={"X-API-KEY": sandboxd.token})
+    assert r.status_code == 501 and "PUT /sandboxes/{sandboxID}/network" in r.json()["message"]
+    gone = httpx.put(f"{sandboxd.url}/sandboxes/nope/network", json={}, headers={"X-API-KEY": sandboxd.token})
+    assert gone.status_code == 404
+    with pytest.raises(SandboxException, match="does not implement"):
+        sb.update_network({})
+
+
+def test_snapshot_copies_the_workspace_and_new_sandboxes_start_from_it(sb, sandboxd):
+    sb.files.write("state.txt", "before")
+    snap = sb.create_snapshot(name=f"snap-{sb.sandbox_id}")
+    sb.files.write("state.txt", "after")  # the snapshot keeps what was there when it was taken
+    try:
+        assert snap.names == [f"snap-{sb.sandbox_id}"]
+        listed = Sandbox.list_snapshots(sandbox_id=sb.sandbox_id, **sandboxd.sdk_params).next_items()
+        assert [s.snapshot_id for s in listed] == [snap.snapshot_id]
+        child = Sandbox.create(snap.snapshot_id, **sandboxd.sdk_params)
+        try:
+            assert child.files.read("state.txt") == "before"
+        finally:
+            child.kill()
+    finally:
+        assert Sandbox.delete_snapshot(snap.snapshot_id, **sandboxd.sdk_params) is True
+    assert Sandbox.delete_snapshot(snap.snapshot_id, **sandboxd.sdk_params) is False
+    with pytest.raises(SandboxException):
+        Sandbox.create(snap.snapshot_id, **sandboxd.sdk_params)
+
+
+def test_fork_copies_the_workspace_into_independent_sandboxes(sb):
+    sb.files.write("state.txt", "shared")
+    forks = sb.fork(count=2)
+    try:
+        assert len({f.sandbox_id for f in forks} | {sb.sandbox_id}) == 3
+        forks[0].files.write("state.txt", "mine")
+        assert forks[1].files.read("state.txt") == "shared" and sb.files.read("state.txt") == "shared"
+        assert forks[0].files.read("state.txt") == "mine"
+    finally:
+        for f in forks:
+            f.kill()
+
+
+def test_file_metadata_is_kept_as_xattrs_and_reported(sb):
+    info = sb.files.write("m.txt", "x", metadata={"author": "mish"})
+    assert info.metadata == {"author": "mish"} and sb.files.get_info("m.txt").metadata == {"author": "mish"}
+    sb.files.rename("m.txt", "n.txt")
+    assert sb.files.get_info("n.txt").metadata == {"author": "mish"}  # a rename keeps it
+    sb.files.write("n.txt", "y")  # an overwrite without metadata clears it
+    assert not sb.files.get_info("n.txt").metadata
+    sb.commands.run("python3 -c \"import os; os.setxattr('n.txt', 'user.e2b.tag', b'set-inside')\"")
+    assert [e.metadata for e in sb.files.list(".") if e.name == "n.txt"] == [{"tag": "set-inside"}]
+
+
+def test_watch_dir_reports_writes_creates_and_removes_recursively(sb):
+    from e2b import FilesystemEventType as T
+
+    sb.files.make_dir("w/old")
+    sb.files.write("w/old/f.txt", "1")
+    handle = sb.files.watch_dir("w", recursive=True)
+    assert handle.get_new_events() == []  # nothing happened yet
+    sb.files.write("w/old/f.txt", "2")  # an existing file: a write, not its temp file
+    sb.files.make_dir("w/new")
+    sb.files.write("w/new/g.txt", "3")  # in a directory made after the watch began
+    sb.commands.run("rm w/old/f.txt")
+    seen = [(e.type, e.name) for e in handle.get_new_events()]
+    assert seen == [(T.WRITE, "old/f.txt"), (T.CREATE, "new"), (T.CREATE, "new/g.txt"), (T.CHMOD, "new/g.txt"),
+                    (T.WRITE, "new/g.txt"), (T.REMOVE, "old/f.txt")]
+    handle.stop()
+    with pytest.raises(SandboxException):
+        sb.files.watch_dir("w/new/g.txt")  # a file is not a directory
+
+
+def test_signed_file_urls_of_a_secure_sandbox_open_without_a_token_until_they_expire(sandboxd):
+    box = Sandbox.create("base", secure=True, **sandboxd.sdk_params)
+    try:
+        box.files.write("s.txt", "signed")
+        assert httpx.get(box.download_url("s.txt", "user")).text == "signed"
+        assert httpx.post(box.upload_url("u.txt", "user"), files={"file": ("u.txt", b"up")}).status_code == 200
+        assert box.files.read("u.txt") == "up"
+        expired = httpx.get(box.download_url("s.txt", "user", use_signature_expiration=-60))
+        assert expired.status_code == 401 and expired.json() == {"code": 401, "message": "signature is already expired"}
+        forged = box.download_url("s.txt", "user").replace("v1_", "v1_x")
+        assert httpx.get(forged).status_code == 401
+    finally:
+        box.kill()
+
+
+def test_pty_is_a_real_terminal_with_input_and_resize(sb):
+    from e2b.sandbox.commands.command_handle import PtySize
+
+    term = sb.pty.create(PtySize(cols=80, rows=24), envs={"ABC": "123"})
+    sb.pty.resize(term.pid, PtySize(cols=100, rows=30))
+    sb.pty.send_stdin(term.pid, b"echo $ABC; tty; tput cols; exit 3\n")
+    out: list[bytes] = []
+    with pytest.raises(Exception) as ended:  # exit 3: CommandExitException, carrying the code
+        term.wait(on_pty=out.append)
+    text = b"".join(out).decode()
+    assert getattr(ended.value, "exit_code", None) == 3
+    assert "123" in text and "/dev/pts/" in text and "100" in text  # a tty, resized
+    piped = sb.commands.run("tty || true")  # the opposite: an ordinary command has no terminal
+    assert "not a tty" in piped.stdout

@@ -1,0 +1,138 @@
+"""Directory watchers for envd's `WatchDir` / `CreateWatcher` RPCs, on Linux inotify (via ctypes).
+
+Events are read as the kernel queues them (an event-loop reader per watcher), so a directory
+created under a recursive watch is watched before the next request arrives. Names are relative
+to the watched directory (`sub/file.txt`), with envd's event types: CREATE, WRITE, REMOVE,
+RENAME (the old name of a move), CHMOD.
+
+The files API writes by temp file + rename (readers never see half a file); a watcher reports
+that as envd's own write reports it: CREATE, CHMOD, WRITE for a new file, WRITE for an
+existing one, and nothing of the temp file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import ctypes.util
+import os
+import re
+import struct
+from pathlib import Path
+from typing import Callable
+
+from e2b.envd.filesystem import filesystem_pb as fpb
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+IN_MODIFY, IN_ATTRIB, IN_MOVED_FROM, IN_MOVED_TO = 0x2, 0x4, 0x40, 0x80
+IN_CREATE, IN_DELETE, IN_ISDIR, IN_IGNORED = 0x100, 0x200, 0x40000000, 0x8000
+_MASK = IN_MODIFY | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
+_IN_NONBLOCK, _IN_CLOEXEC = 0o4000, 0o2000000
+_HEADER = struct.Struct("iIII")
+_UPLOAD = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{8}\.upload$")  # the files API's temp files
+E = fpb.EventType
+
+
+class DirWatcher:
+    """Watch `root` (and, if `recursive`, every directory below it) until `close()`.
+
+    `on_event` is called with each new (type, relative name) batch; `events()` drains them."""
+
+    def __init__(self, root: Path, recursive: bool, on_event: Callable[[], None] | None = None) -> None:
+        self.root, self.recursive, self.on_event = root, recursive, on_event
+        self.fd = _libc.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC)
+        if self.fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1 failed")
+        self._dirs: dict[int, str] = {}  # watch descriptor -> path relative to root ("" = root)
+        self._known: set[str] = set()  # names that exist, so a rename-write is told new or not
+        self._uploads: dict[int, str] = {}  # move cookie -> target of a temp-file rename
+        self._pending: list[tuple[int, str]] = []
+        self._add(root, "", announce=False)
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self.fd, self._read)
+
+    def _add(self, path: Path, rel: str, announce: bool) -> None:
+        wd = _libc.inotify_add_watch(self.fd, os.fsencode(path), _MASK)
+        if wd < 0:
+            return  # gone already, or the watch limit: its events are simply not seen
+        self._dirs[wd] = rel
+        try:
+            entries = list(os.scandir(path))
+        except OSError:
+            return
+        for e in entries:
+            name = f"{rel}/{e.name}" if rel else e.name
+            if _UPLOAD.match(e.name):
+                continue
+            if announce and name not in self._known:  # made before its directory was watched
+                self._pending.append((E.CREATE, name))
+            self._known.add(name)
+            if self.recursive and e.is_dir(follow_symlinks=False):
+                self._add(Path(e.path), name, announce)
+
+    def _read(self) -> None:
+        before = len(self._pending)
+        while True:
+            try:
+                buf = os.read(self.fd, 65536)
+            except BlockingIOError:
+                break
+            except OSError:
+                break
+            offset = 0
+            while offset < len(buf):
+                wd, mask, cookie, length = _HEADER.unpack_from(buf, offset)
+                raw = buf[offset + _HEADER.size: offset + _HEADER.size + length].rstrip(b"\0")
+                offset += _HEADER.size + length
+                self._translate(wd, mask, cookie, os.fsdecode(raw))
+        if self.on_event is not None and len(self._pending) > before:
+            self.on_event()
+
+    def _translate(self, wd: int, mask: int, cookie: int, base: str) -> None:
+        if mask & IN_IGNORED:
+            self._dirs.pop(wd, None)
+            return
+        rel = self._dirs.get(wd)
+        if rel is None or not base:
+            return
+        name = f"{rel}/{base}" if rel else base
+        upload = _UPLOAD.match(base)
+        if upload:
+            if mask & IN_MOVED_FROM:
+                self._uploads[cookie] = upload["name"]
+            return
+        if mask & IN_MOVED_TO and cookie in self._uploads:
+            self._uploads.pop(cookie)
+            if name not in self._known:
+                self._pending += [(E.CREATE, name), (E.CHMOD, name)]
+            self._pending.append((E.WRITE, name))
+        elif mask & (IN_CREATE | IN_MOVED_TO):
+            self._pending.append((E.CREATE, name))
+            if mask & IN_ISDIR and self.recursive:
+                self._add(self.root / name, name, announce=True)
+        elif mask & IN_MODIFY:
+            self._pending.append((E.WRITE, name))
+        elif mask & IN_ATTRIB:
+            self._pending.append((E.CHMOD, name))
+        elif mask & IN_DELETE:
+            self._pending.append((E.REMOVE, name))
+        elif mask & IN_MOVED_FROM:
+            self._pending.append((E.RENAME, name))
+        if mask & (IN_CREATE | IN_MOVED_TO):
+            self._known.add(name)
+        elif mask & (IN_DELETE | IN_MOVED_FROM):
+            self._known.discard(name)
+
+    def events(self) -> list[tuple[int, str]]:
+        """The events since the last call (reading what the kernel queued meanwhile)."""
+        self._read()
+        out, self._pending = self._pending, []
+        return out
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            self._loop.remove_reader(self.fd)
+            os.close(self.fd)
+            self.fd = -1
+            if self.on_event is not None:  # a stream waiting on it learns that it ended
+                self.on_event()
