@@ -1,0 +1,63 @@
+"""Sandboxes found by the run that made them, from the provider's answer, not from memory.
+
+Every sandbox a run creates carries its run id in its metadata (`RUN_KEY`; a Dask shard's
+also its shard index, `SHARD_KEY`), so whoever is left standing can find and kill them: a
+shard's next attempt kills its dead attempt's sandboxes, and the run's end kills and counts
+every sandbox still carrying its id — shards on dead workers included — as leaked.
+
+```python
+mgr = SandboxManager(labels=run_labels("20261207-abc", shard=0))
+...
+leftovers = reap(settings, run_labels("20261207-abc"))  # ids found alive, now killed
+```
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+RUN_KEY = "tradeswarm_run"
+SHARD_KEY = "tradeswarm_shard"
+
+
+def run_labels(run_id: str, shard: int | None = None) -> dict[str, str]:
+    """The metadata tagging a run's sandboxes (a shard's too, with `shard`).
+
+    >>> run_labels("r1", shard=2)
+    {'tradeswarm_run': 'r1', 'tradeswarm_shard': '2'}
+    """
+    out = {RUN_KEY: str(run_id)}
+    if shard is not None:
+        out[SHARD_KEY] = str(shard)
+    return out
+
+
+def alive(settings: Any, labels: dict[str, str]) -> list[str]:
+    """Ids of the running sandboxes whose metadata holds all of `labels`, as the provider says."""
+    from e2b import Sandbox
+    from e2b.sandbox.sandbox_api import SandboxQuery
+
+    from tradeswarm.sandbox._provider import connection_params
+
+    params = connection_params(settings, autostart=False)
+    pager = Sandbox.list(query=SandboxQuery(metadata=labels), **params)
+    ids: list[str] = []
+    while pager.has_next:
+        ids.extend(i.sandbox_id for i in pager.next_items())
+    return sorted(ids)
+
+
+def reap(settings: Any, labels: dict[str, str]) -> list[str]:
+    """Kill every running sandbox carrying `labels`; the ids found (killed or already gone)."""
+    from e2b import Sandbox
+
+    from tradeswarm.sandbox._provider import connection_params
+
+    ids = alive(settings, labels)
+    params = connection_params(settings, autostart=False)
+    for sid in ids:
+        try:
+            Sandbox.kill(sid, **params)
+        except Exception:  # gone meanwhile or unreachable: `alive` afterwards tells which
+            continue
+    return ids
