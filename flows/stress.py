@@ -12,14 +12,13 @@ sub-swarm against the sandbox server named in its environment, its sandboxes lab
 run's id, and a shard whose worker dies is run again, replacing its dead attempt. A progress
 artifact (`stress-progress`) moves as tasks finish: the flow polls the shard ledgers
 (read-only) every `PROGRESS_POLL_S`, and where it cannot see them (workers on other machines)
-it still moves as shards finish. The merged
-accounting is counted by SQL from the merged shard ledgers.
+it still moves as shards finish. The run itself is `tradeswarm.stress.fanout.run_sharded`
+(`tradeswarm stress --dask` calls it without Prefect); the merged accounting is counted by
+SQL from the merged shard ledgers.
 """
 
 from __future__ import annotations
 
-import uuid
-from pathlib import Path
 from typing import Any
 
 from prefect import flow
@@ -27,16 +26,9 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import wait
 
 from tasks.stress import stress_shard
+from tradeswarm.stress.fanout import PROGRESS_POLL_S, progress_pct, record_samples, run_sharded
 
-PROGRESS_POLL_S = 0.5
-
-
-def progress_pct(run_dir: str | Path, shards: int, total: int, shards_done: int) -> float:
-    """Per cent done: tasks with a final state in the shard ledgers, or shards done if more."""
-    from tradeswarm.stress.ledger import finished_tasks
-
-    tasks = sum(finished_tasks(Path(run_dir) / f"stress-shard{i}.db") for i in range(shards))
-    return round(100.0 * max(tasks / max(total, 1), shards_done / shards), 1)
+__all__ = ["PROGRESS_POLL_S", "progress_pct", "run_stress_flow", "stress_flow"]
 
 
 @flow(name="stress")
@@ -46,44 +38,11 @@ def stress_flow(spec: dict, shards: int = 2, swarm: dict | None = None,
     """Run `shards` shards in parallel (Prefect tasks on the flow's runner, or straight on a
     Dask cluster) and merge them; afterwards every sandbox still carrying the run's id is
     killed and counted as leaked, as the provider reports it."""
-    from tradeswarm.settings import Settings
-    from tradeswarm.sandbox.runlabel import reap, run_labels
-    from tradeswarm.stress.config import StressConfig
-    from tradeswarm.stress.shards import merge_shards
-
-    total = StressConfig.of(spec).tasks
-    run_id = run_id or f"stress-{uuid.uuid4().hex[:12]}"
-    Path(run_dir).mkdir(parents=True, exist_ok=True)
     artifact = create_progress_artifact(progress=0.0, key="stress-progress",
                                         description=f"stress test: {shards} shards")
-    client = None
-    try:
-        if dask_address:
-            from tradeswarm.stress import dask_shards
-
-            client = dask_shards.connect(dask_address)
-            futures, wait_some = dask_shards.submit(client, shards, spec, swarm or {}, run_dir,
-                                                    seed, run_id), dask_shards.wait_some
-        else:
-            futures = [stress_shard.submit(i, shards, spec, swarm or {}, run_dir, seed, run_id)
-                       for i in range(shards)]
-            wait_some = _prefect_wait
-        results, pending, shown = [], futures, 0.0
-        while pending:
-            done, pending = wait_some(list(pending), PROGRESS_POLL_S)
-            results += [fut.result() for fut in done]
-            pct = min(progress_pct(run_dir, shards, total, len(results)), 100.0 if not pending else 99.9)
-            if pct > shown:  # one API call per change, not per poll
-                update_progress_artifact(artifact, progress=pct)
-                shown = pct
-    finally:
-        if client is not None:
-            client.close()
-        leaked = reap((swarm or {}).get("settings") or Settings(), run_labels(run_id))
-    merged = merge_shards(results, run_dir, seed)
-    merged["shard_sandboxes"]["leaked"] = len(leaked)
-    merged["run_id"] = run_id
-    return merged
+    return run_sharded(spec, shards=shards, swarm=swarm, run_dir=run_dir, seed=seed, run_id=run_id,
+                       dask_address=dask_address, local=(stress_shard.submit, _prefect_wait),
+                       on_progress=lambda pct: update_progress_artifact(artifact, progress=pct))
 
 
 def _prefect_wait(pending: list, timeout: float) -> tuple[list, list]:
@@ -97,11 +56,5 @@ def run_stress_flow(spec: dict, *, shards: int = 2, swarm: dict | None = None,
                     recorder: Any = None) -> dict:
     """Run the flow, its shards on a Dask cluster when `dask_address` is given; the shards'
     latency samples go into `recorder` (a run's samples.json and charts) when one is given."""
-    merged = stress_flow(spec, shards=shards, swarm=swarm, run_dir=str(run_dir), seed=seed,
-                         run_id=run_id, dask_address=dask_address)
-    samples = merged.pop("samples")
-    if recorder is not None:
-        for op, values in samples.items():
-            for ms in values:
-                recorder.record(op, ms)
-    return merged
+    return record_samples(stress_flow(spec, shards=shards, swarm=swarm, run_dir=str(run_dir),
+                                      seed=seed, run_id=run_id, dask_address=dask_address), recorder)

@@ -38,7 +38,10 @@ def alive(settings: Any, labels: dict[str, str]) -> list[str]:
     from e2b.sandbox.sandbox_api import SandboxQuery
 
     from tradeswarm.sandbox._provider import connection_params
+    from tradeswarm.sandbox.sandboxd import daemon
 
+    if settings.provider == "local" and daemon.running(settings.state_dir) is None:
+        return []  # no sandboxd, no sandbox: the server kills its sandboxes when it stops
     params = connection_params(settings, autostart=False)
     pager = Sandbox.list(query=SandboxQuery(metadata=labels), **params)
     ids: list[str] = []
@@ -54,6 +57,8 @@ def reap(settings: Any, labels: dict[str, str]) -> list[str]:
     from tradeswarm.sandbox._provider import connection_params
 
     ids = alive(settings, labels)
+    if not ids:
+        return []
     params = connection_params(settings, autostart=False)
     for sid in ids:
         try:
