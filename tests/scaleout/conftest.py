@@ -8,25 +8,18 @@ given to them on purpose (shard work must not need Prefect).
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 
 
 @dataclass
 class DaskCluster:
     address: str
-    procs: list
 
 
 @pytest.fixture
@@ -47,42 +40,14 @@ def sandboxd_env(tmp_path, monkeypatch):
         daemon.stop(state)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-
-
 @pytest.fixture
 def dask_cluster(sandboxd_env, tmp_path):
     """Scheduler + 2 single-threaded worker processes (each under a nanny), on loopback."""
-    sched_file = tmp_path / "scheduler.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-    common = dict(env=env, cwd=tmp_path, start_new_session=True,
-                  stdout=open(tmp_path / "dask.log", "ab"), stderr=subprocess.STDOUT)
-    procs = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
-                               "--no-dashboard", "--scheduler-file", str(sched_file)], **common)]
-    try:
-        deadline = time.monotonic() + 60
-        while not sched_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        address = json.loads(sched_file.read_text())["address"]
-        for i in range(2):
-            procs.append(subprocess.Popen(
-                [str(BIN / "dask"), "worker", address, "--nthreads", "1", "--nworkers", "1",
-                 "--no-dashboard", "--host", "127.0.0.1", "--name", f"w{i}"], **common))
-        from distributed import Client
+    from tests.support.dask_cluster import dask_cluster as cluster
 
-        with Client(address, timeout=30, set_as_default=False) as c:
-            c.wait_for_workers(2, timeout=90)
-        yield DaskCluster(address=address, procs=procs)
-    finally:
-        for p in reversed(procs):
-            _stop(p)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    with cluster(tmp_path, workers=2, env=env) as address:
+        yield DaskCluster(address=address)
 
 
 @pytest.fixture(scope="session")

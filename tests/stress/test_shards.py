@@ -31,3 +31,31 @@ def test_count_faults_are_split_so_the_run_injects_what_the_spec_says(shards):
 def test_a_shard_without_a_share_of_the_kills_has_no_kill_fault():
     per_shard = [shard_config({"tasks": 90, "faults": ["kill-sandbox=2@0.5"]}, i, 3).faults for i in range(3)]
     assert [[(f.params["count"], f.params["at"]) for f in fs] for fs in per_shard] == [[(1, 0.5)], [(1, 0.5)], []]
+
+
+def test_a_shard_run_again_retires_its_partial_ledger_instead_of_failing_on_it(tmp_path):
+    """Regression (issue 14): the re-run of a shard whose worker died hit FileExistsError on its
+    partial ledger and failed the whole stress stage. Now each start counts as an attempt and a
+    previous attempt's ledger is moved aside (kept, never merged) before the new one is written."""
+    from tradeswarm.stress.ledger import Ledger
+    from tradeswarm.stress.shards import begin_attempt
+
+    first = begin_attempt(0, tmp_path)
+    assert first == {"attempt": 1, "replaced": [], "sandboxes_reaped": 0}
+    led = Ledger(tmp_path / "stress-shard0.db")  # the dead attempt: left open, mid-run
+    led.plan(["a", "b", "c"])
+    for t in "abc":
+        led.submitted(t, "signal")
+    led.finished("a", "completed")
+    led.set_meta(status="running")
+    second = begin_attempt(0, tmp_path)
+    (dead,) = second["replaced"]
+    assert second["attempt"] == 2 and dead["attempt"] == 1 and dead["status"] == "running"
+    assert (dead["submitted"], dead["completed"], dead["lost"]) == (3, 1, 2)
+    assert not (tmp_path / "stress-shard0.db").exists()  # the re-run writes a fresh one
+    with Ledger.open_existing(dead["ledger"]) as kept:
+        assert kept.counts()["completed"] == 1
+    led.close()
+    # a third start (the re-run died before writing a ledger) still counts, and keeps attempt 1's file
+    assert begin_attempt(0, tmp_path) == {"attempt": 3, "replaced": [], "sandboxes_reaped": 0}
+    assert (tmp_path / "stress-shard0.attempt1.db").exists()
