@@ -1,6 +1,6 @@
 """The stress test scaled out: N tasks over A agents in 2 Dask worker processes, and how it grows.
 
-    PYTHONPATH=. .venv/bin/python bench/scaleout.py [--grid 1000x5,1000x50,10000x5,10000x50] [--json]
+    PYTHONPATH=. .venv/bin/python bench/scaleout.py [--grid 1000x4,10000x50] [--heartbeat-timeout 2] [--json]
 
 A real `dask scheduler` + 2 `dask worker` processes on loopback (tests/support/dask_cluster.py)
 and a local sandboxd; each point is one sharded run (`tradeswarm.stress.fanout.run_sharded`,
@@ -28,24 +28,31 @@ sys.path.insert(0, str(ROOT))
 from bench.stress import machine  # noqa: E402
 
 
-def _point(address: str, tasks: int, agents: int, run_dir: Path) -> dict:
+def _point(address: str, tasks: int, agents: int, run_dir: Path, heartbeat_s: float) -> dict:
     from tradeswarm.stress.fanout import record_samples, run_sharded
 
     spec = {"tasks": tasks, "mode": "closed", "concurrency": 64, "symbols": ["SYN1"],
             "consensus_share": 0.0, "sample_interval_s": 1.0, "sandbox_sample_interval_s": 2.0}
     t0 = time.perf_counter()
-    ev = record_samples(run_sharded(spec, shards=2, swarm={"agents": agents // 2, "symbols": ["SYN1"]},
+    ev = record_samples(run_sharded(spec, shards=2, swarm={"agents": agents // 2, "symbols": ["SYN1"],
+                                                            "heartbeat_timeout_s": heartbeat_s},
                                     run_dir=run_dir, seed=1, dask_address=address), None)
     wall = time.perf_counter() - t0
     boxes = [s["mem_mb_max"] for r in ev["resources"].values() for s in r["sandboxes"].values()
              if s["mem_mb_max"] is not None]
     coords = [r["coordinator"]["mem_mb_max"] for r in ev["resources"].values()]
-    return {"tasks": tasks, "agents": agents, "throughput_per_s": ev["throughput_per_s"],
+    return {"tasks": tasks, "agents": agents, "heartbeat_timeout_s": heartbeat_s,
+            "throughput_per_s": ev["throughput_per_s"],
             "p50_ms": ev["latency"]["stress_task"]["p50"], "p99_ms": ev["latency"]["stress_task"]["p99"],
             "submitted": ev["submitted"], "completed": ev["completed"], "failed": ev["failed"],
             "timed_out": ev["timed_out"], "lost": ev["lost"], "duplicated": ev["duplicated"],
+            "not_submitted": ev["not_submitted"], "aborted": ev["abort_reason"],
+            # every task accounted once: finals sum to the submitted, the rest never submitted
             "exact": ev["lost"] == ev["duplicated"] == 0
-                     and ev["submitted"] == tasks == ev["completed"] + ev["failed"] + ev["timed_out"],
+                     and ev["submitted"] == ev["completed"] + ev["failed"] + ev["timed_out"]
+                     and ev["submitted"] + ev["not_submitted"] == tasks,
+            # sandboxes the sampler saw beyond the agents deployed: replacements of agents declared dead
+            "replacement_sandboxes_seen": sum(len(r["sandboxes"]) for r in ev["resources"].values()) - agents,
             "load_s": ev["duration_s"], "wall_s": round(wall, 2),
             "deploy_and_teardown_s": round(wall - ev["duration_s"], 2),
             "agent_mem_mb_mean": round(sum(boxes) / len(boxes), 1) if boxes else None,
@@ -58,6 +65,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--grid", default="1000x5,1000x50,10000x5,10000x50",
                     help="TASKSxAGENTS points, comma-separated")
+    ap.add_argument("--heartbeat-timeout", type=float, default=2.0,
+                    help="seconds without a heartbeat before an agent is declared dead (the stress swarm's 2.0)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     points = [tuple(int(v) for v in p.split("x")) for p in args.grid.split(",")]
@@ -77,7 +86,7 @@ def main() -> None:
     try:
         with dask_cluster(work, workers=2, env=env) as address:
             for i, (tasks, agents) in enumerate(points):
-                rows.append(_point(address, tasks, agents, work / f"p{i}"))
+                rows.append(_point(address, tasks, agents, work / f"p{i}", args.heartbeat_timeout))
                 if not args.json:
                     print(json.dumps(rows[-1]), flush=True)
     finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from e2b import Sandbox
 
-from tradeswarm.sandbox.runlabel import alive, reap, run_labels
+from tradeswarm.sandbox.runlabel import alive, reap, run_labels, shard_labels
 
 
 def _orphan(sandboxd, labels: dict) -> str:
@@ -19,9 +19,10 @@ def _orphan(sandboxd, labels: dict) -> str:
 
 def test_the_run_finds_and_kills_its_own_sandboxes_and_no_other_runs(sandboxd):
     mine, shard, other = (_orphan(sandboxd, labels) for labels in
-                          (run_labels("run-a"), run_labels("run-a", shard=1), run_labels("run-b")))
+                          (run_labels("run-a"), shard_labels("run-a", shard=1), run_labels("run-b")))
     try:
-        assert alive(sandboxd.settings, run_labels("run-a", shard=1)) == [shard]
+        assert alive(sandboxd.settings, shard_labels("run-a", shard=1)) == [shard]
+        assert alive(sandboxd.settings, shard_labels("run-a")) == [shard]  # not the run's main swarm
         assert reap(sandboxd.settings, run_labels("run-a")) == sorted([mine, shard])
         assert alive(sandboxd.settings, run_labels("run-a")) == []
         assert alive(sandboxd.settings, run_labels("run-b")) == [other]  # another run's: untouched
@@ -38,8 +39,15 @@ def test_a_dead_shards_sandbox_is_killed_at_the_runs_end_and_counted_as_leaked(s
     clean = run_stress_flow(spec, shards=1, swarm=swarm, run_dir=str(tmp_path / "a"), run_id="leak-a")
     assert clean["shard_sandboxes"]["leaked"] == 0
     # shard 7 of run leak-b died on a worker: nothing in this process remembers its sandbox
-    left = _orphan(sandboxd, run_labels("leak-b", shard=7))
-    leaky = run_stress_flow(spec, shards=1, swarm=swarm, run_dir=str(tmp_path / "b"), run_id="leak-b")
-    assert leaky["shard_sandboxes"]["leaked"] == 1
-    assert leaky["lost"] == 0 and leaky["submitted"] == 40
-    assert left not in alive(sandboxd.settings, {}) and alive(sandboxd.settings, run_labels("leak-b")) == []
+    left = _orphan(sandboxd, shard_labels("leak-b", shard=7))
+    # regression: the stress sweep killed the certification's main swarm (same run id), still
+    # running for the trade stage, and counted its 3 agents as leaked
+    main = _orphan(sandboxd, run_labels("leak-b"))
+    try:
+        leaky = run_stress_flow(spec, shards=1, swarm=swarm, run_dir=str(tmp_path / "b"), run_id="leak-b")
+        assert leaky["shard_sandboxes"]["leaked"] == 1
+        assert leaky["lost"] == 0 and leaky["submitted"] == 40
+        assert left not in alive(sandboxd.settings, {})
+        assert alive(sandboxd.settings, run_labels("leak-b")) == [main]
+    finally:
+        Sandbox.kill(main, **sandboxd.sdk_params)

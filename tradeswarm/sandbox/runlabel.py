@@ -1,9 +1,10 @@
 """Sandboxes found by the run that made them, from the provider's answer, not from memory.
 
 Every sandbox a run creates carries its run id in its metadata (`RUN_KEY`; a Dask shard's
-also its shard index, `SHARD_KEY`), so whoever is left standing can find and kill them: a
-shard's next attempt kills its dead attempt's sandboxes, and the run's end kills and counts
-every sandbox still carrying its id — shards on dead workers included — as leaked.
+also `PART_KEY` and its shard index, `SHARD_KEY`), so whoever is left standing can find and
+kill them: a shard's next attempt kills its dead attempt's sandboxes, the stress fan-out's end
+kills and counts its shards' leftovers (never the run's main swarm, still running), and the
+run's end kills and counts every sandbox still carrying its id as leaked.
 
 ```python
 mgr = SandboxManager(labels=run_labels("20261207-abc", shard=0))
@@ -17,11 +18,12 @@ from __future__ import annotations
 from typing import Any
 
 RUN_KEY = "tradeswarm_run"
+PART_KEY = "tradeswarm_part"  # "stress-shard" on the Dask shards' sandboxes
 SHARD_KEY = "tradeswarm_shard"
 
 
 def run_labels(run_id: str, shard: int | None = None) -> dict[str, str]:
-    """The metadata tagging a run's sandboxes (a shard's too, with `shard`).
+    """The metadata tagging a run's sandboxes (one shard's, with `shard`).
 
     >>> run_labels("r1", shard=2)
     {'tradeswarm_run': 'r1', 'tradeswarm_shard': '2'}
@@ -30,6 +32,16 @@ def run_labels(run_id: str, shard: int | None = None) -> dict[str, str]:
     if shard is not None:
         out[SHARD_KEY] = str(shard)
     return out
+
+
+def shard_labels(run_id: str, shard: int | None = None) -> dict[str, str]:
+    """The labels of a run's stress-shard sandboxes (all shards', or one's with `shard`): what
+    the stress fan-out sweeps, leaving the rest of the run (its main swarm) alone.
+
+    >>> shard_labels("r1") == {"tradeswarm_run": "r1", "tradeswarm_part": "stress-shard"}
+    True
+    """
+    return {**run_labels(run_id, shard), PART_KEY: "stress-shard"}
 
 
 def alive(settings: Any, labels: dict[str, str]) -> list[str]:

@@ -35,7 +35,7 @@ def run_sharded(spec: dict, *, shards: int, swarm: dict | None, run_dir: str | P
                 local: tuple[Callable, Callable] | None = None,
                 on_progress: Callable[[float], None] | None = None) -> dict:
     """Run the shards, report progress as it changes, sweep the run's sandboxes, merge."""
-    from tradeswarm.sandbox.runlabel import reap, run_labels
+    from tradeswarm.sandbox.runlabel import reap, shard_labels
     from tradeswarm.settings import Settings
     from tradeswarm.stress import dask_shards
     from tradeswarm.stress.config import StressConfig
@@ -65,7 +65,8 @@ def run_sharded(spec: dict, *, shards: int, swarm: dict | None, run_dir: str | P
     finally:
         if client is not None:
             client.close()
-        leaked = reap(swarm.get("settings") or Settings(), run_labels(run_id))
+        # the shards' sandboxes only: a certification's main swarm, same run id, is still running
+        leaked = reap(swarm.get("settings") or Settings(), shard_labels(run_id))
     merged = merge_shards(results, run_dir, seed)
     merged["shard_sandboxes"]["leaked"] = len(leaked)
     merged["run_id"] = run_id

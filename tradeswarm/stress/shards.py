@@ -96,14 +96,14 @@ def begin_attempt(index: int, run_dir: str | Path, settings: Any = None,
     appended to a half-written ledger. Attempts are counted in `stress-shard<i>.attempts`
     (one line per start), so one that died before writing its ledger counts too.
     """
-    from tradeswarm.sandbox.runlabel import reap, run_labels
+    from tradeswarm.sandbox.runlabel import reap, shard_labels
 
     marks = Path(run_dir) / f"stress-shard{index}.attempts"
     with open(marks, "a") as f:
         f.write(f"{os.getpid()} {time.time():.3f}\n")
     attempt = len(marks.read_text().splitlines())
     retired = _retire_attempt(Path(run_dir) / f"stress-shard{index}.db")
-    reaped = reap(settings, run_labels(run_id, index)) if run_id and attempt > 1 else []
+    reaped = reap(settings, shard_labels(run_id, index)) if run_id and attempt > 1 else []
     return {"attempt": attempt, "replaced": [retired] if retired else [],
             "sandboxes_reaped": len(reaped)}
 
@@ -119,13 +119,13 @@ async def run_shard(index: int, shards: int, spec: Any, swarm: dict, run_dir: st
     from tradeswarm.settings import Settings
     from tradeswarm.stress.engine import run_stress
     from tradeswarm.stress.swarm import stress_swarm
-    from tradeswarm.sandbox.runlabel import run_labels
+    from tradeswarm.sandbox.runlabel import shard_labels
 
     cfg = shard_config(spec, index, shards)
     ledger = Path(run_dir) / f"stress-shard{index}.db"
     settings = swarm.get("settings") or Settings()
     attempt = await asyncio.to_thread(begin_attempt, index, run_dir, settings, run_id)
-    labels = run_labels(run_id, index) if run_id else None
+    labels = shard_labels(run_id, index) if run_id else None
     rec = LatencyRecorder()
     async with stress_swarm(**{**swarm, "settings": settings}, recorder=rec, labels=labels,
                             task_timeout_s=cfg.task_timeout_s, faults=cfg.faults) as target:
