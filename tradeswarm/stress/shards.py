@@ -1,10 +1,14 @@
 """Sharded stress runs: each shard drives its own sub-swarm; the ledgers merge into one.
 
-A shard is one Prefect task (see `flows/stress.py`) that batches its share of the tasks
+A shard is one Prefect task on the flow's thread pool (`flows/stress.py`), or one plain Dask
+task on a cluster (`tradeswarm.stress.dask_shards`), that batches its share of the tasks
 internally: `run_shard` deploys a sub-swarm on the sandbox server named by the settings
 (env: `E2B_DOMAIN`, `E2B_API_KEY`, ...), runs the engine with shard-unique task ids
 (`s<index>-...`) and its own ledger, and tears the sub-swarm down. `merge_shards` copies every
 shard ledger into one and counts the merged run by SQL, exactly like a single-process run.
+A shard is idempotent: run again (its Dask worker died, or it raised), it first retires its
+dead attempt's ledger and kills that attempt's sandboxes (`begin_attempt`), so each task id
+ends with one final state, the last attempt's.
 
 Faults are shared out so the run injects what the spec says, not that times the shards:
 `kill-sandbox=K` is split like the tasks (each shard kills its share of its own sub-swarm's
@@ -116,10 +120,10 @@ async def run_shard(index: int, shards: int, spec: Any, swarm: dict, run_dir: st
     a re-run replaces a dead attempt's ledger and sandboxes (`begin_attempt`).
     """
     from tradeswarm.metrics import LatencyRecorder
+    from tradeswarm.sandbox.runlabel import shard_labels
     from tradeswarm.settings import Settings
     from tradeswarm.stress.engine import run_stress
     from tradeswarm.stress.swarm import stress_swarm
-    from tradeswarm.sandbox.runlabel import shard_labels
 
     cfg = shard_config(spec, index, shards)
     ledger = Path(run_dir) / f"stress-shard{index}.db"
