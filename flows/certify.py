@@ -45,6 +45,7 @@ from tasks.publish import export_metrics, publish, run_state, write_results, wri
 from tradeswarm import progress
 from tradeswarm.costmeter import CostMeter
 from tradeswarm.metrics import LatencyRecorder
+from tradeswarm.sandbox.runlabel import reap, run_labels
 
 STAGES = ("provision", "deploy+research", "parity", "stress", "trade", "judge", "report")
 RUNS_ROOT = _runinfo.RUNS_ROOT
@@ -152,6 +153,14 @@ def _dask_address(spec) -> str | None:
     return os.environ.get("TRADESWARM_DASK_ADDRESS") or spec.stress.dask_address
 
 
+def plan_capacity(spec, settings) -> dict:
+    """The run's sandboxes (agents, Dask shard agents, probes) planned against the provider's
+    cap before anything is created: room made, or `CapacityError` in one line."""
+    from tradeswarm.sandbox.capacity import ensure
+
+    return ensure(spec, settings, shards=spec.stress.shards if _dask_address(spec) else 0)
+
+
 def _stress_on_dask(spec, run: Run, address: str) -> dict:
     """The stress test as shards on a Dask cluster, each with a sub-swarm like the spec's."""
     from flows.stress import run_stress_flow
@@ -160,8 +169,9 @@ def _stress_on_dask(spec, run: Run, address: str) -> dict:
     agents = [a for a in spec.agents if a.type != "risk_manager"]
     swarm = {"agents": max(1, sum(a.count for a in agents) // spec.stress.shards),
              "agent_types": sorted({a.type for a in agents}), "symbols": cfg["symbols"]}
-    return run_stress_flow(cfg, shards=spec.stress.shards, swarm=swarm,
-                           run_dir=str(run.run_dir), seed=spec.seed, dask_address=address)
+    return run_stress_flow(cfg, shards=spec.stress.shards, swarm=swarm, run_dir=str(run.run_dir),
+                           seed=spec.seed, dask_address=address, run_id=run.run_id,
+                           recorder=run.recorder)
 
 
 async def _optimizations(run: Run, settings) -> dict:
@@ -170,7 +180,7 @@ async def _optimizations(run: Run, settings) -> dict:
     are still metered and still killed."""
     from tradeswarm.sandbox import SandboxManager
 
-    mgr = SandboxManager(settings=settings, meter=run.meter, keepalive=False)
+    mgr = SandboxManager(settings=settings, meter=run.meter, keepalive=False, labels=run_labels(run.run_id))
     probed = {}
     try:
         async with mgr:
@@ -195,7 +205,8 @@ async def _certify(run: Run, settings) -> None:
     n_agents = sum(a["count"] for a in agents)
     mgr = SandboxManager(settings=settings, recorder=run.recorder, meter=run.meter,
                          max_concurrency=spec.sandboxes.max_concurrent,
-                         rate_per_s=spec.sandboxes.create_rate_per_s, pool_size=spec.sandboxes.pool_size)
+                         rate_per_s=spec.sandboxes.create_rate_per_s, pool_size=spec.sandboxes.pool_size,
+                         labels=run_labels(run.run_id))
     async with mgr:
         try:
             # one cheap call first: an unreachable provider or a refused key ends the run's
@@ -296,7 +307,11 @@ async def _certify(run: Run, settings) -> None:
     sb["created"] += side.get("created", 0) + shards.get("created", 0)
     sb["create_failures"] += side.get("create_failures", 0)
     sb["killed"] = mgr.counters["killed"] + side.get("killed", 0) + shards.get("killed", 0)
-    sb["leaked"] = len(await mgr.leaked()) + side.get("leaked", 0) + shards.get("leaked", 0)
+    # asked of the provider by the run's label (every manager's and every shard's sandboxes,
+    # shards on dead workers too): whatever is still alive is killed now and counted as leaked
+    found = await asyncio.to_thread(reap, settings, run_labels(run.run_id))
+    # (the Dask shards' were swept, killed and counted when the stress flow ended)
+    sb["leaked"] = len(set(found) | set(await mgr.leaked())) + shards.get("leaked", 0)
 
 
 @flow(name="certification", log_prints=False)
@@ -318,12 +333,14 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
     spec = spec.model_copy(update={"provider": _runinfo.resolve_provider(spec, provider, env)})
     preflight(spec, provider=spec.provider)  # a deployment's run refuses a bad spec before any work, like the CLI
     settings = _settings(spec.provider, env)
+    capacity = plan_capacity(spec, settings)
     started = datetime.now(timezone.utc)
     rid = _runinfo.run_id(started, spec.name)
     run_dir = Path(out) if out else RUNS_ROOT / rid
     run_dir.mkdir(parents=True, exist_ok=True)
     run = Run(spec, rid, run_dir, started)
     run.cache = research.ResultCache.for_state_dir(env.state_dir, rid, refresh=no_cache)
+    run.evidence["capacity"] = capacity  # the plan the run was let start with
     t0 = time.perf_counter()
 
     try:

@@ -579,6 +579,25 @@ def _named_counts(title: str, d: Any, header: str, empty: str | None) -> str | N
     return f"### {title}\n\n{empty}" if empty else None
 
 
+def _shards(st: dict) -> str | None:
+    """What a run on Dask shards went through: attempts, dead attempts replaced, sandboxes."""
+    if "shards" not in st:
+        return None
+    boxes = st.get("shard_sandboxes") or {}
+    rows = [[esc(str(r.get("shard"))), fmt_int(r.get("attempt")), esc(str(r.get("status"))),
+             fmt_int(r.get("submitted")), fmt_int(r.get("completed")), fmt_int(r.get("lost"))]
+            for r in st.get("replaced_attempts") or []]
+    head = (f"{fmt_int(st['shards'])} shards on Dask; attempts per shard: "
+            f"{esc(json.dumps(st.get('shard_attempts') or {}))}. Sandboxes of the shards: created "
+            f"{fmt_int(boxes.get('created'))}, killed {fmt_int(boxes.get('killed'))}, killed after their "
+            f"worker died {fmt_int(boxes.get('reaped'))}, leaked (asked of the provider) {fmt_int(boxes.get('leaked'))}.")
+    if rows:
+        head += ("\n\nAttempts replaced (their partial ledgers kept aside, not counted above):\n\n"
+                 + table(["shard", "attempt", "status", "submitted", "completed", "in flight when it died"],
+                         rows, "rrlrrr"))
+    return "### Scale-out\n\n" + head
+
+
 def _stress(results: dict, charts: set[str]) -> str:
     st = _dict(results, "stress")
     if not st:
@@ -606,6 +625,7 @@ def _stress(results: dict, charts: set[str]) -> str:
     return _section(
         "Stress test",
         "### Accounting\n\nEvery task ends in exactly one final state.\n\n" + accounting,
+        _shards(st),
         _kv(st, STRESS_FIELDS),
         _phases(st),
         "### Task latency\n\n"

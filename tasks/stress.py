@@ -14,8 +14,8 @@ from prefect import task
 
 @task(name="stress-shard", retries=0)
 def stress_shard(index: int, shards: int, spec: dict, swarm: dict, run_dir: str,
-                 seed: int = 0) -> dict:
+                 seed: int = 0, run_id: str | None = None) -> dict:
     """Deploy a sub-swarm, run shard `index` of `shards`, tear it down; the shard's result."""
     from tradeswarm.stress.shards import run_shard
 
-    return asyncio.run(run_shard(index, shards, spec, swarm, run_dir, seed))
+    return asyncio.run(run_shard(index, shards, spec, swarm, run_dir, seed, run_id))

@@ -162,7 +162,8 @@ async def _side(mgr: Any, tally: dict, **kwargs: Any):
     from tradeswarm.sandbox import SandboxManager
 
     meter = mgr.meter.child() if mgr.meter is not None else CostMeter()
-    side = SandboxManager(settings=mgr.settings, meter=meter, keepalive=False, **kwargs)
+    # the run's labels too: the provider is asked for every sandbox of the run at its end
+    side = SandboxManager(settings=mgr.settings, meter=meter, keepalive=False, labels=mgr.labels, **kwargs)
     try:
         async with side:
             yield side, meter

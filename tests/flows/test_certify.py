@@ -288,6 +288,11 @@ def test_a_configured_dask_scheduler_runs_the_stress_test_as_shards(baseline, tm
     assert _check(scaled, "rel.stress.accounting")["status"] == "pass"
     assert scaled["sandboxes"]["leaked"] == 0
     assert "shards" not in baseline["stress"], "without a scheduler the stress test runs in-process"
+    # the shards' latency samples reach samples.json (the charts and the regression check read it)
+    samples = json.loads((Path(scaled["report_path"]).parent / "samples.json").read_text())
+    assert len(samples["stress_task"]) == 100 and "samples" not in st
+    # the sandboxes were planned with the shards' sub-swarms, the baseline's without
+    assert scaled["capacity"]["shard_agents"] >= 2 and baseline["capacity"]["shard_agents"] == 0
 
 
 def test_a_sandbox_provider_that_cannot_start_still_gives_a_judged_report(baseline, tmp_path, monkeypatch):

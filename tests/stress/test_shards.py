@@ -38,3 +38,29 @@ def test_the_chaos_and_recovery_phases_are_split_like_the_steady_tasks():
                           "chaos": {"tasks": 31, "recovery_tasks": 10}}, i, 3) for i in range(3)]
     assert [c.chaos.tasks for c in cfgs] == [11, 10, 10]
     assert sum(c.chaos.recovery_tasks for c in cfgs) == 10
+def test_a_shard_run_again_retires_its_partial_ledger_instead_of_failing_on_it(tmp_path):
+    """Regression (issue 14): the re-run of a shard whose worker died hit FileExistsError on its
+    partial ledger and failed the whole stress stage. Now each start counts as an attempt and a
+    previous attempt's ledger is moved aside (kept, never merged) before the new one is written."""
+    from tradeswarm.stress.ledger import Ledger
+    from tradeswarm.stress.shards import begin_attempt
+
+    first = begin_attempt(0, tmp_path)
+    assert first == {"attempt": 1, "replaced": [], "sandboxes_reaped": 0}
+    led = Ledger(tmp_path / "stress-shard0.db")  # the dead attempt: left open, mid-run
+    led.plan(["a", "b", "c"])
+    for t in "abc":
+        led.submitted(t, "signal")
+    led.finished("a", "completed")
+    led.set_meta(status="running")
+    second = begin_attempt(0, tmp_path)
+    (dead,) = second["replaced"]
+    assert second["attempt"] == 2 and dead["attempt"] == 1 and dead["status"] == "running"
+    assert (dead["submitted"], dead["completed"], dead["lost"]) == (3, 1, 2)
+    assert not (tmp_path / "stress-shard0.db").exists()  # the re-run writes a fresh one
+    with Ledger.open_existing(dead["ledger"]) as kept:
+        assert kept.counts()["completed"] == 1
+    led.close()
+    # a third start (the re-run died before writing a ledger) still counts, and keeps attempt 1's file
+    assert begin_attempt(0, tmp_path) == {"attempt": 3, "replaced": [], "sandboxes_reaped": 0}
+    assert (tmp_path / "stress-shard0.attempt1.db").exists()

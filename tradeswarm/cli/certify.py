@@ -84,7 +84,13 @@ def certify(profile: str, spec_path: str | None, provider: str | None, out: str 
     if resolve_provider(spec, provider, settings) == "e2b" and settings.e2b_api_key is None:
         raise UsageError("provider e2b needs E2B_API_KEY in the environment")
     quiet_prefect()
-    from flows.certify import certify as run_certification
+    from flows.certify import _settings, certify as run_certification, plan_capacity
+    from tradeswarm.sandbox.capacity import CapacityError
+
+    try:  # before anything is created: the sandboxes the run needs against the provider's cap
+        plan_capacity(spec, _settings(resolve_provider(spec, provider, settings), settings))
+    except CapacityError as e:
+        raise UsageError(str(e)) from None
 
     previous = progress.set_sink(None if as_json else progress.TerminalSink())
     try:

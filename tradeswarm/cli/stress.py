@@ -36,9 +36,16 @@ def _render(ev: dict) -> str:
                                          **{k: f["cost"][k] for k in ("tasks_affected", "retries", "failed",
                                                                       "timed_out", "extra_latency_ms")}}
                                         for f in ev["faults"]])]
-    coord = ev["resources"]["coordinator"]
-    lines.append(f"\ncoordinator cpu mean {coord['cpu_pct_mean']} %  rss max {coord['mem_mb_max']} MB;"
-                 f" sandboxes sampled: {len(ev['resources']['sandboxes'])}")
+    for name, res in ([("", ev["resources"])] if "shards" not in ev else
+                      [(f"{k} ", r) for k, r in ev["resources"].items()]):
+        coord = res["coordinator"]
+        lines.append(f"\n{name}coordinator cpu mean {coord['cpu_pct_mean']} %  rss max {coord['mem_mb_max']} MB;"
+                     f" sandboxes sampled: {len(res['sandboxes'])}")
+    if "shards" in ev:
+        boxes = ev["shard_sandboxes"]
+        lines.append(f"shards {ev['shards']} (attempts {ev['shard_attempts']}); sandboxes created "
+                     f"{boxes['created']}, killed {boxes['killed']}, reaped after a dead attempt "
+                     f"{boxes['reaped']}, leaked {boxes['leaked']}")
     if ev["aborted"]:
         lines.append(f"ABORTED: {ev['abort_reason']}")
     lines.append(f"ledger: {ev['ledger']}")
@@ -84,6 +91,28 @@ def _check_inputs(tasks: int, agent_types: tuple[str, ...], symbols: list[str]) 
                          f"({', '.join(shipped_symbols())}) or synthetic ones (SYN<n>)")
 
 
+def _on_dask(cfg, address: str, shards: int, agents: int, types: list[str], symbols: list[str],
+             run_dir: Path, seed: int) -> dict:
+    """The run as `shards` shards on the Dask scheduler at `address`, without Prefect."""
+    from tradeswarm import progress
+    from tradeswarm.stress.fanout import record_samples, run_sharded
+
+    if agents < shards:
+        raise UsageError(f"--agents {agents}: at least one per shard (--shards {shards})")
+    if cfg.consensus_share > 0 and cfg.consensus_k > agents // shards:
+        raise UsageError(f"--consensus-k {cfg.consensus_k} exceeds a shard's {agents // shards} agents")
+    from tradeswarm.stress.dask_shards import connect
+
+    try:  # before any flow or sandbox: an address without a scheduler is bad input
+        connect(address).close()
+    except ConnectionError as e:
+        raise UsageError(f"--dask {address}: {e}") from None
+    swarm = {"agents": agents // shards, "agent_types": types, "symbols": symbols}
+    return record_samples(run_sharded(
+        cfg.model_dump(mode="json"), shards=shards, swarm=swarm, run_dir=run_dir, seed=seed,
+        dask_address=address, on_progress=lambda pct: progress.advance("stress", int(pct), 100)), None)
+
+
 @command("stress")
 @click.option("--tasks", default=1000, show_default=True, type=click.IntRange(1),
               help="Tasks to run (at most 1,000,000: the ledger and the schedule grow with them).")
@@ -104,10 +133,15 @@ def _check_inputs(tasks: int, agent_types: tuple[str, ...], symbols: list[str]) 
 @click.option("--seed", default=0, show_default=True, type=int,
               help="Seeds the task mix and which tasks the faults pick: the same seed, the same faulted tasks.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default: <state dir>/stress/<time>).")
+@click.option("--dask", "dask_address", metavar="ADDRESS",
+              help="Run as shards on this Dask scheduler (tcp://host:port), each with its own sub-swarm.")
+@click.option("--shards", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="With --dask: shards (the tasks and --agents are split over them).")
 @click.option("--inspect", "inspect_path", type=click.Path(dir_okay=False), help="Read a ledger (e.g. of a crashed run) and exit.")
 @json_option
 def stress(tasks, rate, concurrency, agents, agent_types, symbols, consensus_share, consensus_k,
-           faults, abort_error_rate, warmup, task_timeout, seed, out, inspect_path, as_json):
+           faults, abort_error_rate, warmup, task_timeout, seed, out, dask_address, shards,
+           inspect_path, as_json):
     """Run the stress test: N tasks through a swarm deployed for it on the sandbox server.
 
     Open loop (`--rate`, the default at 200/s) times each task from its intended start, so
@@ -117,7 +151,9 @@ def stress(tasks, rate, concurrency, agents, agent_types, symbols, consensus_sha
     ledger shows a lost or duplicated task.
 
     Example: `tradeswarm stress --tasks 200 --rate 100 --fault kill-sandbox=1 --json`;
-    `tradeswarm stress --inspect runs/x/stress.db` reads a crashed run's ledger.
+    `tradeswarm stress --inspect runs/x/stress.db` reads a crashed run's ledger;
+    `tradeswarm stress --dask tcp://127.0.0.1:8786 --shards 2 --agents 8` runs 2 shards of
+    4 agents on a Dask cluster (a shard whose worker dies runs again; see docs/scale.md).
     """
     if inspect_path:
         return _inspect(inspect_path, as_json)
@@ -171,7 +207,8 @@ def stress(tasks, rate, concurrency, agents, agent_types, symbols, consensus_sha
 
     previous = progress.set_sink(None if as_json else progress.TerminalSink())
     try:
-        ev = asyncio.run(go())
+        ev = (_on_dask(cfg, dask_address, shards, agents, types, sym, run_dir, seed)
+              if dask_address else asyncio.run(go()))
     finally:
         progress.set_sink(previous)
     if not as_json:

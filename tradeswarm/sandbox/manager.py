@@ -58,13 +58,15 @@ class SandboxManager:
     - `keepalive`: while the manager is open, extend each sandbox's lifetime before it runs
       out (by its `timeout_s` again), so a long run keeps its sandboxes while a crashed owner's
       still end within `timeout_s`, as on E2B.
+    - `labels`: metadata put on every sandbox it creates (the run id: `runlabel.run_labels`).
     """
 
     def __init__(self, settings: Settings | None = None, recorder: LatencyRecorder | None = None,
                  meter: CostMeter | None = None, max_concurrency: int = 10, rate_per_s: float | None = None,
                  pool_size: int = 0, idle_timeout_s: float | None = None, pool_template: str = "trading",
-                 retry_attempts: int = 5, keepalive: bool = True) -> None:
+                 retry_attempts: int = 5, keepalive: bool = True, labels: dict[str, str] | None = None) -> None:
         self.settings = settings or Settings()
+        self.labels = dict(labels or {})  # metadata on every sandbox (see tradeswarm.sandbox.runlabel)
         self.recorder = recorder
         self.meter = meter
         self.pool_size = pool_size
@@ -207,7 +209,7 @@ class SandboxManager:
         self._check_envs(envs)
         self._reap_idle()
         params = await self._connect()
-        meta = {**(metadata or {}), OWNER_KEY: self.owner}
+        meta = {**self.labels, **(metadata or {}), OWNER_KEY: self.owner}
         if name:
             meta["name"] = name
         on_e2b = self.provider == "e2b"

@@ -1,10 +1,14 @@
 """Sharded stress runs: each shard drives its own sub-swarm; the ledgers merge into one.
 
-A shard is one Prefect task (see `flows/stress.py`) that batches its share of the tasks
+A shard is one Prefect task on the flow's thread pool (`flows/stress.py`), or one plain Dask
+task on a cluster (`tradeswarm.stress.dask_shards`), that batches its share of the tasks
 internally: `run_shard` deploys a sub-swarm on the sandbox server named by the settings
 (env: `E2B_DOMAIN`, `E2B_API_KEY`, ...), runs the engine with shard-unique task ids
 (`s<index>-...`) and its own ledger, and tears the sub-swarm down. `merge_shards` copies every
 shard ledger into one and counts the merged run by SQL, exactly like a single-process run.
+A shard is idempotent: run again (its Dask worker died, or it raised), it first retires its
+dead attempt's ledger and kills that attempt's sandboxes (`begin_attempt`), so each task id
+ends with one final state, the last attempt's.
 
 Faults are shared out so the run injects what the spec says, not that times the shards:
 `kill-sandbox=K` is split like the tasks (each shard kills its share of its own sub-swarm's
@@ -25,6 +29,7 @@ steady state's, from the merged samples).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from pathlib import Path
@@ -75,24 +80,82 @@ def shard_config(spec: Any, index: int, shards: int) -> StressConfig:
     return StressConfig.of(cfg.model_dump(), **over)
 
 
+def _retire_attempt(ledger: Path) -> dict | None:
+    """Move a dead attempt's partial ledger aside (`stress-shard<i>.attempt<k>.db`), kept as
+    evidence but never merged; what it had counted. None when this is the first attempt."""
+    if not ledger.exists():
+        return None
+    with Ledger.open_existing(ledger) as led:  # closing checkpoints its WAL into the file
+        counts, meta = led.counts(), led.meta()
+    k = 1
+    while ledger.with_name(f"{ledger.stem}.attempt{k}.db").exists():
+        k += 1
+    archive = ledger.with_name(f"{ledger.stem}.attempt{k}.db")
+    os.replace(ledger, archive)
+    for suffix in ("-wal", "-shm"):
+        side = Path(f"{ledger}{suffix}")
+        if side.exists():
+            os.replace(side, Path(f"{archive}{suffix}"))
+    return {"attempt": k, "ledger": str(archive), "status": meta.get("status", "unknown"),
+            **{key: counts[key] for key in ("submitted", "completed", "failed", "timed_out", "lost")}}
+
+
+def begin_attempt(index: int, run_dir: str | Path, settings: Any = None,
+                  run_id: str | None = None) -> dict:
+    """Make shard `index` idempotent before it (re)starts: a previous attempt's ledger is
+    retired and its sandboxes still alive (found by the run's labels) are killed.
+
+    A Dask worker that dies mid-shard leaves both behind; its re-run then replaces them, so
+    the merged ledger holds one final state per task id (the last attempt's) and nothing is
+    appended to a half-written ledger. Attempts are counted in `stress-shard<i>.attempts`
+    (one line per start), so one that died before writing its ledger counts too.
+    """
+    from tradeswarm.sandbox.runlabel import reap, shard_labels
+
+    marks = Path(run_dir) / f"stress-shard{index}.attempts"
+    with open(marks, "a") as f:
+        f.write(f"{os.getpid()} {time.time():.3f}\n")
+    attempt = len(marks.read_text().splitlines())
+    retired = _retire_attempt(Path(run_dir) / f"stress-shard{index}.db")
+    reaped = reap(settings, shard_labels(run_id, index)) if run_id and attempt > 1 else []
+    return {"attempt": attempt, "replaced": [retired] if retired else [],
+            "sandboxes_reaped": len(reaped)}
+
+
 async def run_shard(index: int, shards: int, spec: Any, swarm: dict, run_dir: str | Path,
-                    seed: int = 0) -> dict:
-    """Deploy a sub-swarm, run this shard's tasks through it, tear it down; JSON-ready result."""
+                    seed: int = 0, run_id: str | None = None) -> dict:
+    """Deploy a sub-swarm, run this shard's tasks through it, tear it down; JSON-ready result.
+
+    With `run_id` its sandboxes carry the run's labels (see `tradeswarm.sandbox.runlabel`) and
+    a re-run replaces a dead attempt's ledger and sandboxes (`begin_attempt`).
+    """
     from tradeswarm.metrics import LatencyRecorder
+    from tradeswarm.sandbox.runlabel import shard_labels
+    from tradeswarm.settings import Settings
     from tradeswarm.stress.engine import run_stress
     from tradeswarm.stress.swarm import stress_swarm
 
     cfg = shard_config(spec, index, shards)
     ledger = Path(run_dir) / f"stress-shard{index}.db"
+    settings = swarm.get("settings") or Settings()
+    attempt = await asyncio.to_thread(begin_attempt, index, run_dir, settings, run_id)
+    labels = shard_labels(run_id, index) if run_id else None
     rec = LatencyRecorder()
-    async with stress_swarm(**swarm, recorder=rec, task_timeout_s=cfg.task_timeout_s,
-                            faults=cfg.faults) as target:
+    async with stress_swarm(**{**swarm, "settings": settings}, recorder=rec, labels=labels,
+                            task_timeout_s=cfg.task_timeout_s, faults=cfg.faults) as target:
         evidence = await run_stress(target.coordinator, cfg, recorder=rec, ledger_path=ledger,
                                     seed=seed + index, fault_target=target,
                                     sandbox_metrics=target.sandbox_metrics,
                                     id_prefix=f"s{index}-")
     return {"index": index, "pid": os.getpid(), "ledger": str(ledger), "evidence": evidence,
-            "samples": {op: rec.samples(op) for op in rec.operations()}, "sandboxes": target.sandboxes}
+            "samples": {op: rec.samples(op) for op in rec.operations()}, "sandboxes": target.sandboxes,
+            **attempt}
+
+
+def run_shard_sync(index: int, shards: int, spec: Any, swarm: dict, run_dir: str,
+                   seed: int = 0, run_id: str | None = None) -> dict:
+    """`run_shard` on its own event loop: what a Dask worker or a thread runs (no Prefect)."""
+    return asyncio.run(run_shard(index, shards, spec, swarm, run_dir, seed, run_id))
 
 
 def _merged_phase(name: str, counts: dict, evs: list[dict], seed: int) -> dict:
@@ -154,8 +217,14 @@ def merge_shards(results: list[dict], run_dir: str | Path, seed: int = 0) -> dic
         "ledger": str(path),
         "shards": len(results),
         "shard_pids": [r["pid"] for r in results],
-        # each shard's own sub-swarm sandboxes, counted by its manager after its teardown
-        "shard_sandboxes": {k: None if any(r["sandboxes"][k] is None for r in results)
-                            else sum(r["sandboxes"][k] for r in results) for k in ("created", "killed", "leaked")},
+        # each shard's own sub-swarm sandboxes, counted by its manager after its teardown;
+        # `reaped`: a dead attempt's, killed by its re-run (the flow sets `leaked` from the provider)
+        "shard_sandboxes": {**{k: None if any(r["sandboxes"][k] is None for r in results)
+                               else sum(r["sandboxes"][k] for r in results) for k in ("created", "killed", "leaked")},
+                            "reaped": sum(r.get("sandboxes_reaped", 0) for r in results)},
+        # a shard run again (its worker died, or it raised) replaced its earlier attempts
+        "shard_attempts": {str(r["index"]): r.get("attempt", 1) for r in results},
+        "replaced_attempts": [{"shard": r["index"], **a} for r in results for a in r.get("replaced", [])],
+        "samples": samples,
         "seed": seed,
     }

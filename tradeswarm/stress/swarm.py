@@ -187,19 +187,22 @@ async def stress_swarm(*, agents: int = 4, agent_types: Sequence[str] = DEFAULT_
                        symbols: Sequence[str] = ("SPX",), settings: Any = None,
                        recorder: Any = None, task_timeout_s: float = 5.0,
                        heartbeat_timeout_s: float = 2.0, fail_rate: float = 0.0,
-                       spare: int = 4, faults: Iterable[Any] = ()) -> AsyncIterator[SwarmTarget]:
+                       spare: int = 4, faults: Iterable[Any] = (),
+                       labels: dict[str, str] | None = None) -> AsyncIterator[SwarmTarget]:
     """Deploy `agents` agents (types in turn) in their own sandboxes; tear all down on exit.
 
     `spare` leaves room under the concurrency cap for replacements and fault scale-ups.
     Of `faults` (the run's, as `run_stress` takes them), the sandbox-server ones at `@0` are
     armed before the deploy, so the first creations fail and provisioning retries through them.
+    `labels`: metadata on every sandbox (a run's id, see `tradeswarm.sandbox.runlabel`).
     """
     from tradeswarm.sandbox import SandboxManager
     from tradeswarm.settings import Settings
     from tradeswarm.swarm.coordinator import Coordinator
 
     settings = settings or Settings()
-    mgr = SandboxManager(settings=settings, recorder=recorder, max_concurrency=agents + spare)
+    mgr = SandboxManager(settings=settings, recorder=recorder, max_concurrency=agents + spare,
+                         labels=labels)
     target = None
     try:
         async with mgr:
