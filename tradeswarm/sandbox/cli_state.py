@@ -1,8 +1,9 @@
-"""Which sandboxes the CLI created, and their names, kept across invocations.
+"""Which sandboxes the CLI (or the MCP server) created, and their names, kept across invocations.
 
-`<state_dir>/sandboxes.json` maps sandbox id → `{name, template, created_at}`. Every update
-is a read-modify-write under an exclusive `flock` on `sandboxes.lock`, and the file is
-replaced atomically, so two CLI processes running at once never lose an entry.
+`<state_dir>/sandboxes.json` maps sandbox id → `{name, template, origin, created_at}` (origin:
+cli or mcp; see tradeswarm.sandbox.tracked). Every update is a read-modify-write under an
+exclusive `flock` on `sandboxes.lock`, and the file is replaced atomically, so two processes
+running at once never lose an entry.
 """
 
 from __future__ import annotations
