@@ -31,7 +31,7 @@ class CliState:
             return {}
         except (ValueError, UnicodeDecodeError) as e:
             raise CorruptState(f"{self.path} is corrupt ({e}); fix or remove it "
-                               "(it only names the sandboxes the CLI created)") from None
+                               "(it only names the sandboxes the CLI and the MCP server created)") from None
         if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
             raise CorruptState(f"{self.path} is corrupt (not an object of sandbox entries); fix or remove it")
         return data
