@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import shlex
 import threading
+import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
@@ -135,14 +136,23 @@ def create_many(settings: Settings, template: str, *, name: str | None = None, c
             sb_name = name if (name is None or count == 1) else f"{name}-{i + 1}"
             meta = {"tradeswarm_cli": "1", "tradeswarm_origin": origin, **({"name": sb_name} if sb_name else {}),
                     **(metadata or {})}
-            with sdk_errors(f"template {template!r}"):
-                sb = Sandbox.create(template, timeout=timeout_s, metadata=meta, **sdk)
+            interrupted = None
+            try:
+                with sdk_errors(f"template {template!r}"):
+                    sb = _in_thread(lambda: Sandbox.create(template, timeout=timeout_s, metadata=meta, **sdk),
+                                    finish=True)
+            except _Interrupted as e:  # Ctrl-C during the request: the sandbox it made must be undone too
+                if e.result is None:
+                    raise
+                sb, interrupted = e.result, e
             try:
                 with state.update() as entries:
                     entries[sb.sandbox_id] = {"name": sb_name, "template": template, "origin": origin,
                                               "created_at": datetime.now(timezone.utc).isoformat()}
             finally:  # recorded or not, it exists: the cleanup below must see it
                 created.append({"id": sb.sandbox_id, "name": sb_name, "template": template})
+            if interrupted:
+                raise interrupted
     except (SandboxRefused, SandboxFailed, KeyboardInterrupt, OSError) as e:
         if not created:
             raise
@@ -239,7 +249,7 @@ def execute(settings: Settings, ref: str, command: str | list[str], timeout_s: f
         # In the background, so that the pid is known: Ctrl-C kills the remote command.
         handle = sb.commands.run(line, background=True, timeout=timeout_s)
         try:
-            res = _wait_interruptibly(handle, stream)
+            res = _in_thread(lambda: handle.wait(**stream))  # the sync SDK streams output from wait()
             code, out, err = res.exit_code, res.stdout, res.stderr
         except CommandExitException as e:
             code, out, err = e.exit_code, e.stdout, e.stderr
@@ -257,23 +267,43 @@ def execute(settings: Settings, ref: str, command: str | list[str], timeout_s: f
     return {"id": sid, "exit_code": code, "stdout": out, "stderr": err}
 
 
-def _wait_interruptibly(handle: Any, stream: dict) -> Any:
-    """`handle.wait()` in a thread: the SDK's read blocks in native code, where Ctrl-C never lands.
+class _Interrupted(KeyboardInterrupt):
+    """Ctrl-C that arrived during `_in_thread(..., finish=True)`; `result` is what the call returned."""
 
-    The calling thread stays interruptible, so a KeyboardInterrupt reaches `execute` (which
-    kills the remote command); the sync SDK streams a background command's output from wait()."""
+    def __init__(self, result: Any) -> None:
+        super().__init__()
+        self.result = result
+
+
+def _in_thread(call: Callable[[], Any], finish: bool = False) -> Any:
+    """`call()` in a worker thread: the SDK's reads block in native code, where Ctrl-C never lands.
+
+    The calling thread stays interruptible, so a KeyboardInterrupt reaches it at once (`execute`
+    then kills the remote command). With `finish`, the call is let finish first and its result
+    carried by `_Interrupted`: a create cut off mid-request would leave a sandbox nobody knows.
+    """
     outcome: dict = {}
 
-    def wait() -> None:
+    # Polled with sleep, not Thread.join or Event.wait: Ctrl-C cutting off either can leave the
+    # thread looking ended while it runs on, or its lock held so that it never ends.
+    def run() -> None:
         try:
-            outcome["result"] = handle.wait(**stream)
+            outcome["result"] = call()
         except BaseException as e:  # noqa: BLE001 - handed to the calling thread as is
             outcome["error"] = e
+        finally:
+            outcome["done"] = True
 
-    worker = threading.Thread(target=wait, name="exec-wait", daemon=True)
-    worker.start()
-    while worker.is_alive():
-        worker.join(0.2)
+    threading.Thread(target=run, name="sdk-call", daemon=True).start()
+    try:
+        while "done" not in outcome:
+            time.sleep(0.02)
+    except KeyboardInterrupt:
+        if not finish:
+            raise
+        while "done" not in outcome:
+            time.sleep(0.02)
+        raise _Interrupted(outcome.get("result")) from None
     if "error" in outcome:
         raise outcome["error"]
     return outcome["result"]
