@@ -150,3 +150,21 @@ def test_two_sandboxes_with_one_name_make_status_say_ambiguous(sandboxd, cli):
     finally:
         for i in ids:
             cli("destroy", i, "--force")
+
+
+def test_ctrl_c_during_create_count_kills_and_names_what_it_made(tmp_path):
+    """Also the sandbox whose create request was in flight when Ctrl-C came (it leaked before)."""
+    with private_sandboxd(tmp_path, "--max-sandboxes", "30", "--create-rate", "0", "--spares", "0") as params:
+        proc = _cli_proc("create", "--template", "base", "--count", "30", state_dir=tmp_path)
+        state = tmp_path / "sandboxes.json"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (state.exists() and json.loads(state.read_text() or "{}")):
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)  # some made, not all
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert "tradeswarm: interrupted: created " in err and " of 30 and killed them again: i" in err
+        assert _stats(params)["sandboxes"] == 0 and json.loads(state.read_text()) == {}, err
+        made = _cli_proc("create", "--template", "base", "--count", "2", state_dir=tmp_path)  # uninterrupted
+        made.communicate(timeout=60)
+        assert made.returncode == 0 and _stats(params)["sandboxes"] == 2

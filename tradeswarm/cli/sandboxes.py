@@ -93,6 +93,8 @@ def sandboxd_status(state_dir, as_json) -> int:
 
 
 # -- sandboxes ----------------------------------------------------------------------------
+# The work is in tradeswarm.sandbox.tracked, shared with the MCP server; here only the
+# options, the output, the exit codes and the Ctrl-C message.
 _COLUMNS = ["id", "name", "template", "state", "started_at", "end_at"]
 _STATUS_COLUMNS = [*_COLUMNS, "cpu_count", "memory_mb", "metadata"]
 
@@ -103,73 +105,19 @@ def _settings():
     return Settings()
 
 
-def _params(settings, autostart: bool = False) -> dict:
-    """SDK connection parameters; a missing local server is an operation failure (exit 1)."""
-    from tradeswarm.sandbox._provider import connection_params
+def _tracked(call, *args, **kwargs):
+    """Call `tracked.<call>`, its two error kinds mapped to the CLI's (bad input 2, failure 1)."""
+    from tradeswarm.sandbox import tracked
 
     try:
-        return connection_params(settings, autostart=autostart)
-    except (ConnectionError, RuntimeError) as e:
-        raise OperationError(f"{e}; start it with `tradeswarm sandboxd start`") from None
-
-
-def _sdk_errors(ref: str = ""):
-    """Translate SDK failures into the CLI's two error kinds (bad input 2, failure 1)."""
-    import contextlib
-
-    import httpx
-    from e2b.exceptions import AuthenticationException, NotFoundException, SandboxException
-
-    @contextlib.contextmanager
-    def translate():
-        try:
-            yield
-        except NotFoundException as e:
-            raise UsageError(f"not found: {ref or e}") from None
-        except AuthenticationException as e:
-            raise OperationError(f"authentication failed: {e}") from None
-        except (httpx.TransportError, ConnectionError) as e:
-            raise OperationError(f"sandbox service unreachable: {type(e).__name__}") from None
-        except SandboxException as e:
-            status = getattr(e, "status_code", None) or (int(str(e)[:3]) if str(e)[:3].isdigit() else None)
-            if status in (400, 404, 422):  # the service refused the input (e.g. an unknown template)
-                raise UsageError(str(e).removeprefix(f"{status}: ")) from None
-            raise OperationError(str(e)) from None
-
-    return translate()
-
-
-def _cli_state(settings):
-    """The CLI's record of its sandboxes, checked readable (exit 2 before anything is created)."""
-    from tradeswarm.sandbox.cli_state import CliState, CorruptState
-
-    state = CliState(settings.state_dir)
-    try:
-        state.read()
-    except CorruptState as e:
+        return getattr(tracked, call)(_settings(), *args, **kwargs)
+    except tracked.SandboxRefused as e:
         raise UsageError(str(e)) from None
-    return state
-
-
-def _target(ref: str):
-    """(SDK params, CLI state, sandbox id) for a command addressing one sandbox by id or name."""
-    from tradeswarm.sandbox.cli_state import AmbiguousName
-
-    settings = _settings()
-    state = _cli_state(settings)
-    try:
-        sid = state.resolve(ref)
-    except AmbiguousName as e:
-        raise UsageError(str(e)) from None
-    return _params(settings), state, sid
-
-
-def _row(info, names: dict) -> dict:
-    from tradeswarm.sandbox.manager import _info_dict
-
-    row = _info_dict(info)
-    row["name"] = row["name"] or names.get(row["id"], {}).get("name")
-    return row
+    except tracked.SandboxFailed as e:
+        raise OperationError(str(e)) from None
+    except tracked.CreateInterrupted as e:  # then exit 130, as any Ctrl-C
+        click.echo(f"tradeswarm: interrupted: {e}", err=True)
+        raise
 
 
 @command("create")
@@ -190,65 +138,18 @@ def create_cmd(template, count, name, timeout_s, vcpus, memory_mb, keep_partial,
 
     All or nothing: when the service refuses one of --count (its cap, say) or the command is
     interrupted, the sandboxes already made are killed and named (or kept with --keep-partial)."""
-    from datetime import datetime, timezone
-
-    from e2b import Sandbox
-
     from tradeswarm.sandbox import Resources
     from tradeswarm.sandbox.sandboxd import RESOURCES_KEY
 
-    settings = _settings()
     sized = {}
     if vcpus or memory_mb:
-        if settings.provider == "e2b":
+        if _settings().provider == "e2b":
             raise UsageError("--vcpus/--memory-mb: on E2B a sandbox's size is its template's; build a template "
                              "of that size and pass --template")
         sized = {RESOURCES_KEY: Resources(vcpus=vcpus, memory_mb=memory_mb).to_json()}
-    state = _cli_state(settings)  # unreadable: refuse before a sandbox exists that it could not record
-    params = _params(settings, autostart=True)
-    created: list[dict] = []
-    try:
-        for i in range(count):
-            sb_name = name if (name is None or count == 1) else f"{name}-{i + 1}"
-            meta = {"tradeswarm_cli": "1", **({"name": sb_name} if sb_name else {}), **sized}
-            with _sdk_errors(f"template {template!r}"):
-                sb = Sandbox.create(template, timeout=timeout_s, metadata=meta, **params)
-            try:
-                with state.update() as entries:
-                    entries[sb.sandbox_id] = {"name": sb_name, "template": template,
-                                              "created_at": datetime.now(timezone.utc).isoformat()}
-            finally:  # recorded or not, it exists: the cleanup below must see it
-                created.append({"id": sb.sandbox_id, "name": sb_name, "template": template})
-    except (UsageError, OperationError, KeyboardInterrupt, OSError) as e:
-        if not created:
-            raise
-        note = _partial_create(created, count, keep_partial, params, state)
-        if isinstance(e, KeyboardInterrupt):
-            click.echo(f"tradeswarm: interrupted: {note}", err=True)
-            raise
-        raise (type(e) if isinstance(e, (UsageError, OperationError)) else OperationError)(f"{e}; {note}") from None
+    created = _tracked("create_many", template, name=name, count=count, timeout_s=timeout_s, metadata=sized,
+                       keep_partial=keep_partial)
     emit(as_json, {"created": created}, lambda: table(created, ["id", "name", "template"]))
-
-
-def _partial_create(created: list[dict], count: int, keep: bool, params: dict, state) -> str:
-    """Kill (unless `keep`) and forget the sandboxes of a create that could not make all `count`."""
-    from e2b import Sandbox
-
-    ids = ", ".join(c["id"] for c in created)
-    if keep:
-        return f"created {len(created)} of {count}, kept: {ids} (remove them with `tradeswarm destroy`)"
-    left = []
-    for c in created:
-        try:
-            Sandbox.kill(c["id"], **params)
-        except Exception:  # noqa: BLE001 - reported below, never silently
-            left.append(c["id"])
-    with state.update() as entries:
-        for c in created:
-            if c["id"] not in left:
-                entries.pop(c["id"], None)
-    gone = f"created {len(created)} of {count} and killed them again: {ids}"
-    return gone + (f"; could NOT kill {', '.join(left)} (still listed by `tradeswarm list`)" if left else "")
 
 
 @command("list")
@@ -257,21 +158,8 @@ def _partial_create(created: list[dict], count: int, keep: bool, params: dict, s
 @click.option("--all", "show_all", is_flag=True, help="Every sandbox the service reports, not only the CLI's.")
 @json_option
 def list_cmd(status_filter, show_all, as_json) -> None:
-    """List the sandboxes this CLI created (that are still alive)."""
-    from e2b import Sandbox
-    from e2b.sandbox.sandbox_api import SandboxQuery, SandboxState
-
-    settings = _settings()
-    names = _cli_state(settings).read()
-    params = _params(settings)
-    query = SandboxQuery(state=[SandboxState(status_filter)]) if status_filter else None
-    rows = []
-    with _sdk_errors():
-        pager = Sandbox.list(query=query, **params)
-        while pager.has_next:
-            rows.extend(_row(i, names) for i in pager.next_items())
-    if not show_all:
-        rows = [r for r in rows if r["id"] in names]
+    """List the sandboxes this CLI (or the MCP server) created that are still alive."""
+    rows = _tracked("listed", status_filter, show_all)
     emit(as_json, {"sandboxes": rows}, lambda: table(rows, _COLUMNS))
 
 
@@ -280,12 +168,7 @@ def list_cmd(status_filter, show_all, as_json) -> None:
 @json_option
 def status_cmd(sandbox, as_json) -> None:
     """Show one sandbox (by id, or by the name given at create)."""
-    from e2b import Sandbox
-
-    params, state, sid = _target(sandbox)
-    with _sdk_errors(f"sandbox {sandbox!r}"):
-        info = Sandbox.get_info(sid, **params)
-    row = _row(info, state.read())
+    row = _tracked("status", sandbox)
     meta = ", ".join(f"{k}={v}" for k, v in row["metadata"].items() if k != "name")
     emit(as_json, row, lambda: table([{**row, "metadata": meta or "-"}], _STATUS_COLUMNS))
 
@@ -296,16 +179,8 @@ def status_cmd(sandbox, as_json) -> None:
 @json_option
 def destroy_cmd(sandbox, force, as_json) -> None:
     """Kill a sandbox and forget it; an unknown id is an error unless --force."""
-    from e2b import Sandbox
-
-    params, state, sid = _target(sandbox)
-    with _sdk_errors(f"sandbox {sandbox!r}"):
-        existed = Sandbox.kill(sid, **params)
-    with state.update() as entries:
-        known = entries.pop(sid, None) is not None
-    if not existed and not force:
-        raise UsageError(f"not found: sandbox {sandbox!r}" + (" (forgotten locally)" if known else ""))
-    emit(as_json, {"id": sid, "killed": existed}, f"{sid} {'destroyed' if existed else 'was already gone'}")
+    out = _tracked("destroy", sandbox, force)
+    emit(as_json, out, f"{out['id']} {'destroyed' if out['killed'] else 'was already gone'}")
 
 
 @command("exec", context_settings={"ignore_unknown_options": True})
@@ -314,82 +189,16 @@ def destroy_cmd(sandbox, force, as_json) -> None:
 @click.option("--timeout", "timeout_s", default=60.0, show_default=True, type=click.FloatRange(0.1))
 @json_option
 def exec_cmd(sandbox, cmd, timeout_s, as_json) -> int:
-    """Run `CMD...` in a sandbox (`tradeswarm exec ID -- CMD...`); exits with its exit code."""
-    import shlex
+    """Run `CMD...` in a sandbox (`tradeswarm exec ID -- CMD...`); exits with its exit code.
+
+    Ctrl-C kills the remote command (exit 130)."""
     import sys
 
-    from e2b import Sandbox
-    from e2b.exceptions import TimeoutException
-    from e2b.sandbox.commands.command_handle import CommandExitException
-
-    from tradeswarm.sandbox.handles import sandbox_gone
-
-    params, _, sid = _target(sandbox)
-    line = cmd[0] if len(cmd) == 1 else shlex.join(cmd)
     stream = {} if as_json else {"on_stdout": lambda s: sys.stdout.write(s), "on_stderr": lambda s: sys.stderr.write(s)}
-    with _sdk_errors(f"sandbox {sandbox!r}"):
-        sb = Sandbox.connect(sid, **params)
-        # In the background, so that the pid is known: Ctrl-C kills the remote command.
-        handle = sb.commands.run(line, background=True, timeout=timeout_s)
-        try:
-            res = _wait_interruptibly(handle, stream)
-            code, out, err = res.exit_code, res.stdout, res.stderr
-        except CommandExitException as e:
-            code, out, err = e.exit_code, e.stdout, e.stderr
-        except KeyboardInterrupt:
-            _kill_quietly(handle)
-            raise
-        except TimeoutException as e:
-            _raise_if_sandboxd_gone(params)  # a dropped stream reads as a timeout to the SDK
-            if sandbox_gone(e):
-                raise OperationError(f"sandbox {sid} was killed or reached its end of life while the command ran") from None
-            raise OperationError(f"command timed out after {timeout_s:g}s (killed)") from None
-        except Exception as e:
-            _raise_if_sandboxd_gone(params)
-            raise e
+    out = _tracked("execute", sandbox, list(cmd), timeout_s, **stream)
     if as_json:
-        emit(True, {"id": sid, "exit_code": code, "stdout": out, "stderr": err}, "")
+        emit(True, out, "")
     else:
         sys.stdout.flush()
+    code = out["exit_code"]
     return code if 0 <= code < 256 else 1
-
-
-def _wait_interruptibly(handle, stream: dict):
-    """`handle.wait()` in a thread: the SDK's read blocks in native code, where Ctrl-C never lands.
-
-    The main thread stays interruptible, so a KeyboardInterrupt reaches the caller (which kills
-    the remote command); the sync SDK streams a background command's output from wait()."""
-    import threading
-
-    outcome: dict = {}
-
-    def wait() -> None:
-        try:
-            outcome["result"] = handle.wait(**stream)
-        except BaseException as e:  # noqa: BLE001 - handed to the main thread as is
-            outcome["error"] = e
-
-    worker = threading.Thread(target=wait, name="exec-wait", daemon=True)
-    worker.start()
-    while worker.is_alive():
-        worker.join(0.2)
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["result"]
-
-
-def _kill_quietly(handle) -> None:
-    try:
-        handle.kill()
-    except Exception:  # noqa: BLE001 - the command may have ended meanwhile
-        pass
-
-
-def _raise_if_sandboxd_gone(params: dict) -> None:
-    """A dropped stream from a local sandboxd that no longer answers: say that, not a timeout."""
-    from tradeswarm.sandbox.sandboxd.daemon import Endpoint, probe
-
-    url = params.get("api_url")
-    if url and not probe(Endpoint(url=url, token=params["api_key"], pid=0), timeout_s=2.0):
-        raise OperationError(f"sandboxd gone: {url} stopped answering during the command (its sandboxes "
-                             "are lost); start it again with `tradeswarm sandboxd start`") from None

@@ -141,7 +141,7 @@ def build_server(settings: Settings | None = None, runs_root: Path | None = None
         from tradeswarm.cli.swarm import swarm_session
         from tradeswarm.swarm.coordinator import DeployError
 
-        sid = tracked.CliState(settings.state_dir).resolve(sandbox_id)
+        sid = await _sandbox_call(settings, "resolve", sandbox_id)  # a corrupt state or ambiguous name: a tool error
         async with swarm_lock:
             try:
                 async with swarm_session(settings=settings) as coord:

@@ -1,8 +1,9 @@
-"""Which sandboxes the CLI created, and their names, kept across invocations.
+"""Which sandboxes the CLI (or the MCP server) created, and their names, kept across invocations.
 
-`<state_dir>/sandboxes.json` maps sandbox id → `{name, template, created_at}`. Every update
-is a read-modify-write under an exclusive `flock` on `sandboxes.lock`, and the file is
-replaced atomically, so two CLI processes running at once never lose an entry.
+`<state_dir>/sandboxes.json` maps sandbox id → `{name, template, origin, created_at}` (origin:
+cli or mcp; see tradeswarm.sandbox.tracked). Every update is a read-modify-write under an
+exclusive `flock` on `sandboxes.lock`, and the file is replaced atomically, so two processes
+running at once never lose an entry.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class CliState:
             return {}
         except (ValueError, UnicodeDecodeError) as e:
             raise CorruptState(f"{self.path} is corrupt ({e}); fix or remove it "
-                               "(it only names the sandboxes the CLI created)") from None
+                               "(it only names the sandboxes the CLI and the MCP server created)") from None
         if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
             raise CorruptState(f"{self.path} is corrupt (not an object of sandbox entries); fix or remove it")
         return data
