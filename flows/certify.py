@@ -326,6 +326,7 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
     from tradeswarm.stress import summarize
     from validation import load_spec
     from validation.history import spec_sha256
+    from tradeswarm.sandbox.capacity import CapacityError
     from validation.preflight import preflight
 
     spec = load_spec(spec_path or profile, overrides=overrides)
@@ -333,7 +334,12 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
     spec = spec.model_copy(update={"provider": _runinfo.resolve_provider(spec, provider, env)})
     preflight(spec, provider=spec.provider)  # a deployment's run refuses a bad spec before any work, like the CLI
     settings = _settings(spec.provider, env)
-    capacity = plan_capacity(spec, settings)
+    try:
+        capacity, unreachable = plan_capacity(spec, settings), None
+    except CapacityError:
+        raise  # refused before anything is created
+    except Exception as e:  # noqa: BLE001 - no sandbox provider: the run is judged on missing evidence
+        capacity, unreachable = None, e
     started = datetime.now(timezone.utc)
     rid = _runinfo.run_id(started, spec.name)
     run_dir = Path(out) if out else RUNS_ROOT / rid
@@ -344,6 +350,8 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
     t0 = time.perf_counter()
 
     try:
+        if unreachable is not None:
+            raise unreachable
         await _certify(run, settings)
     except Exception as e:  # noqa: BLE001 - e.g. no sandbox provider: judged as missing evidence
         run.errors["sandbox provider"] = f"{spec.provider}: {type(e).__name__}: {e}"

@@ -98,7 +98,7 @@ def test_nightly_deployment_is_scheduled_and_a_triggered_run_writes_the_report(p
     assert (out_dir / "results.json").is_file(), f"the run wrote no results:\n{worker.stdout[-4000:]}\n{worker.stderr[-4000:]}"
     results = json.loads((out_dir / "results.json").read_text())
     assert results["profile"] == "nightly" and (out_dir / "report.md").is_file()
-    assert results["stress"]["submitted"] == SHRINK["stress"]["tasks"]  # the override reached the flow
+    assert results["stress"]["phases"]["steady"]["submitted"] == SHRINK["stress"]["tasks"]  # the override reached the flow
     assert results["stress"]["lost"] == 0 and results["sandboxes"]["leaked"] == 0
 
     runs = httpx.post(f"{api}/flow_runs/filter", json={"limit": 10}, timeout=10).json()
@@ -146,7 +146,7 @@ def test_serve_runs_the_schedule_locally_without_a_pool(prefect_server, tmp_path
             assert serve.poll() is None and time.monotonic() < deadline, "the served run wrote no results"
             time.sleep(1)
         results = json.loads((out_dir / "results.json").read_text())
-        assert results["profile"] == "smoke" and results["stress"]["submitted"] == 50
+        assert results["profile"] == "smoke" and results["stress"]["phases"]["steady"]["submitted"] == 50
     finally:
         serve.send_signal(signal.SIGINT)
         try:

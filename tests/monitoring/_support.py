@@ -48,6 +48,7 @@ def breach(results: dict) -> dict:
     results["cost"]["projected_daily_usd"] = 4.5  # over $4 = 0.8 x the $5 budget
     results["latency"]["stress_task"]["p95"] = 6200.0  # ms: over 5 s
     results["stress"].update(success_rate=0.85, error_rate=0.15)
+    results["stress"].get("phases", {}).get("steady", {}).update(success_rate=0.85, error_rate=0.15)
     results["sandboxes_leaked"] = 1
     return results
 
