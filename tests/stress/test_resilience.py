@@ -81,7 +81,9 @@ def test_agents_killed_faster_than_they_are_replaced_fail_redispatch_and_recover
     # every agent lost, and its replacements killed while they deployed
     assert swarm["agents"]["lost"] == 3 and swarm["agents"]["replace_failures"] >= 1, swarm["agents"]
     checks = judged(ev, abort_error_rate=1.0)
-    assert checks["rel.chaos.redispatch"].status == "fail", checks["rel.chaos.redispatch"].details
+    # when the storm has already killed every agent, the spec's own kill finds none to kill: no
+    # re-dispatch to show, nodata, which blocks like a failure (missing evidence is never a pass)
+    assert checks["rel.chaos.redispatch"].status in ("fail", "nodata"), checks["rel.chaos.redispatch"].details
     recovery = checks["rel.chaos.recovery_latency"]
     assert recovery.status == "fail" and "did not complete" in recovery.details["reason"]
     assert checks["rel.chaos.final_states"].status == "pass"  # failed, but each exactly once
