@@ -234,3 +234,14 @@ def kill_tree(leader: int, kill_group: Callable[[], None]) -> None:
         except psutil.Error:
             pass
     reap_adopted(tree)
+
+
+def jail_rlimits(limits: ResourceLimits, missing: list[str] | tuple[str, ...] = ()) -> list[tuple[int, int]]:
+    """The rlimits of a command in an isolated sandbox: its cgroups hold memory (in total) and
+    pids, its tmpfs the disk; an rlimit stands in only for a controller that is missing."""
+    out = [(resource.RLIMIT_CPU, limits.cpu_seconds), (resource.RLIMIT_CORE, 0)]
+    if "memory" in missing:
+        out.append((resource.RLIMIT_AS, limits.memory_mb * 1024 * 1024))
+    if "pids" in missing:
+        out.append((resource.RLIMIT_NPROC, limits.max_processes))
+    return out

@@ -34,7 +34,7 @@ from e2b.envd.process.process_connect import ProcessASGIApplication
 from tradeswarm.sandbox.sandboxd._orphans import become_subreaper, reap_orphans
 from tradeswarm.sandbox.sandboxd.process_service import ProcessService
 from tradeswarm.sandbox.sandboxd.registry import ApiError, Registry, SandboxRecord
-from tradeswarm.sandbox.sandboxd.workspace import FilesystemService, resolve_path, write_info
+from tradeswarm.sandbox.sandboxd.workspace import FilesystemService, read_file, resolve_path, write_file, write_info
 
 log = logging.getLogger("tradeswarm.sandboxd")
 
@@ -155,7 +155,8 @@ class SandboxdApp:
             case "POST", ["sandboxes"]:
                 body = await _json_body(receive)
                 rec = await reg.create(body.get("templateID") or "base", body.get("timeout"),
-                                 body.get("metadata"), body.get("envVars"), headers.get("idempotency-key"))
+                                 body.get("metadata"), body.get("envVars"), headers.get("idempotency-key"),
+                                 body.get("allow_internet_access"), body.get("network"))
                 return 201, _create_response(reg, rec), {}
             case "GET", ["sandboxes"]:
                 items = [reg.info(r) for r in reg.sandboxes.values() if _matches(r, query)]
@@ -178,6 +179,10 @@ class SandboxdApp:
                 if timeout:
                     rec.end_at = max(rec.end_at, time.monotonic() + int(timeout))
                 return 200, _create_response(reg, rec), {}
+            case "PUT", ["sandboxes", sid, "network"]:
+                body = await _json_body(receive)
+                reg.update_network(sid, body.get("allow_internet_access"), body)
+                return 204, None, {}
             case "GET", ["sandboxes", sid, "metrics"]:
                 return 200, [_metrics(reg, reg.get(sid))], {}
             case "GET", ["admin", "faults"]:
@@ -193,11 +198,14 @@ class SandboxdApp:
             case "GET", ["admin", "stats"]:
                 return 200, {"sandboxes": len(reg.sandboxes), "counters": reg.counters,
                              "max_sandboxes": reg.limits.max_sandboxes, "uptime_s": time.time() - self.started,
-                             "pids_cgroup": reg.cgroups.available, "subreaper": self.subreaper}, {}
+                             "pids_cgroup": reg.cgroups.available, "subreaper": self.subreaper,
+                             **(reg.isolation.status() if reg.isolation else {"isolation": "off (--no-isolation)"})}, {}
         raise ApiError(404, f"no route {method} {path}")
 
     async def _files(self, method: str, rec: SandboxRecord, headers: dict, query: dict, receive):
         path = (query.get("path") or [""])[0]
+        if method == "GET" and rec.jail is not None:
+            return 200, await read_file(rec, path), {"content-type": "application/octet-stream"}
         if method == "GET":
             target = resolve_path(rec, path)
             if not target.is_file():
@@ -222,6 +230,9 @@ class SandboxdApp:
             uploads = [(path, raw)]
         written = []
         for name, data in uploads:
+            if rec.jail is not None:
+                written.append(await write_file(rec, name, data))
+                continue
             target = resolve_path(rec, name)
             if target.is_dir():
                 raise ApiError(400, f"path {name!r} is a directory")
@@ -253,7 +264,10 @@ def _matches(rec: SandboxRecord, query: dict) -> bool:
 
 def _metrics(reg: Registry, rec: SandboxRecord) -> dict:
     """Real CPU and memory of the sandbox's processes (its cgroup, else its process groups)."""
-    pids = set(reg.cgroups.pids(rec.cgroup)) or set(rec.procs)
+    if rec.jail is not None:
+        pids = set(rec.jail.cgroups.pids(rec.jail.group)) - {rec.jail.proc.pid, rec.jail.init_pid}
+    else:
+        pids = set(reg.cgroups.pids(rec.cgroup)) or set(rec.procs)
     procs = []
     for pid in pids:
         try:
@@ -278,11 +292,15 @@ def _metrics(reg: Registry, rec: SandboxRecord) -> dict:
     vcpus = len(rec.cores) or reg.limits.cpu_count
     pct = max(0.0, (cpu_s - c0) / max(now - t0, 1e-6) / vcpus * 100.0)
     rec.cpu_sample = (now, cpu_s)
-    disk = sum(f.stat().st_size for f in Path(rec.workspace).rglob("*") if f.is_file())
+    if rec.jail is not None:  # its tmpfs root, seen through its init
+        st = os.statvfs(f"/proc/{rec.jail.init_pid}/root/home/user")
+        disk, disk_total = (st.f_blocks - st.f_bfree) * st.f_frsize, st.f_blocks * st.f_frsize
+    else:
+        disk, disk_total = sum(f.stat().st_size for f in Path(rec.workspace).rglob("*") if f.is_file()), 1024 ** 3
     ts = datetime.now(timezone.utc)
     return {"timestamp": ts.isoformat(), "timestampUnix": int(ts.timestamp()), "cpuCount": vcpus,
             "cpuUsedPct": round(pct, 3), "memUsed": int(mem), "memTotal": rec.limits.memory_mb * 1024 * 1024,
-            "memCache": 0, "diskUsed": int(disk), "diskTotal": 1024 * 1024 * 1024}
+            "memCache": 0, "diskUsed": int(disk), "diskTotal": int(disk_total)}
 
 
 async def _read_body(receive) -> bytes:

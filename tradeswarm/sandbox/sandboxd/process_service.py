@@ -19,7 +19,8 @@ from protobuf import Oneof
 from e2b.envd.process import process_pb as pb
 from e2b.envd.process.process_connect import Process
 
-from tradeswarm.sandbox.sandboxd._limits import bash_prefix, make_preexec
+from tradeswarm.sandbox.sandboxd._limits import bash_prefix, jail_rlimits, make_preexec
+from tradeswarm.sandbox.sandboxd._namespace import JailError
 from tradeswarm.sandbox.sandboxd.registry import ApiError, Proc, Registry, SandboxRecord
 from tradeswarm.sandbox.sandboxd.workspace import resolve_path, sandbox_of
 
@@ -52,7 +53,10 @@ class ProcessService(Process):
         self.registry = registry
 
     async def _spawn(self, rec: SandboxRecord, cfg: pb.ProcessConfig, stdin: bool, tag: str | None,
-                     timeout_ms: float | None) -> tuple[Proc, asyncio.Queue]:
+                     timeout_ms: float | None, user: str | None = None) -> tuple[Proc, asyncio.Queue]:
+        if rec.jail is not None:
+            proc = await self._spawn_jailed(rec, cfg, stdin, user)
+            return self._track(rec, proc, proc.pid, cfg, cfg.cwd or "/home/user", tag, timeout_ms)
         try:
             cwd = resolve_path(rec, cfg.cwd) if cfg.has_field("cwd") and cfg.cwd else rec.workspace
         except ApiError as e:
@@ -77,16 +81,34 @@ class ProcessService(Process):
             )
         except OSError as e:
             raise ConnectError(Code.INVALID_ARGUMENT, f"failed to start {cfg.cmd!r}: {e}") from None
-        entry = Proc(pid=proc.pid, proc=proc, cmd=cfg.cmd, args=list(cfg.args), envs=dict(cfg.envs),
-                     cwd=str(cwd), tag=tag)
+        return self._track(rec, proc, proc.pid, cfg, str(cwd), tag, timeout_ms)
+
+    async def _spawn_jailed(self, rec: SandboxRecord, cfg: pb.ProcessConfig, stdin: bool, user: str | None):
+        """The command forked by the sandbox's init, inside its namespaces and cgroups."""
+        env = rec.base_env()
+        env.update(cfg.envs)
+        args = list(cfg.args)
+        if cfg.cmd in _BASH and len(args) == 3 and args[:2] == ["-l", "-c"]:
+            args = ["--noprofile", "-l", "-c", args[2]]  # the host's /etc/profile would reset PATH
+        try:
+            return await rec.jail.spawn([cfg.cmd, *args], env, cfg.cwd or None, stdin,
+                                        jail_rlimits(rec.limits, self.registry.isolation.cgroups.missing), user)
+        except JailError as e:
+            if e.code == "ESRCH":
+                raise ConnectError(Code.NOT_FOUND, f"sandbox {rec.id!r} was killed") from None
+            raise ConnectError(Code.INVALID_ARGUMENT, f"failed to start {cfg.cmd!r}: {e}") from None
+
+    def _track(self, rec: SandboxRecord, proc, pid: int, cfg: pb.ProcessConfig, cwd: str, tag: str | None,
+               timeout_ms: float | None) -> tuple[Proc, asyncio.Queue]:
+        entry = Proc(pid=pid, proc=proc, cmd=cfg.cmd, args=list(cfg.args), envs=dict(cfg.envs),
+                     cwd=cwd, tag=tag)
         if self.registry.sandboxes.get(rec.id) is not rec:
             # Killed while the process was being spawned: its kill could not see this one.
             entry.kill()
-            await proc.wait()
             raise ConnectError(Code.NOT_FOUND, f"sandbox {rec.id!r} was killed")
         queue: asyncio.Queue = asyncio.Queue()
         entry.subscribers.append(queue)
-        rec.procs[proc.pid] = entry
+        rec.procs[pid] = entry
         if timeout_ms:
             # The client's deadline ends its stream; the command must not outlive it.
             entry.deadline = asyncio.get_running_loop().call_later(timeout_ms / 1000.0, entry.expire)

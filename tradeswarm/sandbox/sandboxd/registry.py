@@ -22,7 +22,9 @@ from pathlib import Path
 import psutil
 
 from tradeswarm.sandbox.sandboxd import RESOURCES_KEY
+from tradeswarm.sandbox.sandboxd._jailpool import Isolation
 from tradeswarm.sandbox.sandboxd._limits import CorePicker, PidsCgroups, ResourceLimits, kill_tree
+from tradeswarm.sandbox.sandboxd._namespace import Jail, JailProcess
 from tradeswarm.sandbox.sandboxd.templates import TEMPLATE_ENVS, prepare_templates
 
 ENVD_VERSION = "0.6.4"  # every feature gate in e2b/envd/versions.py is on from here
@@ -80,10 +82,16 @@ class Proc:
     def expire(self) -> None:
         """The command outlived its deadline: kill its whole tree and remember why."""
         self.timed_out = True
-        kill_tree(self.pid, self.kill)
+        if isinstance(self.proc, JailProcess):
+            self.proc.kill_group(tree=True)
+        else:
+            kill_tree(self.pid, self.kill)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Signal the whole process group (the command and everything it started)."""
+        if isinstance(self.proc, JailProcess):
+            self.proc.kill_group(sig)
+            return
         try:
             os.killpg(self.pid, sig)
         except (ProcessLookupError, PermissionError):
@@ -107,13 +115,14 @@ class SandboxRecord:
     cores: tuple[int, ...] = ()
     procs: dict[int, Proc] = field(default_factory=dict)
     cpu_sample: tuple[float, float] | None = None  # (monotonic, cpu seconds) of the last metrics call
+    jail: Jail | None = None  # its namespaces (isolation on); None: processes in `workspace` on the host
 
     def end_at_wall(self) -> datetime:
         return datetime.fromtimestamp(time.time() + (self.end_at - time.monotonic()), tz=timezone.utc)
 
     def base_env(self) -> dict[str, str]:
         """The scrubbed environment: PATH, HOME, LANG, the template's and create's envs only."""
-        ws = str(self.workspace)
+        ws = "/home/user" if self.jail is not None else str(self.workspace)
         env = {"PATH": f"{ws}/bin:/usr/local/bin:/usr/bin:/bin", "HOME": ws, "LANG": "C.UTF-8",
                "USER": "user", "E2B_SANDBOX": "true", "E2B_SANDBOX_ID": self.id}
         env.update(TEMPLATE_ENVS.get(self.template, {}))
@@ -124,7 +133,7 @@ class SandboxRecord:
 class Registry:
     """Sandboxes by id, created under `state/sandboxes/` from templates in `state/templates/`."""
 
-    def __init__(self, state_dir: Path, limits: ServerLimits | None = None) -> None:
+    def __init__(self, state_dir: Path, limits: ServerLimits | None = None, isolate: bool = True) -> None:
         self.limits = limits or ServerLimits()
         self.root = state_dir
         self.workspaces = state_dir / "sandboxes"
@@ -142,6 +151,7 @@ class Registry:
         self._empty = {t for t, d in self.templates.items() if not any(d.iterdir())}
         self._creating = 0  # creates admitted and still copying: they count against the cap
         self.cgroups = PidsCgroups(uuid.uuid4().hex[:12])
+        self.isolation = Isolation(self.templates, self.limits.spares) if isolate else None
         self.cores = CorePicker(self.limits.resources.vcpus)
         self.sandboxes: dict[str, SandboxRecord] = {}
         self._idempotency: dict[str, str] = {}
@@ -205,7 +215,8 @@ class Registry:
             self._tokens -= 1.0
 
     async def create(self, template: str, timeout_s: int | None, metadata: dict | None, envs: dict | None,
-               idempotency_key: str | None = None) -> SandboxRecord:
+               idempotency_key: str | None = None, allow_internet: bool | None = None,
+               network: dict | None = None) -> SandboxRecord:
         if idempotency_key and idempotency_key in self._idempotency:
             existing = self.sandboxes.get(self._idempotency[idempotency_key])
             if existing is not None:
@@ -220,12 +231,24 @@ class Registry:
         self._admit()
         sid = "i" + uuid.uuid4().hex[:19]
         workspace = self.workspaces / sid
+        internet = _internet(allow_internet, network)
+        cores = self.cores.pick(vcpus)
         self._creating += 1
+        jail = None
         try:
-            await self._take_workspace(template, workspace)
+            if self._jailed:
+                jail = await self.isolation.take(template)
+                jail.configure(limits.memory_mb, vcpus, cores, limits.max_processes)
+                jail.internet = internet
+                workspace = Path("/home/user")
+            else:
+                await self._take_workspace(template, workspace)
         except OSError as e:
-            shutil.rmtree(workspace, ignore_errors=True)
-            raise ApiError(500, f"failed to create workspace: {e}") from e
+            if jail is not None:
+                jail.kill()
+            else:
+                shutil.rmtree(workspace, ignore_errors=True)
+            raise ApiError(500, f"failed to create sandbox: {e}") from e
         finally:
             self._creating -= 1
         rec = SandboxRecord(
@@ -233,7 +256,8 @@ class Registry:
             envs={str(k): str(v) for k, v in (envs or {}).items()}, metadata=metadata,
             started_at=datetime.now(timezone.utc), end_at=time.monotonic() + timeout_s,
             timeout_s=timeout_s, client_id=uuid.uuid4().hex[:8],
-            cgroup=self.cgroups.create(sid, limits.max_processes), limits=limits, cores=self.cores.pick(vcpus),
+            cgroup=None if jail else self.cgroups.create(sid, limits.max_processes), limits=limits, cores=cores,
+            jail=jail,
         )
         self.sandboxes[sid] = rec
         if idempotency_key:
@@ -280,6 +304,10 @@ class Registry:
             if p.deadline is not None:
                 p.deadline.cancel()
             p.kill()
+        if rec.jail is not None:
+            rec.jail.kill()
+            self.counters["expired" if reason == "expired" else "killed"] += 1
+            return
         self.cgroups.kill_all(rec.cgroup, owned=frozenset(p.pid for p in rec.procs.values() if p.proc.returncode is None))
         trash = self.workspaces / f".trash-{sandbox_id}"
         try:
@@ -301,13 +329,31 @@ class Registry:
         for sid in list(self.sandboxes):
             self.kill(sid)
         self.cgroups.close()
+        if self.isolation is not None:
+            self.isolation.close()
         shutil.rmtree(self.workspaces, ignore_errors=True)
 
     # -- workspaces: copied ahead by `cp -a` processes and deleted by `rm -rf` ones, so
     # neither the copy nor the deletion holds the event loop (or the GIL) ---------------------
     async def start(self) -> None:
-        """Begin copying spare workspaces (called once the server's loop runs)."""
-        self._refill_spares()
+        """Find out whether sandboxes can be isolated, then start spares (once the loop runs)."""
+        if self.isolation is not None:
+            await self.isolation.detect()
+        if self._jailed:
+            self.isolation.refill()
+        else:
+            self._refill_spares()
+
+    @property
+    def _jailed(self) -> bool:
+        return self.isolation is not None and self.isolation.available
+
+    def update_network(self, sandbox_id: str, allow_internet: bool | None, network: dict | None) -> None:
+        """E2B's `update_network`: the policy of the commands started from now on."""
+        rec = self.get(sandbox_id)
+        if rec.jail is None:
+            raise ApiError(501, "update_network needs isolated sandboxes (isolation is off on this server)")
+        rec.jail.internet = _internet(allow_internet, network)
 
     async def _take_workspace(self, template: str, workspace: Path) -> None:
         """Move a ready copy of the template into place, or copy now when none is ready."""
@@ -377,7 +423,8 @@ class Registry:
             "templateID": rec.template, "alias": rec.template, "sandboxID": rec.id,
             "clientID": rec.client_id, "startedAt": rec.started_at.isoformat(),
             "endAt": rec.end_at_wall().isoformat(), "cpuCount": len(rec.cores) or self.limits.cpu_count,
-            "memoryMB": rec.limits.memory_mb, "diskSizeMB": 1024, "state": "running",
+            "memoryMB": rec.limits.memory_mb,
+            "diskSizeMB": self.isolation.disk_mb if rec.jail is not None else 1024, "state": "running",
             "envdVersion": ENVD_VERSION, "metadata": rec.metadata,
         }
         if detail:
@@ -392,3 +439,17 @@ async def _run_fs(*argv: str) -> None:
     _, err = await proc.communicate()
     if proc.returncode != 0:
         raise OSError(f"{argv[0]} failed: {err.decode(errors='replace').strip()}")
+
+
+def _internet(allow: bool | None, network: dict | None) -> bool:
+    """E2B's network policy as sandboxd can enforce it: all outbound traffic or none.
+
+    `allow_internet_access=False` is `denyOut: ["0.0.0.0/0"]` (E2B's own definition); other
+    address rules would need a packet filter this server does not have: refused, not ignored.
+    """
+    network = network or {}
+    allow_out, deny_out = list(network.get("allowOut") or []), list(network.get("denyOut") or [])
+    if allow_out or any(d not in ("0.0.0.0/0", "::/0") for d in deny_out):
+        raise ApiError(400, "sandboxd enforces only all-or-nothing outbound access: network.allowOut and "
+                            "network.denyOut other than 0.0.0.0/0 are not supported (no packet filter)")
+    return allow is not False and not deny_out
