@@ -27,3 +27,15 @@ def private_sandboxd(state_dir: Path, *args: str, env: dict[str, str] | None = N
         yield {"api_key": ep.token, "api_url": ep.url, "sandbox_url": ep.url}
     finally:
         daemon.stop(state_dir)
+
+
+def host_pids(marker: str) -> list[int]:
+    """Host pids of the processes whose command line contains `marker` (a sandbox's own pids
+    are those of its pid namespace: the host knows its processes by another number)."""
+    import psutil
+
+    found = []
+    for p in psutil.process_iter(["cmdline", "status"]):
+        if marker in " ".join(p.info["cmdline"] or ()) and p.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(p.pid)
+    return found

@@ -33,6 +33,7 @@ import socket
 import stat
 import struct
 import sys
+import time
 
 UID = GID = 1000
 HOME = "/home/user"
@@ -177,6 +178,7 @@ class Init:
     def __init__(self, ctl: socket.socket, netfd: int | None) -> None:
         self.ctl, self.netfd = ctl, netfd
         self.children: set[int] = set()
+        self.backlog: list[tuple[dict, list[int]]] = []
         self.devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
 
     def send(self, msg: dict, fds=()) -> None:
@@ -195,6 +197,8 @@ class Init:
         sel.register(r, selectors.EVENT_READ, "sig")
         self.reap()
         while True:
+            while self.backlog:
+                self.handle(*self.backlog.pop(0))
             for key, _ in sel.select():
                 if key.data == "sig":
                     try:
@@ -204,8 +208,8 @@ class Init:
                         pass
                     self.reap()
                     continue
-                try:
-                    data, fds, _flags, _addr = socket.recv_fds(self.ctl, _MAX_MSG, 8)
+                try:  # non-blocking: `take_signals` may have read what woke this select
+                    data, fds, _flags, _addr = socket.recv_fds(self.ctl, _MAX_MSG, 8, socket.MSG_DONTWAIT)
                 except (BlockingIOError, InterruptedError):
                     continue
                 if not data:  # sandboxd is gone: so is the sandbox (pid 1 exits, the kernel kills the rest)
@@ -231,7 +235,7 @@ class Init:
                 self.send({"id": rid, "pid": self.spawn(req, fds)})
                 return
             if req["op"] == "signal":  # no answer: sandboxd signals from code that cannot wait
-                signal_tree(int(req["pid"]), int(req["sig"]), bool(req.get("tree")))
+                signal_tree(int(req["pid"]), int(req["sig"]), bool(req.get("tree")), self.reap)
                 return
             with _as_user():
                 out, out_fds = FILE_OPS[req["op"]](req)
@@ -248,10 +252,37 @@ class Init:
             for fd in fds:
                 os.close(fd)
 
+    def _fork(self) -> int:
+        """fork(), retried for a second while the pids cgroup is full: the zombies of a killed
+        fork bomb hold their slots until this init has reaped them."""
+        for _ in range(200):
+            try:
+                return os.fork()
+            except BlockingIOError:
+                self.reap()
+                self.take_signals()  # the kill of the bomb may be queued behind this request
+                time.sleep(0.01)
+        return os.fork()
+
+    def take_signals(self) -> None:
+        """Handle the queued `signal` requests now; keep the others for the serve loop."""
+        while True:
+            try:
+                data, fds, _flags, _addr = socket.recv_fds(self.ctl, _MAX_MSG, 8, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                return
+            if not data:
+                os._exit(0)
+            req = json.loads(data)
+            if req.get("op") == "signal":
+                self.handle(req, fds)
+            else:
+                self.backlog.append((req, fds))
+
     def spawn(self, req: dict, fds: list[int]) -> int:
         stdio = list(fds) if req.get("stdin") else [self.devnull, *fds]
         errr, errw = os.pipe2(os.O_CLOEXEC)
-        pid = os.fork()
+        pid = self._fork()
         if pid == 0:
             try:
                 os.close(errr)
@@ -272,7 +303,7 @@ class Init:
                 os.setgroups([uid])
                 os.setresgid(uid, uid, uid)
                 os.setresuid(uid, uid, uid)
-                os.chdir(req.get("cwd") or HOME)
+                os.chdir(_abs(req.get("cwd") or HOME))
                 for i, fd in enumerate(stdio):
                     os.dup2(fd, i)
                 os.closerange(3, errw)
@@ -298,7 +329,7 @@ class Init:
         return pid
 
 
-def signal_tree(pid: int, sig: int, tree: bool) -> None:
+def signal_tree(pid: int, sig: int, tree: bool, reap=lambda: None) -> None:
     """Signal a command's process group and, with `tree`, every process descended from it (also
     those that left the group): read before anything dies, as orphans are reparented to pid 1."""
     doomed = []
@@ -322,6 +353,14 @@ def signal_tree(pid: int, sig: int, tree: bool) -> None:
             kill(target, sig)
         except (ProcessLookupError, PermissionError):
             pass
+    # A fork bomb's group refills as it dies: SIGKILL it until the group is empty (at most ~1 s).
+    for _ in range(500 if sig == signal.SIGKILL else 0):
+        try:
+            os.killpg(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            break
+        time.sleep(0.002)
+        reap()  # its zombies stay in the group until reaped
 
 
 class _as_user:
