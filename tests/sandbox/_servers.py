@@ -39,3 +39,21 @@ def host_pids(marker: str) -> list[int]:
         if marker in " ".join(p.info["cmdline"] or ()) and p.info["status"] != psutil.STATUS_ZOMBIE:
             found.append(p.pid)
     return found
+
+
+def host_pid(sandbox_id: str, pid: int | None) -> int | None:
+    """The host's pid of process `pid` of sandbox `sandbox_id` (an isolated sandbox numbers its
+    processes in its own pid namespace; isolation off, the two are the same)."""
+    import psutil
+
+    for p in psutil.process_iter():
+        try:
+            if p.environ().get("E2B_SANDBOX_ID") != sandbox_id:
+                continue
+            with open(f"/proc/{p.pid}/status") as fh:
+                nspid = next(line.split()[-1] for line in fh if line.startswith("NSpid:"))
+        except (psutil.Error, OSError, StopIteration):
+            continue
+        if int(nspid) == pid:
+            return p.pid
+    return None

@@ -103,7 +103,9 @@ class Jail:
                "template": str(template) if template is not None else None}
         try:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-I", "-S", str(INIT), json.dumps(cfg), pass_fds=[theirs.fileno()], env={},
+                # the configuration in the environment, which only the init's uid may read: its
+                # command line is visible to every process of the sandbox
+                sys.executable, "-I", "-S", str(INIT), pass_fds=[theirs.fileno()], env={"NSINIT": json.dumps(cfg)},
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
                 start_new_session=True)
         finally:

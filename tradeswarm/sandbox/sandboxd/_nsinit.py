@@ -470,7 +470,7 @@ FILE_OPS = {"open": op_open, "stat": op_stat, "list": op_list, "mkdir": op_mkdir
 
 def main() -> None:
     """Unshare, have sandboxd map the uids, fork pid 1 (the init proper) and wait for it."""
-    cfg = json.loads(sys.argv[1])
+    cfg = json.loads(os.environ.pop("NSINIT"))
     ctl = socket.socket(fileno=cfg["ctl_fd"])
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # sandboxd gone (even SIGKILLed): sandbox gone
     _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
