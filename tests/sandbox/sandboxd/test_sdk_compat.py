@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 
 import httpx
-import psutil
 import pytest
 from e2b import AsyncSandbox, Sandbox
 from e2b.connection_config import ConnectionConfig

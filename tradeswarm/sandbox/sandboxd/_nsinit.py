@@ -32,7 +32,6 @@ import signal
 import socket
 import stat
 import struct
-import sys
 import time
 
 UID = GID = 1000

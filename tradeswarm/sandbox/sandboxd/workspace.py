@@ -14,6 +14,7 @@ one reason isolation is the default).
 
 from __future__ import annotations
 
+import errno
 import hmac
 import os
 import shutil
@@ -124,16 +125,14 @@ async def write_file(rec: SandboxRecord, path: str, data: bytes) -> dict:
                 fh.write(data)
         except OSError as e:  # the disk quota (ENOSPC) or the file-size limit
             await rec.jail.call("remove", path=msg["tmp"])
-            raise JailError(errno_name(e), f"writing {path!r}: {e.strerror}") from None
+            raise JailError(_errno_name(e), f"writing {path!r}: {e.strerror}") from None
         await rec.jail.call("move", source=msg["tmp"], destination=msg["path"])
     except JailError as e:
         raise _api_error(e) from None
     return {"name": os.path.basename(msg["path"]), "type": "file", "path": msg["path"]}
 
 
-def errno_name(e: OSError) -> str:
-    import errno
-
+def _errno_name(e: OSError) -> str:
     return errno.errorcode.get(e.errno or 0, "EIO")
 
 
