@@ -20,6 +20,7 @@ It imports nothing from tradeswarm and runs with `python -I -S`: its start is on
 a cold create. Each command costs one fork of this small process (docs/contracts.md).
 """
 
+import array
 import ctypes
 import errno
 import fcntl
@@ -208,7 +209,7 @@ class Init:
                     self.reap()
                     continue
                 try:  # non-blocking: `take_signals` may have read what woke this select
-                    data, fds, _flags, _addr = socket.recv_fds(self.ctl, _MAX_MSG, 8, socket.MSG_DONTWAIT)
+                    data, fds, _flags, _addr = _recv_nowait(self.ctl)
                 except (BlockingIOError, InterruptedError):
                     continue
                 if not data:  # sandboxd is gone: so is the sandbox (pid 1 exits, the kernel kills the rest)
@@ -267,7 +268,7 @@ class Init:
         """Handle the queued `signal` requests now; keep the others for the serve loop."""
         while True:
             try:
-                data, fds, _flags, _addr = socket.recv_fds(self.ctl, _MAX_MSG, 8, socket.MSG_DONTWAIT)
+                data, fds, _flags, _addr = _recv_nowait(self.ctl)
             except (BlockingIOError, InterruptedError):
                 return
             if not data:
@@ -360,6 +361,16 @@ def signal_tree(pid: int, sig: int, tree: bool, reap=lambda: None) -> None:
             break
         time.sleep(0.002)
         reap()  # its zombies stay in the group until reaped
+
+
+def _recv_nowait(sock: socket.socket) -> tuple[bytes, list[int], int, object]:
+    """`socket.recv_fds` without blocking (Python 3.11's ignores its `flags`)."""
+    fds = array.array("i")
+    msg, anc, flags, addr = sock.recvmsg(_MAX_MSG, socket.CMSG_LEN(8 * fds.itemsize), socket.MSG_DONTWAIT)
+    for level, kind, data in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[:len(data) - (len(data) % fds.itemsize)])
+    return msg, list(fds), flags, addr
 
 
 class _as_user:
