@@ -57,3 +57,17 @@ def host_pid(sandbox_id: str, pid: int | None) -> int | None:
         if int(nspid) == pid:
             return p.pid
     return None
+
+
+def signal_sandbox_process(sandbox_id: str, pid: int | None, sig: int) -> bool:
+    """Send `sig` to process `pid` of a sandbox from the host; False when it is gone."""
+    import os
+
+    target = host_pid(sandbox_id, pid)
+    if target is None:
+        return False
+    try:
+        os.kill(target, sig)
+    except ProcessLookupError:
+        return False
+    return True

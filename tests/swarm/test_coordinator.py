@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from tests.sandbox._servers import host_pid
+from tests.sandbox._servers import host_pid, signal_sandbox_process
 from tradeswarm.agents.strategies import latest_signal
 from tradeswarm.marketdata.shipped import load_symbol
 from tradeswarm.metrics import LatencyRecorder
@@ -82,12 +82,12 @@ def test_deploy_handshake_parity_and_consensus(sandboxd):
         # the opposite case: 1 answer out of the 3 asked is no quorum
         stopped = [a for a in coord.live() if a.type == "sma_crossover"]
         for a in stopped:
-            os.kill(host_pid(a.sandbox_id, a.runner_pid), signal.SIGSTOP)
+            assert signal_sandbox_process(a.sandbox_id, a.runner_pid, signal.SIGSTOP)
         try:
             mute = await coord.consensus("SPX", END, k=6, timeout_s=0.5)
         finally:
             for a in stopped:
-                os.kill(host_pid(a.sandbox_id, a.runner_pid), signal.SIGCONT)
+                signal_sandbox_process(a.sandbox_id, a.runner_pid, signal.SIGCONT)
         assert (mute.asked, len(mute.votes), mute.reason, mute.action) == (3, 1, "no_quorum", "HOLD")
         ev = coord.evidence()
         assert ev["agents"]["deployed"] == 3 and ev["agents"]["healthy"] == 3
@@ -175,7 +175,7 @@ def test_killed_runner_tasks_redispatched_once_and_agent_replaced(sandboxd):
         victim = max(coord.live(), key=lambda a: a.inflight)
         held = set(victim.pending)  # answers held back 400 ms: in flight when the process dies
         assert held
-        os.kill(host_pid(victim.sandbox_id, victim.runner_pid), signal.SIGKILL)  # the runner process, not its sandbox
+        assert signal_sandbox_process(victim.sandbox_id, victim.runner_pid, signal.SIGKILL)  # the runner, not its sandbox
         outs = await asyncio.gather(*running)
         assert Counter(o.status for o in outs) == {"completed": 20}
         assert sorted(o.task_id for o in outs) == sorted(t.id for t in tasks)
@@ -200,7 +200,7 @@ def test_silent_agent_is_declared_dead_and_replaced(sandboxd):
         await asyncio.sleep(1.5)  # healthy agents beat: the opposite case first
         assert coord.counters["heartbeat_timeouts"] == 0
         victim = coord.live()[0]
-        os.kill(host_pid(victim.sandbox_id, victim.runner_pid), signal.SIGSTOP)
+        assert signal_sandbox_process(victim.sandbox_id, victim.runner_pid, signal.SIGSTOP)
         try:
             pending = asyncio.ensure_future(coord.execute(Task(id="h1", symbol="SPX", end=END, agent_type=None)))
             for _ in range(80):
@@ -212,7 +212,7 @@ def test_silent_agent_is_declared_dead_and_replaced(sandboxd):
             assert out.status == "completed"
         finally:
             try:
-                os.kill(host_pid(victim.sandbox_id, victim.runner_pid), signal.SIGCONT)
+                signal_sandbox_process(victim.sandbox_id, victim.runner_pid, signal.SIGCONT)
             except ProcessLookupError:
                 pass
         for _ in range(100):
