@@ -213,6 +213,19 @@ def test_files_api_symlinks_resolve_inside_the_sandbox_even_when_swapped_mid_req
     _unaffected(server)
 
 
+def test_the_sandboxs_root_is_no_host_root(server, box):
+    """`user="root"` (E2B's passwordless root) is uid 0 of the sandbox's user namespace: an
+    unprivileged host uid, so root inside reaches nothing more of the host than `user` does."""
+    assert box.commands.run("id -u", user="root").stdout == "0\n"  # the opposite case: it is root inside
+    attempts = (f"cat /etc/shadow; echo x > /usr/pwned; echo x > {REPO}/pwned; kill -9 {server['pid']}; "
+                "mount -o remount,rw /usr; echo x > /usr/pwned; echo end")
+    res = box.commands.run(attempts, user="root")
+    out = res.stdout + res.stderr
+    assert "Permission denied" in out, out
+    assert res.stdout.endswith("end\n") and not Path("/usr/pwned").exists() and not (REPO / "pwned").exists()
+    _unaffected(server)
+
+
 def test_sandboxd_serve_keeps_no_credentials_in_its_environment(server):
     environ = Path(f"/proc/{server['pid']}/environ").read_bytes()
     assert CANARY.encode() not in environ

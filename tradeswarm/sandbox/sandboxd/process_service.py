@@ -9,6 +9,7 @@ Connect calls) without copies beyond the bytes object the pipe returns.
 from __future__ import annotations
 
 import asyncio
+import base64
 import signal
 from typing import AsyncIterator
 
@@ -174,7 +175,7 @@ class ProcessService(Process):
         rec = sandbox_of(self.registry, ctx)
         tag = request.tag if request.has_field("tag") else None
         stdin = bool(request.stdin) if request.has_field("stdin") else False
-        entry, queue = await self._spawn(rec, request.process, stdin, tag, ctx.timeout_ms)
+        entry, queue = await self._spawn(rec, request.process, stdin, tag, ctx.timeout_ms, _user(ctx))
         first = _event("start", pb.ProcessEvent.StartEvent(pid=entry.pid))
         async for ev in self._stream(entry, queue, first, _start_response, _keepalive(ctx)):
             yield ev
@@ -222,6 +223,18 @@ class ProcessService(Process):
         sig = {pb.Signal.SIGTERM: signal.SIGTERM}.get(request.signal, signal.SIGKILL)
         entry.kill(sig)
         return pb.SendSignalResponse()
+
+
+def _user(ctx) -> str | None:
+    """The user a command runs as (the SDK's `user=`, sent as Basic auth): "root" is the
+    sandbox's root, an unprivileged host uid (docs/known-issues.md); anything else is `user`."""
+    auth = ctx.request_headers.get("authorization", "")
+    if not auth.lower().startswith("basic "):
+        return None
+    try:
+        return base64.b64decode(auth[6:]).decode().split(":", 1)[0] or None
+    except ValueError:
+        return None
 
 
 def _keepalive(ctx) -> float:
