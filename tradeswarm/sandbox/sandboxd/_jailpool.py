@@ -24,6 +24,7 @@ from tradeswarm.sandbox.sandboxd._namespace import Jail, system_binds
 
 log = logging.getLogger("tradeswarm.sandboxd")
 
+SPARE_NICE = 10  # spares start at a low priority: a burst of refills must not slow live sandboxes
 DISK_MB = 1024  # the size every sandbox reports (diskSizeMB) and its tmpfs root is limited to
 
 
@@ -38,7 +39,7 @@ class Isolation:
         self._spares: dict[str, list[Jail]] = {t: [] for t in templates}
         self._inflight: dict[str, int] = {t: 0 for t in templates}
         self._tasks: set[asyncio.Task] = set()
-        self._slot = asyncio.Semaphore(2)
+        self._slot = asyncio.Semaphore(1)  # one spare at a time: the live sandboxes come first
 
     @property
     def available(self) -> bool:
@@ -71,10 +72,10 @@ class Isolation:
             log.warning("cgroup controllers unavailable (their limits are not enforced): %s",
                         ", ".join(self.cgroups.missing))
 
-    async def _start(self, template: str) -> Jail:
+    async def _start(self, template: str, nice: int = 0) -> Jail:
         tdir = self.templates[template]
         return await Jail.start(self.cgroups, uuid.uuid4().hex[:16], self.binds,
-                                tdir if any(tdir.iterdir()) else None, self.disk_mb)
+                                tdir if any(tdir.iterdir()) else None, self.disk_mb, nice)
 
     async def take(self, template: str) -> Jail:
         """A started sandbox of `template`: a spare when one is ready, else started now."""
@@ -98,7 +99,7 @@ class Isolation:
     async def _spare(self, template: str) -> None:
         try:
             async with self._slot:
-                jail = await self._start(template)
+                jail = await self._start(template, nice=SPARE_NICE)
             self._spares[template].append(jail)
         except OSError as e:
             log.warning("starting a spare %s sandbox failed: %s", template, e)

@@ -96,8 +96,10 @@ class Jail:
 
     @classmethod
     async def start(cls, cgroups: JailCgroups, name: str, binds: list[str], template: Path | None,
-                    disk_mb: int) -> "Jail":
-        """Start the init of a new sandbox; returns once its root is built and it serves."""
+                    disk_mb: int, nice: int = 0) -> "Jail":
+        """Start the init of a new sandbox; returns once its root is built and it serves.
+
+        `nice`: a spare started in the background yields the CPU to live sandboxes (`promote`)."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         cfg = {"ctl_fd": theirs.fileno(), "binds": binds, "disk_mb": disk_mb,
                "template": str(template) if template is not None else None}
@@ -110,6 +112,8 @@ class Jail:
                 start_new_session=True)
         finally:
             theirs.close()
+        if nice:
+            os.setpriority(os.PRIO_PROCESS, proc.pid, nice)  # before it forks its pid 1: inherited
         group = cgroups.create(name)
         jail = cls(proc, ours, group, cgroups)
         try:
@@ -147,7 +151,13 @@ class Jail:
             return "(no output)"
 
     def configure(self, memory_mb: int, vcpus: int, cores: tuple[int, ...], max_pids: int) -> None:
+        """The limits of the sandbox it becomes, and the normal priority of a live sandbox."""
         self.cgroups.configure(self.group, memory_mb, vcpus, cores, max_pids)
+        for pid in (self.proc.pid, self.init_pid):
+            try:
+                os.setpriority(os.PRIO_PROCESS, pid, 0)
+            except OSError:
+                pass
 
     # -- control socket -----------------------------------------------------------------
     def _on_message(self) -> None:
