@@ -233,6 +233,15 @@ def test_watch_dir_reports_writes_creates_and_removes_recursively(sb):
         sb.files.watch_dir("w/new/g.txt")  # a file is not a directory
 
 
+def test_files_list_with_depth_is_depth_first_as_envd(sb):
+    for d in ("l/b", "l/a/a2", "l/a/a1"):
+        sb.files.make_dir(d)
+    sb.files.write("l/f.txt", "x")
+    assert [e.path for e in sb.files.list("l", depth=2)] == [
+        "/home/user/l/a", "/home/user/l/a/a1", "/home/user/l/a/a2", "/home/user/l/b", "/home/user/l/f.txt"]
+    assert [e.name for e in sb.files.list("l")] == ["a", "b", "f.txt"]
+
+
 def test_watch_dir_through_a_planted_link_watches_the_sandboxs_target_not_the_hosts(sb, tmp_path):
     """Isolated, a watch is set from the host: a link to /tmp must resolve to the sandbox's own
     /tmp (its events seen), never the host's (a file made there unseen)."""

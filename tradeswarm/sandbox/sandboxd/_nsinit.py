@@ -451,12 +451,15 @@ def op_list(req):
     if not os.path.isdir(top):
         raise OSError(errno.ENOTDIR if os.path.exists(top) else errno.ENOENT, f"directory {top} not found")
     out = []
-    for dirpath, dirnames, filenames in os.walk(top):
-        level = dirpath[len(top):].count("/") + 1 if dirpath != top else 1
-        for name in sorted(dirnames + filenames):
-            out.append(entry(os.path.join(dirpath, name)))
-        if level >= depth:
-            dirnames.clear()
+
+    def walk(directory: str, level: int) -> None:  # depth first, as envd lists: a dir, then what it holds
+        for name in sorted(os.listdir(directory)):
+            path = os.path.join(directory, name)
+            out.append(entry(path))
+            if level < depth and os.path.isdir(path) and not os.path.islink(path):
+                walk(path, level + 1)
+
+    walk(top, 1)
     return {"entries": out}, []
 
 
