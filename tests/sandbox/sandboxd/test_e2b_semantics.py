@@ -203,6 +203,19 @@ def test_fork_copies_the_workspace_into_independent_sandboxes(sb):
             f.kill()
 
 
+def test_fork_of_an_isolated_sandbox_copies_a_planted_link_as_a_link_never_the_hosts_file(sb):
+    """The copy is made inside the sandbox: a link to /etc/shadow stays a link (to the fork's own
+    /etc/shadow, unreadable), never the host's file copied in; a file its root owns is copied."""
+    sb.commands.run("ln -s /etc/shadow leak && mkdir priv && echo s > priv/r && chmod 600 priv/r", user="root")
+    (child,) = sb.fork(count=1)
+    try:
+        out = child.commands.run("readlink leak; test -L leak && echo link; cat leak 2>/dev/null || echo denied")
+        assert out.stdout == "/etc/shadow\nlink\ndenied\n"
+        assert child.files.read("priv/r") == "s\n"
+    finally:
+        child.kill()
+
+
 def test_file_metadata_is_kept_as_xattrs_and_reported(sb):
     info = sb.files.write("m.txt", "x", metadata={"author": "mish"})
     assert info.metadata == {"author": "mish"} and sb.files.get_info("m.txt").metadata == {"author": "mish"}
