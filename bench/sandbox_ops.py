@@ -110,6 +110,19 @@ async def measure_full_copy(settings: Settings, ops: int) -> list[float]:
         return await create_kill(mgr, lambda: mgr.create("trading"), ops)
 
 
+async def create_and_exec(settings: Settings, ops: int) -> dict[str, list[float]]:
+    """Back-to-back template creates and trivial execs: the two figures isolation must keep fast."""
+    rec = LatencyRecorder()
+    async with SandboxManager(settings=settings, recorder=rec) as mgr:
+        await asyncio.sleep(3)  # the spares of a just-started server: as a warm server has them
+        creates = await create_kill(mgr, lambda: mgr.create("trading"), ops)
+        sb = await mgr.create("base")
+        before = rec.count("sandbox_exec")
+        for _ in range(ops):
+            await sb.run("true")
+        return {"create": creates, "exec": rec.samples("sandbox_exec")[before:]}
+
+
 def _server(state: Path, *args: str) -> Settings:
     daemon.start(state, extra_args=["--max-sandboxes", "50", "--create-rate", "0", *args])
     return Settings(TRADESWARM_STATE_DIR=str(state))
@@ -132,6 +145,14 @@ def main() -> None:
             measure_full_copy(_server(state / "no-spares", "--spares", "0"), args.ops))
     finally:
         daemon.stop(state / "no-spares")
+    # Isolation (namespaces per sandbox) against none, side by side, same ops, one after the other.
+    side: dict[str, dict[str, list[float]]] = {}
+    for label, extra in (("isolated", ()), ("no isolation", ("--no-isolation",)), ("isolated again", ())):
+        sd = state / label.replace(" ", "-")
+        try:
+            side[label] = asyncio.run(create_and_exec(_server(sd, *extra), max(20, args.ops // 4)))
+        finally:
+            daemon.stop(sd)
     throughput = res.pop("_throughput_per_s")[0]
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, {platform.python_implementation()} "
           f"{platform.python_version()}, load {load_before:.2f} before / {os.getloadavg()[0]:.2f} after; "
@@ -147,6 +168,14 @@ def main() -> None:
         other = res[key]
         print(f"pooled-create ÷ {label}: p50 {pct(pooled, 50) / pct(other, 50):.4f}   "
               f"p95 {pct(pooled, 95) / pct(other, 95):.4f}")
+    print("\nisolation side by side (template create back to back, exec `true`):")
+    print(f"{'server':16} {'create p50':>11} {'create p95':>11} {'exec p50':>9} {'exec p95':>9}")
+    for label, m in side.items():
+        print(f"{label:16} {pct(m['create'], 50):11.2f} {pct(m['create'], 95):11.2f} "
+              f"{pct(m['exec'], 50):9.2f} {pct(m['exec'], 95):9.2f}")
+    iso, off = side["isolated again"], side["no isolation"]
+    print(f"isolated ÷ no isolation, p95: create {pct(iso['create'], 95) / pct(off['create'], 95):.2f}   "
+          f"exec {pct(iso['exec'], 95) / pct(off['exec'], 95):.2f}")
     print(f"stdin→stdout pipelined throughput: {throughput:,.0f} lines/s through one background process")
     print("context: E2B advertises ~150 ms per create; the replaced system claimed 4,200 ms P95.")
 

@@ -9,6 +9,7 @@ from collections import Counter
 
 import pytest
 
+from tests.sandbox._servers import host_pid, signal_sandbox_process
 from tradeswarm.agents.strategies import latest_signal
 from tradeswarm.marketdata.shipped import load_symbol
 from tradeswarm.metrics import LatencyRecorder
@@ -18,9 +19,11 @@ from tradeswarm.swarm import Coordinator, Rule, Task, decide
 END = "2018-06-01"
 
 
-def runner_alive(pid: int) -> bool:
+def runner_alive(pid: int | None) -> bool:
     import psutil
 
+    if pid is None:  # no process of that sandbox has that pid (any more)
+        return False
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
@@ -79,12 +82,12 @@ def test_deploy_handshake_parity_and_consensus(sandboxd):
         # the opposite case: 1 answer out of the 3 asked is no quorum
         stopped = [a for a in coord.live() if a.type == "sma_crossover"]
         for a in stopped:
-            os.kill(a.runner_pid, signal.SIGSTOP)
+            assert signal_sandbox_process(a.sandbox_id, a.runner_pid, signal.SIGSTOP)
         try:
             mute = await coord.consensus("SPX", END, k=6, timeout_s=0.5)
         finally:
             for a in stopped:
-                os.kill(a.runner_pid, signal.SIGCONT)
+                signal_sandbox_process(a.sandbox_id, a.runner_pid, signal.SIGCONT)
         assert (mute.asked, len(mute.votes), mute.reason, mute.action) == (3, 1, "no_quorum", "HOLD")
         ev = coord.evidence()
         assert ev["agents"]["deployed"] == 3 and ev["agents"]["healthy"] == 3
@@ -172,7 +175,7 @@ def test_killed_runner_tasks_redispatched_once_and_agent_replaced(sandboxd):
         victim = max(coord.live(), key=lambda a: a.inflight)
         held = set(victim.pending)  # answers held back 400 ms: in flight when the process dies
         assert held
-        os.kill(victim.runner_pid, signal.SIGKILL)  # the runner process, not its sandbox
+        assert signal_sandbox_process(victim.sandbox_id, victim.runner_pid, signal.SIGKILL)  # the runner, not its sandbox
         outs = await asyncio.gather(*running)
         assert Counter(o.status for o in outs) == {"completed": 20}
         assert sorted(o.task_id for o in outs) == sorted(t.id for t in tasks)
@@ -185,7 +188,7 @@ def test_killed_runner_tasks_redispatched_once_and_agent_replaced(sandboxd):
                 break
             await asyncio.sleep(0.1)
         assert coord.counters["agents_replaced"] == 1 and len(coord.live()) == 3
-        assert victim not in coord.live() and not runner_alive(victim.runner_pid)
+        assert victim not in coord.live() and not runner_alive(host_pid(victim.sandbox_id, victim.runner_pid))
         assert victim.sandbox_id not in await server_ids(mgr)  # its emptied sandbox is not kept
 
 
@@ -197,7 +200,7 @@ def test_silent_agent_is_declared_dead_and_replaced(sandboxd):
         await asyncio.sleep(1.5)  # healthy agents beat: the opposite case first
         assert coord.counters["heartbeat_timeouts"] == 0
         victim = coord.live()[0]
-        os.kill(victim.runner_pid, signal.SIGSTOP)
+        assert signal_sandbox_process(victim.sandbox_id, victim.runner_pid, signal.SIGSTOP)
         try:
             pending = asyncio.ensure_future(coord.execute(Task(id="h1", symbol="SPX", end=END, agent_type=None)))
             for _ in range(80):
@@ -209,7 +212,7 @@ def test_silent_agent_is_declared_dead_and_replaced(sandboxd):
             assert out.status == "completed"
         finally:
             try:
-                os.kill(victim.runner_pid, signal.SIGCONT)
+                signal_sandbox_process(victim.sandbox_id, victim.runner_pid, signal.SIGCONT)
             except ProcessLookupError:
                 pass
         for _ in range(100):
@@ -281,10 +284,10 @@ def test_deploy_into_a_given_sandbox_leaves_that_sandbox_alone(sandboxd):
                 assert out.status == "completed" and out.agent_id == agent.id
             assert sb.id in await server_ids(mgr)  # not ours to kill; the agent process is gone
             for _ in range(40):
-                if not runner_alive(agent.runner_pid):
+                if not runner_alive(host_pid(agent.sandbox_id, agent.runner_pid)):
                     break
                 await asyncio.sleep(0.05)
-            assert not runner_alive(agent.runner_pid)
+            assert not runner_alive(host_pid(agent.sandbox_id, agent.runner_pid))
 
     run(go())
 

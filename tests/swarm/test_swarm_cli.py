@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.sandbox._servers import signal_sandbox_process
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -104,14 +106,14 @@ def test_agents_outlive_each_command(sandboxd):
 
         # the opposite case: a stopped agent fails the health check; --replace replaces it
         victim = next(a for a in listed if a["type"] == "risk_manager")
-        os.kill(victim["runner_pid"], signal.SIGSTOP)
+        assert signal_sandbox_process(victim["sandbox_id"], victim["runner_pid"], signal.SIGSTOP)
         try:
             sick = doc("health", "--timeout", "2s", check=1)
             assert not sick["ok"] and sick["healthy"] == 2
             fixed = doc("health", "--timeout", "2s", "--replace")
         finally:
             try:
-                os.kill(victim["runner_pid"], signal.SIGCONT)
+                signal_sandbox_process(victim["sandbox_id"], victim["runner_pid"], signal.SIGCONT)
             except ProcessLookupError:
                 pass  # replaced: killed
         (entry,) = fixed["replaced"]

@@ -38,13 +38,21 @@ _state_opt = click.option("--state-dir", default=None, help="State directory (de
 @click.option("--log-level", default="warning", type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--token-file", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Read the access token from this file instead of generating one.")
+@click.option("--no-isolation", is_flag=True, help="Run sandboxes as plain host processes (no namespaces; "
+              "for comparison only: a sandbox can then read and write the host).")
 def sandboxd_serve(state_dir, port, max_sandboxes, create_rate, memory_mb, max_processes, vcpus, max_memory_mb,
-                   spares, log_level, token_file) -> None:
+                   spares, log_level, token_file, no_isolation) -> None:
     """Run sandboxd in the foreground until interrupted."""
-    from tradeswarm.sandbox.sandboxd.daemon import AlreadyServing, serve
+    import os
+    import sys
 
+    from tradeswarm.sandbox.sandboxd.daemon import AlreadyServing, secrets_in_environment, serve
+
+    if secrets_in_environment():  # /proc/<pid>/environ keeps what unsetenv removes: start afresh without them
+        env = {k: v for k, v in os.environ.items() if k not in secrets_in_environment()}
+        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
     try:
-        serve(_state_dir(state_dir), port=port, log_level=log_level, token_file=token_file,
+        serve(_state_dir(state_dir), port=port, log_level=log_level, token_file=token_file, isolate=not no_isolation,
               max_sandboxes=max_sandboxes, create_rate_per_s=create_rate, memory_mb=memory_mb,
               max_processes=max_processes, vcpus=vcpus, max_memory_mb=max_memory_mb, spares=spares)
     except AlreadyServing as e:

@@ -12,21 +12,24 @@ print(sb.commands.run("python -c 'import pandas; print(pandas.__version__)'").st
 sb.kill()
 ```
 
-A sandbox is a workspace directory copied from a template, where commands run as real
-subprocesses with a scrubbed environment, rlimits, a pids cgroup, per-command deadlines and a
-lifetime; the server reaps the orphans they leave. Modules: `registry` (sandboxes, limits,
+A sandbox is a copy of a template at `/home/user`, where commands run as real subprocesses
+with a scrubbed environment, cgroup limits, per-command deadlines and a lifetime. Modules: `registry` (sandboxes, limits,
 faults), `process_service` (commands), `workspace` (paths and files), `app` (HTTP routing, auth,
 metrics), `templates`, `daemon`, `_limits` (containment), `_orphans` (reaping).
 
 Per-sandbox resources: E2B's create call has none (its templates fix them), so a client asks
 sandboxd for them through a reserved metadata key, `tradeswarm_resources`, whose value is JSON
 `{"vcpus": 2, "memory_mb": 1024}` (either field may be left out: the server's default). The
-server pins the sandbox to that many cores and sets its address-space limit to that memory,
+server gives the sandbox that many cores (cpuset and CPU quota) and that much memory in total,
 reports both in `get_info` (`cpuCount`, `memoryMB`) and strips the key from the metadata; a
 request above its caps (the host's cores, `--max-memory-mb`) or malformed is refused with 400.
 
-Not a security boundary against a hostile sandbox: commands run as the server's user on the
-host's filesystem (no chroot, no network namespace); the workspace is their HOME and cwd.
+Isolation (`_namespace`, `_nsinit`, `_jailpool`, `_cgroups`): each sandbox has its own
+user, mount, pid, ipc and uts namespaces (and a network namespace for commands without
+internet), a read-only root with `/home/user` and `/tmp` on a size-limited tmpfs, and cgroup
+limits; commands are forked by the sandbox's init. Where that is unavailable (not root),
+sandboxd says so at start and in `status`, and runs commands as host processes in a workspace
+directory (docs/known-issues.md).
 """
 
 #: The reserved metadata key a create carries its resource request in (see above).

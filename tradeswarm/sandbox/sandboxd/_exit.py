@@ -15,8 +15,10 @@ async def exit_code(proc: asyncio.subprocess.Process) -> int:
     """Wait for `proc` to exit (its pipes may stay open) and return its return code."""
     if proc.returncode is not None:
         return proc.returncode
+    protocol = getattr(proc, "_protocol", None)  # asyncio's SubprocessStreamProtocol: the only exit hook there is
+    if protocol is None:  # a command of an isolated sandbox: its init reports the exit itself
+        return await proc.wait()
     exited = asyncio.get_running_loop().create_future()
-    protocol = proc._protocol  # asyncio's SubprocessStreamProtocol: the only exit hook there is
     notify = protocol.process_exited
 
     def process_exited() -> None:

@@ -1,4 +1,5 @@
-"""Resource containment of a sandbox's processes: rlimits in the child and a pids cgroup.
+"""Resource containment of a non-isolated sandbox's processes (`serve --no-isolation`):
+rlimits in the child and a pids cgroup. Isolated sandboxes: `_cgroups.py`, `jail_rlimits`.
 
 RLIMIT_NPROC does not bind root (the kernel exempts uid 0), and sandboxd usually runs as
 root in CI, so a fork bomb is contained by a per-sandbox `pids` cgroup (v1 or v2) when the
@@ -25,10 +26,10 @@ _CGROUP_ROOTS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup/unified"), Pa
 
 @dataclass(frozen=True)
 class ResourceLimits:
-    """Per-sandbox limits; memory is address space (RLIMIT_AS), the only one a child can set.
-
-    `vcpus` is enforced by CPU affinity: a sandbox's processes run on that many of the host's
-    cores, so the vCPU count it reports (and the cost meter prices) is what it can use.
+    """Per-sandbox limits. Isolated, `memory_mb` is the sandbox's memory cgroup limit (all its
+    processes together) and `vcpus` its cpuset and CPU quota (`_cgroups.py`); with isolation off
+    they are an address-space rlimit per process (RLIMIT_AS) and CPU affinity. Either way the
+    vCPU count it reports (and the cost meter prices) is what it can use.
     2 GiB of address space fits an agent (Python + pandas peak at ~1.4 GB virtual, ~130 MB
     resident); the meter prices the cap as RAM, an upper bound.
     """
@@ -234,3 +235,14 @@ def kill_tree(leader: int, kill_group: Callable[[], None]) -> None:
         except psutil.Error:
             pass
     reap_adopted(tree)
+
+
+def jail_rlimits(limits: ResourceLimits, missing: list[str] | tuple[str, ...] = ()) -> list[tuple[int, int]]:
+    """The rlimits of a command in an isolated sandbox: its cgroups hold memory (in total) and
+    pids, its tmpfs the disk; an rlimit stands in only for a controller that is missing."""
+    out = [(resource.RLIMIT_CPU, limits.cpu_seconds), (resource.RLIMIT_CORE, 0)]
+    if "memory" in missing:
+        out.append((resource.RLIMIT_AS, limits.memory_mb * 1024 * 1024))
+    if "pids" in missing:
+        out.append((resource.RLIMIT_NPROC, limits.max_processes))
+    return out

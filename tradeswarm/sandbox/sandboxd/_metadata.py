@@ -27,10 +27,14 @@ def file_metadata(headers: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def set_metadata(path: Path, metadata: dict[str, str]) -> None:
+def set_metadata(path: Path | int, metadata: dict[str, str]) -> None:
+    """Store `metadata` on the file at `path` (not following a link), or on an open fd."""
     try:
         for k, v in metadata.items():
-            os.setxattr(path, _PREFIX + k, v.encode(), follow_symlinks=False)
+            if isinstance(path, int):
+                os.setxattr(path, _PREFIX + k, v.encode())
+            else:
+                os.setxattr(path, _PREFIX + k, v.encode(), follow_symlinks=False)
     except OSError as e:  # a filesystem without user xattrs: say so, never drop it silently
         raise ApiError(507, f"cannot store file metadata here: {e.strerror}") from None
 

@@ -44,8 +44,12 @@ _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5
 
 def process_usage(reg: Registry, rec: SandboxRecord) -> dict[int, tuple[float, int]]:
     """{pid: (CPU seconds, resident bytes)} of a sandbox's live processes (its cgroup, else its
-    process groups, and their descendants)."""
-    pids = set(reg.cgroups.pids(rec.cgroup)) or set(rec.procs)
+    process groups, and their descendants). An isolated sandbox's are its cgroup's, less the
+    init and its launcher (`rec.procs` holds pids of the sandbox's own pid namespace)."""
+    if rec.jail is not None:
+        pids = set(rec.jail.cgroups.pids(rec.jail.group)) - {rec.jail.proc.pid, rec.jail.init_pid}
+    else:
+        pids = set(reg.cgroups.pids(rec.cgroup)) or set(rec.procs)
     procs = []
     for pid in pids:
         try:

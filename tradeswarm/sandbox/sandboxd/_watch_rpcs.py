@@ -7,6 +7,9 @@ A sandbox's watchers end with it (`SandboxRecord.watchers`, closed by the regist
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
+import posixpath
 import uuid
 from pathlib import Path
 
@@ -17,15 +20,17 @@ from protobuf import Oneof
 from e2b.envd.filesystem import filesystem_pb as fpb
 
 from tradeswarm.sandbox.sandboxd._streams import abort_current_stream
-from tradeswarm.sandbox.sandboxd._watch import DirWatcher
+from tradeswarm.sandbox.sandboxd._watch import DirWatcher, open_in_root
 
 KEEPALIVE_S = 30.0
 
 
 class WatchRpcs:
-    """Mixed into the Filesystem service (which provides `registry` and `_resolve`)."""
+    """Mixed into the Filesystem service (which provides `registry`, `_resolve`, `_isolated`)."""
 
     def _watcher(self, ctx, path: str, recursive: bool, on_event=None):
+        if self._isolated(ctx):
+            return self._jailed_watcher(ctx, path, recursive, on_event)
         rec, p = self._resolve(ctx, path)
         if not p.exists():
             raise ConnectError(Code.NOT_FOUND, f"path {path!r} not found")
@@ -35,6 +40,26 @@ class WatchRpcs:
             return rec, p, DirWatcher(p, recursive, on_event)
         except OSError as e:
             raise ConnectError(Code.INTERNAL, f"cannot watch {path!r}: {e}") from None
+
+    def _jailed_watcher(self, ctx, path: str, recursive: bool, on_event):
+        """An isolated sandbox's directory, watched from the host through its init's root: every
+        directory is opened with its links resolved inside the sandbox's root (`open_in_root`),
+        so a link it plants (or swaps in) never leads to a host directory. `root` is then the
+        directory's path as the sandbox sees it."""
+        from tradeswarm.sandbox.sandboxd.workspace import E2B_HOME, sandbox_of  # workspace mixes this class in
+
+        rec = sandbox_of(self.registry, ctx)
+        if path == "~" or path.startswith("~/"):
+            path = E2B_HOME + path[1:]
+        top = posixpath.normpath(posixpath.join(E2B_HOME, path or E2B_HOME))
+        root_fd = os.open(f"/proc/{rec.jail.init_pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.close(open_in_root(root_fd, top))  # its errors are the RPC's
+            return rec, Path(top), DirWatcher(Path(top), recursive, on_event, root_fd)
+        except OSError as e:
+            os.close(root_fd)
+            code = {errno.ENOENT: Code.NOT_FOUND, errno.ENOTDIR: Code.INVALID_ARGUMENT}.get(e.errno, Code.INTERNAL)
+            raise ConnectError(code, f"cannot watch {path!r}: {e.strerror}") from None
 
     async def create_watcher(self, request, ctx):
         rec, root, watcher = self._watcher(ctx, request.path, request.recursive)
@@ -48,7 +73,7 @@ class WatchRpcs:
         if found is None:
             raise ConnectError(Code.NOT_FOUND, f"watcher {request.watcher_id!r} not found")
         watcher, root, include = found
-        return fpb.GetWatcherEventsResponse(events=[_event(t, n, root, include) for t, n in watcher.events()])
+        return fpb.GetWatcherEventsResponse(events=[await _event(rec, t, n, root, include) for t, n in watcher.events()])
 
     async def remove_watcher(self, request, ctx):
         rec, _ = self._resolve(ctx, ".")
@@ -80,18 +105,24 @@ class WatchRpcs:
                     abort_current_stream()
                     raise ConnectError(Code.UNAVAILABLE, "sandbox was killed")
                 for t, n in watcher.events():
-                    yield fpb.WatchDirResponse(event=Oneof("filesystem", _event(t, n, root, request.include_entry)))
+                    event = await _event(rec, t, n, root, request.include_entry)
+                    yield fpb.WatchDirResponse(event=Oneof("filesystem", event))
         finally:
             rec.watchers.pop(wid, None)
             watcher.close()
 
 
-def _event(kind, name: str, root: Path, include_entry: bool) -> fpb.FilesystemEvent:
-    from tradeswarm.sandbox.sandboxd.workspace import entry_info  # workspace mixes this class in
+async def _event(rec, kind, name: str, root: Path, include_entry: bool) -> fpb.FilesystemEvent:
+    from tradeswarm.sandbox.sandboxd.workspace import _entry_pb, entry_info  # workspace mixes this class in
 
     entry = None
     path = root / name
-    if include_entry and (path.exists() or path.is_symlink()):
+    if include_entry and rec.jail is not None:  # `root` is the sandbox's path: its init says
+        try:
+            entry = _entry_pb((await rec.jail.call("stat", path=str(path)))[0]["entry"])
+        except OSError:  # gone meanwhile: best effort, as envd
+            entry = None
+    elif include_entry and (path.exists() or path.is_symlink()):
         try:
             entry = entry_info(path, root)
         except OSError:  # gone meanwhile: best effort, as envd

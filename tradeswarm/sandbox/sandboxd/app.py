@@ -37,7 +37,7 @@ from tradeswarm.sandbox.sandboxd._prometheus import sandbox_usage
 from tradeswarm.sandbox.sandboxd._signing import signed_sandbox
 from tradeswarm.sandbox.sandboxd.process_service import ProcessService
 from tradeswarm.sandbox.sandboxd.registry import ApiError, Registry, SandboxRecord
-from tradeswarm.sandbox.sandboxd.workspace import FilesystemService, resolve_path, write_info
+from tradeswarm.sandbox.sandboxd.workspace import FilesystemService, read_file, resolve_path, write_file, write_info
 
 log = logging.getLogger("tradeswarm.sandboxd")
 
@@ -192,7 +192,8 @@ class SandboxdApp:
                 rec = await reg.create(body.get("templateID") or "base", body.get("timeout"),
                                        body.get("metadata"), body.get("envVars"), headers.get("idempotency-key"),
                                        auto_pause=bool(body.get("autoPause")),
-                                       auto_resume=bool(resume.get("enabled") if isinstance(resume, dict) else resume))
+                                       auto_resume=bool(resume.get("enabled") if isinstance(resume, dict) else resume),
+                                       allow_internet=body.get("allow_internet_access"), network=body.get("network"))
                 return 201, _create_response(reg, rec), {}
             case "GET", ["sandboxes"]:
                 items, next_token = list_page(list(reg.sandboxes.values()), query)
@@ -213,17 +214,24 @@ class SandboxdApp:
                 rec = reg.get(sid)
                 timeout = (await _json_body(receive)).get("timeout")
                 if reg.resume(sid, timeout):  # connecting to a paused sandbox resumes it (201)
+                    await reg.signalled(sid)
                     return 201, _create_response(reg, rec), {}
                 if timeout and rec.end_at < time.monotonic() + int(timeout):  # never shortens it
                     rec.set_lifetime(int(timeout))
                 return 200, _create_response(reg, rec), {}
             case "POST", ["sandboxes", sid, "pause"]:
                 reg.pause(sid)
+                await reg.signalled(sid)
                 return 204, None, {}
             case "POST", ["sandboxes", sid, "resume"]:
                 if not reg.resume(sid, (await _json_body(receive)).get("timeout")):
                     raise ApiError(409, f"sandbox {sid} is already running")
+                await reg.signalled(sid)
                 return 201, _create_response(reg, reg.get(sid)), {}
+            case "PUT", ["sandboxes", sid, "network"]:
+                body = await _json_body(receive)
+                reg.update_network(sid, body.get("allow_internet_access"), body)
+                return 204, None, {}
             case "GET", ["sandboxes", sid, "metrics"]:
                 return 200, _metrics_range(reg, reg.get(sid), query), {}
             case "POST", ["sandboxes", sid, "snapshots"]:
@@ -261,7 +269,8 @@ class SandboxdApp:
                 return 200, {"sandboxes": len(reg.sandboxes), "counters": reg.counters,
                              "max_sandboxes": reg.limits.max_sandboxes, "uptime_s": time.time() - self.started,
                              "pids_cgroup": reg.cgroups.available, "subreaper": self.subreaper,
-                             "requests": self.requests}, {}
+                             "requests": self.requests,
+                             **(reg.isolation.status() if reg.isolation else {"isolation": "off (--no-isolation)"})}, {}
         if len(parts) >= 3 and parts[0] == "sandboxes" and parts[1] in reg.sandboxes:
             # Known to E2B, not to sandboxd: say so (a 404 reads as "sandbox not found" to the SDK).
             raise ApiError(501, f"sandboxd does not implement {method} /sandboxes/{{sandboxID}}/{'/'.join(parts[2:])}")
@@ -269,6 +278,8 @@ class SandboxdApp:
 
     async def _files(self, method: str, rec: SandboxRecord, headers: dict, query: dict, receive):
         path = (query.get("path") or [""])[0]
+        if method == "GET" and rec.jail is not None:
+            return 200, await read_file(rec, path), {"content-type": "application/octet-stream"}
         if method == "GET":
             target = resolve_path(rec, path)
             if not target.is_file():
@@ -294,6 +305,9 @@ class SandboxdApp:
         metadata = file_metadata(headers)
         written = []
         for name, data in uploads:
+            if rec.jail is not None:
+                written.append(await write_file(rec, name, data, metadata))
+                continue
             target = resolve_path(rec, name)
             if target.is_dir():
                 raise ApiError(400, f"path {name!r} is a directory")
@@ -342,11 +356,15 @@ def _metrics(reg: Registry, rec: SandboxRecord) -> dict:
     vcpus = len(rec.cores) or reg.limits.cpu_count
     pct = max(0.0, (cpu_s - c0) / max(now - t0, 1e-6) / vcpus * 100.0)
     rec.cpu_sample = (now, cpu_s)
-    disk = sum(f.stat().st_size for f in Path(rec.workspace).rglob("*") if f.is_file())
+    if rec.jail is not None:  # its tmpfs root, seen through its init
+        st = os.statvfs(f"/proc/{rec.jail.init_pid}/root/home/user")
+        disk, disk_total = (st.f_blocks - st.f_bfree) * st.f_frsize, st.f_blocks * st.f_frsize
+    else:
+        disk, disk_total = sum(f.stat().st_size for f in Path(rec.workspace).rglob("*") if f.is_file()), 1024 ** 3
     ts = datetime.now(timezone.utc)
     return {"timestamp": ts.isoformat(), "timestampUnix": int(ts.timestamp()), "cpuCount": vcpus,
             "cpuUsedPct": round(pct, 3), "memUsed": int(mem), "memTotal": rec.limits.memory_mb * 1024 * 1024,
-            "memCache": 0, "diskUsed": int(disk), "diskTotal": 1024 * 1024 * 1024}
+            "memCache": 0, "diskUsed": int(disk), "diskTotal": int(disk_total)}
 
 
 async def _read_body(receive) -> bytes:

@@ -117,21 +117,23 @@ def running(state_dir: Path) -> Endpoint | None:
 
 
 def serve(state_dir: Path, port: int = 0, log_level: str = "warning", token_file: Path | None = None,
-          **limits) -> None:
+          isolate: bool = True, **limits) -> None:
     """Run sandboxd in the foreground until SIGINT/SIGTERM; writes the endpoint when listening.
 
     `limits`: `max_sandboxes`, `create_rate_per_s`, `spares`, `max_memory_mb` (`ServerLimits`)
     and a sandbox's defaults `memory_mb`, `max_processes`, `vcpus` (`ResourceLimits`); None
-    keeps the default. Raises AlreadyServing when another server holds `state_dir`.
+    keeps the default. `isolate=False` runs sandboxes as plain host processes (the measured
+    "before" of bench/sandbox_ops.py). Raises AlreadyServing when another server holds `state_dir`.
     """
     paths = DaemonPaths.of(state_dir)
     # Held for the server's lifetime: a second server on the same state would wipe this one's
     # workspaces and orphan its sandboxes.
     with _flock(paths.serve_lock, blocking=False):
-        _serve_locked(paths, port, log_level, token_file, {k: v for k, v in limits.items() if v is not None})
+        _serve_locked(paths, port, log_level, token_file, {k: v for k, v in limits.items() if v is not None}, isolate)
 
 
-def _serve_locked(paths: DaemonPaths, port: int, log_level: str, token_file: Path | None, limits: dict) -> None:
+def _serve_locked(paths: DaemonPaths, port: int, log_level: str, token_file: Path | None, limits: dict,
+                  isolate: bool) -> None:
     import asyncio
     import logging
 
@@ -149,7 +151,7 @@ def _serve_locked(paths: DaemonPaths, port: int, log_level: str, token_file: Pat
     server_limits = ServerLimits(resources=resources, **limits)
     if server_limits.max_memory_mb < resources.memory_mb:  # the default is always grantable
         server_limits.max_memory_mb = resources.memory_mb
-    registry = Registry(paths.root, server_limits)
+    registry = Registry(paths.root, server_limits, isolate=isolate)
     app = SandboxdApp(registry, token, on_shutdown=lambda: _remove_own_files(paths))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -190,6 +192,14 @@ def _no_httptools() -> bool:
     return False
 
 
+def secrets_in_environment() -> list[str]:
+    """The names of the variables a server must not keep: credentials of E2B and Alpaca."""
+    return sorted(k for k in os.environ if k.startswith(_SECRET_PREFIXES))
+
+
+_SECRET_PREFIXES = ("E2B_", "ALPACA_")
+
+
 def start(state_dir: Path, wait_s: float = 30.0, extra_args: list[str] | None = None) -> Endpoint:
     """Start sandboxd as a detached daemon (unless one is running) and wait until it answers.
 
@@ -207,7 +217,7 @@ def _start_locked(state_dir: Path, paths: DaemonPaths, wait_s: float, extra_args
     paths.root.mkdir(parents=True, exist_ok=True)
     for stale in (paths.endpoint, paths.pidfile):
         stale.unlink(missing_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("E2B_", "ALPACA_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SECRET_PREFIXES)}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[3]) + os.pathsep + env.get("PYTHONPATH", "")
     with open(paths.log, "ab") as log:
         proc = subprocess.Popen(

@@ -9,6 +9,7 @@ Connect calls) without copies beyond the bytes object the pipe returns.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import signal
 from typing import AsyncIterator
@@ -22,7 +23,8 @@ from e2b.envd.process.process_connect import Process
 
 from tradeswarm.sandbox.sandboxd import _pty
 from tradeswarm.sandbox.sandboxd._exit import exit_code
-from tradeswarm.sandbox.sandboxd._limits import bash_prefix, make_preexec
+from tradeswarm.sandbox.sandboxd._limits import bash_prefix, jail_rlimits, make_preexec
+from tradeswarm.sandbox.sandboxd._namespace import JailError
 from tradeswarm.sandbox.sandboxd._streams import abort_current_stream
 from tradeswarm.sandbox.sandboxd.registry import ApiError, Proc, Registry, SandboxRecord
 from tradeswarm.sandbox.sandboxd.workspace import resolve_path, sandbox_of
@@ -57,7 +59,11 @@ class ProcessService(Process):
         self.registry = registry
 
     async def _spawn(self, rec: SandboxRecord, cfg: pb.ProcessConfig, stdin: bool, tag: str | None,
-                     timeout_ms: float | None, tty: pb.PTY | None = None) -> tuple[Proc, asyncio.Queue]:
+                     timeout_ms: float | None, tty: pb.PTY | None = None,
+                     user: str | None = None) -> tuple[Proc, asyncio.Queue]:
+        if rec.jail is not None:
+            proc, master = await self._spawn_jailed(rec, cfg, stdin, user, tty)
+            return self._track(rec, proc, proc.pid, cfg, cfg.cwd or "/home/user", tag, timeout_ms, master)
         try:
             cwd = resolve_path(rec, cfg.cwd) if cfg.has_field("cwd") and cfg.cwd else rec.workspace
         except ApiError as e:
@@ -92,16 +98,49 @@ class ProcessService(Process):
         finally:
             if slave is not None:
                 os.close(slave)  # the child holds it now: EOF on the master when it exits
-        entry = Proc(pid=proc.pid, proc=proc, cmd=cfg.cmd, args=list(cfg.args), envs=dict(cfg.envs),
-                     cwd=str(cwd), tag=tag, pty_fd=master)
+        return self._track(rec, proc, proc.pid, cfg, str(cwd), tag, timeout_ms, master)
+
+    async def _spawn_jailed(self, rec: SandboxRecord, cfg: pb.ProcessConfig, stdin: bool, user: str | None,
+                            tty: pb.PTY | None):
+        """The command forked by the sandbox's init, inside its namespaces and cgroups; on a
+        pseudo-terminal (its slave end passed to the init as stdio), also (process, master)."""
+        env = rec.base_env()
+        env.update(cfg.envs)
+        args = list(cfg.args)
+        if cfg.cmd in _BASH and len(args) == 3 and args[:2] == ["-l", "-c"]:
+            args = ["--noprofile", "-l", "-c", args[2]]  # the host's /etc/profile would reset PATH
+        master = slave = None
+        try:
+            if tty is not None:  # the sandbox's own terminal (of its devpts), opened by its init
+                size = tty.size if tty.size is not None else pb.PTY.Size(rows=24, cols=80)
+                master, slave = (await rec.jail.call("openpty"))[1]
+                _pty.resize(master, size.rows, size.cols)
+                os.set_blocking(master, False)
+            proc = await rec.jail.spawn([cfg.cmd, *args], env, cfg.cwd or None, stdin,
+                                        jail_rlimits(rec.limits, self.registry.isolation.cgroups.missing), user,
+                                        tty_fd=slave)
+        except JailError as e:
+            if master is not None:
+                os.close(master)
+            if e.code == "ESRCH":
+                raise ConnectError(Code.NOT_FOUND, f"sandbox {rec.id!r} was killed") from None
+            raise ConnectError(Code.INVALID_ARGUMENT, f"failed to start {cfg.cmd!r}: {e}") from None
+        finally:
+            if slave is not None:
+                os.close(slave)  # the init's child holds it now
+        return proc, master
+
+    def _track(self, rec: SandboxRecord, proc, pid: int, cfg: pb.ProcessConfig, cwd: str, tag: str | None,
+               timeout_ms: float | None, master: int | None) -> tuple[Proc, asyncio.Queue]:
+        entry = Proc(pid=pid, proc=proc, cmd=cfg.cmd, args=list(cfg.args), envs=dict(cfg.envs),
+                     cwd=cwd, tag=tag, pty_fd=master)
         if self.registry.sandboxes.get(rec.id) is not rec:
             # Killed while the process was being spawned: its kill could not see this one.
             entry.kill()
-            await proc.wait()
             raise ConnectError(Code.NOT_FOUND, f"sandbox {rec.id!r} was killed")
         queue: asyncio.Queue = asyncio.Queue()
         entry.subscribers.append(queue)
-        rec.procs[proc.pid] = entry
+        rec.procs[pid] = entry
         if timeout_ms:
             # The client's deadline ends its stream; the command must not outlive it.
             entry.deadline = asyncio.get_running_loop().call_later(timeout_ms / 1000.0, entry.expire)
@@ -182,7 +221,7 @@ class ProcessService(Process):
         tag = request.tag if request.has_field("tag") else None
         stdin = bool(request.stdin) if request.has_field("stdin") else False
         entry, queue = await self._spawn(rec, request.process, stdin, tag, ctx.timeout_ms,
-                                         request.pty if request.has_field("pty") else None)
+                                         request.pty if request.has_field("pty") else None, _user(ctx))
         first = _event("start", pb.ProcessEvent.StartEvent(pid=entry.pid))
         async for ev in self._stream(entry, queue, first, _start_response, _keepalive(ctx)):
             yield ev
@@ -250,6 +289,18 @@ class ProcessService(Process):
             except TimeoutError:
                 pass
         return pb.SendSignalResponse()
+
+
+def _user(ctx) -> str | None:
+    """The user a command runs as (the SDK's `user=`, sent as Basic auth): "root" is the
+    sandbox's root, an unprivileged host uid (docs/known-issues.md); anything else is `user`."""
+    auth = ctx.request_headers.get("authorization", "")
+    if not auth.lower().startswith("basic "):
+        return None
+    try:
+        return base64.b64decode(auth[6:]).decode().split(":", 1)[0] or None
+    except ValueError:
+        return None
 
 
 def _keepalive(ctx) -> float:

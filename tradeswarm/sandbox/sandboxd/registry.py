@@ -23,7 +23,9 @@ from typing import Callable
 import psutil
 
 from tradeswarm.sandbox.sandboxd import RESOURCES_KEY
+from tradeswarm.sandbox.sandboxd._jailpool import Isolation
 from tradeswarm.sandbox.sandboxd._limits import CorePicker, PidsCgroups, ResourceLimits, kill_tree
+from tradeswarm.sandbox.sandboxd._namespace import HOST_UID_BASE, Jail, JailProcess
 from tradeswarm.sandbox.sandboxd._snapshots import Snapshot, Snapshots
 from tradeswarm.sandbox.sandboxd.templates import TEMPLATE_ENVS, prepare_templates
 
@@ -83,10 +85,16 @@ class Proc:
     def expire(self) -> None:
         """The command outlived its deadline: kill its whole tree and remember why."""
         self.timed_out = True
-        kill_tree(self.pid, self.kill)
+        if isinstance(self.proc, JailProcess):
+            self.proc.kill_group(tree=True)
+        else:
+            kill_tree(self.pid, self.kill)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Signal the whole process group (the command and everything it started)."""
+        if isinstance(self.proc, JailProcess):
+            self.proc.kill_group(sig)
+            return
         try:
             os.killpg(self.pid, sig)
         except (ProcessLookupError, PermissionError):
@@ -118,6 +126,7 @@ class SandboxRecord:
     auto_resume: bool = False  # an envd request to the paused sandbox resumes it
     base_template: str = ""  # whose environment it gets (a snapshot's sandbox: the snapshotted one's)
     watchers: dict = field(default_factory=dict)  # watcher id -> (DirWatcher, root, include_entry)
+    jail: Jail | None = None  # its namespaces (isolation on); None: processes in `workspace` on the host
 
     def set_lifetime(self, seconds: float) -> None:
         """End the sandbox `seconds` from now (the wall time reported stays fixed until changed)."""
@@ -133,7 +142,7 @@ class SandboxRecord:
 
     def base_env(self) -> dict[str, str]:
         """The scrubbed environment: PATH, HOME, LANG, the template's and create's envs only."""
-        ws = str(self.workspace)
+        ws = "/home/user" if self.jail is not None else str(self.workspace)
         env = {"PATH": f"{ws}/bin:/usr/local/bin:/usr/bin:/bin", "HOME": ws, "LANG": "C.UTF-8",
                "USER": "user", "E2B_SANDBOX": "true", "E2B_SANDBOX_ID": self.id}
         env.update(TEMPLATE_ENVS.get(self.base_template or self.template, {}))
@@ -144,7 +153,7 @@ class SandboxRecord:
 class Registry:
     """Sandboxes by id, created under `state/sandboxes/` from templates in `state/templates/`."""
 
-    def __init__(self, state_dir: Path, limits: ServerLimits | None = None) -> None:
+    def __init__(self, state_dir: Path, limits: ServerLimits | None = None, isolate: bool = True) -> None:
         self.limits = limits or ServerLimits()
         self.root = state_dir
         self.workspaces = state_dir / "sandboxes"
@@ -163,6 +172,7 @@ class Registry:
         self._creating = 0  # creates admitted and still copying: they count against the cap
         self.snapshots = Snapshots(self.workspaces / ".snapshots")
         self.cgroups = PidsCgroups(uuid.uuid4().hex[:12])
+        self.isolation = Isolation(self.templates, self.limits.spares) if isolate else None
         self.cores = CorePicker(self.limits.resources.vcpus)
         self.sandboxes: dict[str, SandboxRecord] = {}
         self._idempotency: dict[str, str] = {}
@@ -229,7 +239,8 @@ class Registry:
 
     async def create(self, template: str, timeout_s: int | None, metadata: dict | None, envs: dict | None,
                idempotency_key: str | None = None, auto_pause: bool = False,
-               auto_resume: bool = False, copy_of: SandboxRecord | None = None) -> SandboxRecord:
+               auto_resume: bool = False, copy_of: SandboxRecord | None = None,
+               allow_internet: bool | None = None, network: dict | None = None) -> SandboxRecord:
         """A new sandbox from `template` (a template, or a snapshot's id or name), or a copy of
         the workspace of `copy_of` (a fork)."""
         if idempotency_key and idempotency_key in self._idempotency:
@@ -249,15 +260,26 @@ class Registry:
         self._admit()
         sid = "i" + uuid.uuid4().hex[:19]
         workspace = self.workspaces / sid
+        internet = _internet(allow_internet, network)
+        cores = self.cores.pick(vcpus)
         self._creating += 1
+        jail = None
         try:
-            if source is not None:
+            if self._jailed:
+                jail = await self._take_jail(template, copy_of, snap)
+                jail.configure(limits.memory_mb, vcpus, cores, limits.max_processes)
+                jail.internet = internet if copy_of is None else copy_of.jail.internet
+                workspace = Path("/home/user")
+            elif source is not None:
                 await _run_fs("cp", "-a", "--", str(source), str(workspace))
             else:
                 await self._take_workspace(template, workspace)
         except OSError as e:
-            shutil.rmtree(workspace, ignore_errors=True)
-            raise ApiError(500, f"failed to create workspace: {e}") from e
+            if jail is not None:
+                jail.kill()
+            else:
+                shutil.rmtree(workspace, ignore_errors=True)
+            raise ApiError(500, f"failed to create sandbox: {e}") from e
         finally:
             self._creating -= 1
         rec = SandboxRecord(
@@ -265,8 +287,8 @@ class Registry:
             envs={str(k): str(v) for k, v in (envs or {}).items()}, metadata=metadata,
             started_at=datetime.now(timezone.utc), end_at=0.0,
             timeout_s=timeout_s, client_id=uuid.uuid4().hex[:8],
-            cgroup=self.cgroups.create(sid, limits.max_processes), limits=limits, cores=self.cores.pick(vcpus),
-            auto_pause=auto_pause, auto_resume=auto_resume, base_template=base_template,
+            cgroup=None if jail else self.cgroups.create(sid, limits.max_processes), limits=limits, cores=cores,
+            auto_pause=auto_pause, auto_resume=auto_resume, base_template=base_template, jail=jail,
         )
         rec.set_lifetime(timeout_s)
         self.sandboxes[sid] = rec
@@ -313,12 +335,42 @@ class Registry:
         snap = self.snapshots.new(sandbox_id, rec.base_template or rec.template, name)
         snap.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            await _run_fs("cp", "-a", "--", str(rec.workspace), str(snap.path))
+            if rec.jail is not None:
+                await self._copy_out(rec, snap.path)
+            else:
+                await _run_fs("cp", "-a", "--", str(rec.workspace), str(snap.path))
         except OSError as e:
             shutil.rmtree(snap.path, ignore_errors=True)
             raise ApiError(500, f"failed to snapshot sandbox {sandbox_id}: {e}") from e
         self.snapshots.add(snap)
         return snap
+
+    async def _copy_out(self, rec: SandboxRecord, dest: Path) -> None:
+        """Copy an isolated sandbox's /home/user into the new host directory `dest`. Its init
+        copies (inside its mount namespace, so a link the sandbox planted is copied as a link,
+        never followed on the host) into `dest`, handed over as an fd and owned by the sandbox's
+        root (an unprivileged host uid)."""
+        dest.mkdir(mode=0o700)
+        os.chown(dest, HOST_UID_BASE, HOST_UID_BASE)
+        fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            await rec.jail.call("copyout", [fd])
+        finally:
+            os.close(fd)
+
+    async def _take_jail(self, template: str, copy_of: SandboxRecord | None, snap: Snapshot | None) -> Jail:
+        """An isolated sandbox's init: a spare of `template`, or one started on a snapshot or on
+        a copy of the forked sandbox's /home/user."""
+        if snap is not None:
+            return await self.isolation.start_from(snap.path)
+        if copy_of is None:
+            return await self.isolation.take(template)
+        tmp = self.workspaces / f".fork-{uuid.uuid4().hex[:12]}"
+        try:
+            await self._copy_out(copy_of, tmp)
+            return await self.isolation.start_from(tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     async def fork(self, sandbox_id: str, count: int, timeout_s: int | None) -> list[SandboxRecord | ApiError]:
         """`count` new sandboxes, each with a copy of the sandbox's workspace; each may fail alone."""
@@ -358,6 +410,16 @@ class Registry:
         self.counters["resumed"] += 1
         return True
 
+    async def signalled(self, sandbox_id: str) -> None:
+        """Return once the signals sent to the sandbox's processes were delivered: an isolated
+        sandbox's init takes requests in order, so its answer to a later one says so."""
+        rec = self.get(sandbox_id)
+        if rec.jail is not None:
+            try:
+                await rec.jail.call("ping")
+            except OSError:  # gone meanwhile: nothing left to signal
+                pass
+
     def kill(self, sandbox_id: str, reason: str = "killed") -> None:
         """Kill every process of the sandbox, remove its workspace and forget it."""
         rec = self.get(sandbox_id)
@@ -369,16 +431,23 @@ class Registry:
             if p.deadline is not None:
                 p.deadline.cancel()
             p.kill()
+        if rec.jail is not None:  # its root is a tmpfs of its own mount namespace: gone with it
+            rec.jail.kill()
+        else:
+            self._remove_host_sandbox(rec)
+        self.counters["expired" if reason == "expired" else "killed"] += 1
+        for observe in self.on_kill:
+            observe(rec, reason)
+
+    def _remove_host_sandbox(self, rec: SandboxRecord) -> None:
+        """Kill what a non-isolated sandbox left in its cgroup and delete its workspace."""
         self.cgroups.kill_all(rec.cgroup, owned=frozenset(p.pid for p in rec.procs.values() if p.proc.returncode is None))
-        trash = self.workspaces / f".trash-{sandbox_id}"
+        trash = self.workspaces / f".trash-{rec.id}"
         try:
             rec.workspace.rename(trash)
             self._schedule_purge()
         except (OSError, RuntimeError):  # no running loop (shutdown): delete inline
             shutil.rmtree(trash if trash.exists() else rec.workspace, ignore_errors=True)
-        self.counters["expired" if reason == "expired" else "killed"] += 1
-        for observe in self.on_kill:
-            observe(rec, reason)
 
     def expire(self) -> list[str]:
         """Kill the sandboxes whose lifetime has passed, as E2B does (pause those created so)."""
@@ -396,13 +465,31 @@ class Registry:
             self.kill(sid)
         self.cgroups.close()
         self.snapshots.close()
+        if self.isolation is not None:
+            self.isolation.close()
         shutil.rmtree(self.workspaces, ignore_errors=True)
 
     # -- workspaces: copied ahead by `cp -a` processes and deleted by `rm -rf` ones, so
     # neither the copy nor the deletion holds the event loop (or the GIL) ---------------------
     async def start(self) -> None:
-        """Begin copying spare workspaces (called once the server's loop runs)."""
-        self._refill_spares()
+        """Find out whether sandboxes can be isolated, then start spares (once the loop runs)."""
+        if self.isolation is not None:
+            await self.isolation.detect()
+        if self._jailed:
+            self.isolation.refill()
+        else:
+            self._refill_spares()
+
+    @property
+    def _jailed(self) -> bool:
+        return self.isolation is not None and self.isolation.available
+
+    def update_network(self, sandbox_id: str, allow_internet: bool | None, network: dict | None) -> None:
+        """E2B's `update_network`: the policy of the commands started from now on."""
+        rec = self.get(sandbox_id)
+        if rec.jail is None:
+            raise ApiError(501, "update_network needs isolated sandboxes (isolation is off on this server)")
+        rec.jail.internet = _internet(allow_internet, network)
 
     async def _take_workspace(self, template: str, workspace: Path) -> None:
         """Move a ready copy of the template into place, or copy now when none is ready."""
@@ -472,7 +559,8 @@ class Registry:
             "templateID": rec.template, "alias": rec.template, "sandboxID": rec.id,
             "clientID": rec.client_id, "startedAt": rec.started_at.isoformat(),
             "endAt": rec.end_at_wall().isoformat(), "cpuCount": len(rec.cores) or self.limits.cpu_count,
-            "memoryMB": rec.limits.memory_mb, "diskSizeMB": 1024, "state": rec.state,
+            "memoryMB": rec.limits.memory_mb,
+            "diskSizeMB": self.isolation.disk_mb if rec.jail is not None else 1024, "state": rec.state,
             "envdVersion": ENVD_VERSION, "metadata": rec.metadata,
         }
         if detail:
@@ -487,3 +575,17 @@ async def _run_fs(*argv: str) -> None:
     _, err = await proc.communicate()
     if proc.returncode != 0:
         raise OSError(f"{argv[0]} failed: {err.decode(errors='replace').strip()}")
+
+
+def _internet(allow: bool | None, network: dict | None) -> bool:
+    """E2B's network policy as sandboxd can enforce it: all outbound traffic or none.
+
+    `allow_internet_access=False` is `denyOut: ["0.0.0.0/0"]` (E2B's own definition); other
+    address rules would need a packet filter this server does not have: refused, not ignored.
+    """
+    network = network or {}
+    allow_out, deny_out = list(network.get("allowOut") or []), list(network.get("denyOut") or [])
+    if allow_out or any(d not in ("0.0.0.0/0", "::/0") for d in deny_out):
+        raise ApiError(400, "sandboxd enforces only all-or-nothing outbound access: network.allowOut and "
+                            "network.denyOut other than 0.0.0.0/0 are not supported (no packet filter)")
+    return allow is not False and not deny_out

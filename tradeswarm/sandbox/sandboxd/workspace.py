@@ -1,12 +1,20 @@
-"""Paths inside a sandbox's workspace, and the filesystem surface envd offers over them.
+"""Paths inside a sandbox, and the filesystem surface envd offers over them.
 
-A relative path is relative to the workspace (the sandbox's HOME, as on E2B); an absolute
-path must already lie inside the workspace. Symlinks are resolved before the check, so
-neither `../` nor a link planted by a command reaches outside.
+An isolated sandbox (the default): every file operation is done by the sandbox's init,
+inside its mount namespace and with the user's file credentials (docs/contracts.md), so paths
+are E2B's — relative ones are relative to `/home/user`, absolute ones name the sandbox's own
+root — and a symlink, even one a command swaps in while a request runs, resolves exactly as it
+would for that command: to nothing of the host's that the sandbox's user could not already read.
+
+Isolation off (`--no-isolation`): a relative path is relative to the workspace directory; an
+absolute path must already lie inside it. Symlinks are resolved before the check, so neither
+`../` nor a planted link reaches outside (a link swapped in during the request can: that is
+one reason isolation is the default).
 """
 
 from __future__ import annotations
 
+import errno
 import hmac
 import os
 import shutil
@@ -19,7 +27,8 @@ from connectrpc.errors import ConnectError
 from e2b.envd.filesystem import filesystem_pb as fpb
 from e2b.envd.filesystem.filesystem_connect import Filesystem
 
-from tradeswarm.sandbox.sandboxd._metadata import read_metadata
+from tradeswarm.sandbox.sandboxd._metadata import read_metadata, set_metadata
+from tradeswarm.sandbox.sandboxd._namespace import JailError
 from tradeswarm.sandbox.sandboxd._watch_rpcs import WatchRpcs
 from tradeswarm.sandbox.sandboxd.registry import ApiError, Registry, SandboxRecord
 
@@ -86,6 +95,72 @@ def write_info(path: Path, metadata: dict[str, str] | None = None) -> dict:
     return {"name": path.name, "type": "file", "path": str(path), **({"metadata": metadata} if metadata else {})}
 
 
+#: errno name → (HTTP status, Connect code) of an isolated sandbox's file operation
+_ERRORS = {"ENOENT": (404, Code.NOT_FOUND), "ENOTDIR": (404, Code.NOT_FOUND), "EEXIST": (409, Code.ALREADY_EXISTS),
+           "EACCES": (403, Code.PERMISSION_DENIED), "EPERM": (403, Code.PERMISSION_DENIED),
+           "EROFS": (403, Code.PERMISSION_DENIED), "ELOOP": (403, Code.PERMISSION_DENIED),
+           "EISDIR": (400, Code.INVALID_ARGUMENT), "ENOSPC": (507, Code.RESOURCE_EXHAUSTED),
+           "EDQUOT": (507, Code.RESOURCE_EXHAUSTED), "ESRCH": (404, Code.NOT_FOUND)}
+_KINDS = {"file": fpb.FileType.FILE, "dir": fpb.FileType.DIRECTORY, "symlink": fpb.FileType.SYMLINK}
+_USERS = {0: "root", 1000: "user"}
+
+
+def _api_error(e: JailError) -> ApiError:
+    return ApiError(_ERRORS.get(e.code, (500, None))[0], str(e))
+
+
+def _connect_error(e: JailError) -> ConnectError:
+    return ConnectError(_ERRORS.get(e.code, (0, Code.INTERNAL))[1], str(e))
+
+
+def _entry_pb(e: dict) -> fpb.EntryInfo:
+    """An entry the init reported, as `entry_info` builds one: a link has its target's type
+    (its own when dangling), `is_symlink` and `symlink_target`."""
+    link = e["type"] == "symlink"
+    kw = {"symlink_target": e["target"]} if link and e.get("target") else {}
+    return fpb.EntryInfo(name=e["name"], type=_KINDS[e.get("target_type") or e["type"] if link else e["type"]],
+                         path=e["path"], size=e["size"], mode=e["mode"], permissions=e["permissions"],
+                         owner=_USERS.get(e["uid"], str(e["uid"])), group=_USERS.get(e["gid"], str(e["gid"])),
+                         is_symlink=link, metadata=e.get("metadata") or {}, **kw)
+
+
+async def read_file(rec: SandboxRecord, path: str) -> bytes:
+    """The content of a file of an isolated sandbox, opened by its init as its user."""
+    try:
+        _, fds = await rec.jail.call("open", path=path or "~", mode="r")
+    except JailError as e:
+        raise _api_error(e) from None
+    with os.fdopen(fds[0], "rb") as fh:
+        return fh.read()
+
+
+async def write_file(rec: SandboxRecord, path: str, data: bytes, metadata: dict[str, str] | None = None) -> dict:
+    """Write a file of an isolated sandbox: a new file (the init creates it as the user) then a
+    rename over the target, so a command reading it sees the old or the new content (and the
+    new file carries only the new metadata, set on its fd)."""
+    try:
+        msg, fds = await rec.jail.call("open", path=path, mode="w")
+        try:
+            with os.fdopen(fds[0], "wb") as fh:
+                fh.write(data)
+                set_metadata(fh.fileno(), metadata or {})
+        except ApiError:
+            await rec.jail.call("remove", path=msg["tmp"])
+            raise
+        except OSError as e:  # the disk quota (ENOSPC) or the file-size limit
+            await rec.jail.call("remove", path=msg["tmp"])
+            raise JailError(_errno_name(e), f"writing {path!r}: {e.strerror}") from None
+        await rec.jail.call("move", source=msg["tmp"], destination=msg["path"])
+    except JailError as e:
+        raise _api_error(e) from None
+    return {"name": os.path.basename(msg["path"]), "type": "file", "path": msg["path"],
+            **({"metadata": metadata} if metadata else {})}
+
+
+def _errno_name(e: OSError) -> str:
+    return errno.errorcode.get(e.errno or 0, "EIO")
+
+
 class FilesystemService(WatchRpcs, Filesystem):
     """`filesystem.Filesystem` RPCs behind files.list/exists/get_info/make_dir/remove/rename."""
 
@@ -99,7 +174,22 @@ class FilesystemService(WatchRpcs, Filesystem):
         except ApiError as e:
             raise ConnectError(Code.PERMISSION_DENIED, e.message) from None
 
+    def _isolated(self, ctx) -> bool:
+        return sandbox_of(self.registry, ctx).jail is not None
+
+    async def _jailed(self, ctx, op: str, **args) -> dict | None:
+        """The init's answer for an isolated sandbox; None when the sandbox is not isolated."""
+        rec = sandbox_of(self.registry, ctx)
+        if rec.jail is None:
+            return None
+        try:
+            return (await rec.jail.call(op, **args))[0]
+        except JailError as e:
+            raise _connect_error(e) from None
+
     async def stat(self, request, ctx):
+        if (out := await self._jailed(ctx, "stat", path=request.path)) is not None:
+            return fpb.StatResponse(entry=_entry_pb(out["entry"]))
         rec = sandbox_of(self.registry, ctx)
         try:
             p = resolve_entry(rec, request.path)
@@ -110,6 +200,8 @@ class FilesystemService(WatchRpcs, Filesystem):
         return fpb.StatResponse(entry=entry_info(p, rec.workspace))
 
     async def make_dir(self, request, ctx):
+        if (out := await self._jailed(ctx, "mkdir", path=request.path)) is not None:
+            return fpb.MakeDirResponse(entry=_entry_pb(out["entry"]))
         rec, p = self._resolve(ctx, request.path)
         if p.exists():
             raise ConnectError(Code.ALREADY_EXISTS, f"path {request.path!r} already exists")
@@ -117,6 +209,8 @@ class FilesystemService(WatchRpcs, Filesystem):
         return fpb.MakeDirResponse(entry=entry_info(p, rec.workspace))
 
     async def remove(self, request, ctx):
+        if await self._jailed(ctx, "remove", path=request.path) is not None:
+            return fpb.RemoveResponse()
         _, p = self._resolve(ctx, request.path)
         if p.is_dir() and not p.is_symlink():
             shutil.rmtree(p)
@@ -126,6 +220,8 @@ class FilesystemService(WatchRpcs, Filesystem):
         return fpb.RemoveResponse()
 
     async def move(self, request, ctx):
+        if (out := await self._jailed(ctx, "move", source=request.source, destination=request.destination)) is not None:
+            return fpb.MoveResponse(entry=_entry_pb(out["entry"]))
         rec, src = self._resolve(ctx, request.source)
         _, dst = self._resolve(ctx, request.destination)
         if not src.exists():
@@ -135,6 +231,8 @@ class FilesystemService(WatchRpcs, Filesystem):
         return fpb.MoveResponse(entry=entry_info(dst, rec.workspace))
 
     async def list_dir(self, request, ctx):
+        if (out := await self._jailed(ctx, "list", path=request.path, depth=request.depth)) is not None:
+            return fpb.ListDirResponse(entries=[_entry_pb(e) for e in out["entries"]])
         rec, p = self._resolve(ctx, request.path)
         if not p.is_dir():
             raise ConnectError(Code.NOT_FOUND, f"directory {request.path!r} not found")

@@ -1,0 +1,232 @@
+"""The hostile-agent matrix: a sandbox's code tries to escape, with a real sandboxd and real
+processes. Every attempt must fail, and the host and a bystander sandbox stay unaffected; each
+test also shows the opposite case (what the sandbox may do, it can)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+from e2b import Sandbox
+from e2b.exceptions import SandboxException
+from e2b.sandbox.commands.command_handle import CommandExitException
+
+from tests.sandbox._servers import host_pids, private_sandboxd
+from tradeswarm.sandbox.sandboxd import RESOURCES_KEY, daemon
+
+CANARY = "canary-hostile-4b1d"
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A private sandboxd with secrets in its starting environment, and a bystander sandbox."""
+    state = tmp_path_factory.mktemp("hostile")
+    env = {"E2B_API_KEY": CANARY + "-e2b", "ALPACA_API_SECRET": CANARY + "-alpaca"}
+    with private_sandboxd(state, "--max-processes", "32", env=env) as params:
+        stats = httpx.get(f"{params['api_url']}/admin/stats", headers={"X-API-KEY": params["api_key"]}).json()
+        if stats.get("isolation") != "namespaces":
+            pytest.fail(f"isolation is off on this machine: {stats.get('isolation_unavailable')}")
+        bystander = Sandbox.create("base", **params)
+        bystander.files.write("mine.txt", "bystander")
+        yield {"params": params, "state": state, "bystander": bystander,
+               "pid": daemon.read_endpoint(state).pid, "token": (state / "sandboxd" / "token").read_text().strip()}
+        bystander.kill()
+
+
+@pytest.fixture
+def box(server):
+    sb = Sandbox.create("trading", **server["params"])
+    yield sb
+    sb.kill()
+
+
+def sh(sb: Sandbox, cmd: str, timeout: float = 30) -> str:
+    """stdout+stderr of a command that may fail (a refused attempt usually does)."""
+    try:
+        res = sb.commands.run(cmd, timeout=timeout)
+        return res.stdout + res.stderr
+    except CommandExitException as e:
+        return e.stdout + e.stderr
+
+
+def _unaffected(server) -> None:
+    assert os.path.exists(f"/proc/{server['pid']}"), "sandboxd died"
+    assert server["bystander"].commands.run("cat mine.txt").stdout == "bystander"
+
+
+def test_reading_host_secrets_fails(server, box):
+    state, token = server["state"], server["token"]
+    out = sh(box, f"cat /etc/shadow; ls -la /root; cat /root/.bash_history; ls {state}; cat {state}/sandboxd/token; "
+                  f"cat /proc/{server['pid']}/environ; grep -ra {CANARY} /proc/*/environ; ls {REPO}")
+    assert token not in out and CANARY not in out
+    assert "Permission denied" in out and "No such file or directory" in out
+    assert box.commands.run("cat /home/user/data/manifest.json").stdout.startswith("{")  # the opposite case
+    _unaffected(server)
+
+
+def test_writing_outside_the_workspace_fails(server, box):
+    targets = [REPO / "tradeswarm" / "pwned.py", Path(sys.prefix) / "pwned", Path("/etc/pwned"), Path("/usr/pwned"),
+               server["state"] / "pwned"]
+    out = sh(box, "; ".join(f"echo x > {t}" for t in targets) + "; echo x > /pwned")
+    assert not any(t.exists() for t in targets) and not Path("/pwned").exists(), out
+    with pytest.raises(SandboxException):
+        box.files.write(str(Path(sys.prefix) / "pwned"), b"x")
+    assert sh(box, "echo ok > /home/user/f && echo ok > /tmp/f && cat /home/user/f /tmp/f") == "ok\nok\n"
+    _unaffected(server)
+
+
+def test_host_processes_are_invisible_and_unkillable(server, box):
+    listing = sh(box, "ps -eo pid,user,args")
+    assert "sandboxd serve" not in listing and "pytest" not in listing and "templates" not in listing
+    assert len(listing.strip().splitlines()) <= 4, listing  # header, its init, bash, ps
+    out = sh(box, f"kill -9 {server['pid']}; kill -9 1; pkill -9 uvicorn; echo done")
+    assert "done" in out and "No such process" in out and "not permitted" in out, out
+    _unaffected(server)
+    assert sh(box, "sleep 5 & kill $! && echo killed-own") == "killed-own\n"  # the opposite case
+
+
+def test_cgroup_and_cpu_pinning_cannot_be_left_or_lifted(server, box):
+    box.commands.run("sleep 91.25", background=True)
+    out = sh(box, "echo $$ > /sys/fs/cgroup/pids/cgroup.procs; mount -t cgroup -o pids none /mnt; "
+                  "for c in 0 1 2 3; do taskset -pc $c $$; done; unshare -U -r true; echo end")
+    assert "end" in out
+    [pid] = host_pids("sleep 91.25")
+    groups = Path(f"/proc/{pid}/cgroup").read_text()
+    assert all("/tradeswarm-jails-" in line for line in groups.splitlines() if line.split(":")[1] in
+               ("pids", "memory", "cpu,cpuacct", "cpu", "cpuset")), groups
+    own = box.commands.run("taskset -pc $$").stdout.split(":")[-1].strip()
+    others = set(map(str, os.sched_getaffinity(0))) - {own}
+    for core in others:  # another core than the one granted: refused by the sandbox's cpuset
+        assert "failed" in sh(box, f"taskset -pc {core} $$")
+    cpu_dir = next(Path("/sys/fs/cgroup/cpu").glob(f"tradeswarm-jails-{server['pid']}-*/*/cgroup.procs"))
+    quotas = {p.parent.name: int((p.parent / "cpu.cfs_quota_us").read_text())
+              for p in Path("/sys/fs/cgroup/cpu").glob(f"tradeswarm-jails-{server['pid']}-*/*/cgroup.procs")
+              if str(pid) in p.read_text().split()}
+    assert list(quotas.values()) == [100_000], (quotas, cpu_dir)  # 1 vCPU: one CPU-second per second
+
+
+def test_memory_pids_and_disk_exhaustion_are_contained(server):
+    sb = Sandbox.create("base", metadata={RESOURCES_KEY: json.dumps({"memory_mb": 256})}, **server["params"])
+    try:
+        # 4 processes of 100 MB each: each fits in 256 MB, their total does not
+        box_hog = ("import os, time\nkids = []\nfor _ in range(3):\n    pid = os.fork()\n    if pid == 0:\n"
+                   "        kids = None\n        break\n    kids.append(pid)\nx = bytearray(100 * 1024**2)\ntime.sleep(3)\n"
+                   "if kids is None:\n    os._exit(0)\nprint('codes', [os.waitpid(k, 0)[1] for k in kids])\n")
+        sb.files.write("hog.py", box_hog)
+        out = sh(sb, "python3 hog.py; echo rc=$?", timeout=60)
+        assert "codes [0, 0, 0]\nrc=0" not in out, out
+        forks = sh(sb, "for i in $(seq 60); do sleep 30 & done 2>&1 | tail -1; jobs -r | wc -l", timeout=60)
+        assert "retry" in forks or "Resource temporarily unavailable" in forks, forks
+        sb.commands.run("pkill sleep; true")
+    finally:
+        sb.kill()
+    # the disk (a tmpfs: memory too, so a sandbox fills it only as far as its memory allows)
+    sb = Sandbox.create("base", **server["params"])
+    try:
+        disk = sh(sb, "dd if=/dev/zero of=/home/user/fill bs=1M count=1100 2>&1 | grep -c 'No space'; "
+                      "df -m /home/user | tail -1", timeout=60)
+        assert disk.startswith("1\n") and " 1024 " in disk, disk  # refused at the 1024 MB it reports
+        sb.commands.run("rm -f /home/user/fill")
+        assert sb.commands.run("python3 -c 'x = bytearray(50 * 1024**2); print(len(x))'").stdout.strip() == \
+            str(50 * 1024**2)  # the opposite case: within its limits it runs, after all of that
+    finally:
+        sb.kill()
+    _unaffected(server)
+
+
+@pytest.fixture
+def host_listener():
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    accepted = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield srv.getsockname()[1], accepted
+    srv.close()
+
+
+_CONNECT = ("python3 -c 'import socket,sys\ntry:\n socket.create_connection((\"127.0.0.1\", {port}), 2); print(\"open\")\n"
+            "except OSError as e: print(\"refused\", e)'")
+
+
+def test_no_internet_means_no_outbound_connection_not_even_to_the_hosts_loopback(server, host_listener):
+    port, accepted = host_listener
+    sandboxd_port = int(server["params"]["api_url"].rsplit(":", 1)[1])
+    off = Sandbox.create("base", allow_internet_access=False, **server["params"])
+    on = Sandbox.create("base", **server["params"])
+    try:
+        for target in (port, sandboxd_port):
+            assert off.commands.run(_CONNECT.format(port=target)).stdout.startswith("refused")
+        assert accepted == []
+        assert on.commands.run(_CONNECT.format(port=port)).stdout.startswith("open")  # the opposite case
+        assert accepted == [1]
+        # update_network: new commands of the internet-on sandbox lose their way out
+        r = httpx.put(f"{server['params']['api_url']}/sandboxes/{on.sandbox_id}/network",
+                      json={"denyOut": ["0.0.0.0/0"]}, headers={"X-API-KEY": server["token"]})
+        assert r.status_code == 204
+        assert on.commands.run(_CONNECT.format(port=port)).stdout.startswith("refused")
+        r = httpx.put(f"{server['params']['api_url']}/sandboxes/{on.sandbox_id}/network",
+                      json={"allowOut": ["10.0.0.1"]}, headers={"X-API-KEY": server["token"]})
+        assert r.status_code == 400 and "not supported" in r.json()["message"]  # refused, never ignored
+    finally:
+        off.kill()
+        on.kill()
+
+
+def test_files_api_symlinks_resolve_inside_the_sandbox_even_when_swapped_mid_request(server, box):
+    host_shadow = Path("/etc/shadow").read_bytes()
+    box.commands.run("ln -s / root_link; ln -s /etc/shadow shadow_link")
+    with pytest.raises(SandboxException):
+        box.files.read("shadow_link")
+    assert box.files.read("root_link/etc/hostname") == "e2b\n"  # the sandbox's root, not the host's
+    # a command swaps `swap` between a directory and a link to /etc as fast as it can
+    box.commands.run("mkdir -p d; echo decoy > d/shadow; while true; do ln -sfn /etc swap; rm swap; "
+                     "ln -sfn d swap; rm swap; done", background=True)
+    answers = {"decoy": 0, "refused": 0, "missing": 0}
+    for _ in range(150):
+        try:
+            data = box.files.read("swap/shadow", format="bytes")
+            assert data != host_shadow
+            answers["decoy"] += 1
+        except SandboxException as e:
+            kind = "refused" if "403" in str(e) or "denied" in str(e).lower() else "missing"
+            assert "500" not in str(e), e
+            answers[kind] += 1
+    assert answers["decoy"] + answers["refused"] + answers["missing"] == 150, answers
+    _unaffected(server)
+
+
+def test_the_sandboxs_root_is_no_host_root(server, box):
+    """`user="root"` (E2B's passwordless root) is uid 0 of the sandbox's user namespace: an
+    unprivileged host uid, so root inside reaches nothing more of the host than `user` does."""
+    assert box.commands.run("id -u", user="root").stdout == "0\n"  # the opposite case: it is root inside
+    attempts = (f"cat /etc/shadow; echo x > /usr/pwned; echo x > {REPO}/pwned; kill -9 {server['pid']}; "
+                "mount -o remount,rw /usr; echo x > /usr/pwned; echo end")
+    res = box.commands.run(attempts, user="root")
+    out = res.stdout + res.stderr
+    assert "Permission denied" in out, out
+    assert res.stdout.endswith("end\n") and not Path("/usr/pwned").exists() and not (REPO / "pwned").exists()
+    _unaffected(server)
+
+
+def test_sandboxd_serve_keeps_no_credentials_in_its_environment(server):
+    environ = Path(f"/proc/{server['pid']}/environ").read_bytes()
+    assert CANARY.encode() not in environ
+    assert b"PATH=" in environ  # the opposite case: it is the environment, readable, just scrubbed
