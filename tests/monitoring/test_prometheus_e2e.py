@@ -110,6 +110,8 @@ def stack(tmp_path_factory):
     box = None
     try:
         _wait("prometheus ready", lambda: proc.poll() is None and _ready(prom.url), 60)
+        # the rate() panels need a scrape before the activity, not only after it
+        _wait("a first scrape of sandboxd", lambda: any(r["value"][1] == "1" for r in prom.query('up{job="sandboxd"}')), 60)
         box = Sandbox.create("base", **sdk)  # alive through the module: per-sandbox series exist
         box.commands.run("sleep 600", background=True)  # a live process: memory to measure
         admin = {"X-API-KEY": ep.token}
