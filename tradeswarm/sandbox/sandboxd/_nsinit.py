@@ -113,7 +113,9 @@ def build_root(cfg: dict) -> int | None:
     _identity(root)
     _devices(root)
     for rw in (HOME, "/tmp"):  # separate mounts: stay writable when the root goes read-only
-        mount(f"{root}{rw}", f"{root}{rw}", None, MS_BIND)
+        # recursive: a bind already under /tmp (an interpreter or venv living in the host's /tmp)
+        # must stay visible under the new mount, not be covered by it
+        mount(f"{root}{rw}", f"{root}{rw}", None, MS_BIND | MS_REC)
         mount(None, f"{root}{rw}", None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV)
     mount("proc", f"{root}/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     netfd = _private_net(f"{root}/proc")
