@@ -36,6 +36,14 @@ class Outside(threading.Thread):
         self.struck = 0
         self.done = threading.Event()
 
+    def __enter__(self) -> "Outside":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        self.join(10)
+
     def _meta(self) -> dict:
         """The stress ledger's run facts (phase, status), read-only; {} before it exists."""
         ledger = next(iter(self.out.rglob("ledger.sqlite")), None) if self.out.exists() else None
@@ -86,13 +94,8 @@ def _steady_state_passed(results: dict) -> None:
 
 def test_agents_killed_during_stress_are_not_certified_and_the_resilience_checks_say_why(sandboxd, tmp_path):
     out = tmp_path / "runs" / "agents-killed"
-    killer = Outside(out, lambda: _kill_every_sandbox(sandboxd.url, sandboxd.token), every_s=0.05)
-    killer.start()
-    try:
+    with Outside(out, lambda: _kill_every_sandbox(sandboxd.url, sandboxd.token), every_s=0.05) as killer:
         results = _certify(_spec(tmp_path, "agentskilled", stress=STRESS), out)
-    finally:
-        killer.done.set()
-        killer.join(10)
     assert killer.struck >= 1
     assert results["verdict"] == "NOT_CERTIFIED"
     _steady_state_passed(results)
@@ -128,13 +131,8 @@ def test_sandboxd_killed_during_stress_is_not_certified_and_the_resilience_check
 
     pid = daemon.running(own_sandboxd).pid
     out = tmp_path / "runs" / "sandboxd-killed"
-    killer = Outside(out, lambda: os.kill(pid, signal.SIGKILL))
-    killer.start()
-    try:
+    with Outside(out, lambda: os.kill(pid, signal.SIGKILL)) as killer:
         results = _certify(_spec(tmp_path, "sandboxdkilled", stress=STRESS), out)
-    finally:
-        killer.done.set()
-        killer.join(10)
     assert killer.struck == 1
     assert results["verdict"] == "NOT_CERTIFIED"
     _steady_state_passed(results)

@@ -88,17 +88,17 @@ def check_covered(symbols: list[str], start, end) -> None:
         raise UsageError(str(e)) from None
 
 
-def check_writable(path: str | os.PathLike, flag: str, *, room_mb: int = 0) -> None:
+def check_writable(path: str | os.PathLike, flag: str, *, directory: bool = False, room_mb: int = 0) -> None:
     """Refuse, before any work, an output path whose directory cannot take a new file (or `room_mb`).
 
-    `path` is a directory for `--out`-style flags and a file for `--chart`-style ones; the check
+    `path` is a directory (`directory=True`, e.g. `--out`) or a file (e.g. `--chart`); the check
     creates nothing: it asks the nearest existing directory above it.
     """
     import shutil
     from pathlib import Path
 
     target = Path(path).absolute()
-    if target.exists() and not target.is_dir() and flag.endswith("out"):
+    if directory and target.exists() and not target.is_dir():
         raise UsageError(f"{flag} {path}: exists and is not a directory")
     probe = target
     while not probe.is_dir():

@@ -78,7 +78,7 @@ def certify(profile: str, spec_path: str | None, provider: str | None, out: str 
     spec = resolve_spec(profile, spec_path, provider)
     from flows._runinfo import RUNS_ROOT, resolve_provider
 
-    check_writable(out or RUNS_ROOT, "--out", room_mb=RUN_ROOM_MB)
+    check_writable(out or RUNS_ROOT, "--out", directory=True, room_mb=RUN_ROOM_MB)
 
     settings = Settings()
     if resolve_provider(spec, provider, settings) == "e2b" and settings.e2b_api_key is None:

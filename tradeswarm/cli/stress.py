@@ -184,7 +184,7 @@ def stress(tasks, rate, concurrency, agents, agent_types, symbols, consensus_sha
     except FaultError as e:
         raise UsageError(str(e)) from None
     if out:
-        check_writable(out, "--out", room_mb=1 + tasks // 2000)  # ~500 B of ledger per task
+        check_writable(out, "--out", directory=True, room_mb=1 + tasks // 2000)  # ~500 B of ledger per task
     settings = Settings()
     run_dir = Path(out) if out else settings.state_dir / "stress" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     if (run_dir / "stress.db").exists():
