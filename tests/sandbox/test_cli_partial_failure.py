@@ -168,3 +168,29 @@ def test_ctrl_c_during_create_count_kills_and_names_what_it_made(tmp_path):
         made = _cli_proc("create", "--template", "base", "--count", "2", state_dir=tmp_path)  # uninterrupted
         made.communicate(timeout=60)
         assert made.returncode == 0 and _stats(params)["sandboxes"] == 2
+
+
+def test_ctrl_c_after_a_create_answered_but_before_its_id_was_kept_still_kills_it(tmp_path, monkeypatch):
+    """CI saw `created 1 of 30 and killed them again` with 1 sandbox left: Ctrl-C had landed
+    between the second create's response and the loop keeping its id. Landed there on purpose."""
+    from tradeswarm.sandbox import tracked
+    from tradeswarm.settings import Settings
+
+    calls = {"n": 0}
+    real = tracked._in_thread
+
+    def answered_then_interrupted(call, finish=False):
+        result = real(call, finish)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # the response is in, its id never reaches `created`
+        return result
+
+    with private_sandboxd(tmp_path, "--create-rate", "0", "--spares", "0") as params:
+        monkeypatch.setattr(tracked, "_in_thread", answered_then_interrupted)
+        with pytest.raises(tracked.CreateInterrupted, match="created 2 of 5 and killed them again"):
+            tracked.create_many(Settings(TRADESWARM_STATE_DIR=str(tmp_path)), "base", count=5)
+        assert _stats(params)["sandboxes"] == 0
+        monkeypatch.setattr(tracked, "_in_thread", real)  # the ordinary case beside it: all kept
+        made = tracked.create_many(Settings(TRADESWARM_STATE_DIR=str(tmp_path)), "base", count=2)
+        assert len(made) == 2 and _stats(params)["sandboxes"] == 2

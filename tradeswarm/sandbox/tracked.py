@@ -27,6 +27,7 @@ import contextlib
 import shlex
 import threading
 import time
+import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
@@ -130,12 +131,13 @@ def create_many(settings: Settings, template: str, *, name: str | None = None, c
 
     state, _ = _state(settings)
     sdk = params(settings, autostart=True)
+    batch = uuid.uuid4().hex  # tags the whole call, so that an undo finds what the service made for it
     created: list[dict] = []
     try:
         for i in range(count):
             sb_name = name if (name is None or count == 1) else f"{name}-{i + 1}"
-            meta = {"tradeswarm_cli": "1", "tradeswarm_origin": origin, **({"name": sb_name} if sb_name else {}),
-                    **(metadata or {})}
+            meta = {"tradeswarm_cli": "1", "tradeswarm_origin": origin, "tradeswarm_batch": batch,
+                    **({"name": sb_name} if sb_name else {}), **(metadata or {})}
             interrupted = None
             try:
                 with sdk_errors(f"template {template!r}"):
@@ -154,6 +156,7 @@ def create_many(settings: Settings, template: str, *, name: str | None = None, c
             if interrupted:
                 raise interrupted
     except (SandboxRefused, SandboxFailed, KeyboardInterrupt, OSError) as e:
+        created += _made_unseen(sdk, batch, created, template)
         if not created:
             raise
         note = _undo_partial(created, count, keep_partial, sdk, state)
@@ -161,6 +164,32 @@ def create_many(settings: Settings, template: str, *, name: str | None = None, c
             raise CreateInterrupted(note) from None
         raise (type(e) if isinstance(e, (SandboxRefused, SandboxFailed)) else SandboxFailed)(f"{e}; {note}") from None
     return created
+
+
+def _made_unseen(sdk: dict, batch: str, seen: list[dict], template: str) -> list[dict]:
+    """Sandboxes the service made for `batch` that the loop never saw.
+
+    Ctrl-C can land after a create's response arrived and before its id was kept (between the
+    worker thread's end and the assignment): the service holds a sandbox the caller cannot name.
+    """
+    from e2b import Sandbox
+    from e2b.sandbox.sandbox_api import SandboxQuery
+
+    known = {c["id"] for c in seen}
+    try:
+        infos = _every(Sandbox.list(query=SandboxQuery(metadata={"tradeswarm_batch": batch}), **sdk))
+    except Exception:  # noqa: BLE001 - the service may be the failure being handled; `created` still holds
+        return []
+    return [{"id": i.sandbox_id, "name": (i.metadata or {}).get("name"), "template": template}
+            for i in infos if i.sandbox_id not in known]
+
+
+def _every(pager: Any) -> list:
+    """All items of an SDK `Sandbox.list` pager, page after page."""
+    items: list = []
+    while pager.has_next:
+        items.extend(pager.next_items())
+    return items
 
 
 def _undo_partial(created: list[dict], count: int, keep: bool, sdk: dict, state: CliState) -> str:
@@ -192,11 +221,8 @@ def listed(settings: Settings, status: str | None = None, show_all: bool = False
     _, names = _state(settings)
     sdk = params(settings)
     query = SandboxQuery(state=[SandboxState(status)]) if status else None
-    rows: list[dict] = []
     with sdk_errors():
-        pager = Sandbox.list(query=query, **sdk)
-        while pager.has_next:
-            rows.extend(_row(i, names) for i in pager.next_items())
+        rows = [_row(i, names) for i in _every(Sandbox.list(query=query, **sdk))]
     return rows if show_all else [r for r in rows if r["id"] in names]
 
 
