@@ -7,7 +7,8 @@ workspace directory (never silently). Missing cgroup controllers are reported th
 
 Starting a sandbox's init takes ~100-200 ms (an interpreter, the root's mounts, the copy of
 the template): `spares` per template are started in the background, so a create takes a
-ready one, writes its limits into its cgroups and hands it out.
+ready one, writes its limits into its cgroups and hands it out. The agents' zygote
+(`_warm.py`) is started here too, once isolation works, at the spares' low priority.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from tradeswarm.sandbox.sandboxd._cgroups import JailCgroups
 from tradeswarm.sandbox.sandboxd._namespace import Jail, system_binds
+from tradeswarm.sandbox.sandboxd._warm import ENTRY, Zygote
 
 log = logging.getLogger("tradeswarm.sandboxd")
 
@@ -40,6 +42,7 @@ class Isolation:
         self._inflight: dict[str, int] = {t: 0 for t in templates}
         self._tasks: set[asyncio.Task] = set()
         self._slot = asyncio.Semaphore(1)  # one spare at a time: the live sandboxes come first
+        self.zygote: Zygote | None = None  # warm agent starts: only where a template has `bin/agent`
 
     @property
     def available(self) -> bool:
@@ -68,6 +71,13 @@ class Isolation:
                 await jail.proc.wait()
         if self.reason:
             log.warning("sandbox isolation is OFF: %s", self.reason)
+        else:
+            with_entry = [d for d in self.templates.values() if (d / ENTRY).is_file()]
+            if with_entry:
+                self.zygote = Zygote(with_entry[0])
+                task = asyncio.get_running_loop().create_task(self.zygote.start(SPARE_NICE))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
         if self.cgroups.missing:
             log.warning("cgroup controllers unavailable (their limits are not enforced): %s",
                         ", ".join(self.cgroups.missing))
@@ -113,6 +123,8 @@ class Isolation:
     def close(self) -> None:
         for task in self._tasks:
             task.cancel()
+        if self.zygote is not None:
+            self.zygote.close()
         for ready in self._spares.values():
             for jail in ready:
                 jail.kill()
