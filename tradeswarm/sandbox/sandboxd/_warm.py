@@ -85,9 +85,16 @@ class Zygote:
         self.ctl: socket.socket | None = None
         self.reason: str | None = "starting"  # why commands start cold (None: the zygote serves)
         self._tasks: set[asyncio.Task] = set()
+        self._started = asyncio.Event()  # set once it serves or has failed
 
     async def start(self, nice: int) -> None:
         """Start it at priority `nice` (its imports must not slow live sandboxes), then serve at 0."""
+        try:
+            await self._start(nice)
+        finally:
+            self._started.set()
+
+    async def _start(self, nice: int) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = {k: v for k, v in TEMPLATE_ENVS["trading"].items() if k != "PYTHONPATH"}
         env["ZYGOTE"] = json.dumps({"ctl_fd": theirs.fileno(), "lib": str(self.template / "lib")})
@@ -148,6 +155,10 @@ class Zygote:
     async def spawn(self, jail: Jail, argv: list[str], env: dict[str, str], cwd: str | None, stdin: bool,
                     rlimits: list[tuple[int, int]]) -> JailProcess | None:
         """`argv` (see `warm_argv`) forked from the zygote into `jail`; None: start it cold."""
+        if not self._started.is_set() and self.proc is not None:
+            # it started before this agent would: waiting beats a cold start, at full priority now
+            os.setpriority(os.PRIO_PROCESS, self.proc.pid, 0)
+            await self._started.wait()
         if self.ctl is None or jail.dead or os.path.normpath(os.path.join(HOME, cwd or HOME)) != HOME:
             return None
         if not await self._is_entry(jail, f"{HOME}/{ENTRY}"):
@@ -186,9 +197,9 @@ class Zygote:
         finally:
             for fd in sent:
                 os.close(fd)
-        return await self._started(jail, status_r, ours)
+        return await self._forked(jail, status_r, ours)
 
-    async def _started(self, jail: Jail, status_r: int, ours: list[int]) -> JailProcess | None:
+    async def _forked(self, jail: Jail, status_r: int, ours: list[int]) -> JailProcess | None:
         loop = asyncio.get_running_loop()
         status = asyncio.StreamReader(loop=loop)
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(status, loop=loop), os.fdopen(status_r, "rb", 0))

@@ -78,6 +78,7 @@ def enter(req: dict, fds: list[int]) -> None:
         setns(fds[idx[name]], kind, name)
     os.setresgid(0, 0, 0)  # the sandbox's root: from there, the user's uid clears every capability
     os.setresuid(0, 0, 0)
+    _libc.prctl(PR_SET_DUMPABLE, 1)  # a uid change cleared it: /proc/self would be the host root's
     os.setsid()
     import resource
 
