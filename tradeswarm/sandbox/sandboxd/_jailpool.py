@@ -43,6 +43,7 @@ class Isolation:
         self._tasks: set[asyncio.Task] = set()
         self._slot = asyncio.Semaphore(1)  # one spare at a time: the live sandboxes come first
         self.zygote: Zygote | None = None  # warm agent starts: only where a template has `bin/agent`
+        self.taken = {"spare": 0, "started": 0}  # creates served by a spare / by a start on demand
 
     @property
     def available(self) -> bool:
@@ -53,7 +54,9 @@ class Isolation:
                 "cgroup_controllers_missing": list(self.cgroups.missing),
                 "network_filtering": "none: a sandbox with internet shares the host's network namespace "
                                      "(allow_out/deny_out other than 0.0.0.0/0 are refused)",
-                "disk_mb": self.disk_mb}
+                "disk_mb": self.disk_mb, "creates_from": dict(self.taken),
+                "agent_starts": "cold" if self.zygote is None or self.zygote.reason else "warm",
+                "agent_starts_cold_because": None if self.zygote is None else self.zygote.reason}
 
     async def detect(self) -> None:
         """Start one sandbox; on failure isolation is off, with the reason."""
@@ -94,8 +97,10 @@ class Isolation:
             jail = ready.pop()
             if not jail.dead:
                 self.refill()
+                self.taken["spare"] += 1
                 return jail
         self.refill()
+        self.taken["started"] += 1
         return await self._start(template)
 
     async def start_from(self, workspace: Path) -> Jail:
