@@ -265,7 +265,9 @@ def test_a_warm_agent_is_confined_exactly_as_a_cold_one(server, internet):
         seen = {p: sb.commands.run(_CONFINEMENT.format(p=p)).stdout for p in (warm.pid, cold.pid)}
         assert seen[warm.pid] == seen[cold.pid]
         assert "CapEff:\t0000000000000000" in seen[warm.pid] and "Uid:\t1000\t1000\t1000\t1000" in seen[warm.pid]
-        assert CANARY not in sb.commands.run(f"cat /proc/{warm.pid}/environ").stdout
+        # the environment /proc shows of it is the command's, as after an exec (not the zygote's)
+        environ = sb.commands.run(f"cat /proc/{warm.pid}/environ").stdout
+        assert CANARY not in environ and f"E2B_SANDBOX_ID={sb.sandbox_id}" in environ and "ZYGOTE" not in environ
         # the opposite case: the zygote it was forked from is on the host, in none of the sandbox's namespaces
         [zygote] = [p for p in host_pids("sandboxd/_zygote.py")  # not its forks: sandboxd's child
                     if Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()[1] == str(server["pid"])]

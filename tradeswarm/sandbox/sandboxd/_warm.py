@@ -38,6 +38,7 @@ ENTRY = "bin/agent"
 HOME = "/home/user"
 START_TIMEOUT_S = 120.0  # its imports, at a low priority, on a machine busy with other starts
 SPAWN_TIMEOUT_S = 10.0
+ENV_ROOM = 120_000  # bytes of environment a warm agent may have (one variable may hold 128 KiB)
 _PLAIN = re.compile(r"^[A-Za-z0-9_./:=,@+-]+$")  # nothing a shell would expand or split
 
 
@@ -97,6 +98,7 @@ class Zygote:
     async def _start(self, nice: int) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = {k: v for k, v in TEMPLATE_ENVS["trading"].items() if k != "PYTHONPATH"}
+        env["ZYGOTE_ENV_ROOM"] = " " * ENV_ROOM  # an agent's environment is written over it (_zygote.show_environ)
         env["ZYGOTE"] = json.dumps({"ctl_fd": theirs.fileno(), "lib": str(self.template / "lib")})
         try:
             self.proc = await asyncio.create_subprocess_exec(

@@ -19,13 +19,16 @@ reports the exit). The agent then does what the sandbox's init does for a comman
 (`_nsinit.Init.spawn`), in the same order: the sandbox's cgroups, its network namespace, its
 user, mount, ipc and uts namespaces (the root and cwd become the sandbox's), its own session,
 the command's rlimits, oom_score_adj, the user's uid/gid -- and then it must hold no
-capability, or it exits 127 before running anything. Only then it runs the runner's `main`.
+capability, or it exits 127 before running anything; its environment (also the one /proc
+shows) is the command's. Only then it runs the runner's `main`. Its command line in /proc
+stays the zygote's.
 
 It runs with `python -I` and an environment sandboxd gives it (no host secrets in its memory,
 which every agent inherits).
 """
 
 import ctypes
+import errno
 import io
 import json
 import os
@@ -69,6 +72,21 @@ def _abs(path: str | None) -> str:
     return os.path.normpath(os.path.join(HOME, path))
 
 
+def show_environ(env: dict[str, str]) -> None:
+    """/proc/self/environ as an exec of the command would show it (a host tool finds a sandbox's
+    process by its E2B_SANDBOX_ID there), written over the zygote's own block, which sandboxd
+    made large enough (`_warm.ENV_ROOM`); nothing points into that block any more once
+    `os.environ` is the command's."""
+    with open("/proc/self/stat") as fh:
+        fields = fh.read().rpartition(")")[2].split()
+    start, end = int(fields[47]), int(fields[48])  # env_start, env_end (proc(5))
+    block = b"".join(f"{k}={v}".encode() + b"\0" for k, v in env.items())
+    if len(block) >= end - start:
+        raise OSError(errno.E2BIG, f"the environment ({len(block)} bytes) exceeds the zygote's room ({end - start})")
+    ctypes.memmove(start, block, len(block))
+    ctypes.memset(start + len(block), 0, end - start - len(block))
+
+
 def enter(req: dict, fds: list[int]) -> None:
     """Become a command of the sandbox (see the module's doc); raises when any step fails."""
     idx = req["fds"]
@@ -108,6 +126,7 @@ def enter(req: dict, fds: list[int]) -> None:
     os.closerange(status + 1, 65536)
     os.environ.clear()
     os.environ.update(req["env"])
+    show_environ(req["env"])
 
 
 def relocate(host_lib: str) -> None:
