@@ -47,11 +47,15 @@ START = "cold"
 
 
 def warm_up() -> None:
-    """Import what an agent needs before it can load data and answer (the zygote does this
-    once for every agent it forks)."""
+    """Import what an agent needs and load the shipped data (the zygote does this once for
+    every agent it forks; an agent still finds a frame in the cache only if its own copy of the
+    file has the same path, size, mtime and manifest checksum: `marketdata.shipped.load_symbol`)."""
     import tradeswarm.agents.strategies  # noqa: F401 - numpy, pandas, pydantic and the strategies
-    import tradeswarm.marketdata.shipped  # noqa: F401
     import tradeswarm.marketdata.synthetic  # noqa: F401
+    from tradeswarm.marketdata import shipped
+
+    for symbol in shipped.shipped_symbols():  # also the parquet reader's imports on first use
+        shipped.load_symbol(symbol)
 
 
 class InjectedFault(RuntimeError):

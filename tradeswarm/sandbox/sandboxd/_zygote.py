@@ -141,6 +141,13 @@ def relocate(host_lib: str) -> None:
             module.__file__ = lib + path[len(host_lib):]
             if isinstance(getattr(module, "__path__", None), list):
                 module.__path__ = [lib + p[len(host_lib):] if p.startswith(host_lib) else p for p in module.__path__]
+    # the shipped frames `runner.warm_up` loaded, filed under the sandbox's copy of each file:
+    # its own size, mtime and checksum still decide whether the agent uses them
+    shipped = sys.modules.get("tradeswarm.marketdata.shipped")
+    host_data = os.path.join(os.path.dirname(host_lib), "data") + "/"
+    for key in list(getattr(shipped, "_CACHE", {})):
+        if key[0].startswith(host_data):
+            shipped._CACHE[(f"{HOME}/data/{key[0][len(host_data):]}", *key[1:])] = shipped._CACHE.pop(key)
 
 
 def agent(req: dict, fds: list[int]) -> None:
