@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from tradeswarm.sandbox.sandboxd._cgroups import JailCgroups
+from tradeswarm.sandbox.sandboxd._network import EgressPolicy, Uplink
 
 INIT = Path(__file__).with_name("_nsinit.py")
 HOST_UID_BASE = 100_000
@@ -87,7 +88,9 @@ class Jail:
                  cgroups: JailCgroups) -> None:
         self.proc, self.ctl, self.group, self.cgroups = proc, ctl, group, cgroups
         self.init_pid = 0
-        self.internet = True
+        self.uplink: Uplink | None = None  # None: it shares the host's network namespace
+        self.egress = EgressPolicy()
+        self.internet = True  # commands start in its own namespace (else in one with only loopback)
         self.dead = False
         self.children: dict[int, JailProcess] = {}
         self._pending: dict[int, asyncio.Future] = {}
@@ -96,15 +99,18 @@ class Jail:
 
     @classmethod
     async def start(cls, cgroups: JailCgroups, name: str, binds: list[str], template: Path | None,
-                    disk_mb: int, nice: int = 0) -> "Jail":
+                    disk_mb: int, nice: int = 0, own_net: bool = True) -> "Jail":
         """Start the init of a new sandbox; returns once its root is built and it serves.
 
-        `nice`: a spare started in the background yields the CPU to live sandboxes (`promote`)."""
+        `nice`: a spare started in the background yields the CPU to live sandboxes (`promote`).
+        `own_net`: in a network namespace of its own, owned by the host's root, with an uplink
+        (_network.py); else in the host's."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         cfg = {"ctl_fd": theirs.fileno(), "binds": binds, "disk_mb": disk_mb,
                "template": str(template) if template is not None else None}
         try:
             proc = await asyncio.create_subprocess_exec(
+                *(("unshare", "--net", "--") if own_net else ()),
                 # the configuration in the environment, which only the init's uid may read: its
                 # command line is visible to every process of the sandbox
                 sys.executable, "-I", "-S", str(INIT), pass_fds=[theirs.fileno()], env={"NSINIT": json.dumps(cfg)},
@@ -119,6 +125,8 @@ class Jail:
         try:
             async with asyncio.timeout(START_TIMEOUT_S):
                 await jail._handshake()
+                if own_net:
+                    jail.uplink = await Uplink.start(proc.pid)
         except BaseException:
             jail.kill()
             await proc.wait()
@@ -158,6 +166,16 @@ class Jail:
                 os.setpriority(os.PRIO_PROCESS, pid, 0)
             except OSError:
                 pass
+
+    async def set_egress(self, policy: EgressPolicy) -> None:
+        """Where its connections may go, from now on: also those of running commands, except
+        that a command started without any way out stays without."""
+        if self.uplink is not None:
+            await self.uplink.apply(policy)
+        elif policy.restricted and policy.internet:
+            raise ValueError("per-address egress rules need slirp4netns, which is not installed on this server "
+                             "(apt-get install slirp4netns)")
+        self.egress, self.internet = policy, policy.internet
 
     # -- control socket -----------------------------------------------------------------
     def _on_message(self) -> None:
@@ -279,5 +297,7 @@ class Jail:
                 except ProcessLookupError:
                     pass
         self._gone()
+        if self.uplink is not None:
+            self.uplink.close()
         self.cgroups.remove(self.group)
         self.ctl.close()

@@ -24,6 +24,7 @@ import psutil
 
 from tradeswarm.sandbox.sandboxd import RESOURCES_KEY
 from tradeswarm.sandbox.sandboxd._jailpool import Isolation
+from tradeswarm.sandbox.sandboxd._network import EgressPolicy
 from tradeswarm.sandbox.sandboxd._limits import CorePicker, PidsCgroups, ResourceLimits, kill_tree
 from tradeswarm.sandbox.sandboxd._namespace import HOST_UID_BASE, Jail, JailProcess
 from tradeswarm.sandbox.sandboxd._snapshots import Snapshot, Snapshots
@@ -260,7 +261,9 @@ class Registry:
         self._admit()
         sid = "i" + uuid.uuid4().hex[:19]
         workspace = self.workspaces / sid
-        internet = _internet(allow_internet, network)
+        egress = _egress(allow_internet, network)
+        if egress.restricted and not self._jailed:
+            raise ApiError(501, "network rules need isolated sandboxes (isolation is off on this server)")
         cores = self.cores.pick(vcpus)
         self._creating += 1
         jail = None
@@ -268,18 +271,18 @@ class Registry:
             if self._jailed:
                 jail = await self._take_jail(template, copy_of, snap)
                 jail.configure(limits.memory_mb, vcpus, cores, limits.max_processes)
-                jail.internet = internet if copy_of is None else copy_of.jail.internet
+                await jail.set_egress(egress if copy_of is None else copy_of.jail.egress)
                 workspace = Path("/home/user")
             elif source is not None:
                 await _run_fs("cp", "-a", "--", str(source), str(workspace))
             else:
                 await self._take_workspace(template, workspace)
-        except OSError as e:
+        except (OSError, ValueError) as e:
             if jail is not None:
                 jail.kill()
             else:
                 shutil.rmtree(workspace, ignore_errors=True)
-            raise ApiError(500, f"failed to create sandbox: {e}") from e
+            raise ApiError(400 if isinstance(e, ValueError) else 500, f"failed to create sandbox: {e}") from e
         finally:
             self._creating -= 1
         rec = SandboxRecord(
@@ -484,12 +487,18 @@ class Registry:
     def _jailed(self) -> bool:
         return self.isolation is not None and self.isolation.available
 
-    def update_network(self, sandbox_id: str, allow_internet: bool | None, network: dict | None) -> None:
-        """E2B's `update_network`: the policy of the commands started from now on."""
+    async def update_network(self, sandbox_id: str, allow_internet: bool | None, network: dict | None) -> None:
+        """E2B's `update_network`: the whole policy replaced, at once for running commands too."""
         rec = self.get(sandbox_id)
         if rec.jail is None:
             raise ApiError(501, "update_network needs isolated sandboxes (isolation is off on this server)")
-        rec.jail.internet = _internet(allow_internet, network)
+        egress = _egress(allow_internet, network)
+        try:
+            await rec.jail.set_egress(egress)
+        except ValueError as e:
+            raise ApiError(400, str(e)) from None
+        except OSError as e:
+            raise ApiError(500, f"update_network failed: {e}") from e
 
     async def _take_workspace(self, template: str, workspace: Path) -> None:
         """Move a ready copy of the template into place, or copy now when none is ready."""
@@ -565,6 +574,8 @@ class Registry:
         }
         if detail:
             out["envdAccessToken"] = rec.envd_token
+            if rec.jail is not None and rec.jail.egress.restricted:
+                out["network"] = rec.jail.egress.view()
         return out
 
 async def _run_fs(*argv: str) -> None:
@@ -577,15 +588,8 @@ async def _run_fs(*argv: str) -> None:
         raise OSError(f"{argv[0]} failed: {err.decode(errors='replace').strip()}")
 
 
-def _internet(allow: bool | None, network: dict | None) -> bool:
-    """E2B's network policy as sandboxd can enforce it: all outbound traffic or none.
-
-    `allow_internet_access=False` is `denyOut: ["0.0.0.0/0"]` (E2B's own definition); other
-    address rules would need a packet filter this server does not have: refused, not ignored.
-    """
-    network = network or {}
-    allow_out, deny_out = list(network.get("allowOut") or []), list(network.get("denyOut") or [])
-    if allow_out or any(d not in ("0.0.0.0/0", "::/0") for d in deny_out):
-        raise ApiError(400, "sandboxd enforces only all-or-nothing outbound access: network.allowOut and "
-                            "network.denyOut other than 0.0.0.0/0 are not supported (no packet filter)")
-    return allow is not False and not deny_out
+def _egress(allow: bool | None, network: dict | None) -> EgressPolicy:
+    try:
+        return EgressPolicy.parse(allow, network)
+    except ValueError as e:
+        raise ApiError(400, str(e)) from None
