@@ -92,6 +92,21 @@ def test_update_network_replaces_the_policy_for_running_commands_too(make, outsi
     assert latest("clear") == "open"
 
 
+def test_closing_the_way_out_keeps_one_loopback_for_every_command(make, outside):
+    """As in E2B's VM: a server a command started on 127.0.0.1 stays reachable from the
+    commands started after `allow_internet_access` went off (no second, empty loopback)."""
+    sb = make()
+    sb.commands.run("python3 -m http.server 8000 --bind 127.0.0.1", background=True)
+    deadline = time.monotonic() + 20
+    while connect(sb, "127.0.0.1", 8000) != "open":
+        assert time.monotonic() < deadline, "the sandbox's server never listened"
+        time.sleep(0.2)
+    assert connect(sb, outside.host, outside.port) == "open"
+    sb.update_network({"deny_out": [ALL_TRAFFIC]})
+    assert connect(sb, "127.0.0.1", 8000) == "open"
+    assert connect(sb, outside.host, outside.port) == "EACCES"  # the opposite: nothing else
+
+
 def test_bad_rules_are_refused_with_one_line_and_leave_no_sandbox(make, sandboxd):
     count = len(Sandbox.list(**sandboxd.sdk_params).next_items())
     for network, says in (({"allow_out": ["example.com"], "deny_out": [ALL_TRAFFIC]}, "domain names"),

@@ -90,7 +90,7 @@ class Jail:
         self.init_pid = 0
         self.uplink: Uplink | None = None  # None: it shares the host's network namespace
         self.egress = EgressPolicy()
-        self.internet = True  # commands start in its own namespace (else in one with only loopback)
+        self.internet = True  # commands start in the init's network namespace (else in one with only loopback)
         self.dead = False
         self.children: dict[int, JailProcess] = {}
         self._pending: dict[int, asyncio.Future] = {}
@@ -168,14 +168,15 @@ class Jail:
                 pass
 
     async def set_egress(self, policy: EgressPolicy) -> None:
-        """Where its connections may go, from now on: also those of running commands, except
-        that a command started without any way out stays without."""
+        """Where its connections may go, from now on, running commands' too. With an uplink
+        every command runs in its namespace (one loopback, as in E2B's VM) and the rules refuse;
+        without one, a command without internet starts in the init's loopback-only namespace."""
         if self.uplink is not None:
             await self.uplink.apply(policy)
         elif policy.restricted and policy.internet:
             raise ValueError("per-address egress rules need slirp4netns, which is not installed on this server "
                              "(apt-get install slirp4netns)")
-        self.egress, self.internet = policy, policy.internet
+        self.egress, self.internet = policy, policy.internet or self.uplink is not None
 
     # -- control socket -----------------------------------------------------------------
     def _on_message(self) -> None:

@@ -7,14 +7,16 @@ routes or rules. slirp4netns is its way out, without NAT rules or forwarding on 
 sandbox's connections become sockets of the slirp4netns process on the host, and those to the
 host's loopback are refused (`--disable-host-loopback`). So sandboxd's API, a Prefect server or
 anything else listening on the host's 127.0.0.1 is out of reach, while the host's other
-addresses and the outside are not (docs/sandboxes.md, "Network").
+addresses and the outside are not (docs/contracts.md, docs/known-issues.md).
 
 E2B's egress policy (`allow_internet_access`, `network.allowOut/denyOut`) is a set of policy
 routing rules in that namespace: every allowOut entry is looked up in the main table before any
 denyOut entry is (E2B: an address in both lists is allowed), a denyOut entry is a `prohibit`
 route (a connect fails at once with EACCES), and an address in neither list is allowed.
-`allow_internet_access=False` is `denyOut: ["0.0.0.0/0"]` (E2B's definition). A sandbox with
-no way out at all runs its commands in a second namespace that has only a loopback device.
+`allow_internet_access=False` is `denyOut: ["0.0.0.0/0"]` (E2B's definition). The rules hold
+for every process of the sandbox, those already running included: all of them share the one
+namespace. (Without slirp4netns, sandboxd says so at start; a sandbox with internet then shares
+the host's namespace, one without starts its commands in a namespace with only a loopback.)
 """
 
 from __future__ import annotations
@@ -72,8 +74,7 @@ class EgressPolicy:
 
     @property
     def internet(self) -> bool:
-        """Whether any address outside the sandbox may be reached: if not, its commands run in
-        a namespace with only a loopback device."""
+        """Whether any address outside the sandbox may be reached."""
         return bool(self.allow) or not any(n.prefixlen == 0 and n.version == 4 for n in self.deny)
 
     def view(self) -> dict:
