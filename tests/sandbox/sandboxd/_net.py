@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import threading
+import time
 
 import psutil
 from e2b import Sandbox
@@ -47,6 +48,14 @@ class Listener:
                 return
             self.accepted += 1
             conn.close()
+
+    def saw(self, n: int, within_s: float = 5.0) -> bool:
+        """Whether it has accepted `n` connections (its thread accepts after the client's
+        connect returned: waited for, up to `within_s`)."""
+        deadline = time.monotonic() + within_s
+        while self.accepted < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.accepted == n
 
     def close(self) -> None:
         self.sock.close()

@@ -12,6 +12,7 @@ wait, returncode); its `pid` is the one the sandbox sees, and it is signalled th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
 import os
@@ -92,6 +93,7 @@ class Jail:
         self.egress = EgressPolicy()
         self.internet = True  # commands start in the init's network namespace (else in one with only loopback)
         self.dead = False
+        self.frozen = False  # paused by the cgroup freezer: its init too, so it answers nothing
         self.children: dict[int, JailProcess] = {}
         self._pending: dict[int, asyncio.Future] = {}
         self._early_exits: dict[int, int] = {}
@@ -234,6 +236,8 @@ class Jail:
         """One request to the init; JailError when it answers with an error."""
         if self.dead:
             raise JailError("ESRCH", "the sandbox is gone")
+        if self.frozen:  # it would answer only once thawed
+            raise JailError("EAGAIN", "the sandbox is paused")
         self._next_id += 1
         rid = self._next_id
         fut = asyncio.get_running_loop().create_future()
@@ -288,6 +292,27 @@ class Jail:
             await loop.connect_read_pipe(lambda r=reader: asyncio.StreamReaderProtocol(r, loop=loop), os.fdopen(fd, "rb", 0))
             setattr(proc, name, reader)
         return proc
+
+    def freeze(self, frozen: bool = True) -> bool:
+        """Pause (or resume) every process of the sandbox with the cgroup freezer; False where
+        there is none (the caller signals the processes instead)."""
+        if self.cgroups.freeze(self.group, frozen):
+            self.frozen = frozen
+            return True
+        return False
+
+    @contextlib.contextmanager
+    def thawed(self):
+        """The init must answer while the sandbox is paused (a snapshot, a fork): its processes
+        run meanwhile, and are frozen again after."""
+        was = self.frozen
+        if was:
+            self.freeze(False)
+        try:
+            yield
+        finally:
+            if was and not self.dead:
+                self.freeze(True)
 
     def kill(self) -> None:
         """SIGKILL pid 1 (the kernel kills everything in its pid namespace), then the cgroup."""

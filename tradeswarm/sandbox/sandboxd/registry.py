@@ -357,7 +357,8 @@ class Registry:
         os.chown(dest, HOST_UID_BASE, HOST_UID_BASE)
         fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            await rec.jail.call("copyout", [fd])
+            with rec.jail.thawed():
+                await rec.jail.call("copyout", [fd])
         finally:
             os.close(fd)
 
@@ -390,11 +391,13 @@ class Registry:
         return out
 
     def pause(self, sandbox_id: str) -> None:
-        """Stop every process of the sandbox (SIGSTOP) and its lifetime clock; 409 when paused."""
+        """Stop every process of the sandbox (the cgroup freezer, else SIGSTOP to each command's
+        process group) and its lifetime clock; 409 when paused."""
         rec = self.get(sandbox_id)
         if rec.state == "paused":
             raise ApiError(409, f"sandbox {sandbox_id} is already paused")
-        rec.signal_all(signal.SIGSTOP)
+        if rec.jail is None or not rec.jail.freeze():
+            rec.signal_all(signal.SIGSTOP)
         rec.paused_left_s = max(0.0, rec.end_at - time.monotonic())
         rec.end_at = float("inf")
         rec.state = "paused"
@@ -407,7 +410,10 @@ class Registry:
         rec = self.get(sandbox_id)
         if rec.state != "paused":
             return False
-        rec.signal_all(signal.SIGCONT)
+        if rec.jail is not None and rec.jail.frozen:
+            rec.jail.freeze(False)
+        else:
+            rec.signal_all(signal.SIGCONT)
         rec.state = "running"
         rec.set_lifetime(int(timeout_s) if timeout_s else max(1.0, rec.paused_left_s))
         self.counters["resumed"] += 1
@@ -417,7 +423,9 @@ class Registry:
         """Return once the signals sent to the sandbox's processes were delivered: an isolated
         sandbox's init takes requests in order, so its answer to a later one says so."""
         rec = self.get(sandbox_id)
-        if rec.jail is not None:
+        if rec.jail is not None and rec.jail.frozen:
+            await rec.jail.cgroups.until_frozen(rec.jail.group)
+        elif rec.jail is not None:
             try:
                 await rec.jail.call("ping")
             except OSError:  # gone meanwhile: nothing left to signal
