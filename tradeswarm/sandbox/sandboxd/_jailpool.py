@@ -50,8 +50,9 @@ class Isolation:
     def status(self) -> dict:
         return {"isolation": "namespaces" if self.available else "off", "isolation_unavailable": self.reason,
                 "cgroup_controllers_missing": list(self.cgroups.missing),
-                "network_isolation": "off" if self.net_reason else "own namespace, slirp4netns uplink, no host loopback",
-                "network_isolation_unavailable": self.net_reason,
+                "network_isolation": "off" if self.reason or self.net_reason else
+                                     "own namespace, slirp4netns uplink, no host loopback",
+                "network_isolation_unavailable": self.reason or self.net_reason,
                 "disk_mb": self.disk_mb}
 
     async def detect(self) -> None:
