@@ -94,6 +94,7 @@ class Jail:
         self.internet = True  # commands start in the init's network namespace (else in one with only loopback)
         self.dead = False
         self.frozen = False  # paused by the cgroup freezer: its init too, so it answers nothing
+        self._thaws = 0  # requests that need it to answer while paused (`thawed`)
         self.children: dict[int, JailProcess] = {}
         self._pending: dict[int, asyncio.Future] = {}
         self._early_exits: dict[int, int] = {}
@@ -236,7 +237,7 @@ class Jail:
         """One request to the init; JailError when it answers with an error."""
         if self.dead:
             raise JailError("ESRCH", "the sandbox is gone")
-        if self.frozen:  # it would answer only once thawed
+        if self.frozen and not self._thaws:  # it would answer only once thawed
             raise JailError("EAGAIN", "the sandbox is paused")
         self._next_id += 1
         rid = self._next_id
@@ -296,23 +297,26 @@ class Jail:
     def freeze(self, frozen: bool = True) -> bool:
         """Pause (or resume) every process of the sandbox with the cgroup freezer; False where
         there is none (the caller signals the processes instead)."""
-        if self.cgroups.freeze(self.group, frozen):
-            self.frozen = frozen
-            return True
-        return False
+        if "freezer" not in self.group:
+            return False
+        self.frozen = frozen
+        if not (frozen and self._thaws):  # else the copy under way freezes it when done
+            self.cgroups.freeze(self.group, frozen)
+        return True
 
     @contextlib.contextmanager
     def thawed(self):
         """The init must answer while the sandbox is paused (a snapshot, a fork): its processes
-        run meanwhile, and are frozen again after."""
-        was = self.frozen
-        if was:
-            self.freeze(False)
+        run meanwhile, and are frozen again after the last such request, unless resumed since."""
+        self._thaws += 1
+        if self.frozen:
+            self.cgroups.freeze(self.group, False)
         try:
             yield
         finally:
-            if was and not self.dead:
-                self.freeze(True)
+            self._thaws -= 1
+            if self.frozen and not self._thaws and not self.dead:
+                self.cgroups.freeze(self.group, True)
 
     def kill(self) -> None:
         """SIGKILL pid 1 (the kernel kills everything in its pid namespace), then the cgroup."""
