@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -184,6 +185,27 @@ def test_internet_does_not_reach_the_hosts_loopback_nor_its_abstract_sockets(ser
     with socket.socket(socket.AF_UNIX) as s:  # the opposite cases: the host reaches it, the sandbox its own way out
         s.connect("\0" + abstract)
     assert connect(box, outside.host, outside.port) == "open" and outside.saw(1)
+    _unaffected(server)
+
+
+def test_a_sandbox_cannot_reach_another_sandboxs_servers(server, box, listeners):
+    """Each sandbox's loopback and addresses are its own: a server another sandbox runs on
+    127.0.0.1 or on all addresses is out of reach (before, sandboxes with internet shared the
+    host's namespace, and so each other's ports)."""
+    _, outside, _ = listeners
+    other = Sandbox.create("base", **server["params"])
+    try:
+        other.commands.run("python3 -m http.server 8011 --bind 127.0.0.1", background=True)
+        other.commands.run("python3 -m http.server 8012", background=True)
+        deadline = time.monotonic() + 20
+        while not (connect(other, "127.0.0.1", 8011) == connect(other, "10.0.2.100", 8012) == "open"):
+            assert time.monotonic() < deadline, "the other sandbox's servers never listened"  # the opposite case
+            time.sleep(0.2)
+        for host, port in (("127.0.0.1", 8011), ("127.0.0.1", 8012), ("10.0.2.100", 8012), (outside.host, 8012),
+                           ("10.0.2.2", 8012)):
+            assert connect(box, host, port) != "open", (host, port)
+    finally:
+        other.kill()
     _unaffected(server)
 
 
