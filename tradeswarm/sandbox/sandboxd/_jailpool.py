@@ -20,6 +20,7 @@ import platform
 import uuid
 from pathlib import Path
 
+from tradeswarm.sandbox.sandboxd import _network
 from tradeswarm.sandbox.sandboxd._cgroups import JailCgroups
 from tradeswarm.sandbox.sandboxd._namespace import Jail, system_binds
 from tradeswarm.sandbox.sandboxd._warm import ENTRY, Zygote
@@ -38,6 +39,7 @@ class Isolation:
         self.cgroups = JailCgroups(uuid.uuid4().hex[:12])
         self.binds = system_binds()
         self.reason: str | None = None  # why isolation is off (None: on)
+        self.net_reason = _network.missing()  # why sandboxes share the host's network namespace (None: they don't)
         self._spares: dict[str, list[Jail]] = {t: [] for t in templates}
         self._inflight: dict[str, int] = {t: 0 for t in templates}
         self._tasks: set[asyncio.Task] = set()
@@ -52,8 +54,9 @@ class Isolation:
     def status(self) -> dict:
         return {"isolation": "namespaces" if self.available else "off", "isolation_unavailable": self.reason,
                 "cgroup_controllers_missing": list(self.cgroups.missing),
-                "network_filtering": "none: a sandbox with internet shares the host's network namespace "
-                                     "(allow_out/deny_out other than 0.0.0.0/0 are refused)",
+                "network_isolation": "off" if self.reason or self.net_reason else
+                                     "own namespace, slirp4netns uplink, no host loopback",
+                "network_isolation_unavailable": self.reason or self.net_reason,
                 "disk_mb": self.disk_mb, "creates_from": dict(self.taken),
                 "agent_starts": "cold" if self.zygote is None or self.zygote.reason else "warm",
                 "agent_starts_cold_because": None if self.zygote is None else self.zygote.reason}
@@ -81,6 +84,8 @@ class Isolation:
                 task = asyncio.get_running_loop().create_task(self.zygote.start(SPARE_NICE))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+        if self.net_reason and not self.reason:
+            log.warning("sandbox network isolation is OFF: %s", self.net_reason)
         if self.cgroups.missing:
             log.warning("cgroup controllers unavailable (their limits are not enforced): %s",
                         ", ".join(self.cgroups.missing))
@@ -88,7 +93,7 @@ class Isolation:
     async def _start(self, template: str, nice: int = 0) -> Jail:
         tdir = self.templates[template]
         return await Jail.start(self.cgroups, uuid.uuid4().hex[:16], self.binds,
-                                tdir if any(tdir.iterdir()) else None, self.disk_mb, nice)
+                                tdir if any(tdir.iterdir()) else None, self.disk_mb, nice, self.net_reason is None)
 
     async def take(self, template: str) -> Jail:
         """A started sandbox of `template`: a spare when one is ready, else started now."""
@@ -105,7 +110,8 @@ class Isolation:
 
     async def start_from(self, workspace: Path) -> Jail:
         """A sandbox started now on a copy of `workspace` (a snapshot's, a fork's)."""
-        return await Jail.start(self.cgroups, uuid.uuid4().hex[:16], self.binds, workspace, self.disk_mb)
+        return await Jail.start(self.cgroups, uuid.uuid4().hex[:16], self.binds, workspace, self.disk_mb,
+                                own_net=self.net_reason is None)
 
     def refill(self) -> None:
         for template, ready in self._spares.items():
