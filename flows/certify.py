@@ -45,6 +45,7 @@ from tasks.publish import export_metrics, publish, run_state, write_results, wri
 from tradeswarm import progress
 from tradeswarm.costmeter import CostMeter
 from tradeswarm.metrics import LatencyRecorder
+from tradeswarm.prefect_server import flow_run_url
 from tradeswarm.sandbox.runlabel import reap, run_labels
 
 STAGES = ("provision", "deploy+research", "parity", "stress", "trade", "judge", "report")
@@ -345,6 +346,7 @@ async def certification(profile: str = "standard", spec_path: str | None = None,
     run_dir = Path(out) if out else RUNS_ROOT / rid
     run_dir.mkdir(parents=True, exist_ok=True)
     run = Run(spec, rid, run_dir, started)
+    progress.emit("flow_run", url=flow_run_url())  # where a release engineer follows the run
     run.cache = research.ResultCache.for_state_dir(env.state_dir, rid, refresh=no_cache)
     run.evidence["capacity"] = capacity  # the plan the run was let start with
     t0 = time.perf_counter()
