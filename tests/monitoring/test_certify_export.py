@@ -17,7 +17,7 @@ from tests.monitoring._support import ROOT, binary, free_port, value
 pytestmark = pytest.mark.slow
 
 
-def test_a_smoke_certification_writes_and_pushes_its_metrics(tmp_path, sandboxd):
+def test_a_smoke_certification_writes_and_pushes_its_metrics(tmp_path, sandboxd, prefect_api):
     exe = binary("prometheus-pushgateway")
     port = free_port()
     gw = subprocess.Popen([exe, f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL,
