@@ -4,7 +4,7 @@ Why: a latency measured on a 2-core machine says as much about the neighbours as
 code. Each stage of a certification records, next to its numbers, the load average and the
 CPU the machine spent during it, split into the processes of the run (the certifier itself,
 and the local sandbox server with its sandboxes and agents) and everything else, so a report
-can tell a slow sandbox from a busy host (docs/contracts.md, results.json `host_load`).
+can tell a slow sandbox from a busy host (results.json `host_load`, docs/contracts.md §7).
 
 >>> with HostLoad({"certifier": os.getpid()}, interval_s=0.05) as load:
 ...     _ = sum(range(10_000))
