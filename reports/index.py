@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from reports._format import DASH, REPORT_MODE, code, esc, fmt_score, fmt_time, is_number, table
-from reports.markdown import VERDICT_MARK
+from reports.sections.header import VERDICT_MARK
 from tradeswarm._io import atomic_write_text
 
 INDEX_NAME = "index.md"
