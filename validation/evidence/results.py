@@ -132,6 +132,8 @@ class Results(Record):
             return doc
         if not isinstance(doc, dict):
             raise ResultsError(f"{source} is not a JSON object")
+        if "schema" in doc and doc["schema"] != SCHEMA:
+            raise ResultsError(f"{source} has schema {doc['schema']!r}, expected {SCHEMA!r}")
         version = doc.get("version", 1)
         if isinstance(version, int) and not isinstance(version, bool) and version > VERSION:
             raise ResultsError(f"{source} is results version {version}; this tradeswarm reads versions 1 to {VERSION}")
