@@ -23,6 +23,10 @@ class AgentsEvidence(Record):
     healthy: Optional[int] = None
     replaced: Optional[int] = None
     deploy_failures: Optional[int] = None
+    lost: Optional[int] = None
+    heartbeat_timeouts: Optional[int] = None
+    retired: Optional[int] = None
+    replace_failures: Optional[int] = None
     by_type: dict[str, int] = Field(default_factory=dict)
 
 
