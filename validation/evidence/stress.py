@@ -39,13 +39,18 @@ class Counts(Record):
     orphaned: Optional[int] = None
 
 
-class Phase(Counts):
-    """`stress.phases.<phase>`: steady, chaos or recovery, counted by SQL from the ledger."""
+class Rates(Counts):
+    """Final states with the time they took and the rates the SLA judges."""
 
     duration_s: Optional[Num] = None
     throughput_per_s: Optional[Num] = None
     success_rate: Optional[Num] = None
     error_rate: Optional[Num] = None
+
+
+class Phase(Rates):
+    """`stress.phases.<phase>`: steady, chaos or recovery, counted by SQL from the ledger."""
+
     latency: dict[str, LatencySummary] = Field(default_factory=dict)
     outcomes: Optional[str] = None
     p95_all_ms: Optional[Num] = None
@@ -89,14 +94,10 @@ class Resources(Record):
     sandbox_sample_errors: Optional[int] = None
 
 
-class StressEvidence(Counts):
+class StressEvidence(Rates):
     """`stress`: the open-loop stress test through the live swarm (docs/contracts.md §5, §7)."""
 
-    duration_s: Optional[Num] = None
-    throughput_per_s: Optional[Num] = None
     retries: Optional[int] = None
-    success_rate: Optional[Num] = None
-    error_rate: Optional[Num] = None
     errors_by_class: dict[str, int] = Field(default_factory=dict)
     aborted: Optional[bool] = None
     abort_reason: Optional[str] = None
