@@ -8,16 +8,17 @@ import json
 import os
 import socket
 import sys
-import threading
+import time
 from pathlib import Path
 
 import httpx
 import pytest
-from e2b import Sandbox
+from e2b import ALL_TRAFFIC, Sandbox
 from e2b.exceptions import SandboxException
 from e2b.sandbox.commands.command_handle import CommandExitException
 
 from tests.sandbox._servers import host_pids, private_sandboxd
+from tests.sandbox.sandboxd._net import Listener, connect, host_address
 from tradeswarm.sandbox.sandboxd import RESOURCES_KEY, daemon
 
 CANARY = "canary-hostile-4b1d"
@@ -142,52 +143,84 @@ def test_memory_pids_and_disk_exhaustion_are_contained(server):
 
 
 @pytest.fixture
-def host_listener():
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(8)
-    accepted = []
-
-    def serve():
-        while True:
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                return
-            accepted.append(1)
-            conn.close()
-
-    threading.Thread(target=serve, daemon=True).start()
-    yield srv.getsockname()[1], accepted
-    srv.close()
+def listeners():
+    """Servers on the host's loopback and on one of its other addresses, and an abstract unix socket."""
+    loopback, outside = Listener("127.0.0.1"), Listener(host_address())
+    name = f"tradeswarm-hostile-{os.getpid()}"
+    abstract = socket.socket(socket.AF_UNIX)
+    abstract.bind("\0" + name)
+    abstract.listen(4)
+    yield loopback, outside, name
+    for s in (loopback, outside, abstract):
+        s.close()
 
 
-_CONNECT = ("python3 -c 'import socket,sys\ntry:\n socket.create_connection((\"127.0.0.1\", {port}), 2); print(\"open\")\n"
-            "except OSError as e: print(\"refused\", e)'")
-
-
-def test_no_internet_means_no_outbound_connection_not_even_to_the_hosts_loopback(server, host_listener):
-    port, accepted = host_listener
-    sandboxd_port = int(server["params"]["api_url"].rsplit(":", 1)[1])
+def test_no_internet_means_no_outbound_connection(server, listeners):
+    _, outside, _ = listeners
     off = Sandbox.create("base", allow_internet_access=False, **server["params"])
     on = Sandbox.create("base", **server["params"])
     try:
-        for target in (port, sandboxd_port):
-            assert off.commands.run(_CONNECT.format(port=target)).stdout.startswith("refused")
-        assert accepted == []
-        assert on.commands.run(_CONNECT.format(port=port)).stdout.startswith("open")  # the opposite case
-        assert accepted == [1]
-        # update_network: new commands of the internet-on sandbox lose their way out
-        r = httpx.put(f"{server['params']['api_url']}/sandboxes/{on.sandbox_id}/network",
-                      json={"denyOut": ["0.0.0.0/0"]}, headers={"X-API-KEY": server["token"]})
-        assert r.status_code == 204
-        assert on.commands.run(_CONNECT.format(port=port)).stdout.startswith("refused")
-        r = httpx.put(f"{server['params']['api_url']}/sandboxes/{on.sandbox_id}/network",
-                      json={"allowOut": ["10.0.0.1"]}, headers={"X-API-KEY": server["token"]})
-        assert r.status_code == 400 and "not supported" in r.json()["message"]  # refused, never ignored
+        assert connect(off, outside.host, outside.port) != "open" and outside.accepted == 0
+        assert connect(on, outside.host, outside.port) == "open" and outside.saw(1)  # the opposite case
+        on.update_network({"deny_out": [ALL_TRAFFIC]})  # its way out closed, then open again
+        assert connect(on, outside.host, outside.port) != "open" and outside.saw(1)
+        on.update_network({})
+        assert connect(on, outside.host, outside.port) == "open" and outside.saw(2)
     finally:
         off.kill()
         on.kill()
+
+
+def test_internet_does_not_reach_the_hosts_loopback_nor_its_abstract_sockets(server, listeners, box):
+    """A sandbox with internet has a network namespace of its own: the host's 127.0.0.1 (sandboxd,
+    a Prefect server...) is not its loopback, and slirp4netns's gateway refuses to lead there."""
+    loopback, outside, abstract = listeners
+    sandboxd_port = int(server["params"]["api_url"].rsplit(":", 1)[1])
+    for host, port in (("127.0.0.1", loopback.port), ("127.0.0.1", sandboxd_port), ("10.0.2.2", loopback.port),
+                       ("10.0.2.2", sandboxd_port), (outside.host, sandboxd_port)):
+        assert connect(box, host, port) != "open", (host, port)
+    assert loopback.accepted == 0
+    out = sh(box, f"python3 -c 'import socket; socket.socket(socket.AF_UNIX).connect(\"\\0{abstract}\")'")
+    assert "Connection refused" in out, out
+    with socket.socket(socket.AF_UNIX) as s:  # the opposite cases: the host reaches it, the sandbox its own way out
+        s.connect("\0" + abstract)
+    assert connect(box, outside.host, outside.port) == "open" and outside.saw(1)
+    _unaffected(server)
+
+
+def test_a_sandbox_cannot_reach_another_sandboxs_servers(server, box, listeners):
+    """Each sandbox's loopback and addresses are its own: a server another sandbox runs on
+    127.0.0.1 or on all addresses is out of reach (before, sandboxes with internet shared the
+    host's namespace, and so each other's ports)."""
+    _, outside, _ = listeners
+    other = Sandbox.create("base", **server["params"])
+    try:
+        other.commands.run("python3 -m http.server 8011 --bind 127.0.0.1", background=True)
+        other.commands.run("python3 -m http.server 8012", background=True)
+        deadline = time.monotonic() + 20
+        while not (connect(other, "127.0.0.1", 8011) == connect(other, "10.0.2.100", 8012) == "open"):
+            assert time.monotonic() < deadline, "the other sandbox's servers never listened"  # the opposite case
+            time.sleep(0.2)
+        for host, port in (("127.0.0.1", 8011), ("127.0.0.1", 8012), ("10.0.2.100", 8012), (outside.host, 8012),
+                           ("10.0.2.2", 8012)):
+            assert connect(box, host, port) != "open", (host, port)
+    finally:
+        other.kill()
+    _unaffected(server)
+
+
+def test_the_sandboxs_root_cannot_change_its_network(server, box, listeners):
+    _, outside, _ = listeners
+    box.update_network({"deny_out": [outside.host]})
+    out = sh(box, "ip rule add pref 1 lookup main; ip rule del pref 3000; ip route add 10.9.0.0/16 dev lo; "
+                  "ip link set tap0 down; ip addr add 10.0.2.99/24 dev tap0; echo end", timeout=30)
+    res = box.commands.run("id -u && " + "ip rule flush; ip link set tap0 down; echo end", user="root")
+    assert res.stdout.startswith("0\n") and res.stdout.endswith("end\n")
+    assert (out + res.stderr).count("Operation not permitted") >= 6, out + res.stderr
+    assert connect(box, outside.host, outside.port, user="root") == "EACCES" and outside.accepted == 0
+    box.update_network({})  # the opposite: the server changes it
+    assert connect(box, outside.host, outside.port, user="root") == "open"
+    _unaffected(server)
 
 
 def test_files_api_symlinks_resolve_inside_the_sandbox_even_when_swapped_mid_request(server, box):
@@ -230,3 +263,59 @@ def test_sandboxd_serve_keeps_no_credentials_in_its_environment(server):
     environ = Path(f"/proc/{server['pid']}/environ").read_bytes()
     assert CANARY.encode() not in environ
     assert b"PATH=" in environ  # the opposite case: it is the environment, readable, just scrubbed
+
+
+# -- agents started warm (sandboxd/_warm.py): the same confinement as a cold command ---------
+# Everything that bounds what code in a process can reach: its namespaces, cgroups, limits,
+# credentials and capabilities, seccomp/no_new_privs, root, cwd and open files.
+_CONFINEMENT = ("for n in cgroup ipc mnt net pid user uts; do echo $n $(readlink /proc/{p}/ns/$n); done; "
+                "cat /proc/{p}/cgroup /proc/{p}/limits; "
+                "grep -E '^(Uid|Gid|Groups|Cap|NoNewPrivs|Seccomp)' /proc/{p}/status; "
+                "readlink /proc/{p}/root /proc/{p}/cwd; ls /proc/{p}/fd | wc -l; cat /proc/{p}/oom_score_adj")
+
+
+def _start_agent(sb: Sandbox, cmd: str):
+    """Start the runner with `cmd`; (its handle, its handshake)."""
+    sb.files.write("agents/w.json", json.dumps({"agent_id": "w", "type": "momentum", "symbols": ["SPX"],
+                                                "heartbeat_s": 60}))
+    handle = sb.commands.run(cmd, background=True, stdin=True, timeout=120)
+    buf = ""
+    for out, _err, _pty in handle:
+        buf += out or ""
+        if "\n" in buf:
+            return handle, json.loads(buf.split("\n")[0])
+    raise AssertionError(f"no handshake from {cmd!r}: {handle.stderr}")
+
+
+@pytest.mark.parametrize("internet", [True, False])
+def test_a_warm_agent_is_confined_exactly_as_a_cold_one(server, internet):
+    sb = Sandbox.create("trading", allow_internet_access=internet, **server["params"])
+    try:
+        warm, hello = _start_agent(sb, "bin/agent --config agents/w.json")
+        cold, hello_cold = _start_agent(sb, "bin/python -m tradeswarm.agents.runner --config agents/w.json")
+        assert (hello["start"], hello_cold["start"]) == ("warm", "cold")
+        assert hello["pid"] == warm.pid and hello["bars"] == hello_cold["bars"]  # its pid in the sandbox's namespace
+        seen = {p: sb.commands.run(_CONFINEMENT.format(p=p)).stdout for p in (warm.pid, cold.pid)}
+        assert seen[warm.pid] == seen[cold.pid]
+        assert "CapEff:\t0000000000000000" in seen[warm.pid] and "Uid:\t1000\t1000\t1000\t1000" in seen[warm.pid]
+        # the environment /proc shows of it is the command's, as after an exec (not the zygote's)
+        environ = sb.commands.run(f"cat /proc/{warm.pid}/environ").stdout
+        assert CANARY not in environ and f"E2B_SANDBOX_ID={sb.sandbox_id}" in environ and "ZYGOTE" not in environ
+        # the opposite case: the zygote it was forked from is on the host, in none of the sandbox's namespaces
+        [zygote] = [p for p in host_pids("sandboxd/_zygote.py")  # not its forks: sandboxd's child
+                    if Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()[1] == str(server["pid"])]
+        for ns in ("ipc", "mnt", "pid", "user", "uts") + (() if internet else ("net",)):
+            assert f"{ns} {os.readlink(f'/proc/{zygote}/ns/{ns}')}" not in seen[warm.pid]
+        assert str(zygote) not in sb.commands.run("ls /proc").stdout.split()
+        warm.kill()  # its command ends: so does the agent (nothing of it left in the sandbox)
+        assert sb.commands.run(f"test -e /proc/{warm.pid} || echo gone").stdout == "gone\n"
+    finally:
+        sb.kill()
+    _unaffected(server)
+
+
+def test_a_replaced_bin_agent_is_the_users_own_command(server, box):
+    assert _start_agent(box, "bin/agent --config agents/w.json")[1]["start"] == "warm"  # the opposite case
+    box.files.write("bin/agent", "#!/bin/sh\necho mine $(id -u)\n")
+    box.commands.run("chmod +x bin/agent")
+    assert box.commands.run("bin/agent --config agents/w.json").stdout == "mine 1000\n"

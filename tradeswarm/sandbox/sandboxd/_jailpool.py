@@ -7,7 +7,8 @@ workspace directory (never silently). Missing cgroup controllers are reported th
 
 Starting a sandbox's init takes ~100-200 ms (an interpreter, the root's mounts, the copy of
 the template): `spares` per template are started in the background, so a create takes a
-ready one, writes its limits into its cgroups and hands it out.
+ready one, writes its limits into its cgroups and hands it out. The agents' zygote
+(`_warm.py`) is started here too, once isolation works, at the spares' low priority.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import platform
 import uuid
 from pathlib import Path
 
+from tradeswarm.sandbox.sandboxd import _network
 from tradeswarm.sandbox.sandboxd._cgroups import JailCgroups
 from tradeswarm.sandbox.sandboxd._namespace import Jail, system_binds
+from tradeswarm.sandbox.sandboxd._warm import ENTRY, Zygote
 
 log = logging.getLogger("tradeswarm.sandboxd")
 
@@ -36,10 +39,13 @@ class Isolation:
         self.cgroups = JailCgroups(uuid.uuid4().hex[:12])
         self.binds = system_binds()
         self.reason: str | None = None  # why isolation is off (None: on)
+        self.net_reason = _network.missing()  # why sandboxes share the host's network namespace (None: they don't)
         self._spares: dict[str, list[Jail]] = {t: [] for t in templates}
         self._inflight: dict[str, int] = {t: 0 for t in templates}
         self._tasks: set[asyncio.Task] = set()
         self._slot = asyncio.Semaphore(1)  # one spare at a time: the live sandboxes come first
+        self.zygote: Zygote | None = None  # warm agent starts: only where a template has `bin/agent`
+        self.taken = {"spare": 0, "started": 0}  # creates served by a spare / by a start on demand
 
     @property
     def available(self) -> bool:
@@ -48,9 +54,12 @@ class Isolation:
     def status(self) -> dict:
         return {"isolation": "namespaces" if self.available else "off", "isolation_unavailable": self.reason,
                 "cgroup_controllers_missing": list(self.cgroups.missing),
-                "network_filtering": "none: a sandbox with internet shares the host's network namespace "
-                                     "(allow_out/deny_out other than 0.0.0.0/0 are refused)",
-                "disk_mb": self.disk_mb}
+                "network_isolation": "off" if self.reason or self.net_reason else
+                                     "own namespace, slirp4netns uplink, no host loopback",
+                "network_isolation_unavailable": self.reason or self.net_reason,
+                "disk_mb": self.disk_mb, "creates_from": dict(self.taken),
+                "agent_starts": "cold" if self.zygote is None or self.zygote.reason else "warm",
+                "agent_starts_cold_because": None if self.zygote is None else self.zygote.reason}
 
     async def detect(self) -> None:
         """Start one sandbox; on failure isolation is off, with the reason."""
@@ -68,6 +77,15 @@ class Isolation:
                 await jail.proc.wait()
         if self.reason:
             log.warning("sandbox isolation is OFF: %s", self.reason)
+        else:
+            with_entry = [d for d in self.templates.values() if (d / ENTRY).is_file()]
+            if with_entry:
+                self.zygote = Zygote(with_entry[0])
+                task = asyncio.get_running_loop().create_task(self.zygote.start(SPARE_NICE))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        if self.net_reason and not self.reason:
+            log.warning("sandbox network isolation is OFF: %s", self.net_reason)
         if self.cgroups.missing:
             log.warning("cgroup controllers unavailable (their limits are not enforced): %s",
                         ", ".join(self.cgroups.missing))
@@ -75,7 +93,7 @@ class Isolation:
     async def _start(self, template: str, nice: int = 0) -> Jail:
         tdir = self.templates[template]
         return await Jail.start(self.cgroups, uuid.uuid4().hex[:16], self.binds,
-                                tdir if any(tdir.iterdir()) else None, self.disk_mb, nice)
+                                tdir if any(tdir.iterdir()) else None, self.disk_mb, nice, self.net_reason is None)
 
     async def take(self, template: str) -> Jail:
         """A started sandbox of `template`: a spare when one is ready, else started now."""
@@ -84,13 +102,16 @@ class Isolation:
             jail = ready.pop()
             if not jail.dead:
                 self.refill()
+                self.taken["spare"] += 1
                 return jail
         self.refill()
+        self.taken["started"] += 1
         return await self._start(template)
 
     async def start_from(self, workspace: Path) -> Jail:
         """A sandbox started now on a copy of `workspace` (a snapshot's, a fork's)."""
-        return await Jail.start(self.cgroups, uuid.uuid4().hex[:16], self.binds, workspace, self.disk_mb)
+        return await Jail.start(self.cgroups, uuid.uuid4().hex[:16], self.binds, workspace, self.disk_mb,
+                                own_net=self.net_reason is None)
 
     def refill(self) -> None:
         for template, ready in self._spares.items():
@@ -113,6 +134,8 @@ class Isolation:
     def close(self) -> None:
         for task in self._tasks:
             task.cancel()
+        if self.zygote is not None:
+            self.zygote.close()
         for ready in self._spares.values():
             for jail in ready:
                 jail.kill()
