@@ -27,10 +27,11 @@ import yaml
 from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator,
                       model_validator)
 
+from tradeswarm.pricing import PRICES_DIR
+from tradeswarm.stress.config import check_load
 from validation import thresholds
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
-PRICES_DIR = Path(__file__).parent / "prices"
 CATEGORIES = ("functionality", "performance", "cost", "reliability", "documentation")
 # every check id starts with one of these (validation.checks, validation.docs_check, validation.history)
 CHECK_PREFIXES = ("func", "perf", "rel", "cost", "doc")
@@ -217,14 +218,6 @@ class AbortSpec(_Strict):
     warmup_tasks: int = Field(50, ge=0)
 
 
-def check_load(mode: str, rate: float | None, concurrency: int | None) -> None:
-    """An open load needs its arrival rate, a closed one its concurrency (ValueError otherwise)."""
-    if mode == "open" and rate is None:
-        raise ValueError("mode 'open' needs a rate")
-    if mode == "closed" and concurrency is None:
-        raise ValueError("mode 'closed' needs a concurrency")
-
-
 class StressSpec(_Strict):
     tasks: int = Field(1000, ge=1, le=MAX_STRESS_TASKS)
     mode: Literal["open", "closed"] = "open"
@@ -343,7 +336,7 @@ OPTIMIZATIONS = ("pooling", "idle_cleanup", "batching", "template_caching")
 
 
 class CostSpec(_Strict):
-    price_table: str = Field("e2b", description="a table in validation/prices (e2b, local) or a YAML path")
+    price_table: str = Field("e2b", description="a table in tradeswarm/prices (e2b, local) or a YAML path")
     core_hour_usd: float | None = Field(None, ge=0, description="overrides the local table's $ per core-hour")
     budget_daily_usd: float = Field(5.0, gt=0)
     alert_fraction: float = Field(0.8, gt=0, le=1)
