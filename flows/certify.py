@@ -105,7 +105,7 @@ def _window(spec) -> tuple[str | None, str | None]:
 
 def _research(run: Run) -> tuple[list[dict], list[dict], dict]:
     """Validate every dataset, then backtest every strategy on the datasets that passed."""
-    from tradeswarm.backtest import warm_up
+    from validation.backtest_validity import warm_up
     from validation.contract import fingerprint
 
     spec = run.spec

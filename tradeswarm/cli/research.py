@@ -104,7 +104,8 @@ def run_backtests(prepared: tuple) -> tuple[dict, bool]:
     """Backtest a prepared request on each symbol (the CLI's `backtest` and the MCP tool
     `run_backtest`). Returns `(document, failed)`: failed when a dataset broke its contract or
     the reference simulator disagreed."""
-    from tradeswarm.backtest import certify_backtest, validate_in_background
+    from validation.backtest_validity import certify_backtest
+    from validation.contract_job import validate_in_background
 
     strat, names, grid, settings, frames = prepared
     results, validations, failed = [], [], False
