@@ -10,7 +10,7 @@ from validation import load_spec
 from validation.checks import functionality_checks, sla_checks
 from tradeswarm.stress import summarize
 
-_WITHOUT_TERMINATE = ("from tradeswarm.mcpserver import build_server; s = build_server(); "
+_WITHOUT_TERMINATE = ("from tradeswarm.cli.mcp import build_server; s = build_server(); "
                       "s.remove_tool('terminate_e2b_sandbox'); s.run('stdio')")
 
 
