@@ -36,7 +36,7 @@ def pct(xs: list[float]) -> dict:
 
 async def bench(args: argparse.Namespace) -> dict:
     from tradeswarm.agents.deploy import RUNNER_PATH
-    from tradeswarm.metrics import LatencyRecorder
+    from tradeswarm.latency import LatencyRecorder
     from tradeswarm.sandbox import SandboxManager
     from tradeswarm.settings import Settings
     from tradeswarm.swarm import Coordinator, Task

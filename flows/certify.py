@@ -44,7 +44,7 @@ from tasks.judging import judge
 from tasks.publish import export_metrics, publish, run_state, write_results, write_run
 from tradeswarm import progress
 from tradeswarm.costmeter import CostMeter
-from tradeswarm.metrics import LatencyRecorder
+from tradeswarm.latency import LatencyRecorder
 from tradeswarm.sandbox.runlabel import reap, run_labels
 
 STAGES = ("provision", "deploy+research", "parity", "stress", "trade", "judge", "report")

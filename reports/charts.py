@@ -14,7 +14,7 @@ from typing import Any
 
 from reports._format import REPORT_MODE, fmt_generic, fmt_ms, fmt_score, is_number
 from reports.markdown import STRESS_OP
-from tradeswarm._io import atomic_write_bytes
+from tradeswarm.atomic import atomic_write_bytes
 
 CHART_NAMES = ("readiness.png", "stress_latency.png", "stress_throughput.png", "equity_curves.png")
 _DPI = 80

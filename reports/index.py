@@ -20,7 +20,7 @@ from typing import Iterator
 
 from reports._format import DASH, REPORT_MODE, code, esc, fmt_score, fmt_time, is_number, table
 from reports.markdown import VERDICT_MARK
-from tradeswarm._io import atomic_write_text
+from tradeswarm.atomic import atomic_write_text
 
 INDEX_NAME = "index.md"
 TREND_NAME = "index_trend.png"

@@ -13,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed, State
 
 from reports._format import REPORT_MODE
-from tradeswarm._io import atomic_write_text
+from tradeswarm.atomic import atomic_write_text
 from tradeswarm.settings import mask_secrets
 from validation.checks import PASSING
 

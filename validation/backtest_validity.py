@@ -24,7 +24,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from tradeswarm.backtest import metrics as m
+from tradeswarm.backtest import performance as m
 from tradeswarm.backtest.engine import (
     best_column, expand_grid, identity, resolve_strategy, signal_matrix, simulate_signals, with_fills,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from tasks.mcp import run_probe
-from tradeswarm.metrics import LatencyRecorder
+from tradeswarm.latency import LatencyRecorder
 from validation import load_spec
 from validation.checks import functionality_checks, sla_checks
 from tradeswarm.stress import summarize

@@ -34,7 +34,7 @@ def warm_up() -> dict:
     import numpy as np
 
     from tradeswarm.backtest import _vbt
-    from tradeswarm.backtest import metrics as m
+    from tradeswarm.backtest import performance as m
 
     t0 = time.perf_counter()
     cache_dir = _vbt.ensure_numba_cache_dir()

@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from tradeswarm.backtest import metrics as m
+from tradeswarm.backtest import performance as m
 from tradeswarm.backtest._vbt import Fills, simulate, simulate_orders
 
 #: What sweeps rank combinations by (per-bar returns' Sharpe, annualised).

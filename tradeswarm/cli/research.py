@@ -60,7 +60,7 @@ def _chart(path: str, entries: list[dict]) -> None:
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from tradeswarm._io import atomic_write_bytes
+    from tradeswarm.atomic import atomic_write_bytes
 
     fig, ax = plt.subplots(figsize=(10, 5))
     for e in entries:

@@ -31,10 +31,10 @@ from e2b import AsyncSandbox
 from e2b.exceptions import NotFoundException
 
 from tradeswarm.costmeter import CostMeter
-from tradeswarm.metrics import LatencyRecorder
-from tradeswarm.sandbox._provider import connection_params
+from tradeswarm.latency import LatencyRecorder
+from tradeswarm.sandbox.provider import connection_params
 from tradeswarm.sandbox._retry import RateLimiter, with_retries
-from tradeswarm.sandbox.handles import Resources, ResourcesUnavailable, Sandbox, SandboxError, SandboxNotFound
+from tradeswarm.sandbox.instance import Resources, ResourcesUnavailable, Sandbox, SandboxError, SandboxNotFound
 from tradeswarm.sandbox.sandboxd import RESOURCES_KEY
 from tradeswarm.settings import Settings
 

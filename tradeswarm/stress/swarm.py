@@ -34,7 +34,7 @@ async def arm_server_fault(settings: Any, kind: str, params: dict) -> None:
     Only this fault's own field is sent: sandboxd changes only the faults it is given, so a
     create-fail then a rate-limit leave both armed.
     """
-    from tradeswarm.sandbox.faults import inject_faults
+    from tradeswarm.sandbox.fault_injection import inject_faults
 
     field = {"fail_next": params["count"]} if kind == "create-fail" else {"throttle_s": params["seconds"]}
     await asyncio.to_thread(inject_faults, settings, **field)
@@ -44,7 +44,7 @@ async def server_faults_injected(settings: Any) -> int | None:
     """sandboxd's count of injected faults that bit, or None where no server can tell (E2B)."""
     if settings.provider != "local":
         return None
-    from tradeswarm.sandbox.faults import fault_state
+    from tradeswarm.sandbox.fault_injection import fault_state
 
     return int((await asyncio.to_thread(fault_state, settings))["faults_injected"])
 
@@ -121,7 +121,7 @@ class SwarmTarget:
         """CPU % and memory of each of the swarm's sandboxes, from the SDK's metrics call."""
         from e2b import AsyncSandbox
 
-        from tradeswarm.sandbox._provider import connection_params
+        from tradeswarm.sandbox.provider import connection_params
 
         if self._params is None:  # a sync probe: off the loop, once, so sampling never stalls it
             self._params = await asyncio.to_thread(connection_params, self.settings, False)

@@ -14,7 +14,7 @@ import time
 from collections import deque
 from typing import Any, Callable
 
-from tradeswarm.swarm import _metrics
+from tradeswarm.swarm import telemetry
 
 STATES = ("deploying", "ready", "retiring", "dead")
 
@@ -96,7 +96,7 @@ class AgentHandle:
             fut.set_result(msg)
         elif kind == "hb":
             self.heartbeats += 1
-            _metrics.HEARTBEATS.inc()
+            telemetry.HEARTBEATS.inc()
             self.runner = {k: msg.get(k) for k in ("seq", "served", "errors", "pending")}
         elif kind == "ready":
             self.runner_pid = msg.get("pid")

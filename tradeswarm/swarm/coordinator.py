@@ -31,8 +31,8 @@ from e2b.exceptions import NotFoundException
 
 from tradeswarm.agents.deploy import AgentSpec, start_agent, upload_runner, validate_spec, watch
 from tradeswarm.sandbox import SandboxNotFound
-from tradeswarm.swarm import _metrics
-from tradeswarm.swarm.agent import AgentDied, AgentHandle
+from tradeswarm.swarm import telemetry
+from tradeswarm.swarm.agent_link import AgentDied, AgentHandle
 from tradeswarm.swarm.consensus import Decision, Rule, Vote, decide
 from tradeswarm.swarm.dispatch import Dispatcher, NoAgentError
 from tradeswarm.swarm.task import Task, TaskOutcome
@@ -122,7 +122,7 @@ class Coordinator:
         self._prefix = f"ag{os.getpid() % 10000:04d}{int(time.time() * 1000) % 100000:05d}"
         self._rounds = itertools.count(1)
         self.counters: Counter = Counter()
-        _metrics.track(self)
+        telemetry.track(self)
 
     # --- context manager ---------------------------------------------------------------
     async def __aenter__(self) -> "Coordinator":
@@ -137,7 +137,7 @@ class Coordinator:
         return [a for a in self.agents.values() if a.alive]
 
     def _record(self, op: str, ms: float) -> None:
-        _metrics.observe(op, ms)
+        telemetry.observe(op, ms)
         if self.recorder is not None:
             self.recorder.record(op, ms)
 
@@ -343,7 +343,7 @@ class Coordinator:
             for a in list(self.agents.values()):
                 if a.alive and a.silent_for(now) > self.heartbeat_timeout_s:
                     self.counters["heartbeat_timeouts"] += 1
-                    _metrics.HEARTBEAT_TIMEOUTS.inc()
+                    telemetry.HEARTBEAT_TIMEOUTS.inc()
                     self._lose(a, f"silent for {a.silent_for(now):.1f}s (heartbeat timeout)")
 
     # --- tasks -------------------------------------------------------------------------
@@ -370,7 +370,7 @@ class Coordinator:
         del self._running[task.id]
         fut.set_result(outcome)
         self.counters[f"tasks_{outcome.status}"] += 1
-        _metrics.TASKS.labels(outcome.status).inc()
+        telemetry.TASKS.labels(outcome.status).inc()
         self._record("task", outcome.latency_ms)
         return outcome
 

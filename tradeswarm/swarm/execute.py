@@ -20,7 +20,7 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
-from tradeswarm._io import atomic_write_json
+from tradeswarm.atomic import atomic_write_json
 
 PAPER_SCHEMA = "tradeswarm.paper/v1"
 
