@@ -12,7 +12,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed, State
 
-from reports._format import REPORT_MODE
+from reports import REPORT_MODE
 from tradeswarm.atomic import atomic_write_text
 from tradeswarm.settings import mask_secrets
 from validation.checks import PASSING

@@ -71,7 +71,7 @@ def reset_paper(state_dir: str | Path) -> bool:
 
 def default_costs() -> tuple[float, float]:
     """`(fees, slippage)` of the backtests, the one convention paper fills share."""
-    from tradeswarm.backtest._vbt import Fills
+    from tradeswarm.backtest import Fills
 
     return Fills.fees, Fills.slippage
 
