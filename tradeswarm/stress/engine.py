@@ -47,6 +47,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from tradeswarm.errors import describe
 from tradeswarm.stress import load
 from tradeswarm.stress.config import StressConfig
 from tradeswarm.stress.faults import PER_TASK, FaultPlan, FaultTarget
@@ -352,7 +353,7 @@ async def run_stress(coordinator: Any, spec_stress: Any, *, recorder: Any = None
     except BaseException as e:
         # tasks in flight now have no final state: `--inspect` shows them as lost
         ledger.set_meta(status="interrupted", finished_at=time.time(),
-                        error=f"{type(e).__name__}: {e}")
+                        error=describe(e))
         raise
     finally:
         ledger.close()

@@ -23,6 +23,7 @@ from collections import Counter
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Iterable, Sequence
 
+from tradeswarm.errors import describe
 from tradeswarm.stress.faults import as_faults, before_deploy, server_counter
 
 DEFAULT_TYPES = ("momentum", "mean_reversion", "breakout", "sma_crossover")
@@ -102,7 +103,7 @@ class SwarmTarget:
             added = await self.coordinator.deploy(spec.type, list(spec.symbols), dict(spec.params),
                                                   count=1, fail_rate=spec.fail_rate)
         except Exception as e:
-            return {"ok": False, "error": f"{type(e).__name__}: {e}"}
+            return {"ok": False, "error": describe(e)}
         self.expected_agents += len(added)
         return {"ok": bool(added), "added": [a.id for a in added]}
 
@@ -152,7 +153,7 @@ async def _arm_before_deploy(early: list, settings: Any, mgr: Any) -> dict:
         try:
             await arm_server_fault(settings, f.kind, f.params)
         except Exception as e:  # not armed: the fault says why instead of the run failing
-            errors[f.kind] = f"{type(e).__name__}: {e}"
+            errors[f.kind] = describe(e)
     return {"before": before, "errors": errors, "retries": mgr.counters["retries"]}
 
 
