@@ -14,9 +14,8 @@ import time
 from collections import deque
 from typing import Any, Callable
 
+from tradeswarm.errors import describe
 from tradeswarm.swarm import telemetry
-
-STATES = ("deploying", "ready", "retiring", "dead")
 
 
 class AgentDied(RuntimeError):
@@ -132,7 +131,7 @@ class AgentHandle:
                 self._outbox.clear()
                 await self.proc.send_stdin(data)
         except Exception as e:  # the pipe is gone: so is the agent
-            self.die(f"stdin failed: {type(e).__name__}: {e}")
+            self.die(f"stdin failed: {describe(e)}")
         finally:
             self._flushing = False
 
