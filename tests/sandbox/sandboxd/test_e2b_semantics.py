@@ -18,7 +18,7 @@ from e2b.exceptions import SandboxException, TimeoutException
 from e2b.sandbox.filesystem.filesystem import FileType
 from e2b.sandbox.sandbox_api import SandboxQuery, SandboxState
 
-from tests.sandbox._servers import host_pid
+from tests.sandbox._servers import host_pid, host_pids
 
 
 @pytest.fixture
@@ -31,14 +31,28 @@ def sb(sandboxd):
 def _stopped(sandbox_id: str, pid: int, within_s: float = 2.0) -> bool:
     """True once process `pid` of the sandbox is stopped (a signal takes effect when the
     process next leaves the kernel). `pid` is the sandbox's own (its pid namespace's)."""
-    deadline = time.monotonic() + within_s
     host = host_pid(sandbox_id, pid)
     assert host is not None, f"process {pid} of {sandbox_id} not found on the host"
-    while psutil.Process(host).status() != psutil.STATUS_STOPPED:
+    return _host_stopped(host, within_s)
+
+
+def _host_stopped(host: int, within_s: float = 2.0) -> bool:
+    """Stopped by a signal, or frozen by its cgroup freezer (a frozen task sleeps in the kernel)."""
+    deadline = time.monotonic() + within_s
+    while not (psutil.Process(host).status() == psutil.STATUS_STOPPED or _freezer_state(host) == "FROZEN"):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.02)
     return True
+
+
+def _freezer_state(host: int) -> str:
+    for line in Path(f"/proc/{host}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "freezer" in controllers.split(","):
+            state = Path(f"/sys/fs/cgroup/freezer{path}/freezer.state")
+            return state.read_text().strip() if state.exists() else ""
+    return ""
 
 
 def _gone(sandbox_id: str, pid: int) -> bool:
@@ -149,6 +163,31 @@ def test_pause_stops_processes_and_the_clock_and_connect_resumes(sandboxd):
         assert box.commands.run("echo back").stdout == "back\n"
     finally:
         box.kill()
+
+
+def test_pause_freezes_what_left_its_process_group_and_a_paused_sandbox_dies_whole(sandboxd):
+    """The cgroup freezer stops every process of the sandbox, a `setsid` one too (signals to
+    each command's process group did not); a paused sandbox still snapshots, and its kill
+    leaves nothing (a frozen process takes its SIGKILL only once thawed)."""
+    box = Sandbox.create("base", **sandboxd.sdk_params)
+    try:
+        box.commands.run("setsid sleep 61.75 > /dev/null 2>&1 &")
+        [escaped] = host_pids("sleep 61.75")
+        assert not _host_stopped(escaped, within_s=0)  # the opposite case: it runs
+        box.pause()
+        assert _host_stopped(escaped) and _freezer_state(escaped) == "FROZEN"
+        snap = box.create_snapshot(name=f"paused-{box.sandbox_id}")
+        assert _host_stopped(escaped, within_s=0) and box.get_info().state == SandboxState.PAUSED
+        Sandbox.delete_snapshot(snap.snapshot_id, **sandboxd.sdk_params)
+        box.connect(timeout=30)
+        assert not _host_stopped(escaped, within_s=0)
+        box.pause()
+    finally:
+        box.kill()
+    deadline = time.monotonic() + 5
+    while host_pids("sleep 61.75") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert host_pids("sleep 61.75") == []
 
 
 def test_auto_pause_on_timeout_pauses_instead_of_killing(sandboxd):

@@ -8,16 +8,17 @@ import json
 import os
 import socket
 import sys
-import threading
+import time
 from pathlib import Path
 
 import httpx
 import pytest
-from e2b import Sandbox
+from e2b import ALL_TRAFFIC, Sandbox
 from e2b.exceptions import SandboxException
 from e2b.sandbox.commands.command_handle import CommandExitException
 
 from tests.sandbox._servers import host_pids, private_sandboxd
+from tests.sandbox.sandboxd._net import Listener, connect, host_address
 from tradeswarm.sandbox.sandboxd import RESOURCES_KEY, daemon
 
 CANARY = "canary-hostile-4b1d"
@@ -142,52 +143,84 @@ def test_memory_pids_and_disk_exhaustion_are_contained(server):
 
 
 @pytest.fixture
-def host_listener():
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(8)
-    accepted = []
-
-    def serve():
-        while True:
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                return
-            accepted.append(1)
-            conn.close()
-
-    threading.Thread(target=serve, daemon=True).start()
-    yield srv.getsockname()[1], accepted
-    srv.close()
+def listeners():
+    """Servers on the host's loopback and on one of its other addresses, and an abstract unix socket."""
+    loopback, outside = Listener("127.0.0.1"), Listener(host_address())
+    name = f"tradeswarm-hostile-{os.getpid()}"
+    abstract = socket.socket(socket.AF_UNIX)
+    abstract.bind("\0" + name)
+    abstract.listen(4)
+    yield loopback, outside, name
+    for s in (loopback, outside, abstract):
+        s.close()
 
 
-_CONNECT = ("python3 -c 'import socket,sys\ntry:\n socket.create_connection((\"127.0.0.1\", {port}), 2); print(\"open\")\n"
-            "except OSError as e: print(\"refused\", e)'")
-
-
-def test_no_internet_means_no_outbound_connection_not_even_to_the_hosts_loopback(server, host_listener):
-    port, accepted = host_listener
-    sandboxd_port = int(server["params"]["api_url"].rsplit(":", 1)[1])
+def test_no_internet_means_no_outbound_connection(server, listeners):
+    _, outside, _ = listeners
     off = Sandbox.create("base", allow_internet_access=False, **server["params"])
     on = Sandbox.create("base", **server["params"])
     try:
-        for target in (port, sandboxd_port):
-            assert off.commands.run(_CONNECT.format(port=target)).stdout.startswith("refused")
-        assert accepted == []
-        assert on.commands.run(_CONNECT.format(port=port)).stdout.startswith("open")  # the opposite case
-        assert accepted == [1]
-        # update_network: new commands of the internet-on sandbox lose their way out
-        r = httpx.put(f"{server['params']['api_url']}/sandboxes/{on.sandbox_id}/network",
-                      json={"denyOut": ["0.0.0.0/0"]}, headers={"X-API-KEY": server["token"]})
-        assert r.status_code == 204
-        assert on.commands.run(_CONNECT.format(port=port)).stdout.startswith("refused")
-        r = httpx.put(f"{server['params']['api_url']}/sandboxes/{on.sandbox_id}/network",
-                      json={"allowOut": ["10.0.0.1"]}, headers={"X-API-KEY": server["token"]})
-        assert r.status_code == 400 and "not supported" in r.json()["message"]  # refused, never ignored
+        assert connect(off, outside.host, outside.port) != "open" and outside.accepted == 0
+        assert connect(on, outside.host, outside.port) == "open" and outside.saw(1)  # the opposite case
+        on.update_network({"deny_out": [ALL_TRAFFIC]})  # its way out closed, then open again
+        assert connect(on, outside.host, outside.port) != "open" and outside.saw(1)
+        on.update_network({})
+        assert connect(on, outside.host, outside.port) == "open" and outside.saw(2)
     finally:
         off.kill()
         on.kill()
+
+
+def test_internet_does_not_reach_the_hosts_loopback_nor_its_abstract_sockets(server, listeners, box):
+    """A sandbox with internet has a network namespace of its own: the host's 127.0.0.1 (sandboxd,
+    a Prefect server...) is not its loopback, and slirp4netns's gateway refuses to lead there."""
+    loopback, outside, abstract = listeners
+    sandboxd_port = int(server["params"]["api_url"].rsplit(":", 1)[1])
+    for host, port in (("127.0.0.1", loopback.port), ("127.0.0.1", sandboxd_port), ("10.0.2.2", loopback.port),
+                       ("10.0.2.2", sandboxd_port), (outside.host, sandboxd_port)):
+        assert connect(box, host, port) != "open", (host, port)
+    assert loopback.accepted == 0
+    out = sh(box, f"python3 -c 'import socket; socket.socket(socket.AF_UNIX).connect(\"\\0{abstract}\")'")
+    assert "Connection refused" in out, out
+    with socket.socket(socket.AF_UNIX) as s:  # the opposite cases: the host reaches it, the sandbox its own way out
+        s.connect("\0" + abstract)
+    assert connect(box, outside.host, outside.port) == "open" and outside.saw(1)
+    _unaffected(server)
+
+
+def test_a_sandbox_cannot_reach_another_sandboxs_servers(server, box, listeners):
+    """Each sandbox's loopback and addresses are its own: a server another sandbox runs on
+    127.0.0.1 or on all addresses is out of reach (before, sandboxes with internet shared the
+    host's namespace, and so each other's ports)."""
+    _, outside, _ = listeners
+    other = Sandbox.create("base", **server["params"])
+    try:
+        other.commands.run("python3 -m http.server 8011 --bind 127.0.0.1", background=True)
+        other.commands.run("python3 -m http.server 8012", background=True)
+        deadline = time.monotonic() + 20
+        while not (connect(other, "127.0.0.1", 8011) == connect(other, "10.0.2.100", 8012) == "open"):
+            assert time.monotonic() < deadline, "the other sandbox's servers never listened"  # the opposite case
+            time.sleep(0.2)
+        for host, port in (("127.0.0.1", 8011), ("127.0.0.1", 8012), ("10.0.2.100", 8012), (outside.host, 8012),
+                           ("10.0.2.2", 8012)):
+            assert connect(box, host, port) != "open", (host, port)
+    finally:
+        other.kill()
+    _unaffected(server)
+
+
+def test_the_sandboxs_root_cannot_change_its_network(server, box, listeners):
+    _, outside, _ = listeners
+    box.update_network({"deny_out": [outside.host]})
+    out = sh(box, "ip rule add pref 1 lookup main; ip rule del pref 3000; ip route add 10.9.0.0/16 dev lo; "
+                  "ip link set tap0 down; ip addr add 10.0.2.99/24 dev tap0; echo end", timeout=30)
+    res = box.commands.run("id -u && " + "ip rule flush; ip link set tap0 down; echo end", user="root")
+    assert res.stdout.startswith("0\n") and res.stdout.endswith("end\n")
+    assert (out + res.stderr).count("Operation not permitted") >= 6, out + res.stderr
+    assert connect(box, outside.host, outside.port, user="root") == "EACCES" and outside.accepted == 0
+    box.update_network({})  # the opposite: the server changes it
+    assert connect(box, outside.host, outside.port, user="root") == "open"
+    _unaffected(server)
 
 
 def test_files_api_symlinks_resolve_inside_the_sandbox_even_when_swapped_mid_request(server, box):

@@ -191,7 +191,11 @@ def test_processes_of_a_crashed_server_are_reaped_by_the_next_one(tmp_path):
         box.commands.run("sleep 300.5", background=True)
         pids = host_pids("sleep 300.5")
         assert pids, "the command should run"
-        os.kill(daemon.read_endpoint(tmp_path / "a").pid, signal.SIGKILL)  # a crash: no cleanup ran
+        server = daemon.read_endpoint(tmp_path / "a").pid
+        uplinks = [p.pid for p in psutil.Process(server).children() if p.name() == "slirp4netns"]
+        assert uplinks, "each sandbox's network namespace has its slirp4netns"
+        pids += uplinks  # which exit when the server's end of their exit pipe closes
+        os.kill(server, signal.SIGKILL)  # a crash: no cleanup ran
         with private_sandboxd(tmp_path / "b"):  # isolated: its init died with the server; else the next one reaps
             deadline = time.monotonic() + 5
             while any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids):

@@ -24,9 +24,10 @@ server gives the sandbox that many cores (cpuset and CPU quota) and that much me
 reports both in `get_info` (`cpuCount`, `memoryMB`) and strips the key from the metadata; a
 request above its caps (the host's cores, `--max-memory-mb`) or malformed is refused with 400.
 
-Isolation (`_namespace`, `_nsinit`, `_jailpool`, `_cgroups`): each sandbox has its own
-user, mount, pid, ipc and uts namespaces (and a network namespace for commands without
-internet), a read-only root with `/home/user` and `/tmp` on a size-limited tmpfs, and cgroup
+Isolation (`_namespace`, `_nsinit`, `_jailpool`, `_cgroups`, `_network`): each sandbox has its
+own user, mount, pid, ipc, uts and network namespaces (the network one owned by the host's
+root, with a slirp4netns way out that never leads to the host's loopback, and E2B's
+allowOut/denyOut as routing rules in it), a read-only root with `/home/user` and `/tmp` on a size-limited tmpfs, and cgroup
 limits; commands are forked by the sandbox's init. Where that is unavailable (not root),
 sandboxd says so at start and in `status`, and runs commands as host processes in a workspace
 directory (docs/known-issues.md).

@@ -1,7 +1,8 @@
-"""Per-sandbox cgroups of an isolated sandbox: memory (total), CPU quota, cpuset, pids.
+"""Per-sandbox cgroups of an isolated sandbox: memory (total), CPU quota, cpuset, pids, freezer.
 
 cgroup v1 hierarchies are used where they are writable (this machine: `pids`, `memory`, `cpu`,
-`cpuset`), else cgroup v2 where the controller is delegated. A controller that is neither is
+`cpuset`, `freezer`), else cgroup v2 where the controller is delegated (the v1 `freezer` only:
+pause falls back to signals without it). A controller that is neither is
 reported missing (sandboxd says so at start and in `status`). The cgroup files belong to the
 host's root and `/sys` is not mounted in a sandbox: a sandbox can neither leave nor lift them.
 
@@ -11,12 +12,13 @@ host's root and `/sys` is not mounted in a sandbox: a sandbox can neither leave 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
 from pathlib import Path
 
-CONTROLLERS = ("pids", "memory", "cpu", "cpuset")
+CONTROLLERS = ("pids", "memory", "cpu", "cpuset", "freezer")
 CFS_PERIOD_US = 100_000
 _V1 = Path("/sys/fs/cgroup")
 _V2 = (Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup"))
@@ -38,6 +40,13 @@ def _root_of(controller: str) -> tuple[Path, int] | None:
         if controller in _read(v2 / "cgroup.subtree_control").split() and os.access(v2, os.W_OK):
             return v2, 2
     return None
+
+
+def _thaw(path: Path) -> None:
+    try:
+        (path / "freezer.state").write_text("THAWED")
+    except OSError:  # not a freezer cgroup
+        pass
 
 
 def _alive(pid: int) -> bool:
@@ -86,6 +95,7 @@ class JailCgroups:
             if _alive(pid):
                 continue
             for child in [c for c in stale.iterdir() if c.is_dir()] + [stale]:
+                _thaw(child)
                 for p in _read(child / "cgroup.procs").split():
                     try:
                         os.kill(int(p), signal.SIGKILL)
@@ -150,8 +160,26 @@ class JailCgroups:
         except ValueError:
             return None
 
+    @staticmethod
+    def freeze(group: dict[str, Path], frozen: bool) -> bool:
+        """Freeze (or thaw) every process of the group at once, also those that left their
+        process group; False where there is no freezer."""
+        if "freezer" not in group:
+            return False
+        (group["freezer"] / "freezer.state").write_text("FROZEN" if frozen else "THAWED")
+        return True
+
+    @staticmethod
+    async def until_frozen(group: dict[str, Path], deadline_s: float = 5.0) -> None:
+        """Return once the freezer has stopped every process (FREEZING until then)."""
+        end = time.monotonic() + deadline_s
+        while _read(group["freezer"] / "freezer.state").strip() == "FREEZING" and time.monotonic() < end:
+            await asyncio.sleep(0.002)
+
     def remove(self, group: dict[str, Path], deadline_s: float = 2.0) -> None:
         """SIGKILL whatever is left in the group (its pid namespace is already dying) and remove it."""
+        if "freezer" in group:
+            _thaw(group["freezer"])  # a frozen process takes its SIGKILL only once thawed
         end = time.monotonic() + deadline_s
         while (pids := self.pids(group)) and time.monotonic() < end:
             for pid in pids:

@@ -19,6 +19,7 @@ import platform
 import uuid
 from pathlib import Path
 
+from tradeswarm.sandbox.sandboxd import _network
 from tradeswarm.sandbox.sandboxd._cgroups import JailCgroups
 from tradeswarm.sandbox.sandboxd._namespace import Jail, system_binds
 
@@ -36,6 +37,7 @@ class Isolation:
         self.cgroups = JailCgroups(uuid.uuid4().hex[:12])
         self.binds = system_binds()
         self.reason: str | None = None  # why isolation is off (None: on)
+        self.net_reason = _network.missing()  # why sandboxes share the host's network namespace (None: they don't)
         self._spares: dict[str, list[Jail]] = {t: [] for t in templates}
         self._inflight: dict[str, int] = {t: 0 for t in templates}
         self._tasks: set[asyncio.Task] = set()
@@ -48,8 +50,9 @@ class Isolation:
     def status(self) -> dict:
         return {"isolation": "namespaces" if self.available else "off", "isolation_unavailable": self.reason,
                 "cgroup_controllers_missing": list(self.cgroups.missing),
-                "network_filtering": "none: a sandbox with internet shares the host's network namespace "
-                                     "(allow_out/deny_out other than 0.0.0.0/0 are refused)",
+                "network_isolation": "off" if self.reason or self.net_reason else
+                                     "own namespace, slirp4netns uplink, no host loopback",
+                "network_isolation_unavailable": self.reason or self.net_reason,
                 "disk_mb": self.disk_mb}
 
     async def detect(self) -> None:
@@ -68,6 +71,8 @@ class Isolation:
                 await jail.proc.wait()
         if self.reason:
             log.warning("sandbox isolation is OFF: %s", self.reason)
+        if self.net_reason and not self.reason:
+            log.warning("sandbox network isolation is OFF: %s", self.net_reason)
         if self.cgroups.missing:
             log.warning("cgroup controllers unavailable (their limits are not enforced): %s",
                         ", ".join(self.cgroups.missing))
@@ -75,7 +80,7 @@ class Isolation:
     async def _start(self, template: str, nice: int = 0) -> Jail:
         tdir = self.templates[template]
         return await Jail.start(self.cgroups, uuid.uuid4().hex[:16], self.binds,
-                                tdir if any(tdir.iterdir()) else None, self.disk_mb, nice)
+                                tdir if any(tdir.iterdir()) else None, self.disk_mb, nice, self.net_reason is None)
 
     async def take(self, template: str) -> Jail:
         """A started sandbox of `template`: a spare when one is ready, else started now."""
@@ -90,7 +95,8 @@ class Isolation:
 
     async def start_from(self, workspace: Path) -> Jail:
         """A sandbox started now on a copy of `workspace` (a snapshot's, a fork's)."""
-        return await Jail.start(self.cgroups, uuid.uuid4().hex[:16], self.binds, workspace, self.disk_mb)
+        return await Jail.start(self.cgroups, uuid.uuid4().hex[:16], self.binds, workspace, self.disk_mb,
+                                own_net=self.net_reason is None)
 
     def refill(self) -> None:
         for template, ready in self._spares.items():

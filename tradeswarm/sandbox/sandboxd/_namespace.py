@@ -12,6 +12,7 @@ wait, returncode); its `pid` is the one the sandbox sees, and it is signalled th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
 import os
@@ -21,6 +22,7 @@ import sys
 from pathlib import Path
 
 from tradeswarm.sandbox.sandboxd._cgroups import JailCgroups
+from tradeswarm.sandbox.sandboxd._network import EgressPolicy, Uplink
 
 INIT = Path(__file__).with_name("_nsinit.py")
 HOST_UID_BASE = 100_000
@@ -87,8 +89,12 @@ class Jail:
                  cgroups: JailCgroups) -> None:
         self.proc, self.ctl, self.group, self.cgroups = proc, ctl, group, cgroups
         self.init_pid = 0
-        self.internet = True
+        self.uplink: Uplink | None = None  # None: it shares the host's network namespace
+        self.egress = EgressPolicy()
+        self.internet = True  # commands start in the init's network namespace (else in one with only loopback)
         self.dead = False
+        self.frozen = False  # paused by the cgroup freezer: its init too, so it answers nothing
+        self._thaws = 0  # requests that need it to answer while paused (`thawed`)
         self.children: dict[int, JailProcess] = {}
         self._pending: dict[int, asyncio.Future] = {}
         self._early_exits: dict[int, int] = {}
@@ -96,15 +102,18 @@ class Jail:
 
     @classmethod
     async def start(cls, cgroups: JailCgroups, name: str, binds: list[str], template: Path | None,
-                    disk_mb: int, nice: int = 0) -> "Jail":
+                    disk_mb: int, nice: int = 0, own_net: bool = True) -> "Jail":
         """Start the init of a new sandbox; returns once its root is built and it serves.
 
-        `nice`: a spare started in the background yields the CPU to live sandboxes (`promote`)."""
+        `nice`: a spare started in the background yields the CPU to live sandboxes (`promote`).
+        `own_net`: in a network namespace of its own, owned by the host's root, with an uplink
+        (_network.py); else in the host's."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         cfg = {"ctl_fd": theirs.fileno(), "binds": binds, "disk_mb": disk_mb,
                "template": str(template) if template is not None else None}
         try:
             proc = await asyncio.create_subprocess_exec(
+                *(("unshare", "--net", "--") if own_net else ()),
                 # the configuration in the environment, which only the init's uid may read: its
                 # command line is visible to every process of the sandbox
                 sys.executable, "-I", "-S", str(INIT), pass_fds=[theirs.fileno()], env={"NSINIT": json.dumps(cfg)},
@@ -119,6 +128,8 @@ class Jail:
         try:
             async with asyncio.timeout(START_TIMEOUT_S):
                 await jail._handshake()
+                if own_net:
+                    jail.uplink = await Uplink.start(proc.pid)
         except BaseException:
             jail.kill()
             await proc.wait()
@@ -158,6 +169,17 @@ class Jail:
                 os.setpriority(os.PRIO_PROCESS, pid, 0)
             except OSError:
                 pass
+
+    async def set_egress(self, policy: EgressPolicy) -> None:
+        """Where its connections may go, from now on, running commands' too. With an uplink
+        every command runs in its namespace (one loopback, as in E2B's VM) and the rules refuse;
+        without one, a command without internet starts in the init's loopback-only namespace."""
+        if self.uplink is not None:
+            await self.uplink.apply(policy)
+        elif policy.restricted and policy.internet:
+            raise ValueError("per-address egress rules need slirp4netns, which is not installed on this server "
+                             "(apt-get install slirp4netns)")
+        self.egress, self.internet = policy, policy.internet or self.uplink is not None
 
     # -- control socket -----------------------------------------------------------------
     def _on_message(self) -> None:
@@ -215,6 +237,8 @@ class Jail:
         """One request to the init; JailError when it answers with an error."""
         if self.dead:
             raise JailError("ESRCH", "the sandbox is gone")
+        if self.frozen and not self._thaws:  # it would answer only once thawed
+            raise JailError("EAGAIN", "the sandbox is paused")
         self._next_id += 1
         rid = self._next_id
         fut = asyncio.get_running_loop().create_future()
@@ -270,6 +294,30 @@ class Jail:
             setattr(proc, name, reader)
         return proc
 
+    def freeze(self, frozen: bool = True) -> bool:
+        """Pause (or resume) every process of the sandbox with the cgroup freezer; False where
+        there is none (the caller signals the processes instead)."""
+        if "freezer" not in self.group:
+            return False
+        self.frozen = frozen
+        if not (frozen and self._thaws):  # else the copy under way freezes it when done
+            self.cgroups.freeze(self.group, frozen)
+        return True
+
+    @contextlib.contextmanager
+    def thawed(self):
+        """The init must answer while the sandbox is paused (a snapshot, a fork): its processes
+        run meanwhile, and are frozen again after the last such request, unless resumed since."""
+        self._thaws += 1
+        if self.frozen:
+            self.cgroups.freeze(self.group, False)
+        try:
+            yield
+        finally:
+            self._thaws -= 1
+            if self.frozen and not self._thaws and not self.dead:
+                self.cgroups.freeze(self.group, True)
+
     def kill(self) -> None:
         """SIGKILL pid 1 (the kernel kills everything in its pid namespace), then the cgroup."""
         for pid in (self.init_pid, self.proc.pid):
@@ -279,5 +327,7 @@ class Jail:
                 except ProcessLookupError:
                     pass
         self._gone()
+        if self.uplink is not None:
+            self.uplink.close()
         self.cgroups.remove(self.group)
         self.ctl.close()

@@ -230,7 +230,7 @@ class SandboxdApp:
                 return 201, _create_response(reg, reg.get(sid)), {}
             case "PUT", ["sandboxes", sid, "network"]:
                 body = await _json_body(receive)
-                reg.update_network(sid, body.get("allow_internet_access"), body)
+                await reg.update_network(sid, body.get("allow_internet_access"), body)
                 return 204, None, {}
             case "GET", ["sandboxes", sid, "metrics"]:
                 return 200, _metrics_range(reg, reg.get(sid), query), {}

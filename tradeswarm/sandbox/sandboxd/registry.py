@@ -24,6 +24,7 @@ import psutil
 
 from tradeswarm.sandbox.sandboxd import RESOURCES_KEY
 from tradeswarm.sandbox.sandboxd._jailpool import Isolation
+from tradeswarm.sandbox.sandboxd._network import EgressPolicy
 from tradeswarm.sandbox.sandboxd._limits import CorePicker, PidsCgroups, ResourceLimits, kill_tree
 from tradeswarm.sandbox.sandboxd._namespace import HOST_UID_BASE, Jail, JailProcess
 from tradeswarm.sandbox.sandboxd._snapshots import Snapshot, Snapshots
@@ -260,7 +261,9 @@ class Registry:
         self._admit()
         sid = "i" + uuid.uuid4().hex[:19]
         workspace = self.workspaces / sid
-        internet = _internet(allow_internet, network)
+        egress = _egress(allow_internet, network)
+        if egress.restricted and not self._jailed:
+            raise ApiError(501, "network rules need isolated sandboxes (isolation is off on this server)")
         cores = self.cores.pick(vcpus)
         self._creating += 1
         jail = None
@@ -268,18 +271,18 @@ class Registry:
             if self._jailed:
                 jail = await self._take_jail(template, copy_of, snap)
                 jail.configure(limits.memory_mb, vcpus, cores, limits.max_processes)
-                jail.internet = internet if copy_of is None else copy_of.jail.internet
+                await jail.set_egress(egress if copy_of is None else copy_of.jail.egress)
                 workspace = Path("/home/user")
             elif source is not None:
                 await _run_fs("cp", "-a", "--", str(source), str(workspace))
             else:
                 await self._take_workspace(template, workspace)
-        except OSError as e:
+        except (OSError, ValueError) as e:
             if jail is not None:
                 jail.kill()
             else:
                 shutil.rmtree(workspace, ignore_errors=True)
-            raise ApiError(500, f"failed to create sandbox: {e}") from e
+            raise ApiError(400 if isinstance(e, ValueError) else 500, f"failed to create sandbox: {e}") from e
         finally:
             self._creating -= 1
         rec = SandboxRecord(
@@ -354,7 +357,8 @@ class Registry:
         os.chown(dest, HOST_UID_BASE, HOST_UID_BASE)
         fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            await rec.jail.call("copyout", [fd])
+            with rec.jail.thawed():
+                await rec.jail.call("copyout", [fd])
         finally:
             os.close(fd)
 
@@ -387,11 +391,13 @@ class Registry:
         return out
 
     def pause(self, sandbox_id: str) -> None:
-        """Stop every process of the sandbox (SIGSTOP) and its lifetime clock; 409 when paused."""
+        """Stop every process of the sandbox (the cgroup freezer, else SIGSTOP to each command's
+        process group) and its lifetime clock; 409 when paused."""
         rec = self.get(sandbox_id)
         if rec.state == "paused":
             raise ApiError(409, f"sandbox {sandbox_id} is already paused")
-        rec.signal_all(signal.SIGSTOP)
+        if rec.jail is None or not rec.jail.freeze():
+            rec.signal_all(signal.SIGSTOP)
         rec.paused_left_s = max(0.0, rec.end_at - time.monotonic())
         rec.end_at = float("inf")
         rec.state = "paused"
@@ -404,7 +410,10 @@ class Registry:
         rec = self.get(sandbox_id)
         if rec.state != "paused":
             return False
-        rec.signal_all(signal.SIGCONT)
+        if rec.jail is not None and rec.jail.frozen:
+            rec.jail.freeze(False)
+        else:
+            rec.signal_all(signal.SIGCONT)
         rec.state = "running"
         rec.set_lifetime(int(timeout_s) if timeout_s else max(1.0, rec.paused_left_s))
         self.counters["resumed"] += 1
@@ -414,7 +423,9 @@ class Registry:
         """Return once the signals sent to the sandbox's processes were delivered: an isolated
         sandbox's init takes requests in order, so its answer to a later one says so."""
         rec = self.get(sandbox_id)
-        if rec.jail is not None:
+        if rec.jail is not None and rec.jail.frozen:
+            await rec.jail.cgroups.until_frozen(rec.jail.group)
+        elif rec.jail is not None:
             try:
                 await rec.jail.call("ping")
             except OSError:  # gone meanwhile: nothing left to signal
@@ -484,12 +495,18 @@ class Registry:
     def _jailed(self) -> bool:
         return self.isolation is not None and self.isolation.available
 
-    def update_network(self, sandbox_id: str, allow_internet: bool | None, network: dict | None) -> None:
-        """E2B's `update_network`: the policy of the commands started from now on."""
+    async def update_network(self, sandbox_id: str, allow_internet: bool | None, network: dict | None) -> None:
+        """E2B's `update_network`: the whole policy replaced, at once for running commands too."""
         rec = self.get(sandbox_id)
         if rec.jail is None:
             raise ApiError(501, "update_network needs isolated sandboxes (isolation is off on this server)")
-        rec.jail.internet = _internet(allow_internet, network)
+        egress = _egress(allow_internet, network)
+        try:
+            await rec.jail.set_egress(egress)
+        except ValueError as e:
+            raise ApiError(400, str(e)) from None
+        except OSError as e:
+            raise ApiError(500, f"update_network failed: {e}") from e
 
     async def _take_workspace(self, template: str, workspace: Path) -> None:
         """Move a ready copy of the template into place, or copy now when none is ready."""
@@ -565,6 +582,8 @@ class Registry:
         }
         if detail:
             out["envdAccessToken"] = rec.envd_token
+            if rec.jail is not None and rec.jail.egress.restricted:
+                out["network"] = rec.jail.egress.view()
         return out
 
 async def _run_fs(*argv: str) -> None:
@@ -577,15 +596,8 @@ async def _run_fs(*argv: str) -> None:
         raise OSError(f"{argv[0]} failed: {err.decode(errors='replace').strip()}")
 
 
-def _internet(allow: bool | None, network: dict | None) -> bool:
-    """E2B's network policy as sandboxd can enforce it: all outbound traffic or none.
-
-    `allow_internet_access=False` is `denyOut: ["0.0.0.0/0"]` (E2B's own definition); other
-    address rules would need a packet filter this server does not have: refused, not ignored.
-    """
-    network = network or {}
-    allow_out, deny_out = list(network.get("allowOut") or []), list(network.get("denyOut") or [])
-    if allow_out or any(d not in ("0.0.0.0/0", "::/0") for d in deny_out):
-        raise ApiError(400, "sandboxd enforces only all-or-nothing outbound access: network.allowOut and "
-                            "network.denyOut other than 0.0.0.0/0 are not supported (no packet filter)")
-    return allow is not False and not deny_out
+def _egress(allow: bool | None, network: dict | None) -> EgressPolicy:
+    try:
+        return EgressPolicy.parse(allow, network)
+    except ValueError as e:
+        raise ApiError(400, str(e)) from None
