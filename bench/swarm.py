@@ -4,6 +4,9 @@ Runs against a private sandboxd (started and stopped here) and prints, all measu
 
 - agent deploy P50/P95 (sandbox create + upload + runner start + handshake), vs the replaced
   system's claimed deploy P95 of 5,100 ms;
+- the same deploy side by side, interleaved so both see the same load: cold (a fresh interpreter
+  on the uploaded runner: the start before sandboxd's zygote) vs warm (`bin/agent`, forked by the
+  zygote into the sandbox), each to the health handshake, with the machine's load average;
 - per-task latency P50/P95/P99 and throughput for a burst of tasks through `Coordinator.execute`,
   side by side with the naive approach (a process spawned per task in the sandbox, same runner);
 - consensus latency P50/P95/P99 with 3 and 5 agents, vs the claimed consensus P95 of 850 ms.
@@ -34,6 +37,36 @@ def pct(xs: list[float]) -> dict:
     return {"n": len(xs), **{f"p{q}": round(float(np.percentile(a, q)), 2) for q in (50, 95, 99)}}
 
 
+async def deploy_paths(mgr, rounds: int) -> dict:
+    """Deploy one agent per start, `rounds` times, alternating which goes first: create a
+    sandbox, start the runner, wait for its handshake, kill the sandbox. Fails when a deploy did
+    not get the start it asked for (a warm one that fell back to cold)."""
+    from tradeswarm.agents.deploy import start_agent, validate_spec
+
+    spec = validate_spec("momentum", ["SPX"])
+    total: dict[str, list[float]] = {"cold": [], "warm": []}
+    start: dict[str, list[float]] = {"cold": [], "warm": []}
+    load = [os.getloadavg()[0]]
+    for i in range(rounds):
+        for path in (("cold", "warm") if i % 2 == 0 else ("warm", "cold")):
+            t0 = time.perf_counter()
+            sb = await mgr.create("trading")
+            try:
+                t1 = time.perf_counter()
+                handle = await start_agent(sb, f"{path}-{i}", spec, heartbeat_s=60.0, warm=path == "warm")
+                t2 = time.perf_counter()
+                got = handle.ready.result().get("start")
+                assert got == path, f"asked for a {path} start, the runner says {got}"
+                total[path].append((t2 - t0) * 1000.0)
+                start[path].append((t2 - t1) * 1000.0)
+                await handle.proc.kill()
+            finally:
+                await mgr.kill(sb.id)
+        load.append(os.getloadavg()[0])
+    return {path: {"deploy_ms": pct(total[path]), "start_to_handshake_ms": pct(start[path])} for path in total} | {
+        "load1": {"min": min(load), "max": max(load), "mean": round(sum(load) / len(load), 2)}}
+
+
 async def bench(args: argparse.Namespace) -> dict:
     from tradeswarm.agents.deploy import RUNNER_PATH
     from tradeswarm.latency import LatencyRecorder
@@ -48,6 +81,7 @@ async def bench(args: argparse.Namespace) -> dict:
             await coord.deploy("momentum", ["SPX"], count=3)
             await coord.deploy("sma_crossover", ["SPX"], count=2)
             out["deploy_ms"] = pct(rec.samples("agent_deploy"))
+            out["deploy_paths"] = await deploy_paths(mgr, args.deploys)
 
             # warm the agents' caches the way a running swarm is warm
             await asyncio.gather(*(coord.execute(Task(id=f"w{i}", symbol="SPX", end=END)) for i in range(50)))
@@ -96,6 +130,7 @@ def main() -> None:
     p.add_argument("--tasks", type=int, default=1000)
     p.add_argument("--naive", type=int, default=20, help="sequential tasks, ours and naive")
     p.add_argument("--rounds", type=int, default=100, help="consensus rounds per k")
+    p.add_argument("--deploys", type=int, default=20, help="deploys per start (cold, warm) side by side")
     args = p.parse_args()
     from tradeswarm.sandbox.sandboxd import daemon
 
@@ -112,6 +147,12 @@ def main() -> None:
     d = r["deploy_ms"]
     print(f"agent deploy      n={d['n']} p50={d['p50']} p95={d['p95']} ms   claimed p95 {CLAIM_DEPLOY_P95_MS:.0f} ms"
           f" -> ratio claimed/ours {CLAIM_DEPLOY_P95_MS / d['p95']:.1f}x")
+    dp = r["deploy_paths"]
+    for what in ("deploy_ms", "start_to_handshake_ms"):
+        c, w = dp["cold"][what], dp["warm"][what]
+        print(f"{what:<22}cold (before) n={c['n']} p50={c['p50']} p95={c['p95']} | warm (after) p50={w['p50']} "
+              f"p95={w['p95']} ms -> ratio cold/warm p95 {c['p95'] / w['p95']:.1f}x")
+    print(f"load average (1 min) during those deploys: {dp['load1']}")
     b = r["burst"]
     print(f"burst {b['tasks']} tasks   {b['throughput_per_s']}/s, latency p50={b['latency_ms']['p50']} "
           f"p95={b['latency_ms']['p95']} p99={b['latency_ms']['p99']} ms")

@@ -20,11 +20,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 OURS = ("tradeswarm", "validation", "flows", "tasks", "reports")
 
-#: Private imports still awaiting another branch (remove a line once that branch is merged):
-#: `flows._runinfo` is renamed `flows.runinfo`, and `flows.certify._settings` is gone, on branch `evidence`.
-PENDING = {"flows._runinfo", "flows.certify._settings"}
-
-
 def packages() -> list[str]:
     return sorted(".".join(p.parent.relative_to(ROOT).parts)
                   for top in OURS for p in (ROOT / top).rglob("__init__.py"))
@@ -74,7 +69,7 @@ def private_imports(root: Path) -> list[str]:
                         continue
                     # a private module is its package's; a private name in a module, that module's package's
                     owner = target[:private] if private < len(target) - 1 else target[: private - 1]
-                    if package[: len(owner)] != owner and ".".join(target[: private + 1]) not in PENDING:
+                    if package[: len(owner)] != owner:
                         found.append(f"{path.relative_to(root).as_posix()}:{node.lineno} {'.'.join(target)}")
     return found
 

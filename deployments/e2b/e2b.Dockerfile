@@ -22,12 +22,15 @@ RUN pip install --no-cache-dir \
     typing_extensions==4.16.0
 
 # The workspace is the sandbox user's home, where commands start and relative paths land:
-# `bin/python agents/runner.py --config agents/<id>.json` (tradeswarm/agents/deploy.py).
+# `bin/agent --config agents/<id>.json` (tradeswarm/agents/deploy.py; here it starts the runner
+# cold: sandboxd's zygote has no counterpart on E2B yet, see README.md).
 WORKDIR /home/user
 COPY tradeswarm /home/user/lib/tradeswarm
 COPY data /home/user/data
 RUN mkdir -p bin agents \
     && ln -sf "$(command -v python)" bin/python \
+    && printf '#!/bin/sh\nexec /home/user/bin/python -m tradeswarm.agents.runner "$@"\n' > bin/agent \
+    && chmod 755 bin/agent \
     && python -m compileall -q lib \
     && chown -R user:user /home/user
 

@@ -55,8 +55,9 @@ def drift(dockerfile: str, constraints: str, imported: list[str]) -> list[str]:
         want = f"{WORKSPACE}/{value}" if key == "PYTHONPATH" else value
         if env.get(key) != want:
             problems.append(f"ENV {key}={env.get(key)}, sandboxd sets {want}")
-    if "bin/python" not in dockerfile:
-        problems.append("no bin/python: the runner command cannot start")
+    for entry in ("bin/python", "bin/agent"):
+        if entry not in dockerfile:
+            problems.append(f"no {entry}: the runner command cannot start")
     return problems
 
 
@@ -70,7 +71,9 @@ def test_dockerfile_matches_the_runner_constraints_and_sandboxd_template():
     assert {"numpy", "pandas", "pydantic"} <= set(imported)
     text, constraints = DOCKERFILE.read_text(), (ROOT / "constraints.txt").read_text()
     assert drift(text, constraints, imported) == []
-    assert runner_command("a1").startswith("bin/python ")  # what the Dockerfile's bin/python serves
+    # what the Dockerfile's bin/agent (warm start's entry) and bin/python (cold start's) serve
+    assert runner_command("a1").startswith("bin/agent ")
+    assert runner_command("a1", warm=False).startswith("bin/python ")
 
     # the opposite cases: each kind of drift is caught
     bumped = text.replace("pandas==3.1.1", "pandas==3.0.0")

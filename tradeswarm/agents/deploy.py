@@ -4,9 +4,17 @@ Validation happens before anything is created: an unknown type, invalid paramete
 strategy's pydantic `Params`), an unknown symbol or a fault rate outside [0, 1] raise
 `ValueError` with one line saying what is wrong.
 
-The runner goes up as a file (`agents/runner.py`) with the agent's config beside it and runs
-as a background command with the `trading` template's interpreter; the deploy is complete
-when the runner's `ready` line arrives (it prints it after importing and loading its data).
+The agent's config goes up as a file and the runner starts as a background command; the
+deploy is complete when the runner's `ready` line arrives (it prints it after importing and
+loading its data). Two starts, both through the SDK's commands API:
+
+- warm (the default): `bin/agent --config agents/<id>.json`, the `trading` template's entry
+  point. sandboxd forks it from its zygote, which has imported the runner's dependencies once,
+  into the sandbox's namespaces, cgroups and limits (`tradeswarm/sandbox/sandboxd/_warm.py`);
+  run as a plain script (E2B, or isolation off) it starts the template's runner cold. The
+  handshake's `start` says which it was.
+- cold: `bin/python agents/runner.py --config ...`, a fresh interpreter on the uploaded runner
+  (`agents/runner.py`): the path before the zygote, kept for comparison (bench/swarm.py).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ if TYPE_CHECKING:  # the swarm package imports this module: no import cycle at r
     from tradeswarm.swarm.agent_link import AgentHandle
 
 RUNNER_PATH = "agents/runner.py"
+AGENT_ENTRY = "bin/agent"  # the template's: sandboxd's templates.py, deployments/e2b/e2b.Dockerfile
 _SYNTHETIC = re.compile(r"^SYN\d+$")
 
 
@@ -89,19 +98,24 @@ def runner_source() -> bytes:
     return Path(runner.__file__).read_bytes()
 
 
-def runner_command(agent_id: str) -> str:
+def runner_command(agent_id: str, warm: bool = True) -> str:
+    if warm:
+        return f"{AGENT_ENTRY} --config agents/{agent_id}.json"
     return f"bin/python {RUNNER_PATH} --config agents/{agent_id}.json"
 
 
-async def upload_runner(sandbox: Any) -> None:
-    """Put the runner file into the sandbox (once per sandbox is enough)."""
-    await sandbox.write(RUNNER_PATH, runner_source())
+async def upload_runner(sandbox: Any, warm: bool = True) -> None:
+    """Put the runner file into the sandbox for a cold start (once per sandbox is enough); a
+    warm start runs the template's own runner."""
+    if not warm:
+        await sandbox.write(RUNNER_PATH, runner_source())
 
 
 async def start_agent(sandbox: Any, agent_id: str, spec: AgentSpec, *, heartbeat_s: float = 1.0,
                       ready_timeout_s: float = 30.0, synthetic: dict | None = None,
-                      on_late: Any = None, on_exit: Any = None, upload: bool = True) -> "AgentHandle":
-    """Upload config (and runner), start the runner, wait for its `ready` line.
+                      on_late: Any = None, on_exit: Any = None, upload: bool = True,
+                      warm: bool = True) -> "AgentHandle":
+    """Upload config (and, for a cold start, the runner), start the runner, wait for its `ready` line.
 
     `on_exit(handle, reason)` is called when the runner's process ends (default: the handle
     dies). Raises `RuntimeError` when the runner fails to start or is not ready in time (the
@@ -112,10 +126,10 @@ async def start_agent(sandbox: Any, agent_id: str, spec: AgentSpec, *, heartbeat
     t0 = time.perf_counter()
     handle = AgentHandle(agent_id, spec, getattr(sandbox, "id", None), on_late=on_late)
     if upload:
-        await upload_runner(sandbox)
+        await upload_runner(sandbox, warm)
     cfg = agent_config(agent_id, spec, heartbeat_s=heartbeat_s, synthetic=synthetic)
     await sandbox.write(f"agents/{agent_id}.json", json.dumps(cfg).encode())
-    handle.proc = await sandbox.start(runner_command(agent_id), on_stdout=handle.feed,
+    handle.proc = await sandbox.start(runner_command(agent_id, warm), on_stdout=handle.feed,
                                       on_stderr=handle.feed_stderr)
     handle.pid = getattr(handle.proc, "pid", None)
     watch(handle, on_exit)

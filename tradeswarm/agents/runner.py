@@ -9,7 +9,7 @@ It needs only the standard library plus `tradeswarm.agents.strategies` and
 Protocol (one JSON object per line; stdout carries only protocol lines):
 
 - out `{"kind": "ready", "agent": id, "pid": n, "type": t, "symbols": [...], "bars": {sym: n},
-  "load_ms": ms}` once, after importing and loading the data: the health handshake.
+  "load_ms": ms, "start": "cold"|"warm"}` once, after importing and loading the data: the health handshake.
   A startup failure prints `{"kind": "fatal", "error": {...}}` and exits 1 instead.
 - in  `{"id": "t1", "symbol": "SPX", "end": "2018-06-01", "window": 250, "delay_ms": 0,
   "fail": false}` (`end` null = the latest bar; `delay_ms` holds the answer back; `fail` forces
@@ -41,6 +41,21 @@ import time
 from typing import Any, Callable
 
 SYNTHETIC_DEFAULT = {"bars": 2000, "seed": 7}
+#: How this agent's interpreter started, reported in its handshake: "cold" (a fresh one) or
+#: "warm" (forked by sandboxd's zygote, `tradeswarm/sandbox/sandboxd/_zygote.py`).
+START = "cold"
+
+
+def warm_up() -> None:
+    """Import what an agent needs and load the shipped data (the zygote does this once for
+    every agent it forks; an agent still finds a frame in the cache only if its own copy of the
+    file has the same path, size, mtime and manifest checksum: `marketdata.shipped.load_symbol`)."""
+    import tradeswarm.agents.strategies  # noqa: F401 - numpy, pandas, pydantic and the strategies
+    import tradeswarm.marketdata.synthetic  # noqa: F401
+    from tradeswarm.marketdata import shipped
+
+    for symbol in shipped.shipped_symbols():  # also the parquet reader's imports on first use
+        shipped.load_symbol(symbol)
 
 
 class InjectedFault(RuntimeError):
@@ -177,7 +192,7 @@ class Agent:
         """The handshake line."""
         return {"kind": "ready", "agent": self.id, "pid": os.getpid(), "type": self.type,
                 "symbols": self.symbols, "bars": {s: len(f) for s, f in self._frames.items()},
-                "load_ms": round(load_ms, 3)}
+                "load_ms": round(load_ms, 3), "start": START}
 
     def answer(self, task: dict) -> dict:
         """Compute the answer line for one task (a signal, or an error: never raises)."""

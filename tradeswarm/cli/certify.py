@@ -18,8 +18,8 @@ EXIT_BY_VERDICT = {"CERTIFIED": EXIT_OK, "CONDITIONAL": EXIT_CONDITIONAL, "NOT_C
 
 
 def quiet_prefect() -> None:
-    """Settings that keep a successful run's output free of Prefect noise (see shared notes;
-    `flows` itself turns off the temporary server's telemetry)."""
+    """Settings that keep a successful run's output free of Prefect noise (`flows` itself turns
+    off the temporary server's telemetry)."""
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     # The terminal shows tradeswarm's own stage lines; Prefect's logs still reach its API/UI.
@@ -28,7 +28,7 @@ def quiet_prefect() -> None:
 
 def resolve_spec(profile: str, spec_path: str | None, provider: str | None = None):
     """Load and preflight the spec before anything starts; a bad spec is exit code 2."""
-    from flows._runinfo import resolve_provider
+    from flows.runinfo import resolve_provider
     from tradeswarm.settings import Settings
     from validation import SpecError, load_spec
     from validation.preflight import preflight
@@ -76,7 +76,7 @@ def certify(profile: str, spec_path: str | None, provider: str | None, out: str 
     from tradeswarm.settings import Settings
 
     spec = resolve_spec(profile, spec_path, provider)
-    from flows._runinfo import RUNS_ROOT, resolve_provider
+    from flows.runinfo import RUNS_ROOT, plan_capacity, provider_settings, resolve_provider
 
     check_writable(out or RUNS_ROOT, "--out", directory=True, room_mb=RUN_ROOM_MB)
 
@@ -84,11 +84,11 @@ def certify(profile: str, spec_path: str | None, provider: str | None, out: str 
     if resolve_provider(spec, provider, settings) == "e2b" and settings.e2b_api_key is None:
         raise UsageError("provider e2b needs E2B_API_KEY in the environment")
     quiet_prefect()
-    from flows.certify import _settings, certify as run_certification, plan_capacity
+    from flows.certify import certify as run_certification
     from tradeswarm.sandbox.capacity import CapacityError
 
     try:  # before anything is created: the sandboxes the run needs against the provider's cap
-        plan_capacity(spec, _settings(resolve_provider(spec, provider, settings), settings))
+        plan_capacity(spec, provider_settings(resolve_provider(spec, provider, settings), settings))
     except CapacityError as e:
         raise UsageError(str(e)) from None
 
@@ -124,7 +124,7 @@ def serve(cron: str, profile: str, metrics_port: int, runs_root: str | None, as_
         schedule = Cron(cron, timezone="UTC")
     except ValueError as e:
         raise UsageError(f"--cron {cron!r}: {e}") from None
-    from flows._runinfo import RUNS_ROOT
+    from flows.runinfo import RUNS_ROOT
     from reports.prometheus import serve_runs
 
     metrics = None

@@ -263,3 +263,59 @@ def test_sandboxd_serve_keeps_no_credentials_in_its_environment(server):
     environ = Path(f"/proc/{server['pid']}/environ").read_bytes()
     assert CANARY.encode() not in environ
     assert b"PATH=" in environ  # the opposite case: it is the environment, readable, just scrubbed
+
+
+# -- agents started warm (sandboxd/_warm.py): the same confinement as a cold command ---------
+# Everything that bounds what code in a process can reach: its namespaces, cgroups, limits,
+# credentials and capabilities, seccomp/no_new_privs, root, cwd and open files.
+_CONFINEMENT = ("for n in cgroup ipc mnt net pid user uts; do echo $n $(readlink /proc/{p}/ns/$n); done; "
+                "cat /proc/{p}/cgroup /proc/{p}/limits; "
+                "grep -E '^(Uid|Gid|Groups|Cap|NoNewPrivs|Seccomp)' /proc/{p}/status; "
+                "readlink /proc/{p}/root /proc/{p}/cwd; ls /proc/{p}/fd | wc -l; cat /proc/{p}/oom_score_adj")
+
+
+def _start_agent(sb: Sandbox, cmd: str):
+    """Start the runner with `cmd`; (its handle, its handshake)."""
+    sb.files.write("agents/w.json", json.dumps({"agent_id": "w", "type": "momentum", "symbols": ["SPX"],
+                                                "heartbeat_s": 60}))
+    handle = sb.commands.run(cmd, background=True, stdin=True, timeout=120)
+    buf = ""
+    for out, _err, _pty in handle:
+        buf += out or ""
+        if "\n" in buf:
+            return handle, json.loads(buf.split("\n")[0])
+    raise AssertionError(f"no handshake from {cmd!r}: {handle.stderr}")
+
+
+@pytest.mark.parametrize("internet", [True, False])
+def test_a_warm_agent_is_confined_exactly_as_a_cold_one(server, internet):
+    sb = Sandbox.create("trading", allow_internet_access=internet, **server["params"])
+    try:
+        warm, hello = _start_agent(sb, "bin/agent --config agents/w.json")
+        cold, hello_cold = _start_agent(sb, "bin/python -m tradeswarm.agents.runner --config agents/w.json")
+        assert (hello["start"], hello_cold["start"]) == ("warm", "cold")
+        assert hello["pid"] == warm.pid and hello["bars"] == hello_cold["bars"]  # its pid in the sandbox's namespace
+        seen = {p: sb.commands.run(_CONFINEMENT.format(p=p)).stdout for p in (warm.pid, cold.pid)}
+        assert seen[warm.pid] == seen[cold.pid]
+        assert "CapEff:\t0000000000000000" in seen[warm.pid] and "Uid:\t1000\t1000\t1000\t1000" in seen[warm.pid]
+        # the environment /proc shows of it is the command's, as after an exec (not the zygote's)
+        environ = sb.commands.run(f"cat /proc/{warm.pid}/environ").stdout
+        assert CANARY not in environ and f"E2B_SANDBOX_ID={sb.sandbox_id}" in environ and "ZYGOTE" not in environ
+        # the opposite case: the zygote it was forked from is on the host, in none of the sandbox's namespaces
+        [zygote] = [p for p in host_pids("sandboxd/_zygote.py")  # not its forks: sandboxd's child
+                    if Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()[1] == str(server["pid"])]
+        for ns in ("ipc", "mnt", "pid", "user", "uts") + (() if internet else ("net",)):
+            assert f"{ns} {os.readlink(f'/proc/{zygote}/ns/{ns}')}" not in seen[warm.pid]
+        assert str(zygote) not in sb.commands.run("ls /proc").stdout.split()
+        warm.kill()  # its command ends: so does the agent (nothing of it left in the sandbox)
+        assert sb.commands.run(f"test -e /proc/{warm.pid} || echo gone").stdout == "gone\n"
+    finally:
+        sb.kill()
+    _unaffected(server)
+
+
+def test_a_replaced_bin_agent_is_the_users_own_command(server, box):
+    assert _start_agent(box, "bin/agent --config agents/w.json")[1]["start"] == "warm"  # the opposite case
+    box.files.write("bin/agent", "#!/bin/sh\necho mine $(id -u)\n")
+    box.commands.run("chmod +x bin/agent")
+    assert box.commands.run("bin/agent --config agents/w.json").stdout == "mine 1000\n"

@@ -52,7 +52,7 @@ def test_e2b_provider_without_a_key_and_a_bad_cron_are_exit_2():
 
 def test_the_provider_follows_the_environment_unless_named(tmp_path):
     """--provider wins, then a provider the spec names, else E2B_API_KEY decides."""
-    from flows._runinfo import resolve_provider
+    from flows.runinfo import resolve_provider
     from tradeswarm.settings import Settings
     from validation import load_spec
 

@@ -7,7 +7,8 @@ workspace directory (never silently). Missing cgroup controllers are reported th
 
 Starting a sandbox's init takes ~100-200 ms (an interpreter, the root's mounts, the copy of
 the template): `spares` per template are started in the background, so a create takes a
-ready one, writes its limits into its cgroups and hands it out.
+ready one, writes its limits into its cgroups and hands it out. The agents' zygote
+(`_warm.py`) is started here too, once isolation works, at the spares' low priority.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from tradeswarm.sandbox.sandboxd import _network
 from tradeswarm.sandbox.sandboxd._cgroups import JailCgroups
 from tradeswarm.sandbox.sandboxd._namespace import Jail, system_binds
+from tradeswarm.sandbox.sandboxd._warm import ENTRY, Zygote
 
 log = logging.getLogger("tradeswarm.sandboxd")
 
@@ -42,6 +44,8 @@ class Isolation:
         self._inflight: dict[str, int] = {t: 0 for t in templates}
         self._tasks: set[asyncio.Task] = set()
         self._slot = asyncio.Semaphore(1)  # one spare at a time: the live sandboxes come first
+        self.zygote: Zygote | None = None  # warm agent starts: only where a template has `bin/agent`
+        self.taken = {"spare": 0, "started": 0}  # creates served by a spare / by a start on demand
 
     @property
     def available(self) -> bool:
@@ -53,7 +57,9 @@ class Isolation:
                 "network_isolation": "off" if self.reason or self.net_reason else
                                      "own namespace, slirp4netns uplink, no host loopback",
                 "network_isolation_unavailable": self.reason or self.net_reason,
-                "disk_mb": self.disk_mb}
+                "disk_mb": self.disk_mb, "creates_from": dict(self.taken),
+                "agent_starts": "cold" if self.zygote is None or self.zygote.reason else "warm",
+                "agent_starts_cold_because": None if self.zygote is None else self.zygote.reason}
 
     async def detect(self) -> None:
         """Start one sandbox; on failure isolation is off, with the reason."""
@@ -71,6 +77,13 @@ class Isolation:
                 await jail.proc.wait()
         if self.reason:
             log.warning("sandbox isolation is OFF: %s", self.reason)
+        else:
+            with_entry = [d for d in self.templates.values() if (d / ENTRY).is_file()]
+            if with_entry:
+                self.zygote = Zygote(with_entry[0])
+                task = asyncio.get_running_loop().create_task(self.zygote.start(SPARE_NICE))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
         if self.net_reason and not self.reason:
             log.warning("sandbox network isolation is OFF: %s", self.net_reason)
         if self.cgroups.missing:
@@ -89,8 +102,10 @@ class Isolation:
             jail = ready.pop()
             if not jail.dead:
                 self.refill()
+                self.taken["spare"] += 1
                 return jail
         self.refill()
+        self.taken["started"] += 1
         return await self._start(template)
 
     async def start_from(self, workspace: Path) -> Jail:
@@ -119,6 +134,8 @@ class Isolation:
     def close(self) -> None:
         for task in self._tasks:
             task.cancel()
+        if self.zygote is not None:
+            self.zygote.close()
         for ready in self._spares.values():
             for jail in ready:
                 jail.kill()

@@ -82,6 +82,26 @@ class JailProcess:
         self.jail.notify("signal", pid=self.pid, sig=int(sig), tree=tree)
 
 
+def stdio_pipes(stdin: bool) -> tuple[list[int], list[int]]:
+    """The pipes of a command's stdio (stdin only if asked): (the command's ends, sandboxd's)."""
+    pipes = [os.pipe2(os.O_CLOEXEC) for _ in range(3 if stdin else 2)]
+    theirs = ([pipes[0][0]] if stdin else []) + [w for _, w in pipes[-2:]]
+    ours = ([pipes[0][1]] if stdin else []) + [r for r, _ in pipes[-2:]]
+    return theirs, ours
+
+
+async def attach_stdio(proc: JailProcess, ours: list[int]) -> None:
+    """Streams on sandboxd's ends of `stdio_pipes`: stdin (when there is one), stdout, stderr."""
+    loop = asyncio.get_running_loop()
+    if len(ours) == 3:
+        transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, os.fdopen(ours[0], "wb", 0))
+        proc.stdin = asyncio.StreamWriter(transport, protocol, None, loop)
+    for name, fd in zip(("stdout", "stderr"), ours[-2:]):
+        reader = asyncio.StreamReader(limit=2 ** 16, loop=loop)
+        await loop.connect_read_pipe(lambda r=reader: asyncio.StreamReaderProtocol(r, loop=loop), os.fdopen(fd, "rb", 0))
+        setattr(proc, name, reader)
+
+
 class Jail:
     """One running sandbox init: its control socket, its commands, its cgroup."""
 
@@ -262,13 +282,10 @@ class Jail:
                     rlimits: list[tuple[int, int]], user: str | None = None, tty_fd: int | None = None) -> JailProcess:
         """Fork a command; `tty_fd` (a pseudo-terminal's slave, which the caller keeps and
         closes): its stdio and controlling terminal, with no pipes (the caller reads the master)."""
-        loop = asyncio.get_running_loop()
         if tty_fd is not None:
             stdin, theirs, ours = True, [], []
         else:
-            pipes = [os.pipe2(os.O_CLOEXEC) for _ in range(3 if stdin else 2)]
-            theirs = ([pipes[0][0]] if stdin else []) + [w for _, w in pipes[-2:]]
-            ours = ([pipes[0][1]] if stdin else []) + [r for r, _ in pipes[-2:]]
+            theirs, ours = stdio_pipes(stdin)
         try:
             msg, fds = await self.call("spawn", theirs or [tty_fd] * 3, argv=argv, env=env, cwd=cwd, stdin=stdin,
                                        internet=self.internet, rlimits=rlimits, user=user, tty=tty_fd is not None)
@@ -285,13 +302,7 @@ class Jail:
             self.children.pop(proc.pid)._exited(self._early_exits.pop(proc.pid))
         if tty_fd is not None:
             return proc
-        if stdin:
-            transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, os.fdopen(ours[0], "wb", 0))
-            proc.stdin = asyncio.StreamWriter(transport, protocol, None, loop)
-        for name, fd in zip(("stdout", "stderr"), ours[-2:]):
-            reader = asyncio.StreamReader(limit=2 ** 16, loop=loop)
-            await loop.connect_read_pipe(lambda r=reader: asyncio.StreamReaderProtocol(r, loop=loop), os.fdopen(fd, "rb", 0))
-            setattr(proc, name, reader)
+        await attach_stdio(proc, ours)
         return proc
 
     def freeze(self, frozen: bool = True) -> bool:

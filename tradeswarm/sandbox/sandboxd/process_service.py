@@ -26,6 +26,7 @@ from tradeswarm.sandbox.sandboxd._exit import exit_code
 from tradeswarm.sandbox.sandboxd._limits import bash_prefix, jail_rlimits, make_preexec
 from tradeswarm.sandbox.sandboxd._namespace import JailError
 from tradeswarm.sandbox.sandboxd._streams import abort_current_stream
+from tradeswarm.sandbox.sandboxd._warm import warm_argv
 from tradeswarm.sandbox.sandboxd.registry import ApiError, Proc, Registry, SandboxRecord
 from tradeswarm.sandbox.sandboxd.workspace import resolve_path, sandbox_of
 
@@ -107,7 +108,15 @@ class ProcessService(Process):
         env = rec.base_env()
         env.update(cfg.envs)
         args = list(cfg.args)
-        if cfg.cmd in _BASH and len(args) == 3 and args[:2] == ["-l", "-c"]:
+        shell = cfg.cmd in _BASH and len(args) == 3 and args[:2] == ["-l", "-c"]
+        rlimits = jail_rlimits(rec.limits, self.registry.isolation.cgroups.missing)
+        zygote = self.registry.isolation.zygote
+        warm = warm_argv(cfg.cmd, args, shell) if zygote is not None and tty is None and user != "root" else None
+        if warm is not None:  # the agent runner, forked warm into this sandbox (or None: cold)
+            proc = await zygote.spawn(rec.jail, warm, env, cfg.cwd or None, stdin, rlimits)
+            if proc is not None:
+                return proc, None
+        if shell:
             args = ["--noprofile", "-l", "-c", args[2]]  # the host's /etc/profile would reset PATH
         master = slave = None
         try:
@@ -116,8 +125,7 @@ class ProcessService(Process):
                 master, slave = (await rec.jail.call("openpty"))[1]
                 _pty.resize(master, size.rows, size.cols)
                 os.set_blocking(master, False)
-            proc = await rec.jail.spawn([cfg.cmd, *args], env, cfg.cwd or None, stdin,
-                                        jail_rlimits(rec.limits, self.registry.isolation.cgroups.missing), user,
+            proc = await rec.jail.spawn([cfg.cmd, *args], env, cfg.cwd or None, stdin, rlimits, user,
                                         tty_fd=slave)
         except JailError as e:
             if master is not None:

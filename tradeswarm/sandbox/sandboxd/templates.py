@@ -2,7 +2,8 @@
 
 - `base`: an empty workspace.
 - `trading`: `bin/python` (execs the interpreter sandboxd runs with, so the project's
-  dependencies import), `lib/tradeswarm/` (the package source, byte-compiled so a new sandbox
+  dependencies import), `bin/agent` (the agent runner's entry point, which sandboxd starts
+  warm from its zygote: `_warm.py`; run as a script it starts the runner cold), `lib/tradeswarm/` (the package source, byte-compiled so a new sandbox
   does not pay for compilation) and `data/` (the shipped market data).
 """
 
@@ -56,6 +57,9 @@ def _fill_trading(dest: Path) -> None:
     # exec keeps the pid: a signal to the sandbox process reaches the interpreter itself.
     py.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
     py.chmod(0o755)
+    agent = dest / "bin" / "agent"
+    agent.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m tradeswarm.agents.runner "$@"\n')
+    agent.chmod(0o755)
     shutil.copytree(Path(tradeswarm.__file__).resolve().parent, dest / "lib" / "tradeswarm", ignore=_IGNORE)
     compileall.compile_dir(str(dest / "lib"), quiet=1, workers=1)
     data = _repo_root() / "data"

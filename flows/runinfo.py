@@ -1,4 +1,6 @@
-"""Facts about a run that go into results.json: its id, provider, inputs hash, versions and machine."""
+"""Facts about a run that go into results.json (its id, inputs hash, versions, machine) and the
+choices made before it starts (its provider and that provider's settings). The CLI makes the
+same choices before it starts the flow, with the same functions."""
 
 from __future__ import annotations
 
@@ -66,6 +68,13 @@ def inputs_sha256(spec: dict, fingerprints: dict[str, str], sha: str | None) -> 
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def provider_settings(provider: str, env):
+    """The environment's settings `env` for `provider` (the local one never sees an E2B key)."""
+    if provider == "e2b" and env.e2b_api_key is None:
+        raise ValueError("provider e2b needs E2B_API_KEY")
+    return env if provider == "e2b" else env.model_copy(update={"e2b_api_key": None})
+
+
 def resolve_provider(spec, override: str | None, settings) -> str:
     """`--provider` first, then a provider the spec names explicitly, else the environment's:
     e2b when E2B_API_KEY is set, the local sandboxd otherwise (a spec without a `provider`
@@ -73,3 +82,16 @@ def resolve_provider(spec, override: str | None, settings) -> str:
     if override:
         return override
     return spec.provider if "provider" in spec.model_fields_set else settings.provider
+
+
+def dask_address(spec) -> str | None:
+    """The Dask scheduler the stress stage runs its shards on (TRADESWARM_DASK_ADDRESS first), or None."""
+    return os.environ.get("TRADESWARM_DASK_ADDRESS") or spec.stress.dask_address
+
+
+def plan_capacity(spec, settings) -> dict:
+    """The run's sandboxes (agents, Dask shard agents, probes) planned against the provider's
+    cap before anything is created: room made, or `CapacityError` in one line."""
+    from tradeswarm.sandbox.capacity import ensure
+
+    return ensure(spec, settings, shards=spec.stress.shards if dask_address(spec) else 0)
