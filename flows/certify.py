@@ -45,10 +45,9 @@ from tasks.judging import judge
 from tasks.publish import export_metrics, publish, render_files, run_state, write_results
 from tradeswarm import progress
 from tradeswarm.costmeter import CostMeter
-from tradeswarm.metrics import LatencyRecorder
+from tradeswarm.latency import LatencyRecorder
 from tradeswarm.sandbox.runlabel import reap, run_labels
-from validation.evidence import VERSION, Results, SandboxEvidence
-from validation.evidence._base import Record
+from validation.evidence import VERSION, Record, Results, SandboxEvidence
 
 STAGES = ("provision", "deploy+research", "parity", "stress", "trade", "judge", "report")
 RUNS_ROOT = runinfo.RUNS_ROOT
@@ -125,7 +124,7 @@ def _agent_specs(spec) -> list[dict]:
 
 def _research(run: Run) -> tuple[list[dict], list[dict], dict]:
     """Validate every dataset, then backtest every strategy on the datasets that passed."""
-    from tradeswarm.backtest import warm_up
+    from validation.backtest_validity import warm_up
     from validation.contract import fingerprint
 
     spec = run.spec

@@ -19,7 +19,7 @@ def prefect_harness(home) -> Iterator[None]:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    # Heartbeats cost ~1 s per flow at exit (see shared notes); deployments keep them.
+    # Prefect's flow heartbeats cost ~1 s per flow at exit; the tests turn them off, deployments keep them.
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         with prefect_test_harness(server_startup_timeout=120):
             yield

@@ -28,7 +28,7 @@ from typing import Iterator
 
 import httpx
 
-from tradeswarm._io import atomic_write_json, atomic_write_text
+from tradeswarm.atomic import atomic_write_json, atomic_write_text
 
 
 @dataclass(frozen=True)
