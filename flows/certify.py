@@ -50,11 +50,10 @@ from tasks.publish import export_metrics, publish, render_files, run_state, writ
 from tradeswarm import progress
 from tradeswarm.costmeter import CostMeter
 from tradeswarm.hostload import HostLoad, run_groups
-from tradeswarm.metrics import LatencyRecorder
+from tradeswarm.latency import LatencyRecorder
 from tradeswarm.prefect_server import flow_run_url
 from tradeswarm.sandbox.runlabel import reap, run_labels
-from validation.evidence import VERSION, Results, SandboxEvidence
-from validation.evidence._base import Record
+from validation.evidence import VERSION, Record, Results, SandboxEvidence
 
 STAGES = ("provision", "deploy+research", "parity", "stress", "trade", "judge", "report")
 RUNS_ROOT = runinfo.RUNS_ROOT

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from reports._format import REPORT_MODE, fmt_generic, fmt_ms, fmt_score, is_number
 from reports.sections.stress import STRESS_OP
-from tradeswarm._io import atomic_write_bytes
+from tradeswarm.atomic import atomic_write_bytes
 from validation.evidence import LatencySummary, Results
 from validation.evidence.results import ScoringBands
 

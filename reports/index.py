@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from reports._format import DASH, REPORT_MODE, code, esc, fmt_score, fmt_time, is_number, table
 from reports.sections.header import VERDICT_MARK
-from tradeswarm._io import atomic_write_text
+from tradeswarm.atomic import atomic_write_text
 from validation.evidence.results import RunSpec
 
 INDEX_NAME = "index.md"

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from reports import sections
-from reports.sections._common import status_text
+from reports.sections import status_text
 from reports.sections.agents import AGENT_FIELDS, CONSENSUS_FIELDS, PARITY_COLUMNS, PORTFOLIO_FIELDS
 from reports.sections.backtests import BACKTEST_COLUMNS, GATE_COLUMNS
 from reports.sections.cost import COST_FIELDS, PROJECTION_KEYS

@@ -4,7 +4,7 @@ Every run writes `metrics.prom` (Prometheus text format, written atomically) int
 directory: readiness score, verdict, each check's status, category scores, projected and
 budgeted $/day, latency quantiles, the stress test's task accounting and rates, leaked
 sandboxes, stage durations — all read from results.json, so the gauges say what the report
-says — plus the swarm's own metrics (`tradeswarm.swarm._metrics`) of the process that ran it.
+says — plus the swarm's own metrics (`tradeswarm.swarm.telemetry`) of the process that ran it.
 Every series carries the run's `profile` label. A figure the run did not measure is left out
 (the series is absent), never written as 0.
 
@@ -36,7 +36,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from reports._format import REPORT_MODE
-from tradeswarm._io import atomic_write_text
+from tradeswarm.atomic import atomic_write_text
 from tradeswarm.settings import Settings, mask_secrets
 from validation.evidence import AgentsEvidence, CostSection, Results, StressEvidence
 
@@ -157,7 +157,7 @@ def exposition(results: Results | dict, last_success: float | None = None, swarm
     profile = results.profile or "custom"
     families = outcome_families(results, last_success)
     if swarm:
-        from tradeswarm.swarm._metrics import REGISTRY as SWARM
+        from tradeswarm.swarm.telemetry import REGISTRY as SWARM
 
         families += list(_with_profile(SWARM.collect(), profile))
     reg = CollectorRegistry(auto_describe=False)

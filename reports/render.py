@@ -14,7 +14,7 @@ from reports._format import REPORT_MODE, esc
 from reports.charts import render_charts
 from reports.junit import junit_xml
 from reports.markdown import markdown_report
-from tradeswarm._io import atomic_write_text
+from tradeswarm.atomic import atomic_write_text
 from validation.evidence import SCHEMA, Results, ResultsError
 
 

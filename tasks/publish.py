@@ -12,8 +12,8 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed, State
 
-from reports._format import REPORT_MODE
-from tradeswarm._io import atomic_write_text
+from reports import REPORT_MODE
+from tradeswarm.atomic import atomic_write_text
 from tradeswarm.settings import mask_secrets
 from validation.evidence import PASSING, Results
 

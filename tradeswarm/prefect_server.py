@@ -35,7 +35,7 @@ from typing import Iterator
 
 import httpx
 
-from tradeswarm._io import atomic_write_json, atomic_write_text
+from tradeswarm.atomic import atomic_write_json, atomic_write_text
 from tradeswarm._proclock import Busy, alive as _alive, flock
 
 # credentials a long-lived process must not keep (as for sandboxd), and any other server's address

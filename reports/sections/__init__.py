@@ -2,6 +2,7 @@
 joins them). Each takes the typed `Results` (validation.evidence) and returns Markdown; a
 section whose evidence is absent says so ("not measured in this run")."""
 
+from reports.sections._common import status_text
 from reports.sections.agents import agents
 from reports.sections.backtests import backtests
 from reports.sections.cost import cost
@@ -15,4 +16,4 @@ from reports.sections.sandboxes import sandboxes
 from reports.sections.stress import stress
 
 __all__ = ["agents", "backtests", "check_groups", "checklist", "cost", "data_quality", "environment", "header", "history",
-           "key_metrics", "known_issues", "readiness", "sandboxes", "stress", "summary_rows"]
+           "key_metrics", "known_issues", "readiness", "sandboxes", "status_text", "stress", "summary_rows"]

@@ -11,8 +11,7 @@ from pydantic import BaseModel
 from reports._format import (
     DASH, NOT_MEASURED, code, esc, fmt_generic, fmt_int, fmt_keyed, fmt_ms, fmt_num, is_number, kv_table, one_line, table,
 )
-from validation.evidence import Results
-from validation.evidence._base import Record
+from validation.evidence import Record, Results
 
 STATUS_MARK = {"pass": "✓", "fail": "✗", "warn": "⚠", "marginal": "≈", "nodata": "✗", "error": "✗", "waived": "○"}
 STATUS_LABEL = {"nodata": "no data"}

@@ -6,7 +6,7 @@ import copy
 import random
 from pathlib import Path
 
-from tradeswarm.mcpserver import TOOL_NAMES
+from tradeswarm.cli.mcp import TOOL_NAMES
 from validation.spec import Spec
 
 VERSION = "9.8.7"

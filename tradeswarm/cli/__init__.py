@@ -11,7 +11,7 @@ import sys
 from tradeswarm.cli._common import cli, raise_on_sigterm, run_cli
 from tradeswarm.cli import sandboxes, swarm, research, stress, spec, report, certify, mcp_server, prefect  # noqa: F401  (registration)
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "main", "raise_on_sigterm", "run_cli"]
 
 
 def main() -> None:

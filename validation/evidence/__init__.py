@@ -6,6 +6,7 @@ validation/ judges them, reports/ render them; this package imports none of thos
 (docs/contracts.md §5-§7).
 """
 
+from validation.evidence._base import Record
 from validation.evidence.judgement import (
     PASSING, STATUSES, Category, CheckRecord, CheckWaiver, CostSection, History, Projection, Saving, TrendPoint, WaiverRecord,
 )
@@ -22,6 +23,6 @@ __all__ = [
     "AgentsEvidence", "Backtest", "BilledAB", "CapacityPlan", "Category", "CheckRecord", "CheckWaiver", "ConsensusEvidence",
     "CostSection", "Crosscheck", "DataValidation", "DeployEvidence", "ExpectationFailure", "Fault", "Gates",
     "History", "IdleCleanup", "LatencySummary", "McpEvidence", "Optimizations", "ParityRow", "Phase",
-    "PortfolioEvidence", "Projection", "Resources", "Results", "ResultsError", "RunCache", "SandboxEvidence", "SandboxTally",
+    "PortfolioEvidence", "Projection", "Record", "Resources", "Results", "ResultsError", "RunCache", "SandboxEvidence", "SandboxTally",
     "Saving", "StressEvidence", "TrendPoint", "WaiverRecord", "results_schema",
 ]

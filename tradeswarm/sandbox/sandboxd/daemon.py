@@ -27,8 +27,8 @@ from typing import Iterator
 
 import httpx
 
-from tradeswarm._io import atomic_write_json, atomic_write_text
 from tradeswarm._proclock import Busy, alive as _alive, flock
+from tradeswarm.atomic import atomic_write_json, atomic_write_text
 
 
 @dataclass(frozen=True)

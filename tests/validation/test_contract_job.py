@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from tests.backtest.shipped import load
-from tradeswarm.backtest import DataContractError, run_sweep
-from tradeswarm.backtest.contract_job import STAMP, validate_in_background
+from tradeswarm.backtest import run_sweep
+from validation.contract import DataContractError, ensure_valid
+from validation.contract_job import STAMP, validate_in_background
 
 # each test starts a helper process that imports great-expectations (~3-5 s)
 pytestmark = pytest.mark.slow
@@ -25,9 +26,9 @@ def test_background_verdicts_stamp_the_frames_and_backtests_obey_them():
     assert entries["GOOG"]["passed"] and not entries["NDX"]["passed"]
     assert "positive_close" in [f["check"] for f in entries["NDX"]["failures"]]
     assert good.attrs[STAMP]["passed"] and not bad.attrs[STAMP]["passed"]
-    assert run_sweep(good, "sma_crossover", GRID)["trials"] == 2
+    assert run_sweep(good, "sma_crossover", GRID, check_data=ensure_valid)["trials"] == 2
     with pytest.raises(DataContractError, match="positive_close"):
-        run_sweep(bad, "sma_crossover", GRID)
+        run_sweep(bad, "sma_crossover", GRID, check_data=ensure_valid)
 
 
 def test_a_frame_edited_after_the_helper_validated_it_is_checked_again():
@@ -36,7 +37,7 @@ def test_a_frame_edited_after_the_helper_validated_it_is_checked_again():
     assert frame.attrs[STAMP]["passed"]
     frame.iloc[200, frame.columns.get_loc("high")] = np.nan  # after the verdict: the stamp no longer fits
     with pytest.raises(DataContractError, match="not_null_high"):
-        run_sweep(frame, "sma_crossover", GRID)
+        run_sweep(frame, "sma_crossover", GRID, check_data=ensure_valid)
 
 
 def test_the_helpers_errors_are_raised_by_result():
@@ -51,7 +52,7 @@ def test_a_backtest_run_while_validating_is_returned_only_for_data_that_passed()
     good, bad = load("GOOG"), load("NDX")
     bad.iloc[100, bad.columns.get_loc("close")] = -1.0
     job = validate_in_background({"GOOG": good, "NDX": bad})
-    sweep = lambda frame: run_sweep(frame, "sma_crossover", GRID, require_valid=False)  # noqa: E731
+    sweep = lambda frame: run_sweep(frame, "sma_crossover", GRID)  # noqa: E731
     entry, result = job.run_while_validating("GOOG", sweep)
     assert entry["passed"] and result["trials"] == 2
     entry, result = job.run_while_validating("NDX", sweep)  # simulated, but held back: the data failed

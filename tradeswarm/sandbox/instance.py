@@ -1,6 +1,6 @@
 """What a caller holds: a `Sandbox`, a `BackgroundProcess` in it, a `CommandResult`.
 
-Every call goes through the manager (`SandboxManager._call`): latencies are recorded by
+Every call goes through the manager's narrow `SandboxService` handle: latencies are recorded by
 operation name (`sandbox_exec`, `sandbox_start`, `sandbox_attach`, `sandbox_write`,
 `sandbox_read`) and API calls counted by the cost meter (with the bytes written). File reads
 and writes are retried on transient failures; commands never are (see `Sandbox.run`).
@@ -11,15 +11,16 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Awaitable, Callable, Union
+from typing import TYPE_CHECKING, Awaitable, Callable, Protocol, TypeVar, Union
 
 from e2b import AsyncSandbox
 from e2b.exceptions import TimeoutException
 from e2b.sandbox.commands.command_handle import CommandExitException
 
 if TYPE_CHECKING:
-    from tradeswarm.sandbox.manager import SandboxManager
+    from tradeswarm.costmeter import CostMeter
 
+T = TypeVar("T")
 OutputCallback = Union[Callable[[str], None], Callable[[str], Awaitable[None]]]
 
 
@@ -78,23 +79,41 @@ class CommandResult:
         return self.exit_code == 0
 
 
+class SandboxService(Protocol):
+    """What a `Sandbox` needs of the manager that made it, and no more (the manager's
+    `service` handle): its service-call path (cost meter, concurrency limit, retries,
+    latency), its secret check on environments, kill, and the cost meter."""
+
+    @property
+    def meter(self) -> "CostMeter | None": ...
+
+    def check_envs(self, envs: dict[str, str] | None) -> None: ...
+
+    async def call(self, op: str, call: Callable[[], Awaitable[T]], *, retry: bool = True,
+                   bounded: bool = True) -> T: ...
+
+    async def kill(self, sandbox_id: str) -> bool: ...
+
+
 class BackgroundProcess:
     """A command running in the background with an open stdin."""
 
     def __init__(self, sandbox: "Sandbox", handle) -> None:
-        self._sandbox = sandbox
+        self._sandbox_id = sandbox.id
+        self._service = sandbox.service
+        self._commands = sandbox.sdk_commands
         self._handle = handle
         self.pid: int = handle.pid
 
     async def send_stdin(self, data: str | bytes) -> None:
         """Write to the process's stdin (one small RPC, no shell involved; counted, not timed:
         it is the hot path of a worker, and not retried: a repeat would deliver the data twice)."""
-        meter = self._sandbox._manager.meter
+        meter = self._service.meter
         if meter is not None:
             meter.api_call("stdin")
             # lines per call: what batching saved (validation.cost), one call per line otherwise
             meter.batched("stdin", data.count("\n" if isinstance(data, str) else b"\n"))
-        await self._sandbox._sdk.commands.send_stdin(self.pid, data)
+        await self._commands.send_stdin(self.pid, data)
 
     async def close_stdin(self) -> None:
         await self._handle.close_stdin()
@@ -120,7 +139,7 @@ class BackgroundProcess:
             code, out, err = e.exit_code, e.stdout, e.stderr
         except TimeoutException as e:
             if sandbox_gone(e):
-                raise SandboxNotFound(f"sandbox {self._sandbox.id} was killed or expired while the process ran") from e
+                raise SandboxNotFound(f"sandbox {self._sandbox_id} was killed or expired while the process ran") from e
             raise
         return CommandResult(code, out or "", err or "", (time.perf_counter() - t0) * 1000.0)
 
@@ -128,8 +147,8 @@ class BackgroundProcess:
 class Sandbox:
     """One sandbox the manager created; `id`, `template` and `name` identify it."""
 
-    def __init__(self, manager: "SandboxManager", sdk: AsyncSandbox, template: str, name: str | None) -> None:
-        self._manager = manager
+    def __init__(self, service: SandboxService, sdk: AsyncSandbox, template: str, name: str | None) -> None:
+        self.service = service
         self._sdk = sdk
         self.id: str = sdk.sandbox_id
         self.template = template
@@ -138,13 +157,18 @@ class Sandbox:
         self.expires_at: float = float("inf")  # monotonic time the service will end it
         self.lifetime_s: float = float("inf")  # the timeout_s it was created with
 
+    @property
+    def sdk_commands(self):
+        """The SDK's command API of this sandbox (what a `BackgroundProcess` writes stdin through)."""
+        return self._sdk.commands
+
     def __repr__(self) -> str:
         return f"Sandbox(id={self.id!r}, template={self.template!r}, name={self.name!r})"
 
     async def run(self, cmd: str, timeout_s: float = 60, envs: dict[str, str] | None = None,
                   cwd: str | None = None) -> CommandResult:
         """Run `cmd` under `bash -l -c` and wait for it; raises CommandTimeout past `timeout_s`."""
-        self._manager._check_envs(envs)
+        self.service.check_envs(envs)
 
         async def call() -> tuple[int, str, str]:
             try:
@@ -157,7 +181,7 @@ class Sandbox:
         try:
             # Never retried: a command is not idempotent, and a failed attempt may already
             # have run it. Nor bounded by the manager's limit: commands may run for minutes.
-            code, out, err = await self._manager._call("exec", call, retry=False, bounded=False)
+            code, out, err = await self.service.call("exec", call, retry=False, bounded=False)
         except TimeoutException as e:
             if sandbox_gone(e):
                 raise SandboxNotFound(f"sandbox {self.id} was killed or expired while the command ran") from e
@@ -172,9 +196,9 @@ class Sandbox:
         Output is not accumulated (a long-lived worker's output would grow without bound):
         use the callbacks. `timeout_s=0` lets the process run until killed or the sandbox ends.
         """
-        self._manager._check_envs(envs)
+        self.service.check_envs(envs)
         # Not retried, like `run`: a retry could start a second copy of the process.
-        handle = await self._manager._call("start", lambda: self._sdk.commands.run(
+        handle = await self.service.call("start", lambda: self._sdk.commands.run(
             cmd, background=True, envs=envs, cwd=cwd, stdin=True, on_stdout=on_stdout, on_stderr=on_stderr,
             timeout=timeout_s, retain_output=False), retry=False, bounded=False)
         return BackgroundProcess(self, handle)
@@ -184,21 +208,21 @@ class Sandbox:
         """Follow a background process that is already running (started by another process of
         ours, say): its output from now on reaches the callbacks, and stdin stays writable."""
         # Not retried: a connection the server accepted keeps its output subscription.
-        handle = await self._manager._call("attach", lambda: self._sdk.commands.connect(
+        handle = await self.service.call("attach", lambda: self._sdk.commands.connect(
             pid, timeout=0, on_stdout=on_stdout, on_stderr=on_stderr, retain_output=False), retry=False, bounded=False)
         return BackgroundProcess(self, handle)
 
     async def write(self, path: str, data: bytes | str) -> None:
         """Write a file (retried when transient: the upload replaces the whole file)."""
-        await self._manager._call("write", lambda: self._sdk.files.write(path, data))
-        if self._manager.meter is not None:
-            self._manager.meter.stored(len(data.encode() if isinstance(data, str) else data))
+        await self.service.call("write", lambda: self._sdk.files.write(path, data))
+        if self.service.meter is not None:
+            self.service.meter.stored(len(data.encode() if isinstance(data, str) else data))
 
     async def read(self, path: str) -> bytes:
-        return bytes(await self._manager._call("read", lambda: self._sdk.files.read(path, format="bytes")))
+        return bytes(await self.service.call("read", lambda: self._sdk.files.read(path, format="bytes")))
 
     async def kill(self) -> bool:
-        return await self._manager.kill(self.id)
+        return await self.service.kill(self.id)
 
     async def metrics(self) -> list:
         """The service's CPU/memory samples for this sandbox (`e2b` SandboxMetrics)."""

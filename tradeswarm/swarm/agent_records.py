@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
-from tradeswarm._io import atomic_write_json
+from tradeswarm.atomic import atomic_write_json
 
 SCHEMA = "tradeswarm.agents/v1"
 FIELDS = ("agent_id", "sandbox_id", "pid", "runner_pid", "type", "params", "symbols", "fail_rate", "fail_seed",

@@ -7,7 +7,7 @@ import json
 import anyio
 import pytest
 
-from tradeswarm.mcpserver.probe import call, server_params, stdio_session
+from tradeswarm.cli.mcp.probe import call, server_params, stdio_session
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from mcp.server.mcpserver import Context
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 RUNS_ROOT = REPO / "reports" / "runs"  # flows.certify.RUNS_ROOT, without importing Prefect here
 _one_at_a_time = threading.Lock()  # the progress sink is process-wide: one certification at a time
 

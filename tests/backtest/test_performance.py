@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from tradeswarm.backtest import metrics as m
+from tradeswarm.backtest import performance as m
 
 
 def _orders(rows):

@@ -6,12 +6,12 @@ Built on the official `mcp` SDK (`MCPServer`); the tools call the same code as t
 (`tradeswarm.sandbox.tracked`, the swarm coordinator, the certification flow).
 
 ```python
-from tradeswarm.mcpserver import build_server
+from tradeswarm.cli.mcp import build_server
 server = build_server()          # an mcp.server.MCPServer
 server.run("stdio")
 ```
 """
 
-from tradeswarm.mcpserver.server import TOOL_NAMES, build_server
+from tradeswarm.cli.mcp.server import TOOL_NAMES, build_server
 
 __all__ = ["TOOL_NAMES", "build_server"]

@@ -1,7 +1,7 @@
 """Fault injection into a local sandboxd (for the stress test): failed creates and 429s.
 
 ```python
-from tradeswarm.sandbox.faults import inject_faults
+from tradeswarm.sandbox.fault_injection import inject_faults
 inject_faults(settings, fail_next=3)        # the next 3 creates answer 500 "failed to place sandbox"
 inject_faults(settings, throttle_s=2.0)     # every control-plane call answers 429 for 2 seconds
 inject_faults(settings)                     # clears every fault

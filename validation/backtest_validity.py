@@ -24,11 +24,14 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from tradeswarm.backtest import metrics as m
+from tradeswarm.backtest import performance as m
 from tradeswarm.backtest.engine import (
-    _check_data, _identity, _strategy, best_column, expand_grid, signal_matrix, simulate_signals, with_fills,
+    best_column, expand_grid, identity, resolve_strategy, signal_matrix, simulate_signals, with_fills,
 )
 from tradeswarm.backtest.settings import BacktestSettings
+from validation import gates
+from validation.contract import ensure_valid
+from validation.reference import crosscheck, simulate
 
 CURVE_POINTS = 300
 
@@ -49,8 +52,6 @@ def equity_curve(index: pd.Index, equity: np.ndarray, close: np.ndarray, cash: f
 
 
 def _crosscheck(frame: pd.DataFrame, signal: np.ndarray, run, fills, label: str) -> dict:
-    from validation.reference import crosscheck, simulate
-
     ref = simulate(frame["open"].to_numpy(dtype=float), frame["close"].to_numpy(dtype=float), signal,
                    fees=fills.fees, slippage=fills.slippage, cash=fills.cash,
                    whole_shares=fills.whole_shares, lag=fills.lag)
@@ -71,13 +72,12 @@ def certify_backtest(frame: pd.DataFrame, strategy, params_or_grid: Mapping[str,
     `ContractJob.run_while_validating`, which holds the result back until the data's verdict),
     `ValueError` for a bad strategy, parameter or grid.
     """
-    from validation import gates
-
     cfg = BacktestSettings.from_any(settings)
-    strat = _strategy(strategy)
+    strat = resolve_strategy(strategy)
     combos, invalid = expand_grid(strat, as_grid(params_or_grid))
     t0 = time.perf_counter()
-    _check_data(frame, require_valid, cfg.contract)
+    if require_valid:
+        ensure_valid(frame, settings=cfg.contract)
     t_data = time.perf_counter()
     fills = cfg.fills()
     signals = signal_matrix(frame, strat, combos)
@@ -112,7 +112,7 @@ def certify_backtest(frame: pd.DataFrame, strategy, params_or_grid: Mapping[str,
         "checked": [{k: c[k] for k in ("config", "agree", "trades", "equity_rel_diff")} for c in checks],
     }
     t_ref = time.perf_counter()
-    return _identity(frame, strat.name, fills) | {
+    return identity(frame, strat.name, fills) | {
         "params": combos[best],
         "trials": len(combos),
         "invalid": invalid,
@@ -132,3 +132,19 @@ def certify_backtest(frame: pd.DataFrame, strategy, params_or_grid: Mapping[str,
         "timings_s": {"data_check": t_data - t0, "simulate": t_sim - t_data, "gates": t_gates - t_sim,
                       "crosscheck": t_ref - t_gates},
     }
+
+
+def warm_up(contract: bool = True) -> dict:
+    """Pay a certification's cold-start costs now: vectorbt (`tradeswarm.backtest.warm_up`) and,
+    with `contract`, the data contract's great-expectations suite.
+
+    Returns `{engine, numba_cache_dir, import_s, first_call_s, contract_s}` (seconds).
+    """
+    from tradeswarm.backtest import warm_up as engine_warm_up
+    from validation.contract import warm_up as contract_warm_up
+
+    out = engine_warm_up()
+    t0 = time.perf_counter()
+    if contract:
+        contract_warm_up()
+    return out | {"contract_s": time.perf_counter() - t0}

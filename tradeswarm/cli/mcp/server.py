@@ -20,7 +20,7 @@ from pydantic import Field
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 from tradeswarm.agents.strategies import STRATEGIES
-from tradeswarm.mcpserver import _certify
+from tradeswarm.cli.mcp import certifications
 from tradeswarm.sandbox import tracked
 from tradeswarm.settings import Settings
 
@@ -81,7 +81,7 @@ async def _sandbox_call(settings: Settings, op: str, *args: Any, **kwargs: Any) 
 def build_server(settings: Settings | None = None, runs_root: Path | None = None) -> MCPServer:
     """The server with every tool and resource; `settings` default to the environment's."""
     settings = settings or Settings()
-    runs = Path(runs_root) if runs_root else _certify.RUNS_ROOT
+    runs = Path(runs_root) if runs_root else certifications.RUNS_ROOT
     swarm_lock = asyncio.Lock()  # one registry read-modify-write at a time
     mcp = MCPServer("tradeswarm", instructions=(
         "Sandboxes (E2B, or the local sandboxd without E2B_API_KEY), trading agents in them, backtests, "
@@ -180,7 +180,7 @@ def build_server(settings: Settings | None = None, runs_root: Path | None = None
     ) -> dict[str, Any]:
         """Certify the swarm end to end (minutes; smoke is the fastest) with a progress
         notification per stage; returns the verdict, score, failed checks and the report's URI."""
-        return await _certify.run(ctx, profile, runs)
+        return await certifications.run(ctx, profile, runs)
 
     @mcp.tool()
     async def get_certification(
@@ -188,14 +188,14 @@ def build_server(settings: Settings | None = None, runs_root: Path | None = None
     ) -> dict[str, Any]:
         """One certification run: verdict, readiness, categories, every check's status, stage times."""
         try:
-            return _certify.summary(_certify.load(runs, run_id))
+            return certifications.summary(certifications.load(runs, run_id))
         except LookupError as e:
             raise ToolError(str(e)) from None
 
     @mcp.tool()
     async def list_certifications() -> dict[str, Any]:
         """Every certification run on record, oldest first: id, profile, verdict, score."""
-        return {"runs": _certify.listed(runs)}
+        return {"runs": certifications.listed(runs)}
 
     @mcp.resource("tradeswarm://runs/{run_id}/report.md", mime_type="text/markdown")
     def report(run_id: str) -> str:
@@ -212,6 +212,6 @@ def build_server(settings: Settings | None = None, runs_root: Path | None = None
 
 def _read(runs: Path, run_id: str, name: str) -> str:
     try:
-        return (_certify.run_dir(runs, run_id) / name).read_text(encoding="utf-8")
+        return (certifications.run_dir(runs, run_id) / name).read_text(encoding="utf-8")
     except (LookupError, OSError):
         raise ResourceNotFoundError(f"no {name} for run {run_id!r}") from None

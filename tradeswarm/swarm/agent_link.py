@@ -14,9 +14,8 @@ import time
 from collections import deque
 from typing import Any, Callable
 
-from tradeswarm.swarm import _metrics
-
-STATES = ("deploying", "ready", "retiring", "dead")
+from tradeswarm.errors import describe
+from tradeswarm.swarm import telemetry
 
 
 class AgentDied(RuntimeError):
@@ -96,7 +95,7 @@ class AgentHandle:
             fut.set_result(msg)
         elif kind == "hb":
             self.heartbeats += 1
-            _metrics.HEARTBEATS.inc()
+            telemetry.HEARTBEATS.inc()
             self.runner = {k: msg.get(k) for k in ("seq", "served", "errors", "pending")}
         elif kind == "ready":
             self.runner_pid = msg.get("pid")
@@ -132,7 +131,7 @@ class AgentHandle:
                 self._outbox.clear()
                 await self.proc.send_stdin(data)
         except Exception as e:  # the pipe is gone: so is the agent
-            self.die(f"stdin failed: {type(e).__name__}: {e}")
+            self.die(f"stdin failed: {describe(e)}")
         finally:
             self._flushing = False
 

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tradeswarm._io import atomic_write_text
+from tradeswarm.atomic import atomic_write_text
 
 MCP_PATH = "/mcp"
 

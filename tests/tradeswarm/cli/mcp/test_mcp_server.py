@@ -16,8 +16,8 @@ import jsonschema
 import pytest
 
 from tradeswarm.agents.strategies import STRATEGIES
-from tradeswarm.mcpserver import TOOL_NAMES
-from tradeswarm.mcpserver.probe import call, http_session, lifecycle, stdio_session
+from tradeswarm.cli.mcp import TOOL_NAMES
+from tradeswarm.cli.mcp.probe import call, http_session, lifecycle, stdio_session
 
 
 def _cli_json(*args: str) -> dict:

@@ -11,7 +11,7 @@ import pytest
 from mcp.server.mcpserver.exceptions import ToolError
 
 from tests.sandbox._servers import private_sandboxd
-from tradeswarm.mcpserver.server import build_server
+from tradeswarm.cli.mcp.server import build_server
 from tradeswarm.settings import Settings
 
 

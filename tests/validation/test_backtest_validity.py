@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from tests.backtest.shipped import load
-from tradeswarm.backtest import DataContractError, certify_backtest, warm_up
+from validation.backtest_validity import certify_backtest, warm_up
+from validation.contract import DataContractError
 
 KEYS = {"strategy", "symbol", "params", "trials", "total_return", "cagr", "volatility", "sharpe", "sortino",
         "max_drawdown", "max_drawdown_duration", "win_rate", "profit_factor", "trades", "open_trade",
