@@ -3,7 +3,7 @@
 Measured side by side in one run:
 1. a fresh process (new interpreter: data load, imports, data contract, sweep) — the cold
    start a certification pays — broken into stages, twice: with the contract validated in a
-   helper process while this one imports vectorbt and sweeps (`tradeswarm.backtest.contract_job`,
+   helper process while this one imports vectorbt and sweeps (`validation.contract_job`,
    as `tradeswarm backtest` runs), and with every stage one after the other;
 2. the same sweep again in that warm process;
 3. the reference event-loop simulator doing the same simulations (same combinations, same
@@ -44,7 +44,7 @@ def child(combos: int, overlap: bool) -> dict:
     """
     t0 = time.perf_counter()
     if overlap:  # the helper imports great-expectations while this process loads the data
-        from tradeswarm.backtest.contract_job import ContractJob
+        from validation.contract_job import ContractJob
 
         job = ContractJob()
     from tradeswarm.marketdata import load_symbol
@@ -53,10 +53,11 @@ def child(combos: int, overlap: bool) -> dict:
     if overlap:
         job.validate(frames)
     t_load = time.perf_counter()
-    from tradeswarm.backtest import run_sweep, validate_frame, warm_up
+    from tradeswarm.backtest import run_sweep, warm_up
+    from validation.contract import ensure_valid, validate_frame
 
     # vectorbt's import and first simulation (a synthetic one: no data is used before its verdict)
-    warm_up(contract=False)
+    warm_up()
     t_import = time.perf_counter()
     g = grid(combos)
     first, waited = {}, 0.0
@@ -67,7 +68,7 @@ def child(combos: int, overlap: bool) -> dict:
 
             def sweep(frame):
                 t_sweep = time.perf_counter()
-                result = run_sweep(frame, "sma_crossover", g, require_valid=False)
+                result = run_sweep(frame, "sma_crossover", g)
                 swept.append(time.perf_counter() - t_sweep)
                 return result
 
@@ -76,10 +77,10 @@ def child(combos: int, overlap: bool) -> dict:
         else:  # the verdict first, then the sweep
             entry = validate_frame(f, s)
             waited += time.perf_counter() - t
-            first[s] = run_sweep(f, "sma_crossover", g)
+            first[s] = run_sweep(f, "sma_crossover", g, check_data=ensure_valid)
         assert entry["passed"], entry
     t_first = time.perf_counter()
-    again = {s: run_sweep(f, "sma_crossover", g) for s, f in frames.items()}
+    again = {s: run_sweep(f, "sma_crossover", g, check_data=ensure_valid) for s, f in frames.items()}
     t_warm = time.perf_counter()
     assert all(first[s]["best"] == again[s]["best"] for s in SYMBOLS)
     split = breakdown(frames, g)

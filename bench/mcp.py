@@ -26,7 +26,7 @@ from pathlib import Path
 # the repo instead of bench/ (this file's own folder) on the path: `bench/mcp.py` would shadow the SDK
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from tradeswarm.mcpserver.probe import call, http_session, stdio_session  # noqa: E402
+from tradeswarm.cli.mcp.probe import call, http_session, stdio_session  # noqa: E402
 from tradeswarm.sandbox import tracked  # noqa: E402
 from tradeswarm.sandbox.sandboxd import daemon  # noqa: E402
 from tradeswarm.settings import Settings  # noqa: E402

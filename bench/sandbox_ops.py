@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tradeswarm.metrics import LatencyRecorder  # noqa: E402
+from tradeswarm.latency import LatencyRecorder  # noqa: E402
 from tradeswarm.sandbox import SandboxManager  # noqa: E402
 from tradeswarm.sandbox.sandboxd import daemon  # noqa: E402
 from tradeswarm.settings import Settings  # noqa: E402

@@ -69,7 +69,7 @@ async def deploy_paths(mgr, rounds: int) -> dict:
 
 async def bench(args: argparse.Namespace) -> dict:
     from tradeswarm.agents.deploy import RUNNER_PATH
-    from tradeswarm.metrics import LatencyRecorder
+    from tradeswarm.latency import LatencyRecorder
     from tradeswarm.sandbox import SandboxManager
     from tradeswarm.settings import Settings
     from tradeswarm.swarm import Coordinator, Task

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reports._format import REPORT_MODE, fmt_generic, fmt_ms, fmt_score, is_number
-from reports.markdown import STRESS_OP
-from tradeswarm._io import atomic_write_bytes
+from reports.sections.stress import STRESS_OP
+from tradeswarm.atomic import atomic_write_bytes
+from validation.evidence import LatencySummary, Results
+from validation.evidence.results import ScoringBands
+
+if TYPE_CHECKING:
+    from reports.index import RunListing
 
 CHART_NAMES = ("readiness.png", "stress_latency.png", "stress_throughput.png", "equity_curves.png")
 _DPI = 80
@@ -36,40 +41,29 @@ def _save(fig, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue(), mode=REPORT_MODE)
 
 
-def score_bands(results: dict) -> tuple[float, float]:
+def score_bands(scoring: ScoringBands) -> tuple[float, float]:
     """The spec's pass and marginal thresholds (infinite when the run does not carry them)."""
-    spec = results.get("spec") if isinstance(results.get("spec"), dict) else {}
-    scoring = spec.get("scoring") if isinstance(spec.get("scoring"), dict) else {}
     inf = float("inf")
-    passing, marginal = scoring.get("pass"), scoring.get("marginal")
+    passing, marginal = scoring.pass_, scoring.marginal
     return (float(passing) if is_number(passing) else inf, float(marginal) if is_number(marginal) else inf)
 
 
-def _records(results: dict, key: str) -> list[dict]:
-    """The dict entries of the list `results[key]` (none when it is not a list)."""
-    v = results.get(key)
-    return [x for x in v if isinstance(x, dict)] if isinstance(v, list) else []
-
-
-def _numbers(xs: Any) -> list[float]:
-    return [float(x) for x in xs if is_number(x)] if isinstance(xs, list) else []
-
-
-def readiness_chart(results: dict, path: Path) -> bool:
+def readiness_chart(results: Results | dict, path: Path) -> bool:
     """Horizontal bars: score per category, with its weight in the label."""
-    cats = [c for c in _records(results, "categories") if is_number(c.get("score"))]
+    results = Results.parse(results)
+    cats = [c for c in results.categories if is_number(c.score)]
     if not cats:
         return False
     fig = _figure(7, 0.5 * len(cats) + 1.2, left=0.36, bottom=0.8 / (0.5 * len(cats) + 1.2))
     ax = fig.add_subplot()
-    names = [f"{c.get('name', '?')} (weight {fmt_generic(c.get('weight'))})" for c in cats]
-    scores = [float(c["score"]) for c in cats]
-    passing, marginal = score_bands(results)
+    names = [f"{c.name or '?'} (weight {fmt_generic(c.weight)})" for c in cats]
+    scores = [float(c.score) for c in cats]
+    passing, marginal = score_bands(results.scoring)
     colors = ["#2e7d32" if s >= passing else "#f9a825" if s >= marginal else "#c62828" for s in scores]
     ax.barh(names[::-1], scores[::-1], color=colors[::-1])
     ax.set_xlim(0, 100)
     ax.set_xlabel("category score")
-    ax.set_title(f"Readiness {fmt_score(results.get('readiness_score'))} / 100: {results.get('verdict', '')}", loc="left")
+    ax.set_title(f"Readiness {fmt_score(results.readiness_score)} / 100: {results.verdict or ''}", loc="left")
     _save(fig, path)
     return True
 
@@ -87,11 +81,12 @@ def _bin_edges(xs, bins: int):
     return edges
 
 
-def stress_latency_chart(results: dict, samples: dict | None, path: Path) -> bool:
+def stress_latency_chart(results: Results | dict, samples: dict[str, list[float]] | None, path: Path) -> bool:
     """Histogram and CDF of the stress test's task latencies, marked with the run's P50/P95/P99."""
     import numpy as np
 
-    xs = np.asarray(_numbers((samples or {}).get(STRESS_OP)))
+    results = Results.parse(results)
+    xs = np.asarray([float(x) for x in (samples or {}).get(STRESS_OP, []) if is_number(x)])
     if xs.size < 2:
         return False
     fig = _figure(10, 4, left=0.07, bottom=0.13)
@@ -103,11 +98,11 @@ def stress_latency_chart(results: dict, samples: dict | None, path: Path) -> boo
     srt = np.sort(xs)
     ax_c.plot(srt, np.arange(1, srt.size + 1) / srt.size, color="#1565c0")
     # the percentiles the report states (results.json), not a second estimate that could disagree
-    stats = (results.get("latency") or {}).get(STRESS_OP) if isinstance(results.get("latency"), dict) else None
-    stats = stats if isinstance(stats, dict) else {}
+    stats = results.latency[STRESS_OP] if STRESS_OP in results.latency else LatencySummary()
     for key, style in (("p50", ":"), ("p95", "--"), ("p99", "-.")):
-        if is_number(stats.get(key)):
-            ax_c.axvline(stats[key], color="#555", linestyle=style, label=f"{key.upper()} {fmt_ms(stats[key])}")
+        value = getattr(stats, key)
+        if is_number(value):
+            ax_c.axvline(value, color="#555", linestyle=style, label=f"{key.upper()} {fmt_ms(value)}")
     ax_c.set_xlabel("task latency (ms)")
     ax_c.set_ylabel("fraction of tasks")
     ax_c.set_title("Cumulative distribution")
@@ -117,10 +112,11 @@ def stress_latency_chart(results: dict, samples: dict | None, path: Path) -> boo
     return True
 
 
-def throughput_chart(results: dict, path: Path) -> bool:
+def throughput_chart(results: Results | dict, path: Path) -> bool:
     """Completed tasks per interval over the stress test."""
-    series = (results.get("stress") or {}).get("throughput_series") if isinstance(results.get("stress"), dict) else None
-    points = [p for p in series or [] if isinstance(p, (list, tuple)) and len(p) == 2 and all(is_number(x) for x in p)]
+    results = Results.parse(results)
+    series = results.stress.throughput_series if results.stress else []
+    points = [p for p in series if len(p) == 2 and all(is_number(x) for x in p)]
     if len(points) < 2:
         return False
     fig = _figure(8, 3.5)
@@ -133,14 +129,13 @@ def throughput_chart(results: dict, path: Path) -> bool:
     return True
 
 
-def _curve(points: list) -> tuple[list, list[float], list[float]]:
-    """x, equity and buy-and-hold of `[[ts, equity, hold], ...]` (or `[ts, equity]` pairs, or bare values)."""
+def _curve(points: list[list[Any]]) -> tuple[list, list[float], list[float]]:
+    """x, equity and buy-and-hold of `[[ts, equity, hold], ...]` (or `[ts, equity]` pairs)."""
     import numpy as np
 
-    rows = [p for p in points if isinstance(p, (list, tuple)) and len(p) >= 2 and is_number(p[1])]
+    rows = [p for p in points if len(p) >= 2 and is_number(p[1])]
     if not rows:
-        ys = _numbers(points)
-        return list(range(len(ys))), ys, []
+        return [], [], []
     try:  # ISO timestamps (UTC); numpy wants them without the offset
         xs = list(np.array([str(p[0])[:19] for p in rows], dtype="datetime64[s]"))
     except ValueError:
@@ -149,15 +144,14 @@ def _curve(points: list) -> tuple[list, list[float], list[float]]:
     return xs, [float(p[1]) for p in rows], hold if len(hold) == len(rows) else []
 
 
-def equity_chart(results: dict, path: Path) -> bool:
+def equity_chart(results: Results | dict, path: Path) -> bool:
     """Equity of each backtest that carries `equity_curve`, dashed beside buy and hold when given."""
+    results = Results.parse(results)
     curves = []
-    for b in _records(results, "backtests"):
-        curve = b.get("equity_curve")
-        if isinstance(curve, list):
-            xs, ys, hold = _curve(curve)
-            if len(ys) >= 2:
-                curves.append((f"{b.get('strategy', '?')} / {b.get('symbol', '?')}", str(b.get("symbol", "?")), xs, ys, hold))
+    for b in results.backtests:
+        xs, ys, hold = _curve(b.equity_curve or [])
+        if len(ys) >= 2:
+            curves.append((f"{b.strategy or '?'} / {b.symbol or '?'}", str(b.symbol or "?"), xs, ys, hold))
     if not curves:
         return False
     fig = _figure(8, 4, left=0.12)
@@ -175,10 +169,11 @@ def equity_chart(results: dict, path: Path) -> bool:
     return True
 
 
-def render_charts(results: dict, samples: dict | None, charts_dir: Path) -> list[Path]:
+def render_charts(results: Results | dict, samples: dict[str, list[float]] | None, charts_dir: Path) -> list[Path]:
     """Draw every chart the evidence supports into `charts_dir`; remove stale ones of ours."""
     import matplotlib
 
+    results = Results.parse(results)
     matplotlib.use("Agg", force=False)
     charts_dir = Path(charts_dir)
     made = []
@@ -197,7 +192,7 @@ def render_charts(results: dict, samples: dict | None, charts_dir: Path) -> list
     return made
 
 
-def trend_chart(runs: list[dict], path: Path, bands: tuple[float, float] | None = None) -> bool:
+def trend_chart(runs: list[RunListing], path: Path, bands: tuple[float, float] | None = None) -> bool:
     """Readiness score per run over time, one line per profile (for the runs index).
 
     `bands` are the pass and marginal thresholds to draw (those of the newest run's spec).
@@ -207,8 +202,8 @@ def trend_chart(runs: list[dict], path: Path, bands: tuple[float, float] | None 
     matplotlib.use("Agg", force=False)
     by_profile: dict[str, list[tuple[int, float]]] = {}
     for i, r in enumerate(runs):
-        if is_number(r.get("readiness_score")):
-            by_profile.setdefault(str(r.get("profile", "?")), []).append((i, float(r["readiness_score"])))
+        if is_number(r.readiness_score):
+            by_profile.setdefault(str(r.profile or "?"), []).append((i, float(r.readiness_score)))
     if not by_profile:
         return False
     fig = _figure(8, 3.5)

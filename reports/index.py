@@ -16,11 +16,14 @@ import fcntl
 import json
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from reports._format import DASH, REPORT_MODE, code, esc, fmt_score, fmt_time, is_number, table
-from reports.markdown import VERDICT_MARK
-from tradeswarm._io import atomic_write_text
+from reports.sections.header import VERDICT_MARK
+from tradeswarm.atomic import atomic_write_text
+from validation.evidence.results import RunSpec
 
 INDEX_NAME = "index.md"
 TREND_NAME = "index_trend.png"
@@ -45,8 +48,25 @@ def index_dir(runs_root: Path) -> Path:
     return runs_root.parent if runs_root.name == "runs" else runs_root
 
 
-def collect_runs(runs_root: Path) -> list[dict]:
-    """One entry per run directory (a folder holding results.json), oldest first.
+class RunListing(BaseModel):
+    """One run directory as the index lists it: its identity and outcome, or why it cannot be read."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    dir: str
+    error: Optional[str] = None
+    run_id: Optional[str] = None
+    started_at: Optional[str] = None
+    profile: Optional[str] = None
+    provider: Optional[str] = None
+    verdict: Optional[str] = None
+    readiness_score: Optional[float] = None
+    spec: RunSpec = Field(default_factory=RunSpec)
+    has_report: bool = False
+
+
+def listings(runs_root: Path) -> list[RunListing]:
+    """One listing per run directory (a folder holding results.json), oldest first.
 
     A run whose results.json cannot be read is listed with `error` set, not dropped.
     """
@@ -55,24 +75,21 @@ def collect_runs(runs_root: Path) -> list[dict]:
         rf = d / "results.json"
         if not rf.is_file():
             continue
-        entry = {"dir": d.name}
         try:
             data = json.loads(rf.read_text(encoding="utf-8"))
-            if not isinstance(data, dict):
-                raise ValueError("not a JSON object")
-        except (OSError, ValueError) as e:
-            entry["error"] = f"unreadable results.json ({type(e).__name__})"
-            runs.append(entry)
-            continue
-        for key in ("run_id", "started_at", "profile", "provider", "verdict", "readiness_score", "spec"):
-            entry[key] = data.get(key)
-        entry["has_report"] = (d / "report.md").is_file()
-        runs.append(entry)
-    runs.sort(key=lambda r: (str(r.get("started_at") or ""), r["dir"]))
+            runs.append(RunListing.model_validate({**data, "dir": d.name, "has_report": (d / "report.md").is_file()}))
+        except (OSError, ValueError, TypeError) as e:
+            runs.append(RunListing(dir=d.name, error=f"unreadable results.json ({type(e).__name__})"))
+    runs.sort(key=lambda r: (r.started_at or "", r.dir))
     return runs
 
 
-def index_markdown(runs: list[dict], *, trend: bool, prefix: str = "") -> str:
+def collect_runs(runs_root: Path) -> list[dict]:
+    """`listings` as JSON objects (what the MCP server's runs tool answers with)."""
+    return [r.model_dump(exclude_unset=True) for r in listings(runs_root)]
+
+
+def index_markdown(runs: list[RunListing], *, trend: bool, prefix: str = "") -> str:
     """The index page: newest run first; `prefix` is the runs root relative to the index."""
     lines = ["# Certification runs", ""]
     if not runs:
@@ -81,18 +98,18 @@ def index_markdown(runs: list[dict], *, trend: bool, prefix: str = "") -> str:
         lines += ["![readiness trend](index_trend.png)", ""]
     rows = []
     for r in reversed(runs):
-        if "error" in r:
-            rows.append([DASH, code(r["dir"]), DASH, esc(r["error"]), DASH, DASH])
+        if r.error:
+            rows.append([DASH, code(r.dir), DASH, esc(r.error), DASH, DASH])
             continue
-        verdict = str(r.get("verdict") or DASH)
-        link = f"[report]({prefix}{r['dir']}/report.md)" if r.get("has_report") else "no report"
+        verdict = r.verdict or DASH
+        link = f"[report]({prefix}{r.dir}/report.md)" if r.has_report else "no report"
         rows.append(
             [
-                fmt_time(r.get("started_at")),
-                code(r.get("run_id") or r["dir"]),
-                code(r.get("profile") or DASH),
+                fmt_time(r.started_at),
+                code(r.run_id or r.dir),
+                code(r.profile or DASH),
                 f"{VERDICT_MARK.get(verdict, '❔')} {esc(verdict)}",
-                fmt_score(r.get("readiness_score")) if is_number(r.get("readiness_score")) else DASH,
+                fmt_score(r.readiness_score) if is_number(r.readiness_score) else DASH,
                 link,
             ]
         )
@@ -108,9 +125,9 @@ def update_index(runs_root: Path) -> list[Path]:
     where = index_dir(runs_root)
     prefix = "" if where == runs_root else f"{runs_root.name}/"
     with index_lock(runs_root):
-        runs = collect_runs(runs_root)
-        ok = [r for r in runs if "error" not in r]
-        bands = score_bands(ok[-1]) if ok else None
+        runs = listings(runs_root)
+        ok = [r for r in runs if not r.error]
+        bands = score_bands(ok[-1].spec.scoring) if ok else None
         trend_path = where / TREND_NAME
         has_trend = trend_chart(ok, trend_path, bands)
         if not has_trend and trend_path.exists():

@@ -19,7 +19,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from reports._format import fmt_value, one_line
-from reports.markdown import check_list
+from validation.evidence import Results
 
 # XML 1.0 forbids most control characters even when escaped; agent output may contain them
 _INVALID_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -29,34 +29,36 @@ def _text(v: Any) -> str:
     return _INVALID_XML.sub("", "" if v is None else str(v))
 
 
-def junit_xml(results: dict) -> str:
+def junit_xml(results: Results | dict[str, Any]) -> str:
     """The JUnit XML document for the checks of `results` (a `<testsuites>` with one suite)."""
-    checks = check_list(results)
+    results = Results.parse(results)
+    checks = results.checks
     counts = {"failures": 0, "errors": 0, "skipped": 0}
-    suite = ET.Element("testsuite", name=_text(f"tradeswarm certification {results.get('run_id', '')}").strip())
+    suite = ET.Element("testsuite", name=_text(f"tradeswarm certification {results.run_id or ''}").strip())
     props = ET.SubElement(suite, "properties")
     for key in ("run_id", "profile", "provider", "verdict", "readiness_score", "git_sha", "inputs_sha256"):
-        if key in results:
-            ET.SubElement(props, "property", name=key, value=_text(results[key]))
+        if results.has(key):
+            ET.SubElement(props, "property", name=key, value=_text(getattr(results, key)))
     for c in checks:
-        status = str(c.get("status", "error"))
-        case = ET.SubElement(suite, "testcase", classname=_text(c.get("category", "uncategorized")), name=_text(c.get("id", "?")), time="0")
+        status = c.status
+        case = ET.SubElement(suite, "testcase", classname=_text(c.category if c.has("category") else "uncategorized"),
+                             name=_text(c.id), time="0")
         cprops = ET.SubElement(case, "properties")
         for key in ("observed", "threshold", "unit", "status", "critical", "evidence"):
-            if key in c:
-                ET.SubElement(cprops, "property", name=key, value=_text(c[key]))
+            if c.has(key):
+                ET.SubElement(cprops, "property", name=key, value=_text(getattr(c, key)))
         detail = _text(
-            f"{one_line(c.get('description', ''))}: target {one_line(c.get('threshold') or '-')}, "
-            f"actual {fmt_value(c.get('observed'), c.get('unit'))}; evidence: {one_line(c.get('evidence') or '-')}"
+            f"{one_line(c.description or '')}: target {one_line(c.threshold or '-')}, "
+            f"actual {fmt_value(c.observed, c.unit)}; evidence: {one_line(c.evidence or '-')}"
         )
         if status in ("fail", "nodata"):
             counts["failures"] += 1
-            msg = "not measured in this run" if status == "nodata" else f"actual {fmt_value(c.get('observed'), c.get('unit'))}"
+            msg = "not measured in this run" if status == "nodata" else f"actual {fmt_value(c.observed, c.unit)}"
             el = ET.SubElement(case, "failure", message=_text(msg), type=status)
             el.text = detail
         elif status == "waived":
             counts["skipped"] += 1
-            ET.SubElement(case, "skipped", message=_text(f"waived: {c.get('evidence') or c.get('description') or ''}"))
+            ET.SubElement(case, "skipped", message=_text(f"waived: {c.evidence or c.description or ''}"))
         elif status not in ("pass", "warn", "marginal"):  # error, or a status this renderer does not know
             counts["errors"] += 1
             el = ET.SubElement(case, "error", message=_text(f"check status {status}"), type=_text(status))

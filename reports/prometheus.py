@@ -4,7 +4,7 @@ Every run writes `metrics.prom` (Prometheus text format, written atomically) int
 directory: readiness score, verdict, each check's status, category scores, projected and
 budgeted $/day, latency quantiles, the stress test's task accounting and rates, leaked
 sandboxes, stage durations — all read from results.json, so the gauges say what the report
-says — plus the swarm's own metrics (`tradeswarm.swarm._metrics`) of the process that ran it.
+says — plus the swarm's own metrics (`tradeswarm.swarm.telemetry`) of the process that ran it.
 Every series carries the run's `profile` label. A figure the run did not measure is left out
 (the series is absent), never written as 0.
 
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -35,8 +36,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from reports._format import REPORT_MODE
-from tradeswarm._io import atomic_write_text
+from tradeswarm.atomic import atomic_write_text
 from tradeswarm.settings import Settings, mask_secrets
+from validation.evidence import AgentsEvidence, CostSection, Results, StressEvidence
 
 log = logging.getLogger(__name__)
 
@@ -77,64 +79,59 @@ class _Families:
         fam.add_metric([self.profile, *labels.values()], value)
 
 
-def outcome_families(results: dict, last_success: float | None = None) -> list[Metric]:
+def outcome_families(results: Results | dict, last_success: float | None = None) -> list[Metric]:
     """The run's outcome gauges (see the module docstring), from its results.json."""
-    f = _Families(str(results.get("profile") or "custom"))
-    verdict = results.get("verdict")
-    f.add("readiness_score", "Readiness score of the run (0-100).", results.get("readiness_score"))
+    r = Results.parse(results)
+    f = _Families(r.profile or "custom")
+    f.add("readiness_score", "Readiness score of the run (0-100).", r.readiness_score)
     for v in VERDICTS:
-        f.add("verdict", "1 for the run's verdict, 0 for the others.", float(v == verdict), verdict=v)
-    f.add("run_info", "The run's identity (value always 1).", 1.0, run_id=str(results.get("run_id")),
-          provider=str(results.get("provider")), verdict=str(verdict))
-    finished = _ts(results.get("finished_at"))
+        f.add("verdict", "1 for the run's verdict, 0 for the others.", float(v == r.verdict), verdict=v)
+    f.add("run_info", "The run's identity (value always 1).", 1.0, run_id=str(r.run_id),
+          provider=str(r.provider), verdict=str(r.verdict))
+    finished = _ts(r.finished_at)
     f.add("finished_timestamp_seconds", "When the run finished (Unix time).", finished)
-    if verdict == "CERTIFIED" and finished is not None:
+    if r.verdict == "CERTIFIED" and finished is not None:
         last_success = max(finished, last_success or 0.0)
     f.add("last_success_timestamp_seconds", "End of the newest CERTIFIED run of this profile (Unix time).",
           last_success)
-    f.add("duration_seconds", "Wall time of the whole run.", results.get("duration_s"))
-    for stage, seconds in (results.get("stages") or {}).items():
-        f.add("stage_duration_seconds", "Wall time of each stage of the run.", seconds, stage=str(stage))
-    counts: dict[str, int] = {}
-    for c in results.get("checks") or []:
-        status = str(c.get("status"))
-        counts[status] = counts.get(status, 0) + 1
+    f.add("duration_seconds", "Wall time of the whole run.", r.duration_s)
+    for stage, seconds in r.stages.items():
+        f.add("stage_duration_seconds", "Wall time of each stage of the run.", seconds, stage=stage)
+    counts = Counter(c.status for c in r.checks)
+    for c in r.checks:
         f.add("check_status", "Each check of the run, its status as a label (value always 1).", 1.0,
-              check=str(c.get("id")), category=str(c.get("category")), status=status)
+              check=c.id, category=str(c.category), status=c.status)
     for status in ("pass", "fail", "warn", "nodata", "waived"):
-        f.add("checks", "Checks of the run by status.", counts.get(status, 0), status=status)
-    for cat in results.get("categories") or []:
-        f.add("category_score", "Score of each category (0-100).", cat.get("score"), category=str(cat.get("name")))
-    cost = results.get("cost") or {}
+        f.add("checks", "Checks of the run by status.", counts[status], status=status)
+    for cat in r.categories:
+        f.add("category_score", "Score of each category (0-100).", cat.score, category=str(cat.name))
+    cost = r.cost or CostSection()
     f.add("projected_daily_usd", "Projected $/day of the spec's declared production load at this run's measured "
-          "capacity and billing, priced with the run's price table.", cost.get("projected_daily_usd"))
+          "capacity and billing, priced with the run's price table.", cost.projected_daily_usd)
     f.add("observed_rate_daily_usd", "The run's own spending rate sustained for a production day.",
-          cost.get("projected_daily_observed_usd"))
-    f.add("budget_daily_usd", "The spec's daily budget.", cost.get("budget_daily_usd"))
-    f.add("budget_alert_fraction", "Fraction of the budget at which the cost alert fires.", cost.get("alert_fraction"))
-    f.add("observed_usd", "What the run itself cost, priced with the run's price table.", cost.get("total_usd"))
-    for op, row in (results.get("latency") or {}).items():
+          cost.projected_daily_observed_usd)
+    f.add("budget_daily_usd", "The spec's daily budget.", cost.budget_daily_usd)
+    f.add("budget_alert_fraction", "Fraction of the budget at which the cost alert fires.", cost.alert_fraction)
+    f.add("observed_usd", "What the run itself cost, priced with the run's price table.", cost.total_usd)
+    for op, row in r.latency.items():
         for key, q in QUANTILES.items():
-            ms = _num((row or {}).get(key))
+            ms = _num(getattr(row, key))
             f.add("latency_seconds", "Latency quantiles the run measured, by operation.",
-                  None if ms is None else ms / 1000.0, op=str(op), quantile=q)
-    stress = results.get("stress") or {}
+                  None if ms is None else ms / 1000.0, op=op, quantile=q)
+    stress = r.stress or StressEvidence()
     for state in TASK_STATES:
         f.add("stress_tasks", "Stress-test tasks by final state (lost and duplicated: ledger anomalies).",
-              stress.get(state), state=state)
+              getattr(stress, state), state=state)
     # the rates the SLA judges: the steady state's when faults ran in a chaos phase of their own
-    steady = (stress.get("phases") or {}).get("steady") or stress
-    f.add("stress_success_ratio", "Completed stress tasks over submitted (steady state).", steady.get("success_rate"))
-    f.add("stress_error_ratio", "Failed or timed-out stress tasks over submitted (steady state).",
-          steady.get("error_rate"))
-    f.add("stress_throughput_tasks_per_second", "Stress-test throughput (steady state).", steady.get("throughput_per_s"))
-    sandboxes = results.get("sandboxes") or {}
-    f.add("sandboxes_leaked", "Sandboxes the run created that were still alive at its end.",
-          results.get("sandboxes_leaked"))
-    f.add("sandboxes_created", "Sandboxes the run created.", sandboxes.get("created"))
-    agents = results.get("agents") or {}
+    steady = stress.phases["steady"] if "steady" in stress.phases else stress
+    f.add("stress_success_ratio", "Completed stress tasks over submitted (steady state).", steady.success_rate)
+    f.add("stress_error_ratio", "Failed or timed-out stress tasks over submitted (steady state).", steady.error_rate)
+    f.add("stress_throughput_tasks_per_second", "Stress-test throughput (steady state).", steady.throughput_per_s)
+    f.add("sandboxes_leaked", "Sandboxes the run created that were still alive at its end.", r.sandboxes_leaked)
+    f.add("sandboxes_created", "Sandboxes the run created.", r.sandboxes.created if r.sandboxes else None)
+    agents = r.agents or AgentsEvidence()
     for state in ("requested", "deployed", "healthy", "lost"):
-        f.add("agents", "Agents of the run's swarm by state.", agents.get(state), state=state)
+        f.add("agents", "Agents of the run's swarm by state.", getattr(agents, state), state=state)
     return list(f.families.values())
 
 
@@ -154,12 +151,13 @@ class _Static:
         return self.families
 
 
-def exposition(results: dict, last_success: float | None = None, swarm: bool = True) -> str:
+def exposition(results: Results | dict, last_success: float | None = None, swarm: bool = True) -> str:
     """The run's metrics in the text format (outcome, and the swarm's when `swarm`)."""
-    profile = str(results.get("profile") or "custom")
+    results = Results.parse(results)
+    profile = results.profile or "custom"
     families = outcome_families(results, last_success)
     if swarm:
-        from tradeswarm.swarm._metrics import REGISTRY as SWARM
+        from tradeswarm.swarm.telemetry import REGISTRY as SWARM
 
         families += list(_with_profile(SWARM.collect(), profile))
     reg = CollectorRegistry(auto_describe=False)
@@ -197,13 +195,13 @@ def _escape(v: str) -> str:
     return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def export_run(results: dict, run_dir: str | os.PathLike, pushgateway: str | None = None) -> Path:
+def export_run(results: Results | dict, run_dir: str | os.PathLike, pushgateway: str | None = None) -> Path:
     """Write `<run_dir>/metrics.prom` atomically; push it too when a Pushgateway is configured.
 
     A failed push is logged, not raised: monitoring must not fail the run it reports.
     """
-    run_dir = Path(run_dir)
-    profile = str(results.get("profile") or "custom")
+    run_dir, results = Path(run_dir), Results.parse(results)
+    profile = results.profile or "custom"
     # a label value (run id, check id) never holds a key, but every file of a run is masked alike
     text = mask_secrets(exposition(results, previous_success(run_dir.parent, profile, exclude=run_dir)))
     path = atomic_write_text(run_dir / TEXTFILE, text, mode=REPORT_MODE)

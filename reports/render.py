@@ -14,9 +14,9 @@ from reports._format import REPORT_MODE, esc
 from reports.charts import render_charts
 from reports.junit import junit_xml
 from reports.markdown import markdown_report
-from tradeswarm._io import atomic_write_text
+from tradeswarm.atomic import atomic_write_text
+from validation.evidence import SCHEMA, Results, ResultsError
 
-SCHEMA = "tradeswarm.certification/v1"
 
 
 class RunDirError(ValueError):
@@ -47,20 +47,22 @@ def _read_json(path: Path) -> object:
         raise RunDirError(f"cannot read {path}: {e.strerror or e}") from None
 
 
-def load_run(run_dir: Path) -> tuple[dict, dict | None]:
-    """results.json (checked to be a certification result) and samples.json if present."""
+def load_run(run_dir: Path) -> tuple[Results, dict[str, list[float]] | None]:
+    """results.json (read as `Results`, holding a verdict) and samples.json if present."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunDirError(f"run directory not found: {run_dir}")
     rf = run_dir / "results.json"
     if not rf.is_file():
         raise RunDirError(f"no results.json in {run_dir}")
-    results = _read_json(rf)
-    if not isinstance(results, dict):
-        raise RunDirError(f"{rf} is not a JSON object")
-    if results.get("schema") != SCHEMA:
-        raise RunDirError(f"{rf} has schema {results.get('schema')!r}, expected {SCHEMA!r}")
-    problem = _verdict_fields_problem(results)
+    doc = _read_json(rf)
+    try:
+        results = Results.parse(doc, source=str(rf))
+    except ResultsError as e:
+        raise RunDirError(str(e)) from None
+    if not results.has("schema_"):
+        raise RunDirError(f"{rf} has schema None, expected {SCHEMA!r}")
+    problem = results.verdict_problem()
     if problem:  # a verdict is never rendered from a results.json that does not hold one
         raise RunDirError(f"{rf}: {problem}")
     sf = run_dir / "samples.json"
@@ -70,31 +72,9 @@ def load_run(run_dir: Path) -> tuple[dict, dict | None]:
     return results, samples
 
 
-_VERDICTS = ("CERTIFIED", "CONDITIONAL", "NOT_CERTIFIED")
-_JSON_KIND = {str: "a string", int: "a number", float: "a number", bool: "a boolean", dict: "an object", list: "a list"}
-
-
-def _verdict_fields_problem(results: dict) -> str | None:
-    """The first field the verdict is built from that is missing or of the wrong shape, if any."""
-    if results.get("verdict") not in _VERDICTS:
-        return f"verdict {results.get('verdict')!r} is not one of {', '.join(_VERDICTS)}"
-    score = results.get("readiness_score")
-    if not isinstance(score, (int, float)) or isinstance(score, bool):
-        return f"readiness_score {score!r} is not a number"
-    checks = results.get("checks")
-    if not isinstance(checks, list):
-        return f"checks is {_JSON_KIND.get(type(checks), 'missing')}, expected a list of checks"
-    for i, c in enumerate(checks):
-        if not (isinstance(c, dict) and isinstance(c.get("id"), str) and isinstance(c.get("status"), str)):
-            return f"checks[{i}] is not a check (an object with a string id and status)"
-    if not isinstance(results.get("categories"), list):
-        return "categories is missing or not a list"
-    return None
-
-
-def render(results: dict, run_dir: Path, *, samples: dict | None = None) -> list[Path]:
+def render(results: Results | dict, run_dir: Path, *, samples: dict[str, list[float]] | None = None) -> list[Path]:
     """Write report.md, junit.xml and charts into `run_dir`; return the paths written."""
-    run_dir = Path(run_dir)
+    run_dir, results = Path(run_dir), Results.parse(results)
     charts = render_charts(results, samples, run_dir / "charts")
     # an error message may quote a key: it must not reach a file
     written = [

@@ -43,8 +43,8 @@ def _sweep(settings: Any, prefix: str) -> int:
 async def run_probe(settings: Any, recorder: Any = None, *, cycles: int = CYCLES, server_args: list[str] | None = None,
                     expected: tuple[str, ...] | None = None) -> dict:
     """The probe without Prefect (tests call it with `server_args` naming another server)."""
-    from tradeswarm.mcpserver import TOOL_NAMES
-    from tradeswarm.mcpserver.probe import lifecycle, server_params, stdio_session
+    from tradeswarm.cli.mcp import TOOL_NAMES
+    from tradeswarm.cli.mcp.probe import lifecycle, server_params, stdio_session
 
     expected = expected or TOOL_NAMES
     prefix = f"mcp-probe-{secrets.token_hex(3)}"

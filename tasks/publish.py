@@ -12,10 +12,10 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed, State
 
-from reports._format import REPORT_MODE
-from tradeswarm._io import atomic_write_text
+from reports import REPORT_MODE
+from tradeswarm.atomic import atomic_write_text
 from tradeswarm.settings import mask_secrets
-from validation.checks import PASSING
+from validation.evidence import PASSING, Results
 
 LINKED_FILES = (("report", "report.md"), ("results", "results.json"), ("junit", "junit.xml"))
 
@@ -32,12 +32,16 @@ def write_json(run_dir: str, name: str, doc: dict) -> Path:
                              mode=REPORT_MODE)
 
 
-def write_results(results: dict, run_dir: str) -> Path:
-    """(Re)write results.json, e.g. once the report stage's own time is known."""
-    return write_json(run_dir, "results.json", results)
+def write_results(results: Results, run_dir: str) -> list[Path]:
+    """Write results.json (once, when the report stage's own time is known), then update the
+    runs index that lists it."""
+    from reports import update_index
+
+    path = write_json(run_dir, "results.json", results.dump())
+    return [path, *update_index(Path(run_dir).parent)]
 
 
-def export_metrics(results: dict, run_dir: str) -> Path:
+def export_metrics(results: Results, run_dir: str) -> Path:
     """metrics.prom in the run directory, pushed to the Pushgateway when one is configured
     (`reports.prometheus`); written last, so its stage durations include the report's."""
     from reports.prometheus import export_run
@@ -45,17 +49,13 @@ def export_metrics(results: dict, run_dir: str) -> Path:
     return export_run(results, run_dir)
 
 
-@task(name="write-run", cache_policy=NO_CACHE)
-def write_run(results: dict, samples: dict, run_dir: str) -> list[str]:
-    """Write results.json and samples.json, render the report, update the runs index."""
-    from reports import render, update_index
+@task(name="render-report", cache_policy=NO_CACHE)
+def render_files(results: Results, samples: dict, run_dir: str) -> list[str]:
+    """Write samples.json and render report.md, junit.xml and the charts."""
+    from reports import render
 
-    run = Path(run_dir)
     write_json(run_dir, "samples.json", samples)
-    write_results(results, run_dir)
-    files = render(results, run, samples=samples)
-    update_index(run.parent)
-    return [str(p) for p in files]
+    return [str(p) for p in render(results, Path(run_dir), samples=samples)]
 
 
 def transient(task, task_run, state) -> bool:
@@ -75,27 +75,27 @@ def transient(task, task_run, state) -> bool:
 
 @task(name="publish-artifacts", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[1, 4, 10],
       retry_condition_fn=transient)
-def publish(results: dict) -> None:
+def publish(results: Results) -> None:
     """The report as a Markdown artifact and its key metrics as a table artifact."""
     from reports import markdown_report, summary_rows
     from reports.render import scrub
 
-    key = artifact_key(results["profile"])
+    key = artifact_key(results.profile)
     # rendered without chart links: the PNGs live in the run directory, not in Prefect's UI
     create_markdown_artifact(key=key, markdown=scrub(markdown_report(results)),
-                             description=f"{results['verdict']} {results['readiness_score']:.1f}/100")
+                             description=f"{results.verdict} {results.readiness_score:.1f}/100")
     rows = json.loads(mask_secrets(json.dumps(summary_rows(results))))
     create_table_artifact(key=f"{key}-metrics", table=rows,
-                          description=f"key metrics of run {results['run_id']}")
-    run_dir = Path(results["report_path"]).absolute().parent
+                          description=f"key metrics of run {results.run_id}")
+    run_dir = Path(results.report_path).absolute().parent
     for suffix, name in LINKED_FILES:
         create_link_artifact(key=f"{key}-{suffix}", link=(run_dir / name).as_uri(), link_text=name,
-                             description=f"{name} of run {results['run_id']}")
+                             description=f"{name} of run {results.run_id}")
 
 
 def blocking(results: dict) -> list[str]:
     """The ids of the critical checks that did not pass: any one makes the run NOT_CERTIFIED."""
-    return [c["id"] for c in results.get("checks") or [] if c.get("critical") and c.get("status") not in PASSING]
+    return [c.id for c in Results.parse(results).checks if c.critical and c.status not in PASSING]
 
 
 def run_state(results: dict) -> State:

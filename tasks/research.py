@@ -52,7 +52,7 @@ def validate(symbol: str, start: str | None, end: str | None, contract: dict, fi
 def backtest(symbol: str, start: str | None, end: str | None, strategy: str, params_or_grid: dict,
              settings: dict, fingerprint: str, data_sha256: str | None, run_id: str, code: str) -> dict:
     """Backtest one strategy on one dataset with its gates and reference cross-check."""
-    from tradeswarm.backtest import certify_backtest
+    from validation.backtest_validity import certify_backtest
 
     return _computed(certify_backtest(load(symbol, start, end), strategy, params_or_grid, settings), run_id, code)
 

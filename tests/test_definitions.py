@@ -15,7 +15,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("tradeswarm", "flows", "tasks", "validation", "reports")
-# DESIGN.md's CLI contract
+# the commands README.md documents
 COMMANDS = ("create", "list", "status", "destroy", "exec", "sandboxd", "deploy", "agents", "scale", "execute",
             "health", "monitor", "backtest", "stress", "certify", "report", "serve", "spec")
 

@@ -6,3 +6,5 @@ swarm coordinator, broker, backtests, the stress engine) and the `tradeswarm` CL
 """
 
 __version__ = "0.1.0"
+
+__all__: list[str] = []

@@ -38,10 +38,9 @@ from datetime import datetime
 from typing import Any
 
 from validation import thresholds
+from validation.evidence import PASSING, STATUSES  # noqa: F401  (re-exported: the statuses' one source)
 from validation.spec import LATENCY_OPS, SCALAR_METRICS, Spec
 
-STATUSES = ("pass", "fail", "warn", "marginal", "nodata", "error", "waived")
-PASSING = ("pass", "warn", "marginal", "waived")
 MISSING = object()
 
 
@@ -147,6 +146,11 @@ def _list(v: Any) -> list:
     return v if isinstance(v, list) else []
 
 
+def _pick(d: dict, keys: tuple[str, ...]) -> dict:
+    """The entries of `d` named in `keys` that the stage reported (for a check's details)."""
+    return {k: d[k] for k in keys if k in d}
+
+
 # ----------------------------------------------------------------------------- functionality
 
 def functionality_checks(spec: Spec, ev: dict) -> list[Check]:
@@ -158,21 +162,21 @@ def functionality_checks(spec: Spec, ev: dict) -> list[Check]:
         threshold_check("func.agent_deploy", "functionality",
                         f"All {spec.agent_count} requested agents are deployed and pass the health handshake",
                         f">= {spec.agent_count}", ev, "agents.healthy", "agents", critical=True,
-                        details={k: agents.get(k) for k in ("requested", "deployed", "deploy_failures", "replaced") if k in agents}),
+                        details=_pick(agents, ("requested", "deployed", "deploy_failures", "replaced"))),
     ]
     rounds = _number(cons.get("rounds"))
     out.append(threshold_check(
         "func.consensus", "functionality", "Consensus rounds complete without errors (at least one round held)",
         "== 0", ev, "consensus.errors", "errors", critical=True,
         value=cons.get("errors") if rounds else None,
-        details={k: cons.get(k) for k in ("rounds", "decided", "holds", "no_quorum", "vetoed") if k in cons}))
+        details=_pick(cons, ("rounds", "decided", "holds", "no_quorum", "vetoed"))))
     fills = _number(pf.get("fills"))
     out.append(threshold_check(
         "func.portfolio_invariants", "functionality",
         "Portfolio invariant (equity = cash + Σ quantity × price) holds after every fill; needs at least one fill",
         "max <= 0", ev, "portfolio.invariant_violations", "violations", critical=True,
         value=pf.get("invariant_violations") if fills else None,
-        details={k: pf.get(k) for k in ("orders", "fills", "rejected") if k in pf}))
+        details=_pick(pf, ("orders", "fills", "rejected"))))
     out.append(_parity_check(spec, ev))
     out.extend(_data_checks(spec, ev))
     out.extend(_backtest_correctness(spec, ev))
@@ -192,7 +196,7 @@ def _mcp_checks(ev: dict) -> list[Check]:
         _flag_check("func.mcp.lifecycle", "functionality",
                     "Sandbox lifecycles through a real MCP client (create, exec, status, list, terminate) answer right, nothing left alive",
                     ev, "mcp.lifecycle_ok",
-                    details={k: m.get(k) for k in ("lifecycles", "lifecycles_ok", "leaked", "errors") if k in m}),
+                    details=_pick(m, ("lifecycles", "lifecycles_ok", "leaked", "errors"))),
     ]
 
 
@@ -312,7 +316,7 @@ def _latency_check(op: str, expr: str, t: thresholds.Threshold, critical: bool, 
     description = f"{op.replace('_', ' ')} latency {expr}"
     details: dict = {}
     if isinstance(stats, dict):
-        details = {k: stats.get(k) for k in ("count", "p50", "p95", "p99", "max", f"{agg}_ci") if k in stats}
+        details = _pick(stats, ("count", "p50", "p95", "p99", "max", f"{agg}_ci"))
         if agg in _list(stats.get("insufficient")):  # too few samples to support this percentile
             slowest = _number(stats.get("max"))
             if t.op in ("<", "<=") and slowest is not None and t.holds(slowest):

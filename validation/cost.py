@@ -1,7 +1,7 @@
 """Cost judgement: price the meter's usage, project a production day from measured capacity,
 price each optimization's A/B.
 
-Prices are data (`validation/prices/*.yaml`): they and the spec's declared production load are
+Prices are data (`tradeswarm/prices/*.yaml`, read by `tradeswarm.pricing`): they and the spec's declared production load are
 the only assumptions; everything else is measured in the run. Figures (docs/contracts.md §6):
 
 - **observed** (`total_usd`): the run's metered usage × the price table
@@ -29,50 +29,13 @@ gives no figure at all.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
-import yaml
+from tradeswarm.pricing import GIB as _GIB, PRICE_KEYS as _PRICE_KEYS, observed_usd, price_table
+from validation.spec import Spec
 
-from validation.spec import PRICES_DIR, Spec
-
-_PRICE_KEYS = ("vcpu_second_usd", "gib_second_usd", "sandbox_second_usd", "api_call_usd", "stored_gib_usd")
 _METER_KEYS = ("sandbox_seconds", "vcpu_seconds", "gib_seconds", "api_calls_total", "stored_bytes")
-_GIB = 1024.0 ** 3
 ASSUMPTIONS = ("the declared production load (cost.production)", "the price table")
-
-
-@lru_cache(maxsize=16)
-def _load_table(name: str) -> dict:
-    path = PRICES_DIR / f"{name}.yaml" if (PRICES_DIR / f"{name}.yaml").is_file() else Path(name)
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-
-
-def price_table(name: str, *, core_hour_usd: float | None = None) -> dict[str, Any]:
-    """Per-unit USD prices of a table; `core_hour_usd` (local) sets the vCPU-second price."""
-    raw = dict(_load_table(name))
-    if core_hour_usd is not None:
-        raw["vcpu_second_usd"] = core_hour_usd / 3600.0
-    elif "vcpu_second_usd" not in raw:
-        raw["vcpu_second_usd"] = float(raw.get("core_hour_usd") or 0.0) / 3600.0
-    table = {k: float(raw.get(k, 0.0)) for k in _PRICE_KEYS}
-    table["name"] = str(raw.get("name", name))
-    table["source"] = str(raw.get("source", ""))
-    return table
-
-
-def observed_usd(prices: dict, meter: dict) -> dict[str, float]:
-    """Price a `CostMeter.snapshot()` (or `since()`); returns the total and its parts."""
-    parts = {
-        "vcpu_usd": float(meter.get("vcpu_seconds", 0.0)) * prices["vcpu_second_usd"],
-        "memory_usd": float(meter.get("gib_seconds", 0.0)) * prices["gib_second_usd"],
-        "sandbox_usd": float(meter.get("sandbox_seconds", 0.0)) * prices["sandbox_second_usd"],
-        "api_calls_usd": float(meter.get("api_calls_total", 0)) * prices["api_call_usd"],
-        "storage_usd": float(meter.get("stored_bytes", 0)) / _GIB * prices["stored_gib_usd"],
-    }
-    parts["total_usd"] = sum(parts.values())
-    return parts
 
 
 def per_sandbox_rates(meter: dict) -> dict[str, float] | None:

@@ -8,7 +8,7 @@
 - `walk_forward`: expanding in-sample windows pick the best combination by Sharpe; the next
   segment is traded out of sample with it.
 - cost stress and lag returns come from re-running the selected configuration
-  (`tradeswarm.backtest.certify`); `min_trades_ok` says whether enough trades exist for any
+  (`validation.backtest_validity`); `min_trades_ok` says whether enough trades exist for any
   statistic to count.
 
 >>> import numpy as np

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from tests.backtest.shipped import load
-from tradeswarm.backtest import DataContractError, run_backtest, run_sweep
+from tradeswarm.backtest import run_backtest, run_sweep
 from tradeswarm.backtest._vbt import Fills, simulate, simulate_orders
 from tradeswarm.backtest.engine import signal_matrix, simulate_signals
 
@@ -82,13 +82,22 @@ def test_equity_rebuilt_from_orders_equals_vectorbt_value():
         assert np.allclose(ours, theirs, rtol=1e-12, atol=1e-6), name
 
 
-def test_backtest_refuses_a_failed_dataset():
+def test_a_backtest_is_refused_by_its_data_check_and_only_then():
     frame = load("GOOG")
     frame.iloc[100, frame.columns.get_loc("low")] = frame["high"].iloc[100] + 1
-    with pytest.raises(DataContractError, match="open_ge_low"):
-        run_backtest(frame, "momentum")
-    with pytest.raises(DataContractError):
-        run_sweep(frame, "sma_crossover", {"fast": [5], "slow": [20]})
+    seen = []
+
+    def refuse(f):
+        seen.append(f)
+        raise LookupError("refused")
+
+    with pytest.raises(LookupError, match="refused"):
+        run_backtest(frame, "momentum", check_data=refuse)
+    with pytest.raises(LookupError):
+        run_sweep(frame, "sma_crossover", {"fast": [5], "slow": [20]}, check_data=refuse)
+    assert seen == [frame, frame]
+    # the engine itself computes and does not judge (validation.backtest_validity does)
+    assert run_sweep(frame, "sma_crossover", {"fast": [5], "slow": [20]})["trials"] == 1
 
 
 def test_bad_strategy_and_params_are_value_errors():
@@ -142,7 +151,7 @@ def test_unwritable_numba_cache_dir_is_replaced(tmp_path):
     blocker.write_text("not a directory")
     env = {**os.environ, "NUMBA_CACHE_DIR": str(blocker / "cache"), "XDG_CACHE_HOME": str(tmp_path / "xdg"),
            "PYTHONPATH": os.getcwd()}
-    code = "from tradeswarm.backtest import warm_up; import os; print(warm_up(contract=False)['numba_cache_dir'])"
+    code = "from tradeswarm.backtest import warm_up; import os; print(warm_up()['numba_cache_dir'])"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(tmp_path / "xdg" / "tradeswarm" / "numba")

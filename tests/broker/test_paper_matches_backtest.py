@@ -43,7 +43,7 @@ def test_paper_broker_equity_equals_the_backtest(name):
     engine = pytest.importorskip("tradeswarm.backtest.engine")
     frame = load_symbol("SPX")
     broker = _replay(frame, name, fees=FEES, slippage=SLIPPAGE)
-    result = engine.run_backtest(frame, name, fees=FEES, slippage=SLIPPAGE, require_valid=False)
+    result = engine.run_backtest(frame, name, fees=FEES, slippage=SLIPPAGE)
     assert broker.get_account()["equity"] == pytest.approx(result["final_equity"], rel=1e-9)
     counts = broker.counters()
     assert counts["fills"] == counts["orders"] > 0 and counts["invariant_violations"] == 0

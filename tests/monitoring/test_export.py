@@ -67,10 +67,10 @@ def test_the_last_success_survives_a_failed_run_of_the_same_profile(tmp_path):
 
 
 def test_the_swarm_metrics_of_the_process_go_with_the_run(tmp_path):
-    from tradeswarm.swarm import _metrics
+    from tradeswarm.swarm import telemetry
 
-    before = _metrics.TASKS.labels("failed")._value.get()
-    _metrics.TASKS.labels("failed").inc(3)
+    before = telemetry.TASKS.labels("failed")._value.get()
+    telemetry.TASKS.labels("failed").inc(3)
     text = export_run(golden("smoke"), tmp_path / "runs" / "r1", pushgateway="").read_text()
     assert value(text, "tradeswarm_swarm_tasks_total", state="failed", profile="smoke") == before + 3
     assert value(text, "tradeswarm_swarm_agents_up", profile="smoke") is not None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reports.charts import CHART_NAMES, render_charts
-from reports.markdown import STRESS_OP
+from reports.sections.stress import STRESS_OP
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -13,7 +13,9 @@ from reports._format import NOT_MEASURED, fmt_value
 NUMBER = re.compile(r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?(?:e[-+]?\d+)?")
 FORMATTERS = [F.fmt_int, F.fmt_num, F.fmt_ms, F.fmt_seconds, F.fmt_pct, F.fmt_pct_value, F.fmt_usd, F.fmt_score, F.fmt_generic, F.fmt_bytes,
               lambda v: F.fmt_num(v, 1), lambda v: F.fmt_num(v, 3)]
-TEMPLATE = Path(F.__file__).with_name("markdown.py").read_text(encoding="utf-8")
+# the page's fixed text: the assembler and its one renderer per section
+TEMPLATE = "".join(p.read_text(encoding="utf-8") for p in sorted(
+    [Path(F.__file__).with_name("markdown.py"), *Path(F.__file__).with_name("sections").glob("*.py")]))
 
 
 CHART_ONLY = {"equity_curve", "throughput_series"}  # drawn, never printed: not a source of printed numbers

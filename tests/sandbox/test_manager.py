@@ -10,9 +10,9 @@ import pytest
 from e2b import Sandbox as SdkSandbox
 
 from tradeswarm.costmeter import CostMeter
-from tradeswarm.metrics import LatencyRecorder
+from tradeswarm.latency import LatencyRecorder
 from tradeswarm.sandbox import CommandTimeout, SandboxManager, SandboxNotFound
-from tradeswarm.sandbox.faults import inject_faults
+from tradeswarm.sandbox.fault_injection import inject_faults
 from tradeswarm.settings import Settings
 
 E2B_CANARY = "e2b_canary_0d5c9b27f1"

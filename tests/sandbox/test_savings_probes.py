@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from tradeswarm import probes
+from tasks import sandboxes
 from tradeswarm.costmeter import CostMeter
 from tradeswarm.sandbox import SandboxManager
 from validation.cost import price_table, savings
@@ -28,7 +28,7 @@ def _run(work):
 
 
 def test_a_warm_pool_bills_its_waiting_and_the_pool_saving_is_negative(sandboxd):
-    out, total = _run(lambda mgr: probes.pooling(mgr, pool_size=2, requests=2, gap_s=0.3))
+    out, total = _run(lambda mgr: sandboxes.pooling(mgr, pool_size=2, requests=2, gap_s=0.3))
     w, wo = out["with"], out["without"]
     # the same two sandboxes used either way; the pool's two waiting sandboxes (and the refills
     # that replace the handed-out ones) are billed while they wait
@@ -43,14 +43,14 @@ def test_a_warm_pool_bills_its_waiting_and_the_pool_saving_is_negative(sandboxd)
 
 
 def test_the_template_bills_less_set_up_time_than_an_upload(sandboxd):
-    out, _ = _run(lambda mgr: probes.template_caching(mgr, repeats=1))
+    out, _ = _run(lambda mgr: sandboxes.template_caching(mgr, repeats=1))
     assert out["files_uploaded"] > 10 and out["sandboxes"]["leaked"] == 0
     assert 0 < out["with"]["sandbox_seconds"] < out["without"]["sandbox_seconds"]
     assert out["without"]["stored_bytes"] > 0 and out["with"]["stored_bytes"] == 0
 
 
 def test_idle_lateness_is_read_from_the_provider(sandboxd):
-    out, _ = _run(lambda mgr: probes.idle_cleanup(mgr, idle_s=0.5, lifetime_s=2))
+    out, _ = _run(lambda mgr: sandboxes.idle_cleanup(mgr, idle_s=0.5, lifetime_s=2))
     late = out["late_s"]
     # the janitor ticks every idle_s/4; the provider's reaper ends a sandbox after its lifetime
     assert -0.5 < late["with"] < 2.0 and -1.0 < late["without"] < 5.0

@@ -10,7 +10,7 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from tradeswarm.metrics import LatencyRecorder
+from tradeswarm.latency import LatencyRecorder
 from tradeswarm.stress.engine import run_stress
 from tradeswarm.stress.ledger import Ledger
 from tradeswarm.swarm.task import Task, TaskOutcome

@@ -104,7 +104,7 @@ def test_the_first_creations_fail_and_the_swarms_own_deploy_retries_through_them
 
 
 def test_arming_one_server_fault_leaves_the_other_armed(sandbox_settings):
-    from tradeswarm.sandbox.faults import fault_state, inject_faults
+    from tradeswarm.sandbox.fault_injection import fault_state, inject_faults
     from tradeswarm.stress.swarm import arm_server_fault
 
     async def arm():

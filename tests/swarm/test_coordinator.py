@@ -12,7 +12,7 @@ import pytest
 from tests.sandbox._servers import host_pid, signal_sandbox_process
 from tradeswarm.agents.strategies import latest_signal
 from tradeswarm.marketdata.shipped import load_symbol
-from tradeswarm.metrics import LatencyRecorder
+from tradeswarm.latency import LatencyRecorder
 from tradeswarm.sandbox import SandboxManager
 from tradeswarm.swarm import Coordinator, Rule, Task, decide
 
@@ -293,13 +293,13 @@ def test_deploy_into_a_given_sandbox_leaves_that_sandbox_alone(sandboxd):
 
 
 def test_reattach_from_records_live_and_gone_agents(sandboxd):
-    from tradeswarm.swarm import registry
+    from tradeswarm.swarm import agent_records
 
     async def go():
         async with SandboxManager(settings=sandboxd.settings) as mgr:
             first = Coordinator(mgr, monitor=False)
             a, b, c = await first.deploy("momentum", ["SPX"], count=3)
-            records = [registry.record_of(h, first.heartbeat_s) for h in (a, b, c)]
+            records = [agent_records.record_of(h, first.heartbeat_s) for h in (a, b, c)]
             await first.detach()  # the agents keep running
             await mgr.kill(b.sandbox_id)  # gone with its sandbox
             await c.proc.kill()  # gone, its sandbox still there

@@ -72,7 +72,7 @@ def test_the_code_hash_covers_every_module_the_entry_imports_even_lazily(tmp_pat
 
 def test_the_real_closure_holds_every_module_that_computes_a_cached_result():
     files = {Path(p).relative_to(ROOT).as_posix() for p in module_closure().values()}
-    for must in ("tasks/research.py", "tradeswarm/backtest/engine.py", "tradeswarm/backtest/certify.py",
+    for must in ("tasks/research.py", "tradeswarm/backtest/engine.py", "validation/backtest_validity.py",
                  "tradeswarm/backtest/_vbt.py", "tradeswarm/agents/strategies/sma_crossover.py",
                  "tradeswarm/agents/strategies/momentum.py", "validation/reference.py", "validation/gates.py",
                  "validation/contract.py", "tradeswarm/marketdata/shipped.py", "tradeswarm/marketdata/sources.py"):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 
 from tasks.mcp import run_probe
-from tradeswarm.metrics import LatencyRecorder
+from tradeswarm.latency import LatencyRecorder
 from validation import load_spec
 from validation.checks import functionality_checks, sla_checks
 from tradeswarm.stress import summarize
 
-_WITHOUT_TERMINATE = ("from tradeswarm.mcpserver import build_server; s = build_server(); "
+_WITHOUT_TERMINATE = ("from tradeswarm.cli.mcp import build_server; s = build_server(); "
                       "s.remove_tool('terminate_e2b_sandbox'); s.run('stdio')")
 
 

@@ -41,7 +41,8 @@ def test_a_key_quoted_by_an_error_reaches_no_file_of_the_run(tmp_path, monkeypat
     import json
     from pathlib import Path
 
-    from tasks.publish import write_run
+    from tasks.publish import render_files, write_results
+    from validation.evidence import Results
 
     canary = "canary-e2b-key-77aa"
     monkeypatch.setenv("ALPACA_API_KEY", canary)
@@ -51,7 +52,9 @@ def test_a_key_quoted_by_an_error_reaches_no_file_of_the_run(tmp_path, monkeypat
     results["errors"] = {"stress": f"APIError: key {canary} was refused"}
     results["checks"][0]["details"] = {"reason": f"client said {canary!r}"}
     run = tmp_path / "runs" / "r1"
-    written = write_run.fn(results, {"task": [1.0, 2.0]}, str(run))
+    run.mkdir(parents=True)
+    written = render_files.fn(Results.parse(results), {"task": [1.0, 2.0]}, str(run))
+    written += write_results(Results.parse(results), str(run))
     assert written and (run / "results.json").is_file()
     for path in [p for p in run.rglob("*") if p.is_file()]:
         assert canary.encode() not in path.read_bytes(), path.name

@@ -6,7 +6,7 @@ import copy
 import random
 from pathlib import Path
 
-from tradeswarm.mcpserver import TOOL_NAMES
+from tradeswarm.cli.mcp import TOOL_NAMES
 from validation.spec import Spec
 
 VERSION = "9.8.7"
@@ -38,7 +38,7 @@ def usage(seconds: float, *, vcpu: float = 1.0, gib: float = 2.0) -> dict:
 
 
 def optimizations(*, pool: tuple = (3.0, 2.0), template: tuple = (1.0, 4.0), late: tuple = (0.3, 0.2)) -> dict:
-    """The provision stage's A/B evidence (tradeswarm.probes): billed usage with and without."""
+    """The provision stage's A/B evidence (tasks/sandboxes.py): billed usage with and without."""
     return {"pooling": {"with": usage(pool[0]), "without": usage(pool[1]), "unit": "sandbox-seconds", "pool_size": 1},
             "template_caching": {"with": usage(template[0]), "without": usage(template[1]), "unit": "sandbox-seconds"},
             "idle_cleanup": {"late_s": {"with": late[0], "without": late[1]}, "usage": usage(5.0),

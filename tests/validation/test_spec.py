@@ -229,3 +229,12 @@ def test_spec_sections_feed_the_engines_unchanged(name):
     assert ContractSettings.from_any(s.data.contract).max_gap_days == s.data.contract.max_gap_days
     cfg = StressConfig.of(s.stress)
     assert cfg.tasks == s.stress.tasks and len(cfg.faults) == len(s.stress.faults.enabled())
+
+
+def test_the_spec_knows_the_registered_strategies_by_name():
+    # one source: the spec's names are the registry's (the spec keeps a copy so loading it
+    # need not import pandas; this holds the copy equal)
+    from tradeswarm.agents.strategies import STRATEGIES
+    from validation.spec import STRATEGY_NAMES
+
+    assert STRATEGY_NAMES == tuple(STRATEGIES)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the swarm package imports this module: no import cycle at run time
-    from tradeswarm.swarm.agent import AgentHandle
+    from tradeswarm.swarm.agent_link import AgentHandle
 
 RUNNER_PATH = "agents/runner.py"
 AGENT_ENTRY = "bin/agent"  # the template's: sandboxd's templates.py, deployments/e2b/e2b.Dockerfile
@@ -121,7 +121,7 @@ async def start_agent(sandbox: Any, agent_id: str, spec: AgentSpec, *, heartbeat
     dies). Raises `RuntimeError` when the runner fails to start or is not ready in time (the
     process is then killed); the caller owns the sandbox.
     """
-    from tradeswarm.swarm.agent import AgentHandle
+    from tradeswarm.swarm.agent_link import AgentHandle
 
     t0 = time.perf_counter()
     handle = AgentHandle(agent_id, spec, getattr(sandbox, "id", None), on_late=on_late)

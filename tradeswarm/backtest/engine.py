@@ -1,8 +1,8 @@
 """Backtests and vectorized parameter sweeps of the registered strategies on vectorbt.
 
 Signals come from `Strategy.signal_grid` — the same code a live agent runs — and fill at the next
-bar's open (see `Fills`). Each run refuses a dataset that failed the data contract
-(`validation.contract.ensure_valid`, raising `DataContractError`).
+bar's open (see `Fills`). The engine computes and does not judge: a caller that must refuse bad
+data passes `check_data` (the certifier passes `validation.contract.ensure_valid`).
 
 ```python
 >>> from tradeswarm.marketdata import load_symbol                                 # doctest: +SKIP
@@ -18,19 +18,20 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from tradeswarm.backtest import metrics as m
+from tradeswarm.backtest import performance as m
 from tradeswarm.backtest._vbt import Fills, simulate, simulate_orders
 
 #: What sweeps rank combinations by (per-bar returns' Sharpe, annualised).
 SELECT_BY = "sharpe"
 
 
-def _strategy(strategy):
+def resolve_strategy(strategy):
+    """A `Strategy`, or the registered one of that name."""
     from tradeswarm.agents.strategies import Strategy, get_strategy
 
     return strategy if isinstance(strategy, Strategy) else get_strategy(strategy)
@@ -40,11 +41,8 @@ def _prices(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return frame["open"].to_numpy(dtype=float), frame["close"].to_numpy(dtype=float)
 
 
-def _check_data(frame: pd.DataFrame, require_valid: bool, contract) -> None:
-    if require_valid:
-        from validation.contract import ensure_valid
-
-        ensure_valid(frame, settings=contract)
+#: A data guard: called with the frame before anything is computed, raises to refuse it.
+DataCheck = Callable[[pd.DataFrame], None]
 
 
 def expand_grid(strategy, grid: Mapping[str, Sequence[Any]]) -> tuple[list[dict], int]:
@@ -53,7 +51,7 @@ def expand_grid(strategy, grid: Mapping[str, Sequence[Any]]) -> tuple[list[dict]
     A combination the strategy's `Params` refuses (e.g. fast ≥ slow) is not tried; an unknown
     parameter name raises `ValueError`.
     """
-    strat = _strategy(strategy)
+    strat = resolve_strategy(strategy)
     known = set(strat.Params.model_fields)
     unknown = set(grid) - known
     if unknown:
@@ -85,7 +83,7 @@ def _reason(error: ValueError) -> str:
 def signal_matrix(frame: pd.DataFrame, strategy, combos: list[dict]) -> np.ndarray:
     """bars × combos matrix of the strategy's +1/0/−1 signals (int8): `Strategy.signal_grid`,
     which shares indicators across the combinations and equals one-by-one `signal` bit for bit."""
-    return _strategy(strategy).signal_grid(frame, combos)
+    return resolve_strategy(strategy).signal_grid(frame, combos)
 
 
 @dataclass
@@ -140,26 +138,28 @@ def _fills(fees, slippage, cash, whole_shares, lag) -> Fills:
 
 def run_backtest(frame: pd.DataFrame, strategy, params: Mapping[str, Any] | None = None, *,
                  fees: float | None = None, slippage: float | None = None, cash: float | None = None,
-                 whole_shares: bool = True, lag: int = 0, require_valid: bool = True, contract=None,
+                 whole_shares: bool = True, lag: int = 0, check_data: DataCheck | None = None,
                  engine: str | None = None, with_trades: bool = False) -> dict:
     """Backtest one parameter set; return the metrics dict (see `metrics`) plus identity fields.
 
     Result: `{strategy, symbol, params, bars, start, end, fees, slippage, cash, <metrics>}`, and
-    `trades_list` with `with_trades=True`. Raises `ValueError` for a bad strategy/params,
-    `DataContractError` for data that failed the contract.
+    `trades_list` with `with_trades=True`. Raises `ValueError` for a bad strategy/params and
+    whatever `check_data` raises (the certifier passes `validation.contract.ensure_valid`).
     """
-    strat = _strategy(strategy)
+    strat = resolve_strategy(strategy)
     p = strat.params(params).model_dump()
-    _check_data(frame, require_valid, contract)
+    if check_data is not None:
+        check_data(frame)
     fills = _fills(fees, slippage, cash, whole_shares, lag)
     run = simulate_signals(frame, signal_matrix(frame, strat, [p]), fills, engine=engine, vbt_equity=True)
-    out = _identity(frame, strat.name, fills) | {"params": p} | run.summary()[0]
+    out = identity(frame, strat.name, fills) | {"params": p} | run.summary()[0]
     if with_trades:
         out["trades_list"] = run.trades.column(0)
     return out
 
 
-def _identity(frame: pd.DataFrame, name: str, fills: Fills) -> dict:
+def identity(frame: pd.DataFrame, name: str, fills: Fills) -> dict:
+    """The fields naming a run: strategy, dataset and its span, costs."""
     return {
         "strategy": name,
         "symbol": frame.attrs.get("symbol"),
@@ -180,7 +180,7 @@ def best_column(summaries: list[dict], key: str = SELECT_BY) -> int:
 
 def run_sweep(frame: pd.DataFrame, strategy, grid: Mapping[str, Sequence[Any]], *,
               fees: float | None = None, slippage: float | None = None, cash: float | None = None,
-              whole_shares: bool = True, lag: int = 0, require_valid: bool = True, contract=None,
+              whole_shares: bool = True, lag: int = 0, check_data: DataCheck | None = None,
               engine: str | None = None) -> dict:
     """Every combination of `grid` in one vectorbt call; the best by Sharpe and all trials counted.
 
@@ -188,15 +188,16 @@ def run_sweep(frame: pd.DataFrame, strategy, grid: Mapping[str, Sequence[Any]], 
     results: [{params, total_return, sharpe, max_drawdown, trades}]}`; `trials` counts every
     combination simulated (invalid ones are not simulated and counted under `invalid`).
     """
-    strat = _strategy(strategy)
+    strat = resolve_strategy(strategy)
     combos, invalid = expand_grid(strat, grid)
-    _check_data(frame, require_valid, contract)
+    if check_data is not None:
+        check_data(frame)
     fills = _fills(fees, slippage, cash, whole_shares, lag)
     signals = signal_matrix(frame, strat, combos)
     run = simulate_signals(frame, signals, fills, engine=engine)
     summaries = run.summary()
     best = best_column(summaries)
-    return _identity(frame, strat.name, fills) | {
+    return identity(frame, strat.name, fills) | {
         "trials": len(combos),
         "invalid": invalid,
         "select_by": SELECT_BY,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from ..marketdata._alpaca_common import build_client, describe_failure
+from ..marketdata.alpaca_client import build_client, describe_failure
 from ..settings import Settings, get_settings
 from .base import Broker, BrokerError, OrderResult, check_order
 

@@ -1,6 +1,6 @@
 """What every command shares: the root group, `--json`, one-line errors and exit codes.
 
-Exit codes (DESIGN.md): 0 success or CERTIFIED; 1 NOT_CERTIFIED or an operation failed;
+Exit codes (README.md "Exit codes", docs/runbook.md): 0 success or CERTIFIED; 1 NOT_CERTIFIED or an operation failed;
 2 bad input or configuration; 3 CONDITIONAL. An error is one line on stderr, never a
 traceback (set TRADESWARM_DEBUG=1 to see one). With `--json` the command prints exactly one
 JSON document on stdout, also on error (`{"error": ..., "exit_code": ...}`).

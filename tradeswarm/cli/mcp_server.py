@@ -24,7 +24,7 @@ def mcp_cmd(over_http: bool, host: str, port: int, token_file: Path | None, runs
     `<state_dir>/mcp/token` (mode 0600) and the server prints where it is, never the token.
     Example: `tradeswarm mcp --http --port 8765`
     """
-    from tradeswarm.mcpserver import build_server
+    from tradeswarm.cli.mcp import build_server
     from tradeswarm.settings import Settings
 
     settings = Settings()
@@ -32,13 +32,13 @@ def mcp_cmd(over_http: bool, host: str, port: int, token_file: Path | None, runs
     if not over_http:
         server.run("stdio")
         return
-    from tradeswarm.mcpserver import _http
+    from tradeswarm.cli.mcp import http
 
     try:
-        token, where = _http.make_token(settings.state_dir, token_file)
+        token, where = http.make_token(settings.state_dir, token_file)
     except ValueError as e:
         raise UsageError(str(e)) from None
     try:
-        _http.serve(server, host=host, port=port, token=token, token_file=where)
+        http.serve(server, host=host, port=port, token=token, token_file=where)
     except OSError as e:
         raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None

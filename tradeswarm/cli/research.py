@@ -60,7 +60,7 @@ def _chart(path: str, entries: list[dict]) -> None:
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from tradeswarm._io import atomic_write_bytes
+    from tradeswarm.atomic import atomic_write_bytes
 
     fig, ax = plt.subplots(figsize=(10, 5))
     for e in entries:
@@ -104,7 +104,8 @@ def run_backtests(prepared: tuple) -> tuple[dict, bool]:
     """Backtest a prepared request on each symbol (the CLI's `backtest` and the MCP tool
     `run_backtest`). Returns `(document, failed)`: failed when a dataset broke its contract or
     the reference simulator disagreed."""
-    from tradeswarm.backtest import certify_backtest, validate_in_background
+    from validation.backtest_validity import certify_backtest
+    from validation.contract_job import validate_in_background
 
     strat, names, grid, settings, frames = prepared
     results, validations, failed = [], [], False

@@ -41,7 +41,7 @@ def check(file: str, as_json: bool) -> None:
 
     Example: `tradeswarm spec check validation/profiles/smoke.yaml`
     """
-    from flows._runinfo import resolve_provider
+    from flows.runinfo import resolve_provider
     from tradeswarm.settings import Settings
     from validation.preflight import preflight
     from validation.spec import SpecError, load_spec

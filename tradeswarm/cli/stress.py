@@ -163,7 +163,7 @@ def stress(tasks, rate, concurrency, agents, agent_types, symbols, consensus_sha
     import time
 
     from tradeswarm import progress
-    from tradeswarm._io import atomic_write_json
+    from tradeswarm.atomic import atomic_write_json
     from tradeswarm.settings import Settings
     from tradeswarm.stress.config import StressConfig
     from tradeswarm.stress.engine import run_stress
@@ -192,7 +192,7 @@ def stress(tasks, rate, concurrency, agents, agent_types, symbols, consensus_sha
     run_dir.mkdir(parents=True, exist_ok=True)
 
     async def go() -> dict:
-        from tradeswarm.metrics import LatencyRecorder
+        from tradeswarm.latency import LatencyRecorder
 
         rec = LatencyRecorder()
         async with stress_swarm(agents=agents, agent_types=types, symbols=sym, settings=settings,

@@ -60,13 +60,13 @@ async def swarm_session(*, heartbeat_timeout_s: float = 5.0, settings: Any = Non
     """
     from tradeswarm.sandbox import SandboxManager
     from tradeswarm.settings import Settings
-    from tradeswarm.swarm import registry
+    from tradeswarm.swarm import agent_records
     from tradeswarm.swarm.coordinator import Coordinator
 
     settings = settings or Settings()
     try:
-        records = registry.load(settings.state_dir)
-    except registry.RegistryError as e:
+        records = agent_records.load(settings.state_dir)
+    except agent_records.RegistryError as e:
         raise UsageError(str(e)) from None
     # Not `async with`: closing the manager would kill the sandboxes the agents live in.
     mgr = SandboxManager(settings=settings)
@@ -80,7 +80,7 @@ async def swarm_session(*, heartbeat_timeout_s: float = 5.0, settings: Any = Non
         yield coord
     finally:
         live = await coord.detach()
-        registry.save(settings.state_dir, [registry.record_of(a, coord.heartbeat_s) for a in live])
+        agent_records.save(settings.state_dir, [agent_records.record_of(a, coord.heartbeat_s) for a in live])
 
 
 def _run(coro: Any) -> Any:

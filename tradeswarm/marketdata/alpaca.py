@@ -19,9 +19,9 @@ from typing import Iterable
 
 import pandas as pd
 
-from .._io import atomic_write_bytes
+from ..atomic import atomic_write_bytes
 from ..settings import Settings, get_settings
-from ._alpaca_common import build_client, describe_failure
+from .alpaca_client import build_client, describe_failure
 from .schema import EXCHANGE_TZ, make_frame, session_timestamps
 
 _META_KEY = b"tradeswarm.coverage"

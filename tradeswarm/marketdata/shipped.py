@@ -59,11 +59,6 @@ def shipped_symbols() -> list[str]:
     return sorted(manifest())
 
 
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def load_symbol(name: str) -> pd.DataFrame:
     """Load a shipped symbol (`SPX`, `NDX`, `GOOG`) as a schema frame, checksum verified.
 

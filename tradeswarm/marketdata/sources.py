@@ -9,7 +9,7 @@ from typing import Iterable
 import pandas as pd
 
 from ..settings import Settings, get_settings
-from .schema import EXCHANGE_TZ, session_timestamps
+from .schema import session_timestamps
 from .shipped import load_symbol, manifest, shipped_symbols
 from .synthetic import SYNTHETIC_START, synthetic_frame
 

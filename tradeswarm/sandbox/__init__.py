@@ -4,7 +4,7 @@ See `tradeswarm.sandbox.manager` for the API (docs/contracts.md §3) and
 `tradeswarm.sandbox.sandboxd` for the local server.
 """
 
-from tradeswarm.sandbox.handles import (
+from tradeswarm.sandbox.instance import (
     BackgroundProcess,
     CommandResult,
     CommandTimeout,

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from tradeswarm._io import atomic_write_json
+from tradeswarm.atomic import atomic_write_json
 
 
 class CliState:

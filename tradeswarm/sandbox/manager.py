@@ -31,10 +31,10 @@ from e2b import AsyncSandbox
 from e2b.exceptions import NotFoundException
 
 from tradeswarm.costmeter import CostMeter
-from tradeswarm.metrics import LatencyRecorder
-from tradeswarm.sandbox._provider import connection_params
+from tradeswarm.latency import LatencyRecorder
+from tradeswarm.sandbox.provider import connection_params
 from tradeswarm.sandbox._retry import RateLimiter, with_retries
-from tradeswarm.sandbox.handles import Resources, ResourcesUnavailable, Sandbox, SandboxError, SandboxNotFound
+from tradeswarm.sandbox.instance import Resources, ResourcesUnavailable, Sandbox, SandboxError, SandboxNotFound
 from tradeswarm.sandbox.sandboxd import RESOURCES_KEY
 from tradeswarm.settings import Settings
 
@@ -44,6 +44,27 @@ T = TypeVar("T")
 OWNER_KEY = "tradeswarm_owner"
 POOL_LIFETIME_S = 3600  # pooled sandboxes wait idle: they get E2B Hobby's maximum lifetime
 EXPIRY_MARGIN_S = 30.0  # an idle sandbox this close to its lifetime is killed, not handed out
+
+
+class _ManagerService:
+    """The manager as its sandboxes see it (`instance.SandboxService`): the call path, the
+    secret check, kill and the meter; nothing else of the manager is reachable from a sandbox."""
+
+    def __init__(self, manager: "SandboxManager") -> None:
+        self._manager = manager
+
+    @property
+    def meter(self) -> CostMeter | None:
+        return self._manager.meter
+
+    def check_envs(self, envs: dict[str, str] | None) -> None:
+        self._manager._check_envs(envs)
+
+    async def call(self, op: str, call: Callable[[], Awaitable[T]], *, retry: bool = True, bounded: bool = True) -> T:
+        return await self._manager._call(op, call, retry=retry, bounded=bounded)
+
+    async def kill(self, sandbox_id: str) -> bool:
+        return await self._manager.kill(sandbox_id)
 
 
 class SandboxManager:
@@ -78,6 +99,7 @@ class SandboxManager:
         self.counters = {"created": 0, "killed": 0, "create_failures": 0, "retries": 0}
         self._params: dict[str, Any] | None = None
         self._sem = asyncio.Semaphore(max_concurrency)
+        self.service = _ManagerService(self)  # the narrow handle each Sandbox gets
         self._rate = RateLimiter(rate_per_s, burst=1)
         self._live: dict[str, Sandbox] = {}
         self._ever: set[str] = set()
@@ -225,7 +247,7 @@ class SandboxManager:
             self.counters["create_failures"] += 1
             self._created_blind = True
             raise
-        sb = Sandbox(self, sdk, template, name)
+        sb = Sandbox(self.service, sdk, template, name)
         sb.lifetime_s = timeout_s
         sb.expires_at = time.monotonic() + timeout_s
         self._live[sb.id] = sb
@@ -252,7 +274,7 @@ class SandboxManager:
             sdk = await self._call("connect", lambda: AsyncSandbox.connect(sandbox_id, **kwargs, **params))
         except NotFoundException:  # the SDK says "Paused sandbox … not found" for any unknown id
             raise SandboxNotFound(f"no sandbox {sandbox_id} (`tradeswarm list` shows the running ones)") from None
-        return Sandbox(self, sdk, template, None)
+        return Sandbox(self.service, sdk, template, None)
 
     async def _granted_resources(self, template: str, resources: Resources | None, sandbox_id: str) -> tuple[float, float]:
         """(vCPUs, memory MiB) the service reports for sandboxes of `template` made with `resources`."""

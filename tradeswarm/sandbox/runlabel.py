@@ -49,7 +49,7 @@ def alive(settings: Any, labels: dict[str, str]) -> list[str]:
     from e2b import Sandbox
     from e2b.sandbox.sandbox_api import SandboxQuery
 
-    from tradeswarm.sandbox._provider import connection_params
+    from tradeswarm.sandbox.provider import connection_params
     from tradeswarm.sandbox.sandboxd import daemon
 
     if settings.provider == "local" and daemon.running(settings.state_dir) is None:
@@ -66,7 +66,7 @@ def reap(settings: Any, labels: dict[str, str]) -> list[str]:
     """Kill every running sandbox carrying `labels`; the ids found (killed or already gone)."""
     from e2b import Sandbox
 
-    from tradeswarm.sandbox._provider import connection_params
+    from tradeswarm.sandbox.provider import connection_params
 
     ids = alive(settings, labels)
     if not ids:

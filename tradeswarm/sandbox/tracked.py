@@ -51,7 +51,7 @@ class CreateInterrupted(KeyboardInterrupt):
 
 def params(settings: Settings, autostart: bool = False) -> dict:
     """SDK connection parameters; a missing local server is a `SandboxFailed`."""
-    from tradeswarm.sandbox._provider import connection_params
+    from tradeswarm.sandbox.provider import connection_params
 
     try:
         return connection_params(settings, autostart=autostart)
@@ -264,7 +264,7 @@ def execute(settings: Settings, ref: str, command: str | list[str], timeout_s: f
     from e2b.exceptions import TimeoutException
     from e2b.sandbox.commands.command_handle import CommandExitException
 
-    from tradeswarm.sandbox.handles import sandbox_gone
+    from tradeswarm.sandbox.instance import sandbox_gone
 
     sid = resolve(settings, ref)
     sdk = params(settings)

@@ -20,7 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from tradeswarm.stress.abort import AbortRule
 from tradeswarm.stress.faults import Fault, as_faults
-from validation.spec import check_load
+
+
+def check_load(mode: str, rate: float | None, concurrency: int | None) -> None:
+    """An open load needs its arrival rate, a closed one its concurrency (ValueError otherwise)."""
+    if mode == "open" and rate is None:
+        raise ValueError("mode 'open' needs a rate")
+    if mode == "closed" and concurrency is None:
+        raise ValueError("mode 'closed' needs a concurrency")
 
 
 def _spec_faults(block: dict) -> list[str]:

@@ -43,16 +43,21 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
 import numpy as np
 
+from tradeswarm.errors import describe
 from tradeswarm.stress import load
 from tradeswarm.stress.config import StressConfig
 from tradeswarm.stress.faults import PER_TASK, FaultPlan, FaultTarget
 from tradeswarm.stress.ledger import Ledger
 from tradeswarm.stress.resources import ResourceSampler, SandboxMetrics
 from tradeswarm.stress.stats import summarize
+
+if TYPE_CHECKING:
+    from tradeswarm.latency import LatencyRecorder
+    from pydantic import BaseModel
 
 GUARD_FACTOR = 4.0
 _FAILED_DECISIONS = ("no_quorum", "no_votes")
@@ -61,13 +66,23 @@ SWARM_COUNTERS = ("late_answers", "duplicate_submissions", "redispatched")
 Progress = Callable[[int, int], None]
 
 
+class Swarm(Protocol):
+    """What the stress engine drives: a `tradeswarm.swarm.Coordinator`, or a stand-in that
+    answers tasks and consensus rounds (a coordinator with a sandbox manager also gets its
+    faults injected, see `_swarm_target`)."""
+
+    async def execute(self, task: Any) -> Any: ...
+
+    async def consensus(self, symbol: str, end: str | None = None, k: int = 3) -> Any: ...
+
+
 def _default_task_factory(**fields: Any) -> Any:
     from tradeswarm.swarm.task import Task
 
     return Task(**fields)
 
 
-def _swarm_target(coordinator: Any) -> FaultTarget | None:
+def _swarm_target(coordinator: Swarm) -> FaultTarget | None:
     """The fault levers of a real `Coordinator` (one with a sandbox manager), else None."""
     mgr = getattr(coordinator, "mgr", None)
     if mgr is None or not hasattr(coordinator, "sandbox_ids"):
@@ -77,7 +92,7 @@ def _swarm_target(coordinator: Any) -> FaultTarget | None:
     return SwarmTarget(coordinator, mgr, mgr.settings)
 
 
-def _swarm_counters(coordinator: Any) -> dict[str, int] | None:
+def _swarm_counters(coordinator: Swarm) -> dict[str, int] | None:
     """The coordinator's exactly-once counters now, or None for one without `evidence()`."""
     evidence = getattr(coordinator, "evidence", None)
     if evidence is None:
@@ -209,7 +224,8 @@ def _latencies(records: list[dict]) -> dict[str, list[float]]:
             "stress_consensus": [r["latency_ms"] for r in records if r["kind"] == "consensus"]}
 
 
-async def run_stress(coordinator: Any, spec_stress: Any, *, recorder: Any = None,
+async def run_stress(coordinator: Swarm, spec_stress: StressConfig | BaseModel | Mapping[str, Any], *,
+                     recorder: LatencyRecorder | None = None,
                      ledger_path: str | Path, seed: int = 0, progress: Progress | None = None,
                      fault_target: FaultTarget | None = None,
                      sandbox_metrics: SandboxMetrics | None = None,
@@ -352,7 +368,7 @@ async def run_stress(coordinator: Any, spec_stress: Any, *, recorder: Any = None
     except BaseException as e:
         # tasks in flight now have no final state: `--inspect` shows them as lost
         ledger.set_meta(status="interrupted", finished_at=time.time(),
-                        error=f"{type(e).__name__}: {e}")
+                        error=describe(e))
         raise
     finally:
         ledger.close()

@@ -43,6 +43,7 @@ from typing import Any, Iterable, Protocol
 from pydantic import BaseModel, ConfigDict
 
 from tradeswarm.agents.runner import chosen
+from tradeswarm.errors import describe
 
 #: Faults that pick their tasks one by one (`chosen`); the others are events at a task number.
 PER_TASK = ("answer-fail", "latency")
@@ -257,7 +258,7 @@ class FaultPlan:
             if counter["delta"] is None or counter["delta"] > 0:
                 self._mark(rec)
         except Exception as e:  # the fault's own failure is evidence too
-            rec["detail"]["error"] = f"{type(e).__name__}: {e}"
+            rec["detail"]["error"] = describe(e)
 
     async def _server_count(self) -> int | None:
         try:
@@ -285,6 +286,6 @@ class FaultPlan:
             try:
                 recovery = await self.target.wait_recovered(recovery_timeout_s)
             except Exception as e:  # the provider itself is gone: not recovered, and why
-                recovery = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+                recovery = {"ok": False, "error": describe(e)}
             for rec in kills:
                 rec["detail"]["recovery"] = recovery

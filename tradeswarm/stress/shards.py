@@ -129,7 +129,7 @@ async def run_shard(index: int, shards: int, spec: Any, swarm: dict, run_dir: st
     With `run_id` its sandboxes carry the run's labels (see `tradeswarm.sandbox.runlabel`) and
     a re-run replaces a dead attempt's ledger and sandboxes (`begin_attempt`).
     """
-    from tradeswarm.metrics import LatencyRecorder
+    from tradeswarm.latency import LatencyRecorder
     from tradeswarm.sandbox.runlabel import shard_labels
     from tradeswarm.settings import Settings
     from tradeswarm.stress.engine import run_stress

@@ -23,6 +23,7 @@ from collections import Counter
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Iterable, Sequence
 
+from tradeswarm.errors import describe
 from tradeswarm.stress.faults import as_faults, before_deploy, server_counter
 
 DEFAULT_TYPES = ("momentum", "mean_reversion", "breakout", "sma_crossover")
@@ -34,7 +35,7 @@ async def arm_server_fault(settings: Any, kind: str, params: dict) -> None:
     Only this fault's own field is sent: sandboxd changes only the faults it is given, so a
     create-fail then a rate-limit leave both armed.
     """
-    from tradeswarm.sandbox.faults import inject_faults
+    from tradeswarm.sandbox.fault_injection import inject_faults
 
     field = {"fail_next": params["count"]} if kind == "create-fail" else {"throttle_s": params["seconds"]}
     await asyncio.to_thread(inject_faults, settings, **field)
@@ -44,7 +45,7 @@ async def server_faults_injected(settings: Any) -> int | None:
     """sandboxd's count of injected faults that bit, or None where no server can tell (E2B)."""
     if settings.provider != "local":
         return None
-    from tradeswarm.sandbox.faults import fault_state
+    from tradeswarm.sandbox.fault_injection import fault_state
 
     return int((await asyncio.to_thread(fault_state, settings))["faults_injected"])
 
@@ -102,7 +103,7 @@ class SwarmTarget:
             added = await self.coordinator.deploy(spec.type, list(spec.symbols), dict(spec.params),
                                                   count=1, fail_rate=spec.fail_rate)
         except Exception as e:
-            return {"ok": False, "error": f"{type(e).__name__}: {e}"}
+            return {"ok": False, "error": describe(e)}
         self.expected_agents += len(added)
         return {"ok": bool(added), "added": [a.id for a in added]}
 
@@ -121,7 +122,7 @@ class SwarmTarget:
         """CPU % and memory of each of the swarm's sandboxes, from the SDK's metrics call."""
         from e2b import AsyncSandbox
 
-        from tradeswarm.sandbox._provider import connection_params
+        from tradeswarm.sandbox.provider import connection_params
 
         if self._params is None:  # a sync probe: off the loop, once, so sampling never stalls it
             self._params = await asyncio.to_thread(connection_params, self.settings, False)
@@ -152,7 +153,7 @@ async def _arm_before_deploy(early: list, settings: Any, mgr: Any) -> dict:
         try:
             await arm_server_fault(settings, f.kind, f.params)
         except Exception as e:  # not armed: the fault says why instead of the run failing
-            errors[f.kind] = f"{type(e).__name__}: {e}"
+            errors[f.kind] = describe(e)
     return {"before": before, "errors": errors, "retries": mgr.counters["retries"]}
 
 

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-from tradeswarm._io import atomic_write_json
+from tradeswarm.atomic import atomic_write_json
+
+if TYPE_CHECKING:
+    from tradeswarm.swarm.coordinator import Coordinator
 
 PAPER_SCHEMA = "tradeswarm.paper/v1"
 
@@ -71,12 +74,12 @@ def reset_paper(state_dir: str | Path) -> bool:
 
 def default_costs() -> tuple[float, float]:
     """`(fees, slippage)` of the backtests, the one convention paper fills share."""
-    from tradeswarm.backtest._vbt import Fills
+    from tradeswarm.backtest import Fills
 
     return Fills.fees, Fills.slippage
 
 
-async def execute_round(coord: Any, strategy: str, symbols: Sequence[str], *, end: str | None = None,
+async def execute_round(coord: Coordinator, strategy: str, symbols: Sequence[str], *, end: str | None = None,
                         window: int = 250, weighted: bool = False, notional: float = 10_000.0,
                         broker: Any = None, settings: Any = None, fees: float | None = None,
                         slippage: float | None = None) -> dict:

@@ -11,7 +11,7 @@ import pytest
 from e2b import Sandbox
 from e2b.exceptions import AuthenticationException, SandboxException
 
-from tradeswarm.sandbox.faults import fault_state, inject_faults
+from tradeswarm.sandbox.fault_injection import fault_state, inject_faults
 
 
 def test_token_file_is_private_and_server_is_loopback_only(sandboxd):

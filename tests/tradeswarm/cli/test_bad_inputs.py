@@ -83,7 +83,7 @@ ROWS = {
                               "not writable"),
     "backtest-chart-unwritable": (lambda t: ["backtest", "--strategy", "momentum", "--symbols", "SPX",
                                              "--start", "2010-01-01", "--chart", "/proc/nope.png"], "not writable"),
-    "report-checks-not-a-list": (lambda t: ["report", _not_a_verdict(t)], "checks is a string"),
+    "report-checks-not-a-list": (lambda t: ["report", _not_a_verdict(t)], "checks: Input should be a valid list"),
 }
 
 

@@ -60,4 +60,7 @@ def latest_signal(name: str, frame: pd.DataFrame, params: Mapping[str, Any] | St
     }
 
 
-__all__ = ["BUY", "HOLD", "SELL", "STRATEGIES", "Strategy", "StrategyParams", "get_strategy", "latest_signal"]
+__all__ = [
+    "ACTIONS", "BUY", "HOLD", "SELL", "STRATEGIES", "Strategy", "StrategyParams", "breakout", "get_strategy",
+    "latest_signal", "mean_reversion", "momentum", "risk_manager", "sma_crossover",
+]

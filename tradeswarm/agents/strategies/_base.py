@@ -77,6 +77,12 @@ class Memo:
 SignalFn = Callable[[Bars, Any, Memo], np.ndarray]
 
 
+def z_confidence(z: SignalFn) -> SignalFn:
+    """Confidence of a z-score strategy: |z| / (2 × entry_z), so a signal just past its entry
+    threshold is 0.5 and one twice as far is 1."""
+    return lambda bars, p, memo: np.abs(z(bars, p, memo)) / (2.0 * p.entry_z)
+
+
 @dataclass(frozen=True)
 class Strategy:
     """A named, pure, causal signal function with validated parameters.

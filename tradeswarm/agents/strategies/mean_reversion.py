@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, model_validator
 
-from ._base import Bars, BUY, HOLD, Memo, SELL, Strategy, StrategyParams
+from ._base import Bars, BUY, HOLD, Memo, SELL, Strategy, StrategyParams, z_confidence
 from ._indicators import zscore
 
 
@@ -33,10 +33,6 @@ def _signal(bars: Bars, p: MeanReversionParams, memo: Memo) -> np.ndarray:
     return sig
 
 
-def _confidence(bars: Bars, p: MeanReversionParams, memo: Memo) -> np.ndarray:
-    return np.abs(_z(bars, p, memo)) / (2.0 * p.entry_z)
-
-
 mean_reversion = Strategy.from_parts(
     name="mean_reversion",
     Params=MeanReversionParams,
@@ -45,6 +41,6 @@ mean_reversion = Strategy.from_parts(
         "bars ≤ −entry_z); SELL once it is back at or above exit_z standard deviations from the mean."
     ),
     signal=_signal,
-    confidence=_confidence,
+    confidence=z_confidence(_z),
     warmup_bars=lambda p: p.window - 1,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, model_validator
 
-from ._base import Bars, BUY, HOLD, Memo, SELL, Strategy, StrategyParams
+from ._base import Bars, BUY, HOLD, Memo, SELL, Strategy, StrategyParams, z_confidence
 from ._indicators import ema_length, rsi, shift, truncated_ema, zscore
 
 
@@ -65,10 +65,6 @@ def _signal(bars: Bars, p: MomentumParams, memo: Memo) -> np.ndarray:
     return sig
 
 
-def _confidence(bars: Bars, p: MomentumParams, memo: Memo) -> np.ndarray:
-    return np.abs(_z(bars, p, memo)) / (2.0 * p.entry_z)
-
-
 momentum = Strategy.from_parts(
     name="momentum",
     Params=MomentumParams,
@@ -78,6 +74,6 @@ momentum = Strategy.from_parts(
         "oversold and the histogram is negative (EMAs truncated at four spans)."
     ),
     signal=_signal,
-    confidence=_confidence,
+    confidence=z_confidence(_z),
     warmup_bars=_warmup,
 )

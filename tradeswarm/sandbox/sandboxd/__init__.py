@@ -35,3 +35,5 @@ directory (docs/known-issues.md).
 
 #: The reserved metadata key a create carries its resource request in (see above).
 RESOURCES_KEY = "tradeswarm_resources"
+
+__all__ = ["RESOURCES_KEY"]

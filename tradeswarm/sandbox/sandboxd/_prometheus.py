@@ -10,7 +10,7 @@ What is exported (all names start `tradeswarm_sandboxd_`):
 - `billed_sandbox_seconds_total`, `billed_vcpu_seconds_total`, `billed_gib_seconds_total` and
   `billed_usd_total{price_table}`: sandbox lifetime as E2B bills it (wall time while running,
   times the sandbox's vCPUs and memory). The USD figure is that usage priced with a price
-  table (`validation/prices/<name>.yaml`, E2B's published rates by default): an assumption
+  table (`tradeswarm/prices/<name>.yaml`, E2B's published rates by default): an assumption
   about the price, not an invoice, hence the label;
 - `sandbox_cpu_seconds_total{sandbox_id}` and `sandbox_memory_bytes{sandbox_id}`: CPU time and
   resident memory of each running sandbox's processes, measured at scrape time (a pid's CPU
@@ -129,7 +129,7 @@ class SandboxdMetrics:
         return out
 
     def collect(self) -> Iterable:
-        from validation.cost import observed_usd, price_table  # the judge's pricing, not a copy of it
+        from tradeswarm.pricing import observed_usd, price_table  # the pricing the judge uses, not a copy of it
 
         reg = self.reg
         yield _gauge("sandboxes_running", "Sandboxes currently running.", len(reg.sandboxes))
