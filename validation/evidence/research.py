@@ -44,7 +44,7 @@ class Crosscheck(Record):
     """`backtests[].crosscheck`: the reference simulator's re-run of the configuration."""
 
     agree: Optional[bool] = None
-    first_divergence: Optional[str] = None
+    first_divergence: Optional[dict[str, Any]] = None  # {trade, field, engine, reference} (validation.reference.crosscheck)
     equity_rel_diff: Optional[Num] = None
 
 
