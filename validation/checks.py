@@ -7,6 +7,10 @@ interval straddles the bound: scored as passed, but a critical one caps the verd
 CONDITIONAL; validation.thresholds.judge_interval), `nodata`, `error`, `waived` (a measured
 failure accepted by an active waiver; missing evidence can never be waived).
 
+The checks read the typed evidence (`validation.evidence.Results`) by attribute. A value the
+models refuse (a string where a count belongs) is set aside when the evidence is loaded
+(`Loaded.of`) and its check is `error`; the rest of its section is still judged.
+
 A check's `evidence` is a pointer into the run's `results.json` (`lookup(results, evidence)`
 finds the judged value or the entry it came from, e.g. `latency.sandbox_create.p95`,
 `backtests[3].gates.dsr`, `cost.savings[0].saved_pct`, `history.regressions[2].change_pct`),
@@ -22,23 +26,33 @@ Which category holds what (the choice for data quality and backtest validity is 
 | reliability | success and error rates, stress accounting, abort, leaked sandboxes, recovery from each injected fault, **backtest validity gates** (DSR, walk-forward, cost stress, lag) — whether the results can be relied on |
 | documentation | each operator document the spec requires (validation.docs_check) |
 
->>> c = threshold_check("perf.x", "performance", "x", "p95 < 5000ms", {"latency": {"x": {"p95": 7000.0}}}, "latency.x.p95", "ms")
+>>> ev = Loaded.of({"latency": {"x": {"p95": 7000.0}}})
+>>> c = threshold_check("perf.x", "performance", "x", "p95 < 5000ms", ev, "latency.x.p95", "ms")
 >>> c.status, c.observed
 ('fail', 7000.0)
->>> threshold_check("perf.x", "performance", "x", "p95 < 5000ms", {}, "latency.x.p95", "ms").status
+>>> threshold_check("perf.x", "performance", "x", "p95 < 5000ms", Loaded.of({}), "latency.x.p95", "ms").status
 'nodata'
+>>> bad = Loaded.of({"latency": {"x": {"p95": "fast", "count": 9}}})
+>>> threshold_check("perf.x", "performance", "x", "p95 < 5000ms", bad, "latency.x.p95", "ms").status, bad.results.latency["x"].count
+('error', 9)
 """
 
 from __future__ import annotations
 
+import copy
 import fnmatch
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from validation import thresholds
-from validation.evidence import PASSING, STATUSES  # noqa: F401  (re-exported: the statuses' one source)
+from validation.evidence import (  # noqa: F401  (PASSING, STATUSES re-exported: the statuses' one source)
+    PASSING, STATUSES, Backtest, CostSection, Fault, Gates, LatencySummary, Phase, Record, Results, ResultsError,
+    Saving, StressEvidence,
+)
 from validation.spec import LATENCY_OPS, SCALAR_METRICS, Spec
 
 MISSING = object()
@@ -82,13 +96,18 @@ _PATH = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
 def lookup(evidence: Any, path: str) -> Any:
-    """The value at a dotted path (`a.b[2].c`), or `MISSING`."""
+    """The value at a dotted path (`a.b[2].c`) through models, dicts and lists, or `MISSING`.
+
+    A model's field counts only when the stage reported it (`Record.has`): a default is not a
+    measurement."""
     cur = evidence
     for name, index in _PATH.findall(path):
         if index:
             if not isinstance(cur, list) or int(index) >= len(cur):
                 return MISSING
             cur = cur[int(index)]
+        elif isinstance(cur, Record) and cur.has(name):
+            cur = getattr(cur, name)
         elif isinstance(cur, dict) and name in cur:
             cur = cur[name]
         else:
@@ -96,8 +115,68 @@ def lookup(evidence: Any, path: str) -> Any:
     return cur
 
 
+# the judge's inputs beside the evidence: raw samples, the meter's bill, the run's books
+_NOT_EVIDENCE = ("samples", "cost", "fingerprints", "duration_s")
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The evidence as the checks read it: the typed `Results`, and each value its models
+    refused, by path (`latency.x.p95`), judged `error` instead of sinking its whole section."""
+
+    results: Results
+    refused: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, evidence: Results | dict) -> "Loaded":
+        """`evidence` typed; a refused value is taken out and kept aside, one at a time
+        (a value inside a list takes its list with it: the entries' indices must hold)."""
+        if isinstance(evidence, Results):
+            return cls(evidence)
+        doc = copy.deepcopy({k: v for k, v in evidence.items() if k not in _NOT_EVIDENCE})
+        refused: dict[str, Any] = {}
+        while True:
+            try:
+                return cls(Results.model_validate(doc), refused)
+            except ValidationError as e:
+                path, value = _take_out(doc, e.errors()[0]["loc"])
+                if path in refused or not path:
+                    raise ResultsError(f"evidence at {path or 'top level'} cannot be read: {e.errors()[0]['msg']}") from None
+                refused[path] = value
+
+    def at(self, path: str) -> Any:
+        return self.refused[path] if path in self.refused else lookup(self.results, path)
+
+
+def _take_out(doc: dict, loc: tuple) -> tuple[str, Any]:
+    """Remove the deepest value of `doc` on the error's `loc` (`(path, value)`); a list's entry
+    takes the list out with it."""
+    trail: list[tuple[Any, Any, str]] = []  # (container, key, path)
+    cur, path = doc, ""
+    for key in loc:
+        if isinstance(cur, dict) and key in cur:
+            path = f"{path}.{key}" if path else str(key)
+        elif isinstance(cur, list) and isinstance(key, int) and key < len(cur):
+            path = f"{path}[{key}]"
+        else:
+            break
+        trail.append((cur, key, path))
+        cur = cur[key]
+    while trail and isinstance(trail[-1][0], list):
+        trail.pop()
+    if not trail:
+        return "", None
+    container, key, path = trail[-1]
+    return path, container.pop(key)
+
+
 def _number(v: Any) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def _given(rec: Record | None) -> bool:
+    """Whether a stage reported anything in `rec` (an empty section is not evidence)."""
+    return rec is not None and bool(rec.model_fields_set or rec.model_extra)
 
 
 def judged(value: Any, t: thresholds.Threshold) -> str:
@@ -110,13 +189,14 @@ def judged(value: Any, t: thresholds.Threshold) -> str:
     return "pass" if t.holds(n) else "fail"
 
 
-def threshold_check(cid: str, category: str, description: str, expr: str, evidence: dict, path: str,
+def threshold_check(cid: str, category: str, description: str, expr: str, evidence: Loaded | None, path: str,
                     unit: str | None, *, critical: bool = False, value: Any = MISSING, details: dict | None = None,
                     ci: Any = None) -> Check:
     """A check of the value at `path` (or `value`, already computed) against `expr`; with `ci`,
-    its confidence interval, a value whose interval straddles the bound is `marginal`."""
+    its confidence interval, a value whose interval straddles the bound is `marginal`. Without
+    `evidence`, `value` is the figure and `path` where results.json shows it."""
     t = thresholds.parse(expr)
-    v = lookup(evidence, path) if value is MISSING else value
+    v = evidence.at(path) if value is MISSING else value
     status = judged(v, t)
     if status in ("pass", "fail") and ci is not None:
         status = thresholds.judge_interval(t, float(v), ci)
@@ -124,9 +204,9 @@ def threshold_check(cid: str, category: str, description: str, expr: str, eviden
     return Check(cid, category, description, expr, observed, unit, status, critical, path, details or {})
 
 
-def _flag_check(cid: str, category: str, description: str, evidence: dict, path: str, *, expect: bool = True,
+def _flag_check(cid: str, category: str, description: str, evidence: Loaded, path: str, *, expect: bool = True,
                 critical: bool = True, details: dict | None = None) -> Check:
-    v = lookup(evidence, path)
+    v = evidence.at(path)
     if v is MISSING or v is None:
         status = "nodata"
     elif not isinstance(v, bool):
@@ -137,45 +217,40 @@ def _flag_check(cid: str, category: str, description: str, evidence: dict, path:
                  status, critical, path, details or {})
 
 
-def _section(evidence: dict, name: str) -> dict:
-    v = evidence.get(name)
-    return v if isinstance(v, dict) else {}
+def _pick(rec: Record | None, keys: tuple[str, ...]) -> dict:
+    """The fields of `rec` named in `keys` that the stage reported (for a check's details)."""
+    return {k: getattr(rec, k) for k in keys if rec is not None and rec.has(k)}
 
 
-def _list(v: Any) -> list:
-    return v if isinstance(v, list) else []
-
-
-def _pick(d: dict, keys: tuple[str, ...]) -> dict:
-    """The entries of `d` named in `keys` that the stage reported (for a check's details)."""
-    return {k: d[k] for k in keys if k in d}
+def _reported(rec: Record, name: str) -> Any:
+    """`rec.name` if the stage reported it, else None (a default is not a measurement)."""
+    return getattr(rec, name) if rec.has(name) else None
 
 
 # ----------------------------------------------------------------------------- functionality
 
-def functionality_checks(spec: Spec, ev: dict) -> list[Check]:
-    sb, agents, cons, pf = (_section(ev, k) for k in ("sandboxes", "agents", "consensus", "portfolio"))
+def functionality_checks(spec: Spec, ev: Loaded) -> list[Check]:
+    r = ev.results
+    cons, pf = r.consensus, r.portfolio
     out = [
         _flag_check("func.sandbox_lifecycle", "functionality",
                     "Sandboxes are created, run commands, report status and are killed (real lifecycle)",
-                    ev, "sandboxes.lifecycle_ok", details={"errors": _list(sb.get("errors"))[:5]}),
+                    ev, "sandboxes.lifecycle_ok", details={"errors": r.sandboxes.errors[:5] if r.sandboxes else []}),
         threshold_check("func.agent_deploy", "functionality",
                         f"All {spec.agent_count} requested agents are deployed and pass the health handshake",
                         f">= {spec.agent_count}", ev, "agents.healthy", "agents", critical=True,
-                        details=_pick(agents, ("requested", "deployed", "deploy_failures", "replaced"))),
+                        details=_pick(r.agents, ("requested", "deployed", "deploy_failures", "replaced"))),
     ]
-    rounds = _number(cons.get("rounds"))
     out.append(threshold_check(
         "func.consensus", "functionality", "Consensus rounds complete without errors (at least one round held)",
         "== 0", ev, "consensus.errors", "errors", critical=True,
-        value=cons.get("errors") if rounds else None,
+        value=ev.at("consensus.errors") if cons and cons.rounds else None,
         details=_pick(cons, ("rounds", "decided", "holds", "no_quorum", "vetoed"))))
-    fills = _number(pf.get("fills"))
     out.append(threshold_check(
         "func.portfolio_invariants", "functionality",
         "Portfolio invariant (equity = cash + Σ quantity × price) holds after every fill; needs at least one fill",
         "max <= 0", ev, "portfolio.invariant_violations", "violations", critical=True,
-        value=pf.get("invariant_violations") if fills else None,
+        value=ev.at("portfolio.invariant_violations") if pf and pf.fills else None,
         details=_pick(pf, ("orders", "fills", "rejected"))))
     out.append(_parity_check(spec, ev))
     out.extend(_data_checks(spec, ev))
@@ -184,15 +259,14 @@ def functionality_checks(spec: Spec, ev: dict) -> list[Check]:
     return out
 
 
-def _mcp_checks(ev: dict) -> list[Check]:
+def _mcp_checks(ev: Loaded) -> list[Check]:
     """The MCP server (tasks/mcp.py): every tool listed, and sandbox lifecycles through a real client."""
-    m = _section(ev, "mcp")
-    missing = m.get("missing_tools")
+    m = ev.results.mcp
     return [
         threshold_check("func.mcp.tools", "functionality", "The MCP server lists every tool it documents",
                         "== 0", ev, "mcp.missing_tools", "missing tools", critical=True,
-                        value=len(missing) if isinstance(missing, list) and m.get("tools") else None,
-                        details={"missing": _list(missing)[:20], "errors": _list(m.get("errors"))[:3]}),
+                        value=len(m.missing_tools) if m and m.has("missing_tools") and m.tools else None,
+                        details={"missing": m.missing_tools[:20] if m else [], "errors": m.errors[:3] if m else []}),
         _flag_check("func.mcp.lifecycle", "functionality",
                     "Sandbox lifecycles through a real MCP client (create, exec, status, list, terminate) answer right, nothing left alive",
                     ev, "mcp.lifecycle_ok",
@@ -200,80 +274,71 @@ def _mcp_checks(ev: dict) -> list[Check]:
     ]
 
 
-def _parity_check(spec: Spec, ev: dict) -> Check:
-    rows = ev.get("parity")
+def _parity_check(spec: Spec, ev: Loaded) -> Check:
+    rows = ev.results.parity
     value: Any = None
     details: dict = {}
-    if isinstance(rows, list) and rows:
-        try:
-            value = sum(int(r["mismatches"]) for r in rows)
-            details = {"compared": len(rows), "bars": sum(int(r.get("bars", 0)) for r in rows),
-                       "mismatched": [f"{r.get('strategy')}/{r.get('symbol')}" for r in rows if r["mismatches"]][:10]}
-            # an agent that died before the comparison leaves no row: its parity was not shown
-            seen = {(r.get("strategy"), r.get("symbol")) for r in rows if int(r.get("bars", 0)) > 0}
-            missing = sorted(f"{t}/{s}" for t, s in {(a.type, s) for a in spec.agents for s in a.symbols} - seen)
-            if missing:
-                details["not_compared"] = missing[:10]
-                value = value or None  # mismatches still fail; otherwise the evidence is incomplete
-        except (KeyError, TypeError, ValueError):
-            value = "malformed parity evidence"
+    if rows and not all(r.has("mismatches") for r in rows):
+        value = "malformed parity evidence"  # a row that compared nothing it can say
+    elif rows:
+        value = sum(r.mismatches for r in rows)
+        details = {"compared": len(rows), "bars": sum(r.bars for r in rows),
+                   "mismatched": [f"{r.strategy}/{r.symbol}" for r in rows if r.mismatches][:10]}
+        # an agent that died before the comparison leaves no row: its parity was not shown
+        seen = {(r.strategy, r.symbol) for r in rows if r.bars > 0}
+        missing = sorted(f"{t}/{s}" for t, s in {(a.type, s) for a in spec.agents for s in a.symbols} - seen)
+        if missing:
+            details["not_compared"] = missing[:10]
+            value = value or None  # mismatches still fail; otherwise the evidence is incomplete
     return threshold_check("func.parity", "functionality",
                            "Live agents of every deployed strategy and symbol give the backtests' signal on every compared bar",
                            "== 0", ev, "parity", "mismatches", critical=True, value=value, details=details)
 
 
-def _data_checks(spec: Spec, ev: dict) -> list[Check]:
-    rows = ev.get("data_validation") if isinstance(ev.get("data_validation"), list) else []
-    by_name = {r["dataset"]: (i, r) for i, r in enumerate(rows) if isinstance(r, dict) and isinstance(r.get("dataset"), str)}
+def _data_checks(spec: Spec, ev: Loaded) -> list[Check]:
+    by_name = {r.dataset: i for i, r in enumerate(ev.results.data_validation)}
     names = list(dict.fromkeys([*spec.data.datasets, *(n for n in by_name if n)]))
     out = []
     for name in names:
-        i, row = by_name.get(name, (None, {}))
+        i = by_name.get(name)
+        row = ev.results.data_validation[i] if i is not None else None
         path = f"data_validation[{i}].failed" if i is not None else "data_validation"
         out.append(threshold_check(
             f"func.data.{name}", "functionality",
             f"Dataset {name} passes the data contract (every expectation) before it is used",
             "== 0", ev, path, "failed expectations", critical=True,
-            value=row.get("failed") if row else None,
-            details={"rows": row.get("rows"), "expectations": row.get("expectations"),
-                     "failures": _list(row.get("failures"))[:10]} if row else {}))
+            value=ev.at(path) if row else None,
+            details={"rows": row.rows, "expectations": row.expectations,
+                     "failures": [f.dump() for f in row.failures[:10]]} if row else {}))
     return out
 
 
-def _backtests(ev: dict) -> list[tuple[int, dict]]:
-    """`(index in evidence["backtests"], entry)` of every well-formed backtest entry."""
-    rows = ev.get("backtests")
-    return [(i, r) for i, r in enumerate(rows) if isinstance(r, dict)] if isinstance(rows, list) else []
-
-
-def _backtest_correctness(spec: Spec, ev: dict) -> list[Check]:
-    indexed = _backtests(ev)
-    rows = [r for _, r in indexed]
+def _backtest_correctness(spec: Spec, ev: Loaded) -> list[Check]:
+    rows = ev.results.backtests
     agree: Any = None
     details: dict = {}
     path = "backtests"
     if rows:
-        checks = [r.get("crosscheck") for r in rows]
-        unchecked = [(i, r) for (i, r), c in zip(indexed, checks) if not isinstance(c, dict) or not isinstance(c.get("agree"), bool)]
+        unchecked = [(i, r) for i, r in enumerate(rows) if r.crosscheck is None or r.crosscheck.agree is None]
         if unchecked:
             agree = None  # a configuration without a cross-check: missing evidence
             path = f"backtests[{unchecked[0][0]}]"
-            details["unchecked"] = [f"{r.get('strategy')}/{r.get('symbol')}" for _, r in unchecked][:10]
+            details["unchecked"] = [f"{r.strategy}/{r.symbol}" for _, r in unchecked][:10]
         else:
-            bad = [(i, r, c) for (i, r), c in zip(indexed, checks) if not c["agree"]]
+            bad = [(i, r) for i, r in enumerate(rows) if not r.crosscheck.agree]
             agree = len(bad)
             if bad:
-                i, r, c = bad[0]
+                i, r = bad[0]
                 path = f"backtests[{i}].crosscheck"
-                details["first_disagreement"] = {"strategy": r.get("strategy"), "symbol": r.get("symbol"),
-                                                 "params": r.get("params"), "first_divergence": c.get("first_divergence"),
-                                                 "equity_rel_diff": c.get("equity_rel_diff")}
+                details["first_disagreement"] = {"strategy": r.strategy, "symbol": r.symbol, "params": r.params,
+                                                 "first_divergence": r.crosscheck.first_divergence,
+                                                 "equity_rel_diff": r.crosscheck.equity_rel_diff}
             details["compared"] = len(rows)
     # the strategies the deployed agents run, on their symbols (the risk manager included), and
     # those the spec sweeps: the evidence, not the spec, says which of them were backtested
     expected = {(a.type, sym) for a in spec.agents for sym in a.symbols}
     expected |= {(s.name, sym) for s in spec.backtest.strategies for sym in spec.backtest_symbols}
-    got = {(str(r.get("strategy")), str(r.get("symbol"))) for r in rows}
+    got = {(str(r.strategy), str(r.symbol)) for r in rows}
     missing = sorted(f"{a}/{b}" for a, b in expected - got)
     return [
         threshold_check("func.backtest.crosscheck", "functionality",
@@ -288,7 +353,7 @@ def _backtest_correctness(spec: Spec, ev: dict) -> list[Check]:
 
 # ----------------------------------------------------------------------------- SLA (performance + rates)
 
-def sla_checks(spec: Spec, ev: dict) -> list[Check]:
+def sla_checks(spec: Spec, ev: Loaded) -> list[Check]:
     out = []
     for metric, rules in spec.sla.items():
         for rule in rules:
@@ -306,49 +371,50 @@ def sla_checks(spec: Spec, ev: dict) -> list[Check]:
     return out
 
 
-def _latency_check(op: str, expr: str, t: thresholds.Threshold, critical: bool, ev: dict) -> Check:
+def _latency_check(op: str, expr: str, t: thresholds.Threshold, critical: bool, ev: Loaded) -> Check:
     agg = "mean" if t.aggregate == "avg" else t.aggregate
     root = "latency"
-    stats = lookup(ev, f"latency.{op}")
-    if stats is MISSING and lookup(ev, f"stress.latency.{op}") is not MISSING:  # the stress engine's own summary
-        root, stats = "stress.latency", lookup(ev, f"stress.latency.{op}")
+    stats = ev.at(f"latency.{op}")
+    if stats is MISSING and ev.at(f"stress.latency.{op}") is not MISSING:  # the stress engine's own summary
+        root, stats = "stress.latency", ev.at(f"stress.latency.{op}")
     cid, path = f"perf.{op}.{agg}", f"{root}.{op}.{agg}"
     description = f"{op.replace('_', ' ')} latency {expr}"
-    details: dict = {}
-    if isinstance(stats, dict):
-        details = _pick(stats, ("count", "p50", "p95", "p99", "max", f"{agg}_ci"))
-        if agg in _list(stats.get("insufficient")):  # too few samples to support this percentile
-            slowest = _number(stats.get("max"))
-            if t.op in ("<", "<=") and slowest is not None and t.holds(slowest):
-                # any percentile is at most the slowest sample: an upper bound the max meets holds
-                details["reason"] = (f"only {stats.get('count')} samples, too few to estimate {agg}; "
-                                     f"the slowest ({slowest:.1f} ms) already meets the bound")
-                return Check(cid, "performance", description, expr, slowest, "ms", "pass", critical,
-                             f"{root}.{op}.max", details)
-            details["reason"] = f"too few samples ({stats.get('count')}) to support {agg}"
-            return Check(cid, "performance", description, expr, None, "ms", "nodata", critical, path, details)
-        if agg != "count" and not _number(stats.get("count")):
-            details["reason"] = "no samples recorded"
-            return Check(cid, "performance", description, expr, None, "ms", "nodata", critical, path, details)
+    if not isinstance(stats, LatencySummary):
+        return threshold_check(cid, "performance", description, expr, ev, path, "count" if agg == "count" else "ms",
+                               critical=critical)
+    details = _pick(stats, ("count", "p50", "p95", "p99", "max", f"{agg}_ci"))
+    if agg in stats.insufficient:  # too few samples to support this percentile
+        slowest = _number(stats.max)
+        if t.op in ("<", "<=") and slowest is not None and t.holds(slowest):
+            # any percentile is at most the slowest sample: an upper bound the max meets holds
+            details["reason"] = (f"only {stats.count} samples, too few to estimate {agg}; "
+                                 f"the slowest ({slowest:.1f} ms) already meets the bound")
+            return Check(cid, "performance", description, expr, slowest, "ms", "pass", critical,
+                         f"{root}.{op}.max", details)
+        details["reason"] = f"too few samples ({stats.count}) to support {agg}"
+        return Check(cid, "performance", description, expr, None, "ms", "nodata", critical, path, details)
+    if agg != "count" and not stats.count:
+        details["reason"] = "no samples recorded"
+        return Check(cid, "performance", description, expr, None, "ms", "nodata", critical, path, details)
+    ci = lookup(stats, f"{agg}_ci")
     return threshold_check(cid, "performance", description, expr, ev, path, "count" if agg == "count" else "ms",
-                           critical=critical, details=details,
-                           ci=stats.get(f"{agg}_ci") if isinstance(stats, dict) else None)
+                           critical=critical, details=details, ci=None if ci is MISSING else ci)
 
 
 # rate → the task counts its denominator sums (tradeswarm.stress.engine.accounting)
 _RATE_TRIALS = {"success_rate": ("submitted",), "error_rate": ("completed", "failed", "timed_out")}
 
 
-def _rate_ci(ev: dict, metric: str, path: str) -> list[float] | None:
+def _rate_ci(ev: Loaded, metric: str, path: str) -> list[float] | None:
     """Wilson 95 % interval of a rate over the task count beside it (None for other metrics)."""
-    rate, section = lookup(ev, path), lookup(ev, path.rsplit(".", 1)[0])
-    if metric not in _RATE_TRIALS or _number(rate) is None or not isinstance(section, dict):
+    rate, section = _number(ev.at(path)), path.rsplit(".", 1)[0]
+    if metric not in _RATE_TRIALS or rate is None:
         return None
-    counts = [_number(section.get(k)) for k in _RATE_TRIALS[metric]]
+    counts = [_number(ev.at(f"{section}.{k}")) for k in _RATE_TRIALS[metric]]
     if any(n is None for n in counts):
         return None
     n = sum(counts)
-    return thresholds.wilson_interval(min(max(_number(rate), 0.0), 1.0) * n, n)
+    return thresholds.wilson_interval(min(max(rate, 0.0), 1.0) * n, n)
 
 
 # ----------------------------------------------------------------------------- reliability
@@ -363,32 +429,31 @@ _FAULT_KINDS = {
 }
 
 
-def reliability_checks(spec: Spec, ev: dict) -> list[Check]:
-    st = _section(ev, "stress")
+def reliability_checks(spec: Spec, ev: Loaded) -> list[Check]:
+    st = ev.results.stress or StressEvidence()  # absent: every figure below is unreported
     out = [_accounting_check(spec, ev, st),
            _flag_check("rel.stress.not_aborted", "reliability", "The stress test ran to the end (the abort rule did not fire)",
-                       ev, "stress.aborted", expect=False, details={"abort_reason": st.get("abort_reason")}),
+                       ev, "stress.aborted", expect=False, details={"abort_reason": st.abort_reason}),
            threshold_check("rel.sandboxes.leaked", "reliability", "Every sandbox the run created is gone at the end",
                            "max <= 0", ev, "sandboxes.leaked", "sandboxes", critical=True,
-                           details={k: lookup(ev, f"sandboxes.{k}") for k in ("created", "killed")
-                                    if lookup(ev, f"sandboxes.{k}") is not MISSING})]
+                           details=_pick(ev.results.sandboxes, ("created", "killed")))]
     out.append(_abort_rule_check(spec, ev, st))
     out.extend(_fault_checks(spec, ev, st))
     out.extend(_gate_checks(spec, ev))
     return out
 
 
-def _accounting_check(spec: Spec, ev: dict, st: dict) -> Check:
+def _accounting_check(spec: Spec, ev: Loaded, st: StressEvidence) -> Check:
     keys = ("submitted", "completed", "failed", "timed_out", "lost", "duplicated")
-    vals = {k: _number(st.get(k)) for k in keys}
+    vals = {k: _number(getattr(st, k)) for k in keys}
     value: Any = None
     details = {k: v for k, v in vals.items() if v is not None}
     if all(v is not None for v in vals.values()):
         unaccounted = vals["submitted"] - (vals["completed"] + vals["failed"] + vals["timed_out"])
         planned = _planned(spec)
-        short = 0 if st.get("aborted") else max(0.0, planned - vals["submitted"])
+        short = 0 if st.aborted else max(0.0, planned - vals["submitted"])
         details.update({"unaccounted": unaccounted, "not_submitted": short, "planned": planned})
-        orphaned = _number(st.get("orphaned")) or 0.0  # a final state for a task never submitted
+        orphaned = _number(st.orphaned) or 0.0  # a final state for a task never submitted
         details["orphaned"] = orphaned
         value = vals["lost"] + vals["duplicated"] + abs(unaccounted) + short + orphaned
     return threshold_check("rel.stress.accounting", "reliability",
@@ -403,19 +468,18 @@ def _planned(spec: Spec) -> int:
     return spec.stress.tasks + ((f.tasks + f.recovery_tasks) if f.enabled() else 0)
 
 
-def _abort_rule_check(spec: Spec, ev: dict, st: dict) -> Check:
+def _abort_rule_check(spec: Spec, ev: Loaded, st: StressEvidence) -> Check:
     """The spec's abort rule replayed on each phase's outcomes (in finish order; one segment
     per engine, `|`-separated for Dask shards): it must have fired exactly when it should."""
     from tradeswarm.stress.config import StressConfig
 
     rule = StressConfig.of({"abort": spec.stress.abort.model_dump()}).abort
-    phases = st.get("phases") if isinstance(st.get("phases"), dict) else {}
-    traces = {name: p.get("outcomes") for name, p in phases.items() if isinstance(p, dict)}
-    fired, value, details = st.get("aborted"), None, {"rule": rule.model_dump()}
-    if traces and all(isinstance(t, str) for t in traces.values()) and isinstance(fired, bool):
+    traces = {name: p.outcomes for name, p in st.phases.items()}
+    fired, value, details = st.aborted, None, {"rule": rule.model_dump()}
+    if traces and all(t is not None for t in traces.values()) and fired is not None:
         crossed = {name: [rule.fires_at(seg) for seg in t.split("|")] for name, t in traces.items()}
         should = [name for name, at in crossed.items() if any(x is not None for x in at)]
-        details.update(should_fire=bool(should), fired=fired, abort_reason=st.get("abort_reason"),
+        details.update(should_fire=bool(should), fired=fired, abort_reason=st.abort_reason,
                        crossed={name: at for name, at in crossed.items() if name in should})
         value = int(bool(should) != fired)
         if value:
@@ -426,20 +490,19 @@ def _abort_rule_check(spec: Spec, ev: dict, st: dict) -> Check:
                            "== 0", ev, "stress.phases", "disagreements", critical=True, value=value, details=details)
 
 
-def _fault_checks(spec: Spec, ev: dict, st: dict) -> list[Check]:
+def _fault_checks(spec: Spec, ev: Loaded, st: StressEvidence) -> list[Check]:
     wanted = spec.stress.faults.enabled()
     if not wanted:
         return [Check("rel.faults", "reliability", "Resilience under injected faults (the spec injects none)",
                       "injected > 0", None, None, "nodata", False, "stress.faults",
                       {"reason": "no fault configured in stress.faults: resilience is not demonstrated"})]
-    reported = st.get("faults") if isinstance(st.get("faults"), list) else []
     out = []
     for kind in wanted:
-        idx = next((i for i, f in enumerate(reported) if isinstance(f, dict) and f.get("kind") == _FAULT_KINDS[kind]), None)
-        f = reported[idx] if idx is not None else {}
-        detail = f.get("detail") if isinstance(f.get("detail"), dict) else {}
-        injected = f.get("injected")
-        injected = float(injected) if isinstance(injected, bool) else _number(injected)  # a flag or a count
+        idx = next((i for i, f in enumerate(st.faults) if f.kind == _FAULT_KINDS[kind]), None)
+        f = st.faults[idx] if idx is not None else Fault()
+        # the fault's own report (tradeswarm.stress.faults): free-form per kind
+        detail = f.detail
+        injected = float(f.injected) if isinstance(f.injected, bool) else _number(f.injected)  # a flag or a count
         came_up = detail.get("scale_up") or detail.get("provisioning")
         if "error" in detail:
             status, reason = "fail", f"the fault's lever failed: {detail['error']}"
@@ -449,24 +512,22 @@ def _fault_checks(spec: Spec, ev: dict, st: dict) -> list[Check]:
             status, reason = "fail", "no agent came up through the sandbox-server fault"
         else:
             status, reason = "pass", None
-        details = {"kind": _FAULT_KINDS[kind], "injected": injected, "cost": f.get("cost"), "params": f.get("params"),
-                   "tasks": len(f["tasks"]) if isinstance(f.get("tasks"), list) else None,
-                   "at_task": f.get("at_task"), "detail": detail}
+        picked = len(f.tasks) if f.tasks is not None else None  # a per-task fault's tasks
+        details = {"kind": _FAULT_KINDS[kind], "injected": injected, "cost": f.cost, "params": _reported(f, "params"),
+                   "tasks": picked, "at_task": f.at_task, "detail": detail}
         if reason:
             details["reason"] = reason
-        picked = len(f["tasks"]) if isinstance(f.get("tasks"), list) else None  # a per-task fault's tasks
         out.append(Check(f"rel.faults.{kind}", "reliability", f"The fault '{kind}' was injected in the chaos phase",
                          "injected", picked if picked is not None else injected,
                          "tasks" if picked is not None else "faults", status, False,
                          f"stress.faults[{idx}]" if idx is not None else "stress.faults", details))
-    out += _chaos_checks(spec, ev, st, reported)
+    out += _chaos_checks(spec, ev, st)
     return out
 
 
-def _chaos_checks(spec: Spec, ev: dict, st: dict, reported: list) -> list[Check]:
+def _chaos_checks(spec: Spec, ev: Loaded, st: StressEvidence) -> list[Check]:
     """The resilience checks of the chaos and recovery phases (tradeswarm.stress.engine)."""
-    phases = st.get("phases") if isinstance(st.get("phases"), dict) else {}
-    chaos, recovery = (p if isinstance(p, dict) else {} for p in (phases.get("chaos"), phases.get("recovery")))
+    chaos, recovery = (p if _given(p) else None for p in (st.phases.get("chaos"), st.phases.get("recovery")))
     f = spec.stress.faults
     # every task of the faulted phases has exactly one final state
     value: Any = None
@@ -474,9 +535,9 @@ def _chaos_checks(spec: Spec, ev: dict, st: dict, reported: list) -> list[Check]
     if chaos and recovery:
         value = 0.0
         for name, p, planned in (("chaos", chaos, f.tasks), ("recovery", recovery, f.recovery_tasks)):
-            vals = {k: _number(p.get(k)) or 0.0 for k in ("submitted", "completed", "failed", "timed_out", "lost",
-                                                           "duplicated", "orphaned")}
-            short = 0.0 if st.get("aborted") else max(0.0, planned - vals["submitted"])
+            vals = {k: _number(getattr(p, k)) or 0.0 for k in ("submitted", "completed", "failed", "timed_out", "lost",
+                                                                "duplicated", "orphaned")}
+            short = 0.0 if st.aborted else max(0.0, planned - vals["submitted"])
             bad = (vals["lost"] + vals["duplicated"] + vals["orphaned"] + short
                    + abs(vals["submitted"] - vals["completed"] - vals["failed"] - vals["timed_out"]))
             details[name] = {**vals, "not_submitted": short, "unaccounted": bad}
@@ -486,87 +547,92 @@ def _chaos_checks(spec: Spec, ev: dict, st: dict, reported: list) -> list[Check]
                            "== 0", ev, "stress.phases.chaos", "tasks", critical=True, value=value, details=details)]
     # tasks stranded on a killed sandbox are re-dispatched and complete; the swarm is back at strength
     if f.kill_sandboxes:
-        kills = [(i, r) for i, r in enumerate(reported) if isinstance(r, dict) and r.get("kind") == "kill-sandbox"]
-        stranded = [r.get("detail", {}).get("stranded") or {} for _, r in kills]
-        tasks = sum(_number(x.get("tasks")) or 0 for x in stranded)
-        done = sum(_number(x.get("completed")) or 0 for x in stranded)
-        recovered = [bool((r.get("detail", {}).get("recovery") or {}).get("ok")) for _, r in kills]
-        details = {"stranded": tasks, "completed": done, "back_at_strength": recovered,
-                   "recovery": [r.get("detail", {}).get("recovery") for _, r in kills]}
-        value = None
-        if not kills or not any(r.get("injected") for _, r in kills):
-            details["reason"] = "no sandbox was killed"
-        elif not tasks and all(recovered):  # a swarm not back at strength fails, stranded tasks or not
-            details["reason"] = "no task was in flight on the killed sandboxes: re-dispatch not demonstrated"
-        else:
-            value = (tasks - done) + recovered.count(False)
-        out.append(threshold_check("rel.chaos.redispatch", "reliability",
-                                   "Tasks on a killed sandbox are re-dispatched and complete; the agents are replaced",
-                                   "== 0", ev, f"stress.faults[{kills[0][0]}].detail" if kills else "stress.faults",
-                                   "tasks", critical=True, value=value, details=details))
-    # after the faults end, the latency returns to the steady state's within the bound
-    steady = lookup(ev, "latency.stress_task.p95")  # the SLA's figure: the steady state's (stress.latency)
-    steady_p95 = _number(steady if steady is not MISSING else lookup(ev, "stress.latency.stress_task.p95"))
+        out.append(_redispatch_check([(i, x) for i, x in enumerate(st.faults) if x.kind == "kill-sandbox"]))
+    out.append(_recovery_latency_check(spec, ev, recovery))
+    return out
+
+
+def _redispatch_check(kills: list[tuple[int, Fault]]) -> Check:
+    # what a kill-sandbox fault reports (tradeswarm.stress.faults): free-form dicts
+    stranded = [f.detail.get("stranded") or {} for _, f in kills]
+    tasks = sum(_number(x.get("tasks")) or 0 for x in stranded)
+    done = sum(_number(x.get("completed")) or 0 for x in stranded)
+    recoveries = [f.detail.get("recovery") for _, f in kills]
+    recovered = [bool((r or {}).get("ok")) for r in recoveries]
+    details = {"stranded": tasks, "completed": done, "back_at_strength": recovered, "recovery": recoveries}
+    value = None
+    if not kills or not any(f.injected for _, f in kills):
+        details["reason"] = "no sandbox was killed"
+    elif not tasks and all(recovered):  # a swarm not back at strength fails, stranded tasks or not
+        details["reason"] = "no task was in flight on the killed sandboxes: re-dispatch not demonstrated"
+    else:
+        value = (tasks - done) + recovered.count(False)
+    return threshold_check("rel.chaos.redispatch", "reliability",
+                           "Tasks on a killed sandbox are re-dispatched and complete; the agents are replaced",
+                           "== 0", None, f"stress.faults[{kills[0][0]}].detail" if kills else "stress.faults",
+                           "tasks", critical=True, value=value, details=details)
+
+
+def _recovery_latency_check(spec: Spec, ev: Loaded, recovery: Phase | None) -> Check:
+    """After the faults end, the latency returns to the steady state's within the bound."""
+    f = spec.stress.faults
+    steady = ev.at("latency.stress_task.p95")  # the SLA's figure: the steady state's (stress.latency)
+    steady_p95 = _number(steady if steady is not MISSING else ev.at("stress.latency.stress_task.p95"))
     bound = f.recovery_p95_ratio * steady_p95 + f.recovery_slack_ms if steady_p95 is not None else None
-    submitted = _number(recovery.get("submitted")) or 0
-    p95_all = recovery.get("p95_all_ms")
-    details = {"steady_p95_ms": steady_p95, "bound_ms": bound, "recovery_tasks": submitted,
-               "completed": recovery.get("completed")}
+    submitted = _number(recovery.submitted) or 0 if recovery else 0
+    completed = recovery.completed if recovery else None
+    details = {"steady_p95_ms": steady_p95, "bound_ms": bound, "recovery_tasks": submitted, "completed": completed}
     status, observed = "nodata", None
     if not recovery or bound is None:
         details["reason"] = "no recovery phase or no steady-state P95 to compare with"
     elif not submitted:
         details["reason"] = "the recovery phase never started (the run aborted before it)"
-    elif _number(p95_all) is None:
+    elif _number(recovery.p95_all_ms) is None:
         status = "fail"
-        details["reason"] = (f"{submitted - (_number(recovery.get('completed')) or 0):.0f} of {submitted:.0f} "
+        details["reason"] = (f"{submitted - (_number(completed) or 0):.0f} of {submitted:.0f} "
                              "recovery tasks did not complete: the P95 is unbounded")
     else:
-        observed = float(p95_all)
+        observed = float(recovery.p95_all_ms)
         status = "pass" if observed <= bound else "fail"
     expr = f"p95 <= {f.recovery_p95_ratio:g} x steady p95 + {f.recovery_slack_ms:g}ms"
-    out.append(Check("rel.chaos.recovery_latency", "reliability",
-                     "After the faults end, the task latency returns within the bound of the steady state's",
-                     expr, observed, "ms", status, True, "stress.phases.recovery.p95_all_ms", details))
-    return out
+    return Check("rel.chaos.recovery_latency", "reliability",
+                 "After the faults end, the task latency returns within the bound of the steady state's",
+                 expr, observed, "ms", status, True, "stress.phases.recovery.p95_all_ms", details)
 
 
-def _wf_degradation(g: dict) -> float | None:
+def _wf_degradation(g: Gates) -> float | None:
     """Mean in-sample Sharpe minus mean out-of-sample Sharpe (validation.gates.walk_forward)."""
-    wf = g.get("walk_forward")
-    if not isinstance(wf, dict):
-        return None
+    wf = g.walk_forward or {}  # the gate's own report: free-form
     if _number(wf.get("degradation")) is not None:
         return float(wf["degradation"])
     is_, oos = _number(wf.get("is_sharpe_mean")), _number(wf.get("oos_sharpe_mean"))
     return is_ - oos if is_ is not None and oos is not None else None
 
 
-def _lag_kept(r: dict, g: dict, max_drop: float) -> float | None:
+def _lag_kept(r: Backtest, g: Gates, max_drop: float) -> float | None:
     """The lag test as a margin, ≥ 0 when one extra bar of lag costs at most `max_drop` of the
     figure's size: lagged ≥ x − max_drop·|x| for the total return and, when reported, the Sharpe.
 
     Losing strategies are judged too (a loss that deepens sharply with one bar of delay depends
     on trading at a price it could not have had); the margin is the worse of the two figures.
     """
-    total, lagged = _number(r.get("total_return")), _number(g.get("lag_return"))
+    total, lagged = _number(r.total_return), _number(g.lag_return)
     if total is None or lagged is None:
         return None
-    pairs = [(total, lagged), (_number(r.get("sharpe")), _number(g.get("lag_sharpe")))]
+    pairs = [(total, lagged), (_number(r.sharpe), _number(g.lag_sharpe))]
     return min(y - (x - max_drop * abs(x)) for x, y in pairs if x is not None and y is not None)
 
 
-def _gate_checks(spec: Spec, ev: dict) -> list[Check]:
+def _gate_checks(spec: Spec, ev: Loaded) -> list[Check]:
     gates = spec.backtest.gates
-    rows = _backtests(ev)
     # (check name, description, expression, value of one entry, unit, the entry's field the value comes from)
     gate_defs = [
         ("dsr", f"Deflated Sharpe ratio ≥ {gates.dsr_min:g} given every trial counted", f">= {gates.dsr_min!r}",
-         lambda r, g: _number(g.get("dsr")), "dsr", "gates.dsr"),
+         lambda r, g: _number(g.dsr), "dsr", "gates.dsr"),
         ("walk_forward", f"Walk-forward: mean Sharpe drops by ≤ {gates.walk_forward_max_degradation:g} out of sample",
          f"<= {gates.walk_forward_max_degradation!r}", lambda r, g: _wf_degradation(g), "degradation", "gates.walk_forward"),
         ("cost_stress", f"Return with fees × {gates.cost_multiplier:g} stays ≥ {gates.cost_stress_min_return:g}",
-         f">= {gates.cost_stress_min_return!r}", lambda r, g: _number(g.get("cost_stress_return")), "return",
+         f">= {gates.cost_stress_min_return!r}", lambda r, g: _number(g.cost_stress_return), "return",
          "gates.cost_stress_return"),
         ("lag", f"One extra bar of lag costs ≤ {gates.lag_max_drop:.0%} of the return and Sharpe, gain or loss (no look-ahead collapse)",
          ">= 0", lambda r, g: _lag_kept(r, g, gates.lag_max_drop), "margin", "gates.lag_return"),
@@ -575,20 +641,18 @@ def _gate_checks(spec: Spec, ev: dict) -> list[Check]:
     for name, description, expr, extract, unit, field_path in gate_defs:
         t = thresholds.parse(expr)
         per, too_few, failed, missing = [], [], [], []
-        for i, r in rows:
-            label = f"{r.get('strategy')}/{r.get('symbol')}"
-            g = r.get("gates") if isinstance(r.get("gates"), dict) else {}
-            trades = _number(r.get("trades"))
-            if g.get("min_trades_ok") is False or (trades is not None and trades < gates.min_trades):
+        for i, r in enumerate(ev.results.backtests):
+            label = f"{r.strategy}/{r.symbol}"
+            if r.gates.min_trades_ok is False or (r.trades is not None and r.trades < gates.min_trades):
                 too_few.append(label)
                 continue
-            v = extract(r, g)
+            v = extract(r, r.gates)
             if v is None:
                 missing.append(label)
                 continue
             per.append((v, i))
             if not t.holds(v):
-                failed.append({"config": label, "params": r.get("params"), "value": v})
+                failed.append({"config": label, "params": r.params, "value": v})
         if failed:
             status = "fail"
         elif missing or not per:
@@ -605,46 +669,48 @@ def _gate_checks(spec: Spec, ev: dict) -> list[Check]:
 
 # ----------------------------------------------------------------------------- cost
 
-def cost_checks(spec: Spec, cost: dict) -> list[Check]:
-    c = spec.cost
+def cost_checks(spec: Spec, cost: CostSection | dict) -> list[Check]:
+    """The cost section (validation.cost.cost_section, typed here) against the spec's budget and targets."""
+    c, cost = spec.cost, CostSection.model_validate(cost)
+    projection = cost.projection.dump() if cost.projection else {}
     out = [
         _budget_check("cost.budget.projected", "Projected daily cost of the declared production load, at the capacity "
                       "and billing measured in the stress test, is within budget",
-                      cost.get("projected_daily_usd"), c.budget_daily_usd, c.alert_fraction, True, "cost.projected_daily_usd",
-                      {k: (cost.get("projection") or {}).get(k) for k in ("load", "sandboxes", "capacity", "parts",
-                                                                          "assumptions", "reason")}
-                      | {"price_table": cost.get("price_table")}),
+                      cost.projected_daily_usd, c.budget_daily_usd, c.alert_fraction, True, "cost.projected_daily_usd",
+                      {k: projection.get(k) for k in ("load", "sandboxes", "capacity", "parts", "assumptions", "reason")}
+                      | {"price_table": cost.price_table}),
         _budget_check("cost.budget.forecast", "The run's observed spending rate, sustained for a production day, is within budget",
-                      cost.get("projected_daily_observed_usd"), c.budget_daily_usd, c.alert_fraction, False,
-                      "cost.projected_daily_observed_usd", {"total_usd": cost.get("total_usd")}),
+                      cost.projected_daily_observed_usd, c.budget_daily_usd, c.alert_fraction, False,
+                      "cost.projected_daily_observed_usd", {"total_usd": cost.total_usd}),
     ]
     if c.per_1000_tasks:
         out.append(threshold_check("cost.per_1000_tasks", "cost", f"Cost per 1,000 tasks {c.per_1000_tasks}",
-                                   c.per_1000_tasks, {}, "cost.per_1000_tasks_usd", "USD",
-                                   value=cost.get("per_1000_tasks_usd")))
-    for i, row in enumerate(cost.get("savings", [])):
+                                   c.per_1000_tasks, None, "cost.per_1000_tasks_usd", "USD",
+                                   value=cost.per_1000_tasks_usd))
+    for i, row in enumerate(cost.savings):
         out += _saving_check(i, row)
     return out
 
 
-def _saving_check(i: int, row: dict) -> list[Check]:
+def _saving_check(i: int, row: Saving) -> list[Check]:
     """A saving is judged against the spec's target when one is set; without a target, only a
     measured negative saving of an optimization the certified configuration uses is judged (it
     fails: the optimization costs more than it saves); otherwise it is reported, not scored."""
-    pct, target = row.get("saved_pct"), row.get("target")
-    details = {k: row.get(k) for k in ("with", "without", "unit", "saved", "with_usd", "without_usd", "saved_usd",
-                                       "in_use", "basis")}
-    if target:
-        expr = target
-    elif pct is not None and pct < 0 and row.get("in_use"):
+    pct = row.saved_pct
+    shown = row.dump()
+    details = {k: shown.get(k) for k in ("with", "without", "unit", "saved", "with_usd", "without_usd", "saved_usd",
+                                         "in_use", "basis")}
+    if row.target:
+        expr = row.target
+    elif pct is not None and pct < 0 and row.in_use:
         expr = ">= 0%"
     else:
         return []
     if pct is None:
-        details["reason"] = "not measured with and without in this run" if row.get("without") is None else "baseline is zero"
-    chk = threshold_check(f"cost.savings.{row['name']}", "cost",
-                          f"The '{row['name']}' optimization saves billed cost, measured with and without it",
-                          expr, {}, f"cost.savings[{i}].saved_pct", "%",
+        details["reason"] = "not measured with and without in this run" if row.without is None else "baseline is zero"
+    chk = threshold_check(f"cost.savings.{row.name}", "cost",
+                          f"The '{row.name}' optimization saves billed cost, measured with and without it",
+                          expr, None, f"cost.savings[{i}].saved_pct", "%",
                           value=None if pct is None else pct / 100.0, details=details)
     chk.observed = pct  # shown in percent, judged as the fraction the % unit stands for
     return [chk]

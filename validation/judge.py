@@ -89,10 +89,11 @@ def judge(spec: Spec, evidence: dict, *, history: Iterable[dict] = (), now: date
     # the latency metrics the spec sets SLAs on: the ones a release is judged by
     hist, regression_checks = compare(spec.history, spec.name, evidence.get("samples") or {}, cost, list(history),
                                       metrics=set(spec.sla))
+    loaded = _checks.Loaded.of(evidence)  # typed; a value its model refuses is judged `error`
     all_checks = [
-        *_checks.functionality_checks(spec, evidence),
-        *_checks.sla_checks(spec, evidence),
-        *_checks.reliability_checks(spec, evidence),
+        *_checks.functionality_checks(spec, loaded),
+        *_checks.sla_checks(spec, loaded),
+        *_checks.reliability_checks(spec, loaded),
         *_checks.cost_checks(spec, cost),
         *documentation_checks(spec.documentation, Path(repo_root), now),
         *regression_checks,
