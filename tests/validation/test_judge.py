@@ -121,6 +121,19 @@ def test_each_break_in_the_evidence_moves_its_check_and_the_score(smoke, repo, p
     assert j.verdict != "CERTIFIED" or not j.check(check_id).critical
 
 
+def test_a_value_the_models_refuse_is_an_error_and_its_section_is_still_judged(smoke, repo):
+    ev = good_evidence(smoke)
+    j = _judge(smoke, with_(ev, "sandboxes.lifecycle_ok", "yes"), repo)
+    assert j.check("func.sandbox_lifecycle").status == "error" and j.check("func.sandbox_lifecycle").observed == "yes"
+    assert j.check("rel.sandboxes.leaked").status == "pass"  # the section's other figures still count
+    assert j.check("rel.sandboxes.leaked").details == _judge(smoke, ev, repo).check("rel.sandboxes.leaked").details
+    j = _judge(smoke, with_(ev, "sandboxes.leaked", "none"), repo)  # and the opposite: the sibling refused
+    assert j.check("rel.sandboxes.leaked").status == "error" and j.check("func.sandbox_lifecycle").status == "pass"
+    # a malformed entry of a list takes the list out (its indices are the checks' pointers): missing, not passed
+    j = _judge(smoke, with_(ev, "data_validation.0", "SPX ok"), repo)
+    assert j.check("func.data.SPX").status == "nodata" and j.verdict == "NOT_CERTIFIED"
+
+
 @pytest.mark.parametrize("section", ["latency", "sandboxes", "agents", "consensus", "portfolio", "parity", "stress",
                                      "cost", "backtests", "data_validation", "mcp"])
 def test_a_missing_section_is_never_a_pass(smoke, repo, section):
