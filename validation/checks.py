@@ -174,6 +174,12 @@ def _number(v: Any) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
+def _at(obj: Any, path: str) -> Any:
+    """The value at `path` in `obj`, None when absent (for the free-form reports of faults and gates)."""
+    v = lookup(obj, path)
+    return None if v is MISSING else v
+
+
 def _given(rec: Record | None) -> bool:
     """Whether a stage reported anything in `rec` (an empty section is not evidence)."""
     return rec is not None and bool(rec.model_fields_set or rec.model_extra)
@@ -503,7 +509,7 @@ def _fault_checks(spec: Spec, ev: Loaded, st: StressEvidence) -> list[Check]:
         # the fault's own report (tradeswarm.stress.faults): free-form per kind
         detail = f.detail
         injected = float(f.injected) if isinstance(f.injected, bool) else _number(f.injected)  # a flag or a count
-        came_up = detail.get("scale_up") or detail.get("provisioning")
+        came_up = _at(detail, "scale_up") or _at(detail, "provisioning")
         if "error" in detail:
             status, reason = "fail", f"the fault's lever failed: {detail['error']}"
         elif idx is None or not injected:
@@ -554,11 +560,10 @@ def _chaos_checks(spec: Spec, ev: Loaded, st: StressEvidence) -> list[Check]:
 
 def _redispatch_check(kills: list[tuple[int, Fault]]) -> Check:
     # what a kill-sandbox fault reports (tradeswarm.stress.faults): free-form dicts
-    stranded = [f.detail.get("stranded") or {} for _, f in kills]
-    tasks = sum(_number(x.get("tasks")) or 0 for x in stranded)
-    done = sum(_number(x.get("completed")) or 0 for x in stranded)
-    recoveries = [f.detail.get("recovery") for _, f in kills]
-    recovered = [bool((r or {}).get("ok")) for r in recoveries]
+    tasks = sum(_number(_at(f.detail, "stranded.tasks")) or 0 for _, f in kills)
+    done = sum(_number(_at(f.detail, "stranded.completed")) or 0 for _, f in kills)
+    recoveries = [_at(f.detail, "recovery") for _, f in kills]
+    recovered = [bool(_at(r, "ok")) for r in recoveries]
     details = {"stranded": tasks, "completed": done, "back_at_strength": recovered, "recovery": recoveries}
     value = None
     if not kills or not any(f.injected for _, f in kills):
@@ -602,10 +607,10 @@ def _recovery_latency_check(spec: Spec, ev: Loaded, recovery: Phase | None) -> C
 
 def _wf_degradation(g: Gates) -> float | None:
     """Mean in-sample Sharpe minus mean out-of-sample Sharpe (validation.gates.walk_forward)."""
-    wf = g.walk_forward or {}  # the gate's own report: free-form
-    if _number(wf.get("degradation")) is not None:
-        return float(wf["degradation"])
-    is_, oos = _number(wf.get("is_sharpe_mean")), _number(wf.get("oos_sharpe_mean"))
+    degradation = _number(_at(g, "walk_forward.degradation"))  # the gate's own report: free-form
+    if degradation is not None:
+        return degradation
+    is_, oos = (_number(_at(g, f"walk_forward.{k}")) for k in ("is_sharpe_mean", "oos_sharpe_mean"))
     return is_ - oos if is_ is not None and oos is not None else None
 
 

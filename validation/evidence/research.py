@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from pydantic import Field
 
@@ -44,7 +44,8 @@ class Crosscheck(Record):
     """`backtests[].crosscheck`: the reference simulator's re-run of the configuration."""
 
     agree: Optional[bool] = None
-    first_divergence: Optional[dict[str, Any]] = None  # {trade, field, engine, reference} (validation.reference.crosscheck)
+    # {trade, field, engine, reference} (validation.reference.crosscheck); text is kept as written
+    first_divergence: Union[dict[str, Any], str, None] = None
     equity_rel_diff: Optional[Num] = None
 
 
