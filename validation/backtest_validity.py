@@ -31,7 +31,6 @@ from tradeswarm.backtest.engine import (
 from tradeswarm.backtest.settings import BacktestSettings
 from validation import gates
 from validation.contract import ensure_valid
-from validation.reference import crosscheck, simulate
 
 CURVE_POINTS = 300
 
@@ -52,6 +51,10 @@ def equity_curve(index: pd.Index, equity: np.ndarray, close: np.ndarray, cash: f
 
 
 def _crosscheck(frame: pd.DataFrame, signal: np.ndarray, run, fills, label: str) -> dict:
+    # imported at call time: the reference the running code has loaded is the one that judges
+    # (tests/flows/test_integrity_cache.py swaps in a changed one and expects the crosscheck to say no)
+    from validation.reference import crosscheck, simulate
+
     ref = simulate(frame["open"].to_numpy(dtype=float), frame["close"].to_numpy(dtype=float), signal,
                    fees=fills.fees, slippage=fills.slippage, cash=fills.cash,
                    whole_shares=fills.whole_shares, lag=fills.lag)
