@@ -21,6 +21,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n auto
 
 clean:
+	-test -x $(BIN)/tradeswarm && $(BIN)/tradeswarm prefect stop  # it would keep its deleted database open
 	rm -rf $(VENV) .swarm reports/runs
 
 # E2B's own SDK tests against a fresh sandboxd: `make conformance E2B_REPO=/path/to/E2B-checkout`

@@ -14,6 +14,14 @@ inherits the environment) all use it. It yields a `SandboxdInfo`:
 
 The server allows 20 concurrent sandboxes and 500 creates/s; a test that needs other limits
 starts its own server (see tests/sandbox/test_limits.py).
+
+`prefect_api` (session scope, one per xdist worker): the one Prefect server of the session,
+the local server `tradeswarm certify` uses (tradeswarm/prefect_server.py) in a state directory
+of its own. While the session runs, PREFECT_API_URL names it, for flows run in this process
+and for every child (`python -m tradeswarm certify`, Prefect's CLI, MCP servers), so no test
+pays a temporary server's start. It yields the `Connection` (`api_url`, `ui_url`, `source`)
+and its `state_dir`. Every test that runs a flow, in process or in a child, asks for it
+(tests/flows does for all its tests).
 """
 
 from __future__ import annotations
@@ -57,8 +65,49 @@ def sandboxd(tmp_path_factory) -> SandboxdInfo:
         yield SandboxdInfo(url=ep.url, token=ep.token, state_dir=state_dir, settings=Settings())
     finally:
         daemon.stop(state_dir)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        # a run that was not given `prefect_api` started the local Prefect server here: not left behind
+        from tradeswarm import prefect_server
+
+        prefect_server.stop(state_dir)
+        _restore(saved)
+
+
+def _restore(saved: dict) -> None:
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@dataclass(frozen=True)
+class PrefectApi:
+    connection: object
+    state_dir: Path
+
+    @property
+    def api_url(self) -> str:
+        return self.connection.api_url
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory) -> PrefectApi:
+    from tradeswarm import prefect_server
+
+    state_dir = tmp_path_factory.mktemp("prefect-state")
+    saved = {k: os.environ.get(k) for k in ("PREFECT_API_URL", "PREFECT_UI_URL", "PREFECT_SERVER_ANALYTICS_ENABLED",
+                                            "PREFECT_LOGGING_LEVEL")}
+    for k in ("PREFECT_API_URL", "PREFECT_UI_URL"):
+        os.environ.pop(k, None)
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    try:
+        conn = prefect_server.connect(state_dir)
+        # Heartbeats cost ~1 s per flow at exit (see shared notes); deployments keep them.
+        with prefect_server.bound(conn), temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield PrefectApi(connection=conn, state_dir=state_dir)
+    finally:
+        prefect_server.stop(state_dir)
+        _restore(saved)

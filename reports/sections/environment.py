@@ -49,7 +49,7 @@ def environment(results: Results) -> str:
     )
     if results.stages:
         # the parallel branches of a stage, each timed on its own
-        parts = [(f"{k} (in parallel, within deploy+research)", v) for k, v in results.stage_parts.items()]
+        parts = [(f"{k} (one after the other, within deploy+research)", v) for k, v in results.stage_parts.items()]
         rows = [*results.stages.items(), *parts]
         blocks.append("Stage timings:\n\n" + table(["stage", "time"], ([esc(k), fmt_seconds(v)] for k, v in rows), "lr"))
     if reported(results.cache):

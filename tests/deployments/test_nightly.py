@@ -1,6 +1,6 @@
 """The nightly deployment against a real Prefect server and a real process worker.
 
-`prefect server start` with its own PREFECT_HOME, the work pool and deployments created from
+The session's Prefect server (`prefect_api`, the local server of tradeswarm/prefect_server.py), the work pool and deployments created from
 `deployments/prefect.yaml` by the real CLI, a run of the nightly deployment triggered (with a
 parameter override that shrinks its load), executed by `prefect worker start --run-once`, and
 the report and both artifacts (Markdown and table) found afterwards; and `tradeswarm serve`
@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,39 +33,11 @@ SHRINK = {"stress": {"tasks": 200, "rate": 200, "abort": {"warmup_tasks": 50}},
                        "gates": {"min_trades": 10}}}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def prefect_server(tmp_path, sandboxd):
-    port = _free_port()
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_API_URL": f"http://127.0.0.1:{port}/api", "PREFECT_LOGGING_LEVEL": "WARNING",
-           "PYTHONPATH": str(ROOT), "PREFECT_SERVER_API_HOST": "127.0.0.1"}
-    server = subprocess.Popen([*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                pytest.fail("prefect server did not become healthy")
-            time.sleep(0.5)
-        yield env
-    finally:
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+def prefect_env(prefect_api, sandboxd):
+    """The environment of Prefect's CLI and its workers: the session's Prefect server."""
+    return {**os.environ, "PREFECT_API_URL": prefect_api.api_url, "PREFECT_LOGGING_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT)}
 
 
 def _prefect(env: dict, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -75,8 +46,8 @@ def _prefect(env: dict, *args: str, timeout: float = 300) -> subprocess.Complete
     return out
 
 
-def test_nightly_deployment_is_scheduled_and_a_triggered_run_writes_the_report(prefect_server, tmp_path):
-    env = prefect_server
+def test_nightly_deployment_is_scheduled_and_a_triggered_run_writes_the_report(prefect_env, tmp_path):
+    env = prefect_env
     _prefect(env, "work-pool", "create", "tradeswarm-process", "--type", "process")
     _prefect(env, "--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml")
 
@@ -101,12 +72,16 @@ def test_nightly_deployment_is_scheduled_and_a_triggered_run_writes_the_report(p
     assert results["stress"]["phases"]["steady"]["submitted"] == SHRINK["stress"]["tasks"]  # the override reached the flow
     assert results["stress"]["lost"] == 0 and results["sandboxes"]["leaked"] == 0
 
-    runs = httpx.post(f"{api}/flow_runs/filter", json={"limit": 10}, timeout=10).json()
-    states = {r["name"]: r["state_type"] for r in runs}
+    # this deployment's one run: the server is the session's, other tests' runs are on it too
+    [flow_run] = httpx.post(f"{api}/flow_runs/filter", json={"deployments": {"id": {"any_": [nightly["id"]]}},
+                                                              "flow_runs": {"state": {"type": {"not_any_": ["SCHEDULED"]}}}},
+                            timeout=10).json()
     # the verdict is the run's state: NOT_CERTIFIED ends Failed, the other verdicts Completed
-    assert ("FAILED" if results["verdict"] == "NOT_CERTIFIED" else "COMPLETED") in states.values(), states
+    assert flow_run["state_type"] == ("FAILED" if results["verdict"] == "NOT_CERTIFIED" else "COMPLETED"), flow_run
     keys = ["certification-nightly", "certification-nightly-metrics"]
-    arts = httpx.post(f"{api}/artifacts/filter", json={"artifacts": {"key": {"any_": keys}}}, timeout=10).json()
+    arts = httpx.post(f"{api}/artifacts/filter", json={"artifacts": {"key": {"any_": keys},
+                                                                     "flow_run_id": {"any_": [flow_run["id"]]}}},
+                      timeout=10).json()
     by_key = {a["key"]: a for a in arts}
     assert set(by_key) == set(keys), by_key
     assert by_key["certification-nightly"]["type"] == "markdown"
@@ -115,11 +90,11 @@ def test_nightly_deployment_is_scheduled_and_a_triggered_run_writes_the_report(p
     assert results["run_id"] in by_key["certification-nightly-metrics"]["description"]
 
 
-def test_serve_runs_the_schedule_locally_without_a_pool(prefect_server, tmp_path):
+def test_serve_runs_the_schedule_locally_without_a_pool(prefect_env, tmp_path):
     """`tradeswarm serve` registers the certification with its cron schedule and executes the
     runs of it itself (no work pool, no worker); Ctrl-C stops it cleanly; with --json its stdout
     is one JSON document (Prefect's banner goes to stderr)."""
-    env = prefect_server
+    env = prefect_env
     api = env["PREFECT_API_URL"]
     serve = subprocess.Popen([sys.executable, "-m", "tradeswarm", "serve", "--profile", "smoke", "--cron", "0 2 * * *",
                               "--metrics-port", "0", "--json"],
@@ -155,4 +130,6 @@ def test_serve_runs_the_schedule_locally_without_a_pool(prefect_server, tmp_path
             serve.kill()
     assert serve.returncode == 0, serve.stderr.read()[-2000:]
     assert json.loads(serve.stdout.read()) == {"serving": "certification", "cron": "0 2 * * *", "timezone": "UTC",
-                                               "profile": "smoke", "metrics": None}
+                                               "profile": "smoke", "metrics": None,
+                                               "prefect": {"api_url": api, "ui_url": api.removesuffix("/api"),
+                                                           "server": "PREFECT_API_URL"}}

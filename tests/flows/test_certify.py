@@ -119,6 +119,12 @@ def test_baseline_writes_every_output_and_leaves_nothing_behind(baseline, sandbo
     assert set(on_disk["stages"]) == {"provision", "deploy+research", "parity", "stress", "trade", "judge", "report"}
     assert set(on_disk["stage_parts"]) == {"deploy", "data", "backtests"}
     assert all(v > 0 for v in on_disk["stage_parts"].values())
+    # the machine's load during every stage and part, with this run's own share
+    load = on_disk["host_load"]
+    assert set(load) == set(on_disk["stages"]) | {"deploy", "research"}
+    assert set(load["deploy"]["groups_pct"]) == {"certifier", "sandboxd"} and load["deploy"]["busy_pct"] > 0
+    # deploy and research one after the other: no backtest competed with the deploys the SLA judges
+    assert load["deploy"]["end"] <= load["research"]["start"]
 
     st = baseline["stress"]
     assert st["submitted"] == 100 and st["lost"] == 0 and st["duplicated"] == 0

@@ -17,7 +17,7 @@ from tests.monitoring._support import ROOT, binary, free_port, value
 pytestmark = pytest.mark.slow
 
 
-def test_a_smoke_certification_writes_and_pushes_its_metrics(tmp_path, sandboxd):
+def test_a_smoke_certification_writes_and_pushes_its_metrics(tmp_path, sandboxd, prefect_api):
     exe = binary("prometheus-pushgateway")
     port = free_port()
     gw = subprocess.Popen([exe, f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL,
@@ -46,3 +46,7 @@ def test_a_smoke_certification_writes_and_pushes_its_metrics(tmp_path, sandboxd)
     assert value(text, "tradeswarm_swarm_task_latency_seconds_count", profile="smoke") >= results["stress"]["completed"]
     assert value(pushed, n + "readiness_score", job="tradeswarm_certification", profile="smoke") \
         == pytest.approx(results["readiness_score"])
+    # the run reported to the session's Prefect server (PREFECT_API_URL), and says where its page is
+    prefect = json.loads(run.stdout)["prefect"]
+    assert prefect["api_url"] == prefect_api.api_url and prefect["server"] == "PREFECT_API_URL"
+    assert prefect["flow_run_url"].startswith(prefect_api.connection.ui_url + "/")

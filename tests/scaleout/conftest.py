@@ -3,7 +3,8 @@
 The binaries are the project's (.venv/bin). Each worker runs under its nanny (the default),
 which restarts it when it is killed, as in production. The workers reach the test's sandboxd
 through TRADESWARM_STATE_DIR and import the project through PYTHONPATH; no PREFECT_API_URL is
-given to them on purpose (shard work must not need Prefect).
+given to them on purpose (shard work must not need Prefect). The flow's own Prefect server is
+the session's (`prefect_api`, tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -48,12 +49,3 @@ def dask_cluster(sandboxd_env, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     with cluster(tmp_path, workers=2, env=env) as address:
         yield DaskCluster(address=address)
-
-
-@pytest.fixture(scope="session")
-def prefect_api(tmp_path_factory):
-    """The flow's Prefect server (the Dask workers are not told of it: they do not need it)."""
-    from tests.support.prefect_harness import prefect_harness
-
-    with prefect_harness(tmp_path_factory.mktemp("prefect_home")):
-        yield

@@ -327,9 +327,11 @@ def test_cancelled_deploy_then_shutdown_leaves_no_sandbox(sandboxd, after_s):
             coord = Coordinator(mgr)
             job = asyncio.ensure_future(coord.deploy("momentum", ["SPX"], count=2))
             await asyncio.sleep(after_s)
-            job.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await job
+            if job.cancel():  # a warm deploy may be done by 0.4 s: then it is shut down finished
+                with pytest.raises(asyncio.CancelledError):
+                    await job
+            else:
+                assert len(job.result()) == 2
             await coord.shutdown()
             await asyncio.sleep(0.2)
             assert await server_ids(mgr) - before == set()

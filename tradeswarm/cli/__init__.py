@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 from tradeswarm.cli._common import cli, raise_on_sigterm, run_cli
-from tradeswarm.cli import sandboxes, swarm, research, stress, spec, report, certify, mcp_server  # noqa: F401  (registration)
+from tradeswarm.cli import sandboxes, swarm, research, stress, spec, report, certify, mcp_server, prefect  # noqa: F401  (registration)
 
 __all__ = ["cli", "main", "raise_on_sigterm", "run_cli"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from tradeswarm.cli._common import (
-    EXIT_CONDITIONAL, EXIT_FAIL, EXIT_OK, UsageError, check_writable, command, emit, json_option, table,
+    EXIT_CONDITIONAL, EXIT_FAIL, EXIT_OK, OperationError, UsageError, check_writable, command, emit, json_option, table,
 )
 
 RUN_ROOM_MB = 50  # a standard run writes a few MB (ledger, charts); a nightly's ledger is the largest part
@@ -92,17 +92,47 @@ def certify(profile: str, spec_path: str | None, provider: str | None, out: str 
     except CapacityError as e:
         raise UsageError(str(e)) from None
 
-    previous = progress.set_sink(None if as_json else progress.TerminalSink())
-    try:
-        results = run_certification(profile=profile, spec_path=spec_path, provider=provider, out=out,
-                                    no_cache=no_cache)
-    finally:
-        progress.set_sink(previous)
+    with prefect_api(settings.state_dir) as api:
+        run_page = RunPage(None if as_json else progress.TerminalSink())
+        previous = progress.set_sink(run_page)
+        try:
+            results = run_certification(profile=profile, spec_path=spec_path, provider=provider, out=out,
+                                        no_cache=no_cache)
+        finally:
+            progress.set_sink(previous)
+    prefect = {"api_url": api.api_url, "server": api.source, "flow_run_url": run_page.url}
     emit(as_json, {k: results[k] for k in ("run_id", "verdict", "readiness_score", "categories",
                                            "report_path", "duration_s")}
-         | {"failed_checks": [c["id"] for c in results["checks"] if c["status"] not in ("pass", "waived")]},
-         lambda: _summary(results))
+         | {"failed_checks": [c["id"] for c in results["checks"] if c["status"] not in ("pass", "waived")],
+            "prefect": prefect},
+         lambda: _summary(results) + (f"\nPrefect run: {run_page.url}" if run_page.url else ""))
     return EXIT_BY_VERDICT[results["verdict"]]
+
+
+def prefect_api(state_dir: Path):
+    """The Prefect API the run reports to, as a context: PREFECT_API_URL, else the local server
+    kept running between runs (started here on first use; `tradeswarm prefect stop` stops it)."""
+    from tradeswarm.prefect_server import bound, connect
+
+    try:
+        return bound(connect(state_dir))
+    except RuntimeError as e:  # the local server would not start: its log says why
+        raise OperationError(str(e)) from None
+
+
+class RunPage:
+    """A progress sink that keeps the flow run's UI address (and shows it) and passes the rest on."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.url = inner, None
+
+    def __call__(self, event: str, data: dict) -> None:
+        if event == "flow_run":
+            self.url = data["url"]
+            if self.inner is not None and self.url:
+                self.inner.stream.write(f"Prefect UI: {self.url}\n")
+        elif self.inner is not None:
+            self.inner(event, data)
 
 
 @command("serve")
@@ -135,12 +165,16 @@ def serve(cron: str, profile: str, metrics_port: int, runs_root: str | None, as_
             raise UsageError(f"--metrics-port {metrics_port}: {e.strerror or e}") from None
         metrics = f"http://127.0.0.1:{metrics_port}/metrics"
     quiet_prefect()
-    from flows.certify import certification
+    from tradeswarm.settings import Settings
 
-    emit(as_json, {"serving": "certification", "cron": cron, "timezone": "UTC", "profile": profile, "metrics": metrics},
-         f"serving the certification flow: cron {cron!r} UTC, profile {profile} (Ctrl-C stops)"
-         + (f"; metrics on {metrics}" if metrics else ""))
-    # stdout holds the one document above; Prefect's banner and logs are for the terminal
-    with contextlib.redirect_stdout(sys.stderr), contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the way to stop
-        certification.serve(name=f"{profile}-local", schedules=[schedule], parameters={"profile": profile})
+    with prefect_api(Settings().state_dir) as api:  # the schedule and its runs outlive this process
+        from flows.certify import certification
+
+        emit(as_json, {"serving": "certification", "cron": cron, "timezone": "UTC", "profile": profile,
+                       "metrics": metrics, "prefect": {"api_url": api.api_url, "ui_url": api.ui_url, "server": api.source}},
+             f"serving the certification flow: cron {cron!r} UTC, profile {profile} (Ctrl-C stops); "
+             f"Prefect UI {api.ui_url}" + (f"; metrics on {metrics}" if metrics else ""))
+        # stdout holds the one document above; Prefect's banner and logs are for the terminal
+        with contextlib.redirect_stdout(sys.stderr), contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the way to stop
+            certification.serve(name=f"{profile}-local", schedules=[schedule], parameters={"profile": profile})
     return EXIT_OK

@@ -274,6 +274,14 @@ _CONFINEMENT = ("for n in cgroup ipc mnt net pid user uts; do echo $n $(readlink
                 "readlink /proc/{p}/root /proc/{p}/cwd; ls /proc/{p}/fd | wc -l; cat /proc/{p}/oom_score_adj")
 
 
+def _parent(pid: int) -> int | None:
+    """The parent of a host process, None once it is gone (another test's exiting process)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _start_agent(sb: Sandbox, cmd: str):
     """Start the runner with `cmd`; (its handle, its handshake)."""
     sb.files.write("agents/w.json", json.dumps({"agent_id": "w", "type": "momentum", "symbols": ["SPX"],
@@ -302,8 +310,7 @@ def test_a_warm_agent_is_confined_exactly_as_a_cold_one(server, internet):
         environ = sb.commands.run(f"cat /proc/{warm.pid}/environ").stdout
         assert CANARY not in environ and f"E2B_SANDBOX_ID={sb.sandbox_id}" in environ and "ZYGOTE" not in environ
         # the opposite case: the zygote it was forked from is on the host, in none of the sandbox's namespaces
-        [zygote] = [p for p in host_pids("sandboxd/_zygote.py")  # not its forks: sandboxd's child
-                    if Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()[1] == str(server["pid"])]
+        [zygote] = [p for p in host_pids("sandboxd/_zygote.py") if _parent(p) == server["pid"]]  # not its forks
         for ns in ("ipc", "mnt", "pid", "user", "uts") + (() if internet else ("net",)):
             assert f"{ns} {os.readlink(f'/proc/{zygote}/ns/{ns}')}" not in seen[warm.pid]
         assert str(zygote) not in sb.commands.run("ls /proc").stdout.split()

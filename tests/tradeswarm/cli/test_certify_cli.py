@@ -76,14 +76,14 @@ def test_the_provider_follows_the_environment_unless_named(tmp_path):
 @pytest.mark.parametrize("sig,code,said", [(signal.SIGINT, 130, "interrupted"),
                                            # how a scheduler, or Prefect cancelling a run, stops it
                                            (signal.SIGTERM, 143, "terminated")], ids=["ctrl-c", "sigterm"])
-def test_ctrl_c_mid_run_kills_every_sandbox_and_exits_130(sandboxd, tmp_path, sig, code, said):
+def test_ctrl_c_mid_run_kills_every_sandbox_and_exits_130(sandboxd, prefect_api, tmp_path, sig, code, said):
     from e2b import Sandbox
 
     spec = yaml.safe_load((PROFILES_DIR / "smoke.yaml").read_text())
     spec["stress"].update(tasks=5000, rate=100)  # long enough to be interrupted in the middle
     path = tmp_path / "long.yaml"
     path.write_text(yaml.safe_dump(spec))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PREFECT_HOME": str(tmp_path / "prefect")}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "tradeswarm", "certify", "--spec", str(path),
                              "--out", str(tmp_path / "run")], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -96,7 +96,7 @@ def test_ctrl_c_mid_run_kills_every_sandbox_and_exits_130(sandboxd, tmp_path, si
     assert any("stress" in s for s in seen), "".join(seen)
     alive = Sandbox.list(**sandboxd.sdk_params).next_items()
     assert alive, "the run should hold sandboxes while stressing"
-    children = psutil.Process(proc.pid).children(recursive=True)  # Prefect's temporary server
+    children = psutil.Process(proc.pid).children(recursive=True)  # e.g. the data contract's helper
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=120)
     _, still = psutil.wait_procs(children, timeout=30)

@@ -12,7 +12,6 @@ request needs), `endpoint.json` (url, port, pid; written once the socket listens
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import secrets
@@ -28,6 +27,7 @@ from typing import Iterator
 
 import httpx
 
+from tradeswarm._proclock import Busy, alive as _alive, flock
 from tradeswarm.atomic import atomic_write_json, atomic_write_text
 
 
@@ -70,16 +70,11 @@ class AlreadyServing(RuntimeError):
 
 @contextmanager
 def _flock(path: Path, blocking: bool = True) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-        except BlockingIOError:
-            raise AlreadyServing(f"another sandboxd already serves {path.parent}") from None
-        try:
+    try:
+        with flock(path, blocking):
             yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    except Busy:
+        raise AlreadyServing(f"another sandboxd already serves {path.parent}") from None
 
 
 @dataclass(frozen=True)
@@ -305,18 +300,6 @@ def _is_sandboxd(pid: int) -> bool:
         return False
     return any((a == "tradeswarm" or a.endswith("/tradeswarm")) and argv[i + 1:i + 3] == ["sandboxd", "serve"]
                for i, a in enumerate(argv))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie child of ours counts as gone
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def status(state_dir: Path) -> dict:

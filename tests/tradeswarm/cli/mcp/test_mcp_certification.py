@@ -12,10 +12,9 @@ from tradeswarm.cli.mcp.probe import call, server_params, stdio_session
 pytestmark = pytest.mark.slow
 
 
-def test_a_smoke_certification_over_mcp_reports_each_stage_and_is_readable_afterwards(sandboxd, tmp_path):
+def test_a_smoke_certification_over_mcp_reports_each_stage_and_is_readable_afterwards(sandboxd, prefect_api, tmp_path):
     runs = tmp_path / "runs"
-    params = server_params(["-m", "tradeswarm", "mcp", "--runs-dir", str(runs)],
-                           env={"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
+    params = server_params(["-m", "tradeswarm", "mcp", "--runs-dir", str(runs)])
     notes: list[tuple[float, float | None, str | None]] = []
 
     async def progress(done: float, total: float | None, message: str | None) -> None:
