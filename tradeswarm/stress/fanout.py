@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from tradeswarm.latency import LatencyRecorder
 
 PROGRESS_POLL_S = 0.5
 
@@ -73,7 +76,7 @@ def run_sharded(spec: dict, *, shards: int, swarm: dict | None, run_dir: str | P
     return merged
 
 
-def record_samples(merged: dict, recorder: Any) -> dict:
+def record_samples(merged: dict, recorder: LatencyRecorder | None) -> dict:
     """Move the shards' latency samples out of the evidence into `recorder` (if any)."""
     samples = merged.pop("samples")
     if recorder is not None:

@@ -21,10 +21,16 @@ import asyncio
 import time
 from collections import Counter
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Sequence
 
 from tradeswarm.errors import describe
 from tradeswarm.stress.faults import as_faults, before_deploy, server_counter
+
+if TYPE_CHECKING:
+    from tradeswarm.latency import LatencyRecorder
+    from tradeswarm.sandbox import SandboxManager
+    from tradeswarm.settings import Settings
+    from tradeswarm.swarm import Coordinator
 
 DEFAULT_TYPES = ("momentum", "mean_reversion", "breakout", "sma_crossover")
 
@@ -53,7 +59,7 @@ async def server_faults_injected(settings: Any) -> int | None:
 class SwarmTarget:
     """The fault levers and sandbox metrics of one deployed swarm."""
 
-    def __init__(self, coordinator: Any, mgr: Any, settings: Any) -> None:
+    def __init__(self, coordinator: Coordinator, mgr: SandboxManager, settings: Settings) -> None:
         self.coordinator = coordinator
         self.mgr = mgr
         self.settings = settings
@@ -145,7 +151,7 @@ async def _count_or_none(settings: Any) -> int | None:
         return None
 
 
-async def _arm_before_deploy(early: list, settings: Any, mgr: Any) -> dict:
+async def _arm_before_deploy(early: list, settings: Settings, mgr: SandboxManager) -> dict:
     """Arm the `@0` server faults; the counters they are judged against afterwards."""
     before = await _count_or_none(settings)
     errors = {}
@@ -185,8 +191,8 @@ def _type_counts(agents: int, types: Sequence[str]) -> dict[str, int]:
 
 @asynccontextmanager
 async def stress_swarm(*, agents: int = 4, agent_types: Sequence[str] = DEFAULT_TYPES,
-                       symbols: Sequence[str] = ("SPX",), settings: Any = None,
-                       recorder: Any = None, task_timeout_s: float = 5.0,
+                       symbols: Sequence[str] = ("SPX",), settings: Settings | None = None,
+                       recorder: LatencyRecorder | None = None, task_timeout_s: float = 5.0,
                        heartbeat_timeout_s: float = 2.0, fail_rate: float = 0.0,
                        spare: int = 4, faults: Iterable[Any] = (),
                        labels: dict[str, str] | None = None) -> AsyncIterator[SwarmTarget]:
@@ -225,7 +231,7 @@ async def stress_swarm(*, agents: int = 4, agent_types: Sequence[str] = DEFAULT_
                                 "leaked": await _leaked_or_none(mgr)}
 
 
-async def _leaked_or_none(mgr: Any) -> int | None:
+async def _leaked_or_none(mgr: SandboxManager) -> int | None:
     """Sandboxes still alive after the teardown; None when the server cannot be asked (it
     died: what is left cannot be verified, and a leak check must not pass on that)."""
     try:
