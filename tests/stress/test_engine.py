@@ -265,7 +265,7 @@ def test_the_abort_rule_is_per_phase_so_a_clean_steady_state_cannot_dilute_a_fau
 
 def test_the_abort_rule_check_fails_on_a_run_whose_engine_had_no_rule(tmp_path):
     from validation import load_spec
-    from validation.checks import reliability_checks
+    from validation.checks import Loaded, reliability_checks
 
     faults = {"fail_rate": 0.8, "latency_ms": 0, "latency_fraction": 0, "tasks": 100, "recovery_tasks": 20}
     spec = load_spec("smoke", overrides={"stress": {"tasks": 50, "faults": faults,
@@ -274,7 +274,7 @@ def test_the_abort_rule_check_fails_on_a_run_whose_engine_had_no_rule(tmp_path):
     def judged(abort):
         r = run(FlagCoordinator(), tmp_path / str(abort), tasks=50, rate=600, faults=["answer-fail=0.8"],
                 chaos={"tasks": 100, "recovery_tasks": 20}, abort=abort)
-        return next(c for c in reliability_checks(spec, {"stress": r, "latency": r["latency"]})
+        return next(c for c in reliability_checks(spec, Loaded.of({"stress": r, "latency": r["latency"]}))
                     if c.id == "rel.stress.abort_rule")
 
     off = judged(None)  # the storm crossed the spec's line and the run went on

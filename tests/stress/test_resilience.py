@@ -14,7 +14,7 @@ import pytest
 from tests.stress._swarm import agent_killer, assert_exact, sandboxd_killer, stress
 from tradeswarm.stress.ledger import Ledger
 from validation import load_spec
-from validation.checks import reliability_checks
+from validation.checks import Loaded, reliability_checks
 
 pytestmark = pytest.mark.slow
 CHAOS = {"tasks": 120, "recovery_tasks": 30}
@@ -28,7 +28,7 @@ def judged(ev: dict, *, abort_error_rate: float = 0.5, kill: int = 1) -> dict:
     faults = {"kill_sandboxes": kill, "fail_rate": 0.15, "latency_ms": 30, "latency_fraction": 0.1, **CHAOS}
     spec = load_spec("smoke", overrides={"stress": {"tasks": 30, "faults": faults,
                                                     "abort": {"error_rate": abort_error_rate, "warmup_tasks": 20}}})
-    checks = reliability_checks(spec, {"stress": ev, "latency": ev["latency"]})
+    checks = reliability_checks(spec, Loaded.of({"stress": ev, "latency": ev["latency"]}))
     return {c.id: c for c in checks}
 
 

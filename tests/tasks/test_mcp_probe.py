@@ -7,7 +7,7 @@ import asyncio
 from tasks.mcp import run_probe
 from tradeswarm.latency import LatencyRecorder
 from validation import load_spec
-from validation.checks import functionality_checks, sla_checks
+from validation.checks import Loaded, functionality_checks, sla_checks
 from tradeswarm.stress import summarize
 
 _WITHOUT_TERMINATE = ("from tradeswarm.cli.mcp import build_server; s = build_server(); "
@@ -17,7 +17,8 @@ _WITHOUT_TERMINATE = ("from tradeswarm.cli.mcp import build_server; s = build_se
 def _judged(ev: dict, samples: list[float]) -> dict:
     spec = load_spec("smoke")
     ev = {**ev, "latency": {"mcp_call": summarize(samples)}} if samples else ev
-    checks = functionality_checks(spec, ev) + sla_checks(spec, ev)
+    loaded = Loaded.of(ev)
+    checks = functionality_checks(spec, loaded) + sla_checks(spec, loaded)
     return {c.id: c.status for c in checks if "mcp" in c.id}
 
 
