@@ -171,7 +171,8 @@ def test_pause_freezes_what_left_its_process_group_and_a_paused_sandbox_dies_who
     leaves nothing (a frozen process takes its SIGKILL only once thawed)."""
     box = Sandbox.create("base", **sandboxd.sdk_params)
     try:
-        box.commands.run("setsid sleep 61.75 > /dev/null 2>&1 &")
+        # the shell waits a moment: ended at once, its group is killed before the child's setsid ran
+        box.commands.run("setsid sleep 61.75 > /dev/null 2>&1 & sleep 0.5")
         [escaped] = host_pids("sleep 61.75")
         assert not _host_stopped(escaped, within_s=0)  # the opposite case: it runs
         box.pause()
