@@ -89,7 +89,6 @@ class Endpoint:
         return f"{self.url}/api"
 
 
-@dataclass(frozen=True)
 class AlreadyServing(RuntimeError):
     """Another Prefect server of ours already serves this state directory."""
 

@@ -9,6 +9,8 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 from tradeswarm import prefect_server as ps
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,3 +96,14 @@ def test_a_flow_run_reports_to_the_server_and_knows_its_ui_page(prefect_api):
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(url.rsplit("/", 1)[1])
     assert run.state.is_completed()
+
+
+def test_a_second_serve_on_a_held_state_dir_is_refused_by_name_not_a_type_error(tmp_path):
+    """`AlreadyServing` was a frozen dataclass: raising it with its message was a TypeError."""
+    from tradeswarm._proclock import flock
+
+    paths = ps.ServerPaths.of(tmp_path)
+    paths.root.mkdir(parents=True)
+    with flock(paths.serve_lock, blocking=False):
+        with pytest.raises(ps.AlreadyServing, match="another Prefect server already serves"):
+            ps.serve(tmp_path)
